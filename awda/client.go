@@ -1,0 +1,479 @@
+package awda
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"time"
+)
+
+// maxResponseBytes bounds what the client reads of one answer.
+const maxResponseBytes = 8 << 20
+
+// Config configures a Client.
+type Config struct {
+	// BaseURL is the environment host, BaseURLStaging or BaseURLProduction
+	// (or a sandbox). Required.
+	BaseURL string
+	// AppID is the merchant id AWDA assigned. Required.
+	AppID string
+	// Signer signs every request. Required.
+	Signer Signer
+	// HTTPClient defaults to a client with a 15 s timeout.
+	HTTPClient *http.Client
+	// Clock gives the request timestamp; defaults to time.Now.
+	Clock func() time.Time
+	// Nonce makes the per-request nonce; defaults to NewNonce.
+	Nonce func() string
+	// Observers see every attempt (after the answer or the failure). They
+	// must not block. See ZerologObserver.
+	Observers []Observer
+}
+
+// CallInfo describes one attempt, for logs, metrics and audit. It carries no
+// request or response body, so no personal data.
+type CallInfo struct {
+	Endpoint   string
+	Nonce      string
+	Code       Code // AWDA's code, 0 on success or when there was no AWDA answer
+	HTTPStatus int
+	Latency    time.Duration
+	Err        *Error // nil on success
+}
+
+// Outcome is a low-cardinality label for metrics: "ok" or the error class.
+func (ci CallInfo) Outcome() string {
+	if ci.Err == nil {
+		return "ok"
+	}
+	return ci.Err.Class.String()
+}
+
+// Observer is called once per attempt with the call's context.
+type Observer func(ctx context.Context, info CallInfo)
+
+// Client calls AWDA's partner interfaces. Every method makes exactly one
+// signed HTTP attempt with a fresh timestamp and nonce: it never retries.
+// Retrying is the caller's decision (Temporal activities retry the classes
+// for which ErrorClass.Retryable is true). A Client is safe for concurrent use.
+type Client struct {
+	baseURL   string
+	appID     string
+	signer    Signer
+	http      *http.Client
+	clock     func() time.Time
+	nonce     func() string
+	observers []Observer
+}
+
+// NewClient validates cfg and returns a Client.
+func NewClient(cfg Config) (*Client, error) {
+	if cfg.BaseURL == "" {
+		return nil, errors.New("awda: BaseURL is required")
+	}
+	if !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
+		return nil, errors.New("awda: BaseURL must start with http:// or https://")
+	}
+	if cfg.AppID == "" {
+		return nil, errors.New("awda: AppID is required")
+	}
+	if cfg.Signer == nil {
+		return nil, errors.New("awda: Signer is required")
+	}
+	c := &Client{
+		baseURL:   strings.TrimRight(cfg.BaseURL, "/"),
+		appID:     cfg.AppID,
+		signer:    cfg.Signer,
+		http:      cfg.HTTPClient,
+		clock:     cfg.Clock,
+		nonce:     cfg.Nonce,
+		observers: cfg.Observers,
+	}
+	if c.http == nil {
+		c.http = &http.Client{Timeout: 15 * time.Second}
+	}
+	if c.clock == nil {
+		c.clock = time.Now
+	}
+	if c.nonce == nil {
+		c.nonce = NewNonce
+	}
+	return c, nil
+}
+
+// AppID returns the merchant id the client signs with.
+func (c *Client) AppID() string { return c.appID }
+
+// call sends a JSON request and decodes the data of the answer into out.
+func (c *Client) call(ctx context.Context, path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return &Error{Class: ClassValidation, Endpoint: path, Message: "encode request: " + err.Error()}
+	}
+	return c.send(ctx, path, body, "application/json", BodyHash(body), out)
+}
+
+// BuildRequest returns the signed HTTP request for a JSON body, exactly as the
+// client sends it. Exported for benchmarks and tools that need the wire bytes.
+func (c *Client) BuildRequest(ctx context.Context, path string, body []byte, contentType, bodyHash, nonce string) (*http.Request, error) {
+	ts := c.clock().UnixMilli()
+	sig, err := c.signer.Sign(StringToSign(path, c.appID, ts, nonce, bodyHash))
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	h := req.Header
+	h[HeaderContentType] = []string{contentType}
+	h[textproto.CanonicalMIMEHeaderKey(HeaderAppID)] = []string{c.appID}
+	h[textproto.CanonicalMIMEHeaderKey(HeaderTimestamp)] = []string{fmt.Sprint(ts)}
+	h[textproto.CanonicalMIMEHeaderKey(HeaderNonce)] = []string{nonce}
+	h[textproto.CanonicalMIMEHeaderKey(HeaderSignType)] = []string{c.signer.SignType()}
+	h[textproto.CanonicalMIMEHeaderKey(HeaderSign)] = []string{sig}
+	return req, nil
+}
+
+// HeaderContentType is the canonical Content-Type header key.
+const HeaderContentType = "Content-Type"
+
+func (c *Client) send(ctx context.Context, path string, body []byte, contentType, bodyHash string, out any) (retErr error) {
+	nonce := c.nonce()
+	info := CallInfo{Endpoint: path, Nonce: nonce}
+	start := time.Now()
+	defer func() {
+		info.Latency = time.Since(start)
+		if retErr != nil {
+			if e, ok := AsError(retErr); ok {
+				info.Err = e
+				info.Code = e.Code
+			}
+		}
+		for _, o := range c.observers {
+			o(ctx, info)
+		}
+	}()
+
+	req, err := c.BuildRequest(ctx, path, body, contentType, bodyHash, nonce)
+	if err != nil {
+		return &Error{Class: ClassConfiguration, Endpoint: path, Nonce: nonce, Err: err}
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return &Error{Class: ClassTimeout, Endpoint: path, Nonce: nonce, Err: scrubURLError(err)}
+	}
+	defer res.Body.Close()
+	info.HTTPStatus = res.StatusCode
+	raw, err := io.ReadAll(io.LimitReader(res.Body, maxResponseBytes+1))
+	if err != nil {
+		return &Error{Class: ClassTimeout, Endpoint: path, Nonce: nonce, HTTPStatus: res.StatusCode, Err: err}
+	}
+	if res.StatusCode != http.StatusOK {
+		return &Error{Class: classOfHTTPStatus(res.StatusCode), Endpoint: path, Nonce: nonce, HTTPStatus: res.StatusCode}
+	}
+	if len(raw) > maxResponseBytes {
+		return &Error{Class: ClassUnknown, Endpoint: path, Nonce: nonce, HTTPStatus: res.StatusCode, Message: "response too large"}
+	}
+	code, msg, err := DecodeResponse(raw, out)
+	if err != nil {
+		return &Error{Class: ClassUnknown, Endpoint: path, Nonce: nonce, HTTPStatus: res.StatusCode, Code: code, Message: err.Error()}
+	}
+	if code != CodeSuccess {
+		return &Error{Class: ClassOfCode(code), Code: code, Message: RedactMessage(msg), Endpoint: path, Nonce: nonce, HTTPStatus: res.StatusCode}
+	}
+	return nil
+}
+
+// scrubURLError drops the URL from a *url.Error (it holds only host and path,
+// but a proxy or a future GET could put data there) and keeps the cause.
+func scrubURLError(err error) error {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil {
+			return inner
+		}
+	}
+	return err
+}
+
+func classOfHTTPStatus(status int) ErrorClass {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return ClassBusy
+	case status >= 500, status == http.StatusRequestTimeout:
+		return ClassTimeout
+	case status >= 400:
+		return ClassConfiguration
+	}
+	return ClassUnknown
+}
+
+// DecodeResponse parses an AWDA answer. It returns the code and message and,
+// when out is not nil and the answer carries data, decodes the data into out.
+// Data is decoded for non-zero codes too: CodeUserExists and
+// CodeRepeatRequest carry the existing userId and loanNo.
+func DecodeResponse(raw []byte, out any) (Code, string, error) {
+	var env Envelope
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&env); err != nil {
+		return 0, "", errors.New("response is not an AWDA envelope")
+	}
+	if dec.More() {
+		return 0, "", errors.New("trailing data after the AWDA envelope")
+	}
+	if out != nil && len(env.Data) > 0 && !bytes.Equal(env.Data, []byte("null")) {
+		if err := json.Unmarshal(env.Data, out); err != nil {
+			return env.Code, env.Message, fmt.Errorf("response data does not match the contract (code %d)", int(env.Code))
+		}
+	}
+	return env.Code, env.Message, nil
+}
+
+func validationError(path, field, reason string) error {
+	return &Error{Class: ClassValidation, Endpoint: path, Field: field, Message: reason}
+}
+
+// ---- the sixteen interfaces ----
+
+// Register creates the AWDA user. On CodeUserExists it returns the existing
+// user's id together with an error for which IsUserExists is true.
+func (c *Client) Register(ctx context.Context, req *RegisterRequest) (*RegisterResponse, error) {
+	r, err := req.normalized()
+	if err != nil {
+		return nil, withEndpoint(err, PathUserRegister)
+	}
+	var out RegisterResponse
+	err = c.call(ctx, PathUserRegister, r, &out)
+	if err != nil && !(IsUserExists(err) && out.UserID != "") {
+		return nil, err
+	}
+	return &out, err
+}
+
+// EligibleCheck verifies the customer.
+func (c *Client) EligibleCheck(ctx context.Context, req *EligibleCheckRequest) (*EligibleCheckResponse, error) {
+	if req == nil || req.UserID == "" {
+		return nil, validationError(PathEligibleCheck, "userId", "required")
+	}
+	var out EligibleCheckResponse
+	if err := c.call(ctx, PathEligibleCheck, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// AuthList lists the authorizations and the user's status for each.
+func (c *Client) AuthList(ctx context.Context, req *AuthListRequest) (*AuthListResponse, error) {
+	if req == nil || req.UserID == "" {
+		return nil, validationError(PathAuthList, "userId", "required")
+	}
+	var out AuthListResponse
+	if err := c.call(ctx, PathAuthList, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// AuthPage returns the third-party authorization page's URL.
+func (c *Client) AuthPage(ctx context.Context, req *AuthPageRequest) (*AuthPageResponse, error) {
+	if err := req.validate(); err != nil {
+		return nil, withEndpoint(err, PathAuthPage)
+	}
+	var out AuthPageResponse
+	if err := c.call(ctx, PathAuthPage, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// BankCardQuery returns the user's bank cards.
+func (c *Client) BankCardQuery(ctx context.Context, req *BankCardQueryRequest) (*BankCardQueryResponse, error) {
+	if req == nil || req.UserID == "" {
+		return nil, validationError(PathBankCardQuery, "userId", "required")
+	}
+	var out BankCardQueryResponse
+	if err := c.call(ctx, PathBankCardQuery, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// BankList returns the banks a card can be bound at.
+func (c *Client) BankList(ctx context.Context) (*BankListResponse, error) {
+	var out BankListResponse
+	if err := c.call(ctx, PathBankList, BankListRequest{}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// BankCardVerify binds the card that receives the disbursement.
+func (c *Client) BankCardVerify(ctx context.Context, req *BankCardVerifyRequest) (*BankCardVerifyResponse, error) {
+	if err := req.validate(); err != nil {
+		return nil, withEndpoint(err, PathBankCardVerify)
+	}
+	var out BankCardVerifyResponse
+	if err := c.call(ctx, PathBankCardVerify, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ImageToken returns a token for ImageUpload.
+func (c *Client) ImageToken(ctx context.Context, req *ImageTokenRequest) (*ImageTokenResponse, error) {
+	if req == nil || req.UserID == "" {
+		return nil, validationError(PathImageToken, "userId", "required")
+	}
+	var out ImageTokenResponse
+	if err := c.call(ctx, PathImageToken, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ImageUpload sends the file as multipart/form-data with the token. The
+// signature covers the sha256 of the file bytes.
+func (c *Client) ImageUpload(ctx context.Context, req *ImageUploadRequest) (*ImageUploadResponse, error) {
+	if err := req.validate(); err != nil {
+		return nil, withEndpoint(err, PathImageUpload)
+	}
+	body, contentType, err := EncodeImageUpload(req)
+	if err != nil {
+		return nil, &Error{Class: ClassValidation, Endpoint: PathImageUpload, Message: "encode multipart: " + err.Error()}
+	}
+	var out ImageUploadResponse
+	if err := c.send(ctx, PathImageUpload, body, contentType, BodyHash(req.File), &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// EncodeImageUpload renders the multipart body of an image upload.
+func EncodeImageUpload(req *ImageUploadRequest) ([]byte, string, error) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	if err := mw.WriteField(FormFieldToken, req.Token); err != nil {
+		return nil, "", err
+	}
+	if err := mw.WriteField(FormFieldImageType, string(req.ImageType)); err != nil {
+		return nil, "", err
+	}
+	name := req.FileName
+	if name == "" {
+		name = strings.ToLower(string(req.ImageType)) + ".jpg"
+	}
+	fw, err := mw.CreateFormFile(FormFieldFile, name)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := fw.Write(req.File); err != nil {
+		return nil, "", err
+	}
+	if err := mw.Close(); err != nil {
+		return nil, "", err
+	}
+	return buf.Bytes(), mw.FormDataContentType(), nil
+}
+
+// ImageUploadBase64 uploads an image as base64 or by URL.
+func (c *Client) ImageUploadBase64(ctx context.Context, req *ImageUploadBase64Request) (*ImageUploadResponse, error) {
+	if err := req.validate(); err != nil {
+		return nil, withEndpoint(err, PathImageUploadBase64)
+	}
+	var out ImageUploadResponse
+	if err := c.call(ctx, PathImageUploadBase64, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// LoanSubmit submits the application. On CodeRepeatRequest (the same
+// OrderNo again) it returns the existing loanNo together with an error for
+// which IsDuplicate is true.
+func (c *Client) LoanSubmit(ctx context.Context, req *LoanSubmitRequest) (*LoanSubmitResponse, error) {
+	r, err := req.normalized()
+	if err != nil {
+		return nil, withEndpoint(err, PathLoanSubmit)
+	}
+	var out LoanSubmitResponse
+	err = c.call(ctx, PathLoanSubmit, r, &out)
+	if err != nil && !(IsDuplicate(err) && out.LoanNo != "") {
+		return nil, err
+	}
+	return &out, err
+}
+
+// LoanAgreement returns the loan's agreement.
+func (c *Client) LoanAgreement(ctx context.Context, req *LoanAgreementRequest) (*LoanAgreementResponse, error) {
+	if req == nil || req.LoanNo == "" {
+		return nil, validationError(PathLoanAgreement, "loanNo", "required")
+	}
+	var out LoanAgreementResponse
+	if err := c.call(ctx, PathLoanAgreement, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// LoanSign signs the agreement, which confirms the disbursement.
+func (c *Client) LoanSign(ctx context.Context, req *LoanSignRequest) (*LoanSignResponse, error) {
+	if err := req.validate(); err != nil {
+		return nil, withEndpoint(err, PathLoanSign)
+	}
+	var out LoanSignResponse
+	if err := c.call(ctx, PathLoanSign, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// LoanInfo returns the loan, with its schedule once disbursed.
+func (c *Client) LoanInfo(ctx context.Context, req *LoanInfoRequest) (*LoanInfoResponse, error) {
+	if req == nil || (req.LoanNo == "" && req.OrderNo == "") {
+		return nil, validationError(PathLoanInfo, "loanNo", "loanNo or orderNo is required")
+	}
+	var out LoanInfoResponse
+	if err := c.call(ctx, PathLoanInfo, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RepaymentVA returns the virtual account for repayment.
+func (c *Client) RepaymentVA(ctx context.Context, req *RepaymentVARequest) (*RepaymentVAResponse, error) {
+	if req == nil || req.LoanNo == "" {
+		return nil, validationError(PathRepaymentVA, "loanNo", "required")
+	}
+	var out RepaymentVAResponse
+	if err := c.call(ctx, PathRepaymentVA, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RedirectURL returns the URL of an H5 page (signature, loan or repayment detail).
+func (c *Client) RedirectURL(ctx context.Context, req *RedirectURLRequest) (*RedirectURLResponse, error) {
+	if err := req.validate(); err != nil {
+		return nil, withEndpoint(err, PathRedirectURL)
+	}
+	var out RedirectURLResponse
+	if err := c.call(ctx, PathRedirectURL, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func withEndpoint(err error, path string) error {
+	if e, ok := AsError(err); ok && e.Endpoint == "" {
+		e.Endpoint = path
+	}
+	return err
+}
