@@ -1,0 +1,15 @@
+// Package testenv starts the real services that integration tests run
+// against — a throwaway PostgreSQL cluster, a Temporal dev server — once per
+// test process, and hands each test an isolated slice of them (a database of
+// its own, a namespace or task queue of its own).
+//
+// Packages that use it call RunMain from TestMain so the services are stopped
+// when the tests end:
+//
+//	func TestMain(m *testing.M) { os.Exit(testenv.RunMain(m)) }
+//
+// It must never be imported by production code, and it never touches data it
+// did not create: external servers named by environment variables (for
+// example DATABASE_URL) are only ever given new, uniquely named databases,
+// which are dropped afterwards.
+package testenv
