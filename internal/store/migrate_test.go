@@ -1,0 +1,54 @@
+package store_test
+
+import (
+	"io/fs"
+	"sync"
+	"testing"
+
+	"github.com/awdaflow/awdaflow/internal/store"
+	"github.com/awdaflow/awdaflow/internal/testenv"
+	"github.com/awdaflow/awdaflow/migrations"
+)
+
+func TestMigrateConcurrentlyAndTwice(t *testing.T) {
+	pool, url := testenv.NewDatabase(t)
+
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = store.Migrate(ctx(t), url)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("migrate #%d: %v", i, err)
+		}
+	}
+	if err := store.Migrate(ctx(t), url); err != nil {
+		t.Fatalf("migrate again: %v", err)
+	}
+
+	files, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("embedded migrations: %v %v", files, err)
+	}
+	// Each migration applied exactly once, despite three runs.
+	var applied, maxVersion int
+	if err := pool.QueryRow(ctx(t),
+		`SELECT count(*), max(version_id) FROM goose_db_version WHERE version_id > 0`).Scan(&applied, &maxVersion); err != nil {
+		t.Fatal(err)
+	}
+	if applied != len(files) || maxVersion != len(files) {
+		t.Errorf("goose_db_version: %d rows, max version %d; want %d", applied, maxVersion, len(files))
+	}
+	for _, table := range []string{"applications", "documents", "webhook_inbox", "awda_calls"} {
+		var ok bool
+		if err := pool.QueryRow(ctx(t), `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&ok); err != nil || !ok {
+			t.Errorf("table %s missing (%v)", table, err)
+		}
+	}
+}
