@@ -1,0 +1,616 @@
+package fake
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/awdaflow/awdaflow/awda"
+)
+
+// AWDA is a scriptable in-memory AWDA. Its zero value is not usable; call
+// NewAWDA.
+type AWDA struct {
+	mu  sync.Mutex
+	now func() time.Time
+
+	eligible         bool
+	ineligibleReason string
+	maxAmount        int64
+	authTemplate     []awda.AuthItem
+	banks            []awda.Bank
+	cardVerdicts     []cardVerdict
+	tokenTTL         time.Duration
+	installments     int
+	vaTTL            time.Duration
+
+	seq         int
+	users       map[string]string // partnerUserId → userId
+	auths       map[string][]awda.AuthItem
+	cards       map[string][]awda.BankCard
+	tokens      map[string]time.Time
+	images      map[string]awda.ImageType
+	loans       map[string]*loan // by loanNo
+	byOrder     map[string]string
+	faults      map[string][]error
+	calls       map[string]int
+	submissions map[string]int
+	uploads     map[string]int // by image type
+}
+
+type cardVerdict struct {
+	status awda.CardStatus
+	reason string
+}
+
+type loan struct {
+	req      awda.LoanSubmitRequest
+	info     awda.LoanInfoResponse
+	agreedID string
+	signedAt int64
+}
+
+// Option configures an AWDA.
+type Option func(*AWDA)
+
+// WithClock sets the fake's clock (token and VA expiry, schedule dates).
+func WithClock(now func() time.Time) Option { return func(f *AWDA) { f.now = now } }
+
+// Ineligible makes the eligibility check answer not eligible with reason.
+func Ineligible(reason string) Option {
+	return func(f *AWDA) { f.eligible, f.ineligibleReason = false, reason }
+}
+
+// WithMaxAmount sets the eligibility check's maxAmount (default 10,000,000).
+func WithMaxAmount(n int64) Option { return func(f *AWDA) { f.maxAmount = n } }
+
+// WithAuthorizations sets the authorizations every new user starts with
+// (default: KTP_OCR and LIVENESS, both required, NONE).
+func WithAuthorizations(items ...awda.AuthItem) Option {
+	return func(f *AWDA) { f.authTemplate = items }
+}
+
+// WithTokenTTL sets how long an upload token lives (default 10 minutes).
+func WithTokenTTL(d time.Duration) Option { return func(f *AWDA) { f.tokenTTL = d } }
+
+// WithInstallments sets the schedule length created at disbursement (default 3).
+func WithInstallments(n int) Option { return func(f *AWDA) { f.installments = n } }
+
+// NewAWDA returns an AWDA: every user eligible, two required authorizations, three
+// banks, cards bound on verification, three monthly installments.
+func NewAWDA(opts ...Option) *AWDA {
+	f := &AWDA{
+		now:      time.Now,
+		eligible: true, maxAmount: 10_000_000,
+		authTemplate: []awda.AuthItem{
+			{AuthType: "KTP_OCR", Name: "KTP OCR", Required: true, Status: awda.AuthNone},
+			{AuthType: "LIVENESS", Name: "Liveness", Required: true, Status: awda.AuthNone},
+			{AuthType: "EWALLET", Name: "E-wallet", Required: false, Status: awda.AuthNone},
+		},
+		banks: []awda.Bank{
+			{BankCode: "BCA", BankName: "Bank Central Asia", AccountNoMinLen: 10, AccountNoMaxLen: 10},
+			{BankCode: "BRI", BankName: "Bank Rakyat Indonesia", AccountNoMinLen: 15, AccountNoMaxLen: 15},
+			{BankCode: "MANDIRI", BankName: "Bank Mandiri", AccountNoMinLen: 13, AccountNoMaxLen: 13},
+		},
+		tokenTTL:     10 * time.Minute,
+		installments: 3,
+		vaTTL:        24 * time.Hour,
+		users:        map[string]string{},
+		auths:        map[string][]awda.AuthItem{},
+		cards:        map[string][]awda.BankCard{},
+		tokens:       map[string]time.Time{},
+		images:       map[string]awda.ImageType{},
+		loans:        map[string]*loan{},
+		byOrder:      map[string]string{},
+		faults:       map[string][]error{},
+		calls:        map[string]int{},
+		submissions:  map[string]int{},
+		uploads:      map[string]int{},
+	}
+	for _, o := range opts {
+		o(f)
+	}
+	return f
+}
+
+// Err returns the error the real client returns for an AWDA code on path.
+func Err(path string, code awda.Code) error {
+	return &awda.Error{Class: awda.ClassOfCode(code), Code: code, Endpoint: path, HTTPStatus: 200, Message: fmt.Sprintf("fake code %d", int(code))}
+}
+
+// Fail queues errors that the next calls to path return, in order, before
+// the fake answers normally again.
+func (f *AWDA) Fail(path string, errs ...error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.faults[path] = append(f.faults[path], errs...)
+}
+
+// FailCodes queues AWDA error codes for path (see Fail).
+func (f *AWDA) FailCodes(path string, codes ...awda.Code) {
+	for _, c := range codes {
+		f.Fail(path, Err(path, c))
+	}
+}
+
+// Calls returns how many calls path received (including failed ones).
+func (f *AWDA) Calls(path string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[path]
+}
+
+// Submissions returns how many submissions carried orderNo, duplicates included.
+func (f *AWDA) Submissions(orderNo string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.submissions[orderNo]
+}
+
+// Loans returns how many distinct loans exist.
+func (f *AWDA) Loans() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.loans)
+}
+
+// Uploads returns how many images of type t were stored.
+func (f *AWDA) Uploads(t awda.ImageType) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.uploads[string(t)]
+}
+
+// ExpireTokens makes every issued upload token invalid (the next upload with
+// one answers 1002).
+func (f *AWDA) ExpireTokens() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k := range f.tokens {
+		delete(f.tokens, k)
+	}
+}
+
+// SetAuth sets a user's authorization status.
+func (f *AWDA) SetAuth(userID, authType string, s awda.AuthStatus) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.auths[userID] {
+		if f.auths[userID][i].AuthType == authType {
+			f.auths[userID][i].Status = s
+		}
+	}
+}
+
+// NextCardVerdicts queues the results of the next card verifications
+// (status FAILED with reason, or VERIFYING); afterwards cards bind.
+func (f *AWDA) NextCardVerdicts(status awda.CardStatus, reason string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for range n {
+		f.cardVerdicts = append(f.cardVerdicts, cardVerdict{status, reason})
+	}
+}
+
+// SetCardStatus sets the status of a user's cards of bankCode (e.g. to
+// finish a VERIFYING card).
+func (f *AWDA) SetCardStatus(userID, bankCode string, s awda.CardStatus) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.cards[userID] {
+		if f.cards[userID][i].BankCode == bankCode {
+			f.cards[userID][i].Status = s
+		}
+	}
+}
+
+// LoanNo returns the loanNo for orderNo, or "".
+func (f *AWDA) LoanNo(orderNo string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.byOrder[orderNo]
+}
+
+// SetLoanStatus moves a loan to status. DISBURSED creates the schedule (one
+// installment a month from the fake's today); SETTLED marks every
+// installment paid.
+func (f *AWDA) SetLoanStatus(loanNo string, s awda.LoanStatus) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := f.loans[loanNo]
+	if l == nil {
+		panic("fake: no loan " + loanNo)
+	}
+	l.info.Status = s
+	switch s {
+	case awda.LoanDisbursed:
+		if len(l.info.Schedule) == 0 {
+			f.makeSchedule(l)
+		}
+	case awda.LoanSettled:
+		for i := range l.info.Schedule {
+			in := &l.info.Schedule[i]
+			in.Status, in.PaidAmount = awda.InstallmentPaid, in.Principal+in.Interest+in.Fee
+		}
+	}
+}
+
+// PayInstallment marks one installment paid and the loan REPAYING (or
+// SETTLED when it was the last).
+func (f *AWDA) PayInstallment(loanNo string, period int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := f.loans[loanNo]
+	unpaid := 0
+	for i := range l.info.Schedule {
+		in := &l.info.Schedule[i]
+		if in.Period == period {
+			in.Status, in.PaidAmount = awda.InstallmentPaid, in.Principal+in.Interest+in.Fee
+		}
+		if in.Status != awda.InstallmentPaid {
+			unpaid++
+		}
+	}
+	l.info.Status = awda.LoanRepaying
+	if unpaid == 0 {
+		l.info.Status = awda.LoanSettled
+	}
+}
+
+// Schedule returns a copy of a loan's schedule.
+func (f *AWDA) Schedule(loanNo string) []awda.Installment {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]awda.Installment(nil), f.loans[loanNo].info.Schedule...)
+}
+
+func (f *AWDA) makeSchedule(l *loan) {
+	n := f.installments
+	today := f.now().UTC().Truncate(24 * time.Hour)
+	l.info.DisbursedAmount = l.info.Amount
+	l.info.DisbursedAt = f.now().UnixMilli()
+	per := l.info.Amount / int64(n)
+	for p := 1; p <= n; p++ {
+		l.info.Schedule = append(l.info.Schedule, awda.Installment{
+			Period: p, DueDate: today.AddDate(0, p, 0).Format(awda.DateLayout),
+			Principal: per, Interest: per / 50, Status: awda.InstallmentUnpaid,
+		})
+	}
+}
+
+// enter counts the call and returns a queued fault, if any. Callers hold mu.
+func (f *AWDA) enter(path string) error {
+	f.calls[path]++
+	if q := f.faults[path]; len(q) > 0 {
+		f.faults[path] = q[1:]
+		return q[0]
+	}
+	return nil
+}
+
+func (f *AWDA) id(prefix string) string {
+	f.seq++
+	return fmt.Sprintf("%s%06d", prefix, f.seq)
+}
+
+func notFound(path string, code awda.Code) error { return Err(path, code) }
+
+func invalid(path, field string) error {
+	return &awda.Error{Class: awda.ClassValidation, Code: awda.CodeParamInvalid, Endpoint: path, Field: field, Message: "invalid"}
+}
+
+func (f *AWDA) Register(_ context.Context, req *awda.RegisterRequest) (*awda.RegisterResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(awda.PathUserRegister); err != nil {
+		return nil, err
+	}
+	if req.PartnerUserID == "" || req.NIK == "" || req.Mobile == "" || req.Name == "" {
+		return nil, invalid(awda.PathUserRegister, "partnerUserId")
+	}
+	if id, ok := f.users[req.PartnerUserID]; ok {
+		return &awda.RegisterResponse{UserID: id}, Err(awda.PathUserRegister, awda.CodeUserExists)
+	}
+	id := f.id("U")
+	f.users[req.PartnerUserID] = id
+	f.auths[id] = append([]awda.AuthItem(nil), f.authTemplate...)
+	return &awda.RegisterResponse{UserID: id}, nil
+}
+
+func (f *AWDA) knownUser(path, userID string) error {
+	if _, ok := f.auths[userID]; !ok {
+		return notFound(path, awda.CodeUserNotExist)
+	}
+	return nil
+}
+
+func (f *AWDA) EligibleCheck(_ context.Context, req *awda.EligibleCheckRequest) (*awda.EligibleCheckResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(awda.PathEligibleCheck); err != nil {
+		return nil, err
+	}
+	if err := f.knownUser(awda.PathEligibleCheck, req.UserID); err != nil {
+		return nil, err
+	}
+	if !f.eligible {
+		return &awda.EligibleCheckResponse{Eligible: false, Reason: f.ineligibleReason}, nil
+	}
+	return &awda.EligibleCheckResponse{Eligible: true, MaxAmount: f.maxAmount, Tenors: []awda.TenorOption{{Tenor: 3, TenorUnit: awda.TenorMonth}, {Tenor: 6, TenorUnit: awda.TenorMonth}}}, nil
+}
+
+func (f *AWDA) AuthList(_ context.Context, req *awda.AuthListRequest) (*awda.AuthListResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(awda.PathAuthList); err != nil {
+		return nil, err
+	}
+	if err := f.knownUser(awda.PathAuthList, req.UserID); err != nil {
+		return nil, err
+	}
+	return &awda.AuthListResponse{Items: append([]awda.AuthItem(nil), f.auths[req.UserID]...)}, nil
+}
+
+func (f *AWDA) AuthPage(_ context.Context, req *awda.AuthPageRequest) (*awda.AuthPageResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(awda.PathAuthPage); err != nil {
+		return nil, err
+	}
+	if err := f.knownUser(awda.PathAuthPage, req.UserID); err != nil {
+		return nil, err
+	}
+	for i, it := range f.auths[req.UserID] {
+		if it.AuthType == req.AuthType {
+			f.auths[req.UserID][i].Status = awda.AuthPending
+			return &awda.AuthPageResponse{URL: "https://auth.example/" + req.AuthType + "/" + f.id("P"), ExpireAt: f.now().Add(time.Hour).UnixMilli()}, nil
+		}
+	}
+	return nil, invalid(awda.PathAuthPage, "authType")
+}
+
+func (f *AWDA) BankCardQuery(_ context.Context, req *awda.BankCardQueryRequest) (*awda.BankCardQueryResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(awda.PathBankCardQuery); err != nil {
+		return nil, err
+	}
+	if err := f.knownUser(awda.PathBankCardQuery, req.UserID); err != nil {
+		return nil, err
+	}
+	return &awda.BankCardQueryResponse{Cards: append([]awda.BankCard(nil), f.cards[req.UserID]...)}, nil
+}
+
+func (f *AWDA) BankList(context.Context) (*awda.BankListResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(awda.PathBankList); err != nil {
+		return nil, err
+	}
+	return &awda.BankListResponse{Banks: append([]awda.Bank(nil), f.banks...)}, nil
+}
+
+func (f *AWDA) BankCardVerify(_ context.Context, req *awda.BankCardVerifyRequest) (*awda.BankCardVerifyResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(awda.PathBankCardVerify); err != nil {
+		return nil, err
+	}
+	if err := f.knownUser(awda.PathBankCardVerify, req.UserID); err != nil {
+		return nil, err
+	}
+	if err := req.Validate(); err != nil {
+		return nil, invalid(awda.PathBankCardVerify, "accountNo")
+	}
+	v := cardVerdict{status: awda.CardBound}
+	if len(f.cardVerdicts) > 0 {
+		v, f.cardVerdicts = f.cardVerdicts[0], f.cardVerdicts[1:]
+	}
+	masked := "****" + req.AccountNo[len(req.AccountNo)-4:]
+	f.cards[req.UserID] = append(f.cards[req.UserID], awda.BankCard{BankCode: req.BankCode, AccountNoMasked: masked, Status: v.status})
+	return &awda.BankCardVerifyResponse{Status: v.status, FailReason: v.reason}, nil
+}
+
+func (f *AWDA) ImageToken(_ context.Context, req *awda.ImageTokenRequest) (*awda.ImageTokenResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(awda.PathImageToken); err != nil {
+		return nil, err
+	}
+	if err := f.knownUser(awda.PathImageToken, req.UserID); err != nil {
+		return nil, err
+	}
+	tok := f.id("T")
+	exp := f.now().Add(f.tokenTTL)
+	f.tokens[tok] = exp
+	return &awda.ImageTokenResponse{Token: tok, ExpireAt: exp.UnixMilli()}, nil
+}
+
+func (f *AWDA) ImageUpload(_ context.Context, req *awda.ImageUploadRequest) (*awda.ImageUploadResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(awda.PathImageUpload); err != nil {
+		return nil, err
+	}
+	if err := req.Validate(); err != nil {
+		return nil, invalid(awda.PathImageUpload, "file")
+	}
+	exp, ok := f.tokens[req.Token]
+	if !ok || !f.now().Before(exp) {
+		return nil, Err(awda.PathImageUpload, awda.CodeInvalidToken)
+	}
+	id := f.id("IMG")
+	f.images[id] = req.ImageType
+	f.uploads[string(req.ImageType)]++
+	return &awda.ImageUploadResponse{ImageID: id}, nil
+}
+
+func (f *AWDA) ImageUploadBase64(_ context.Context, req *awda.ImageUploadBase64Request) (*awda.ImageUploadResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(awda.PathImageUploadBase64); err != nil {
+		return nil, err
+	}
+	if err := req.Validate(); err != nil {
+		return nil, invalid(awda.PathImageUploadBase64, "base64")
+	}
+	if err := f.knownUser(awda.PathImageUploadBase64, req.UserID); err != nil {
+		return nil, err
+	}
+	id := f.id("IMG")
+	f.images[id] = req.ImageType
+	f.uploads[string(req.ImageType)]++
+	return &awda.ImageUploadResponse{ImageID: id}, nil
+}
+
+func (f *AWDA) LoanSubmit(_ context.Context, req *awda.LoanSubmitRequest) (*awda.LoanSubmitResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(awda.PathLoanSubmit); err != nil {
+		return nil, err
+	}
+	f.submissions[req.OrderNo]++
+	if err := f.knownUser(awda.PathLoanSubmit, req.UserID); err != nil {
+		return nil, err
+	}
+	if req.OrderNo == "" || req.Amount <= 0 {
+		return nil, invalid(awda.PathLoanSubmit, "orderNo")
+	}
+	if f.images[req.Identity.KTPImageID] != awda.ImageKTP || f.images[req.Identity.SelfieImageID] != awda.ImageSelfie {
+		return nil, invalid(awda.PathLoanSubmit, "identity.ktpImageId")
+	}
+	if no, ok := f.byOrder[req.OrderNo]; ok {
+		return &awda.LoanSubmitResponse{LoanNo: no}, Err(awda.PathLoanSubmit, awda.CodeRepeatRequest)
+	}
+	no := f.id("L")
+	f.byOrder[req.OrderNo] = no
+	f.loans[no] = &loan{req: *req, info: awda.LoanInfoResponse{LoanNo: no, OrderNo: req.OrderNo, Status: awda.LoanSubmitted, Amount: req.Amount}}
+	return &awda.LoanSubmitResponse{LoanNo: no, Status: awda.LoanSubmitted}, nil
+}
+
+// SubmitOutOfBand creates the loan for orderNo as if an earlier, lost
+// attempt had reached AWDA.
+func (f *AWDA) SubmitOutOfBand(req awda.LoanSubmitRequest) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.submissions[req.OrderNo]++
+	no := f.id("L")
+	f.byOrder[req.OrderNo] = no
+	f.loans[no] = &loan{req: req, info: awda.LoanInfoResponse{LoanNo: no, OrderNo: req.OrderNo, Status: awda.LoanSubmitted, Amount: req.Amount}}
+	return no
+}
+
+func (f *AWDA) loan(path, loanNo string) (*loan, error) {
+	l := f.loans[loanNo]
+	if l == nil {
+		return nil, notFound(path, awda.CodeOrderNotExist)
+	}
+	return l, nil
+}
+
+func (f *AWDA) LoanAgreement(_ context.Context, req *awda.LoanAgreementRequest) (*awda.LoanAgreementResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(awda.PathLoanAgreement); err != nil {
+		return nil, err
+	}
+	l, err := f.loan(awda.PathLoanAgreement, req.LoanNo)
+	if err != nil {
+		return nil, err
+	}
+	if l.agreedID == "" {
+		l.agreedID = "AGR-" + req.LoanNo
+	}
+	a := l.info.Amount
+	return &awda.LoanAgreementResponse{
+		AgreementID: l.agreedID, Title: "Perjanjian Pinjaman", ContentURL: "https://agreements.example/" + l.agreedID,
+		Fees: awda.AgreementFees{AdminFee: a / 100, InterestRate: 0.02, TotalInterest: a / 50 * 3, TotalRepayment: a + a/50*3, DisbursedAmount: a - a/100},
+	}, nil
+}
+
+func (f *AWDA) LoanSign(_ context.Context, req *awda.LoanSignRequest) (*awda.LoanSignResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(awda.PathLoanSign); err != nil {
+		return nil, err
+	}
+	if err := req.Validate(); err != nil {
+		return nil, invalid(awda.PathLoanSign, "clientIp")
+	}
+	l, err := f.loan(awda.PathLoanSign, req.LoanNo)
+	if err != nil {
+		return nil, err
+	}
+	if req.AgreementID != l.agreedID {
+		return nil, invalid(awda.PathLoanSign, "agreementId")
+	}
+	l.signedAt = req.SignedAt
+	l.info.Status = awda.LoanSigned
+	return &awda.LoanSignResponse{Status: awda.LoanSigned}, nil
+}
+
+// Signed reports whether the loan was signed through LoanSign, and when.
+func (f *AWDA) Signed(loanNo string) (int64, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := f.loans[loanNo]
+	if l == nil {
+		return 0, false
+	}
+	return l.signedAt, l.signedAt != 0
+}
+
+func (f *AWDA) LoanInfo(_ context.Context, req *awda.LoanInfoRequest) (*awda.LoanInfoResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(awda.PathLoanInfo); err != nil {
+		return nil, err
+	}
+	no := req.LoanNo
+	if no == "" {
+		no = f.byOrder[req.OrderNo]
+	}
+	l, err := f.loan(awda.PathLoanInfo, no)
+	if err != nil {
+		return nil, err
+	}
+	out := l.info
+	out.Schedule = append([]awda.Installment(nil), l.info.Schedule...)
+	return &out, nil
+}
+
+func (f *AWDA) RepaymentVA(_ context.Context, req *awda.RepaymentVARequest) (*awda.RepaymentVAResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(awda.PathRepaymentVA); err != nil {
+		return nil, err
+	}
+	l, err := f.loan(awda.PathRepaymentVA, req.LoanNo)
+	if err != nil {
+		return nil, err
+	}
+	var due int64
+	for _, in := range l.info.Schedule {
+		if in.Status != awda.InstallmentPaid {
+			due = in.Principal + in.Interest + in.Fee - in.PaidAmount
+			break
+		}
+	}
+	return &awda.RepaymentVAResponse{BankCode: "BCA", VANumber: "8808" + req.LoanNo, Amount: due, ExpireAt: f.now().Add(f.vaTTL).UnixMilli()}, nil
+}
+
+func (f *AWDA) RedirectURL(_ context.Context, req *awda.RedirectURLRequest) (*awda.RedirectURLResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(awda.PathRedirectURL); err != nil {
+		return nil, err
+	}
+	if err := req.Validate(); err != nil {
+		return nil, invalid(awda.PathRedirectURL, "pageType")
+	}
+	if _, err := f.loan(awda.PathRedirectURL, req.LoanNo); err != nil {
+		return nil, err
+	}
+	return &awda.RedirectURLResponse{URL: "https://h5.example/" + string(req.PageType) + "/" + req.LoanNo}, nil
+}

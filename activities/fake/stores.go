@@ -1,0 +1,108 @@
+package fake
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/awdaflow/awdaflow/activities"
+)
+
+var (
+	_ activities.AWDAClient       = (*AWDA)(nil)
+	_ activities.DocumentStore    = (*Documents)(nil)
+	_ activities.ProjectionWriter = (*Projections)(nil)
+)
+
+// Documents is an in-memory DocumentStore.
+type Documents struct {
+	mu   sync.Mutex
+	docs map[string]activities.Document
+	err  []error
+}
+
+// NewDocuments returns a store holding docs.
+func NewDocuments(docs ...activities.Document) *Documents {
+	d := &Documents{docs: map[string]activities.Document{}}
+	for _, doc := range docs {
+		d.docs[doc.ID] = doc
+	}
+	return d
+}
+
+// Fail queues errors for the next reads.
+func (d *Documents) Fail(errs ...error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.err = append(d.err, errs...)
+}
+
+func (d *Documents) GetDocument(_ context.Context, id string) (*activities.Document, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.err) > 0 {
+		err := d.err[0]
+		d.err = d.err[1:]
+		return nil, err
+	}
+	doc, ok := d.docs[id]
+	if !ok {
+		return nil, activities.ErrDocumentNotFound
+	}
+	doc.Bytes = append([]byte(nil), doc.Bytes...)
+	return &doc, nil
+}
+
+// Projections records every accepted projection write and, like the real
+// writer, ignores a write whose Seq is not newer than the stored one.
+type Projections struct {
+	mu     sync.Mutex
+	rows   map[string]activities.ApplicationProjection
+	writes []activities.ApplicationProjection
+	fail   int
+}
+
+// NewProjections returns an empty writer.
+func NewProjections() *Projections {
+	return &Projections{rows: map[string]activities.ApplicationProjection{}}
+}
+
+// ErrUnavailable is what a failing Projections returns.
+var ErrUnavailable = errors.New("fake: store unavailable")
+
+// FailNext makes the next n writes fail with ErrUnavailable.
+func (p *Projections) FailNext(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fail += n
+}
+
+func (p *Projections) UpsertApplication(_ context.Context, a activities.ApplicationProjection) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail > 0 {
+		p.fail--
+		return ErrUnavailable
+	}
+	if cur, ok := p.rows[a.WorkflowID]; ok && a.Seq <= cur.Seq {
+		return nil
+	}
+	p.rows[a.WorkflowID] = a
+	p.writes = append(p.writes, a)
+	return nil
+}
+
+// Row returns the stored projection of a workflow.
+func (p *Projections) Row(workflowID string) (activities.ApplicationProjection, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r, ok := p.rows[workflowID]
+	return r, ok
+}
+
+// Writes returns every accepted write, in order.
+func (p *Projections) Writes() []activities.ApplicationProjection {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]activities.ApplicationProjection(nil), p.writes...)
+}
