@@ -1,0 +1,287 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/awdaflow/awdaflow/activities"
+)
+
+// Application is one row of the read model.
+type Application struct {
+	ApplicantRef string    `json:"applicantRef"`
+	WorkflowID   string    `json:"workflowId"`
+	Seq          int64     `json:"seq"`
+	Stage        string    `json:"stage"`
+	Stuck        bool      `json:"stuck"`
+	StuckReason  string    `json:"stuckReason,omitempty"`
+	AwdaUserID   string    `json:"awdaUserId,omitempty"`
+	AwdaLoanNo   string    `json:"awdaLoanNo,omitempty"`
+	OrderNo      string    `json:"orderNo,omitempty"`
+	LoanStatus   string    `json:"loanStatus,omitempty"`
+	Amount       int64     `json:"amount"`
+	Tenor        int       `json:"tenor"`
+	TenorUnit    string    `json:"tenorUnit"`
+	Terminal     bool      `json:"terminal"`
+	RequestHash  string    `json:"-"`
+	CreatedAt    time.Time `json:"createdAt"`
+	UpdatedAt    time.Time `json:"updatedAt"`
+}
+
+const applicationColumns = `applicant_ref, workflow_id, seq, stage, stuck, stuck_reason,
+	coalesce(awda_user_id, ''), coalesce(awda_loan_no, ''), coalesce(order_no, ''), loan_status,
+	amount, tenor, tenor_unit, terminal, coalesce(request_hash, ''), created_at, updated_at`
+
+func scanApplication(row pgx.Row) (*Application, error) {
+	var a Application
+	err := row.Scan(&a.ApplicantRef, &a.WorkflowID, &a.Seq, &a.Stage, &a.Stuck, &a.StuckReason,
+		&a.AwdaUserID, &a.AwdaLoanNo, &a.OrderNo, &a.LoanStatus,
+		&a.Amount, &a.Tenor, &a.TenorUnit, &a.Terminal, &a.RequestHash, &a.CreatedAt, &a.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// UpsertApplication writes the workflow's projection of one application. A
+// write whose Seq is not greater than the stored one changes nothing, so a
+// retried or late activity never moves a row backwards. AWDA IDs, once known,
+// are kept if a later projection leaves them empty. The create-time columns
+// (request_hash, created_at) are never touched.
+func (s *Store) UpsertApplication(ctx context.Context, p activities.ApplicationProjection) error {
+	if p.ApplicantRef == "" || p.WorkflowID == "" {
+		return errors.New("store: upsert application: applicant ref and workflow ID are required")
+	}
+	updated := p.UpdatedAt
+	if updated.IsZero() {
+		updated = s.now()
+	}
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO applications AS a (applicant_ref, workflow_id, seq, stage, stuck, stuck_reason,
+			awda_user_id, awda_loan_no, order_no, loan_status, amount, tenor, tenor_unit, terminal, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), NULLIF($8, ''), NULLIF($9, ''), $10, $11, $12, $13, $14, $15)
+		ON CONFLICT (applicant_ref) DO UPDATE SET
+			workflow_id  = EXCLUDED.workflow_id,
+			seq          = EXCLUDED.seq,
+			stage        = EXCLUDED.stage,
+			stuck        = EXCLUDED.stuck,
+			stuck_reason = EXCLUDED.stuck_reason,
+			awda_user_id = coalesce(EXCLUDED.awda_user_id, a.awda_user_id),
+			awda_loan_no = coalesce(EXCLUDED.awda_loan_no, a.awda_loan_no),
+			order_no     = coalesce(EXCLUDED.order_no, a.order_no),
+			loan_status  = EXCLUDED.loan_status,
+			amount       = EXCLUDED.amount,
+			tenor        = EXCLUDED.tenor,
+			tenor_unit   = EXCLUDED.tenor_unit,
+			terminal     = EXCLUDED.terminal,
+			updated_at   = EXCLUDED.updated_at
+		WHERE a.seq < EXCLUDED.seq`,
+		p.ApplicantRef, p.WorkflowID, p.Seq, p.Stage, p.Stuck, p.StuckReason,
+		p.AwdaUserID, p.AwdaLoanNo, p.OrderNo, p.LoanStatus, p.Amount, p.Tenor, p.TenorUnit, p.Terminal, updated)
+	if err != nil {
+		return fmt.Errorf("store: upsert application %s: %w", p.ApplicantRef, err)
+	}
+	return nil
+}
+
+// CreateApplication records a new application for the API's idempotent
+// create, before its workflow starts. created is true when this call claimed
+// ref (a new row, or a row the workflow wrote first without a request hash);
+// otherwise existingHash is the hash the ref was created with: equal to
+// requestHash for a retry of the same request, different for a conflict.
+func (s *Store) CreateApplication(ctx context.Context, ref, workflowID, requestHash string, amount int64, tenor int, tenorUnit string) (created bool, existingHash string, err error) {
+	if ref == "" || workflowID == "" || requestHash == "" {
+		return false, "", errors.New("store: create application: ref, workflow ID and request hash are required")
+	}
+	var claimed string
+	err = s.pool.QueryRow(ctx, `
+		INSERT INTO applications AS a (applicant_ref, workflow_id, request_hash, amount, tenor, tenor_unit)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (applicant_ref) DO UPDATE SET request_hash = EXCLUDED.request_hash
+		WHERE a.request_hash IS NULL
+		RETURNING request_hash`,
+		ref, workflowID, requestHash, amount, tenor, tenorUnit).Scan(&claimed)
+	if err == nil {
+		return true, claimed, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return false, "", fmt.Errorf("store: create application %s: %w", ref, err)
+	}
+	err = s.pool.QueryRow(ctx, `SELECT request_hash FROM applications WHERE applicant_ref = $1`, ref).Scan(&existingHash)
+	if err != nil {
+		return false, "", fmt.Errorf("store: create application %s: %w", ref, err)
+	}
+	return false, existingHash, nil
+}
+
+// GetApplication returns one application, or ErrNotFound.
+func (s *Store) GetApplication(ctx context.Context, ref string) (*Application, error) {
+	a, err := scanApplication(s.pool.QueryRow(ctx,
+		`SELECT `+applicationColumns+` FROM applications WHERE applicant_ref = $1`, ref))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get application %s: %w", ref, err)
+	}
+	return a, nil
+}
+
+// ApplicationByLoanNo returns the application of an AWDA loan, or ErrNotFound.
+func (s *Store) ApplicationByLoanNo(ctx context.Context, loanNo string) (*Application, error) {
+	a, err := scanApplication(s.pool.QueryRow(ctx,
+		`SELECT `+applicationColumns+` FROM applications WHERE awda_loan_no = $1`, loanNo))
+	if errors.Is(err, pgx.ErrNoRows) || loanNo == "" {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: application by loan no: %w", err)
+	}
+	return a, nil
+}
+
+// ApplicationByUserID returns the application of an AWDA user: the open one if
+// there is one, else the newest. ErrNotFound if none.
+func (s *Store) ApplicationByUserID(ctx context.Context, userID string) (*Application, error) {
+	a, err := scanApplication(s.pool.QueryRow(ctx,
+		`SELECT `+applicationColumns+` FROM applications WHERE awda_user_id = $1
+		ORDER BY terminal, created_at DESC, applicant_ref DESC LIMIT 1`, userID))
+	if errors.Is(err, pgx.ErrNoRows) || userID == "" {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: application by user id: %w", err)
+	}
+	return a, nil
+}
+
+// WorkflowIDByLoanNo routes a loan-status notification: the workflow ID of the
+// application with AWDA loan number loanNo, or ErrNotFound.
+func (s *Store) WorkflowIDByLoanNo(ctx context.Context, loanNo string) (string, error) {
+	a, err := s.ApplicationByLoanNo(ctx, loanNo)
+	if err != nil {
+		return "", err
+	}
+	return a.WorkflowID, nil
+}
+
+// WorkflowIDByUserID routes an authorization notification: the workflow ID of
+// the AWDA user's application (see ApplicationByUserID), or ErrNotFound.
+func (s *Store) WorkflowIDByUserID(ctx context.Context, userID string) (string, error) {
+	a, err := s.ApplicationByUserID(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	return a.WorkflowID, nil
+}
+
+// ListFilter selects applications. Zero values select everything.
+type ListFilter struct {
+	Stage  string
+	Stuck  *bool
+	Limit  int    // 1..MaxListLimit; 0 means DefaultListLimit
+	Cursor string // from the previous page's nextCursor
+}
+
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 500
+)
+
+// ErrInvalidCursor is returned by ListApplications for a cursor it did not
+// make (the API answers 400).
+var ErrInvalidCursor = errors.New("store: invalid cursor")
+
+type cursor struct {
+	CreatedAt time.Time `json:"t"`
+	Ref       string    `json:"r"`
+}
+
+func (c cursor) encode() string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string) (cursor, error) {
+	var c cursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || json.Unmarshal(b, &c) != nil || c.Ref == "" || c.CreatedAt.IsZero() {
+		return cursor{}, ErrInvalidCursor
+	}
+	return c, nil
+}
+
+// ListApplications returns applications newest first (by creation time, then
+// applicant ref), one page at a time. nextCursor is empty on the last page.
+// Pages are stable under concurrent inserts: the cursor is a position in the
+// order (keyset), not an offset.
+func (s *Store) ListApplications(ctx context.Context, f ListFilter) ([]Application, string, error) {
+	limit := f.Limit
+	switch {
+	case limit == 0:
+		limit = DefaultListLimit
+	case limit < 0 || limit > MaxListLimit:
+		return nil, "", fmt.Errorf("store: list applications: limit must be between 1 and %d", MaxListLimit)
+	}
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if f.Stage != "" {
+		where = append(where, "stage = "+arg(f.Stage))
+	}
+	if f.Stuck != nil {
+		if *f.Stuck {
+			where = append(where, "stuck")
+		} else {
+			where = append(where, "NOT stuck")
+		}
+	}
+	if f.Cursor != "" {
+		c, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		where = append(where, fmt.Sprintf("(created_at, applicant_ref) < (%s, %s)", arg(c.CreatedAt), arg(c.Ref)))
+	}
+	q := `SELECT ` + applicationColumns + ` FROM applications`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY created_at DESC, applicant_ref DESC LIMIT ` + arg(limit+1)
+
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list applications: %w", err)
+	}
+	defer rows.Close()
+	out := make([]Application, 0, limit)
+	for rows.Next() {
+		a, err := scanApplication(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("store: list applications: %w", err)
+		}
+		out = append(out, *a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("store: list applications: %w", err)
+	}
+	var next string
+	if len(out) > limit {
+		out = out[:limit]
+		last := out[limit-1]
+		next = cursor{CreatedAt: last.CreatedAt, Ref: last.ApplicantRef}.encode()
+	}
+	return out, next, nil
+}
