@@ -15,10 +15,11 @@
 // except for two transport-level refusals. Checks run in this order:
 //
 //  1. method not POST → HTTP 405; unknown path → HTTP 404;
-//  2. X-Awda-App-Id missing or not Config.AppID → 1005;
-//  3. a sign header missing, a malformed timestamp or nonce, a sign type
-//     without a configured key, or a wrong signature → 1004 (the multipart
-//     image upload is signed over the sha256 of the file bytes);
+//  2. X-Awda-App-Id present but not Config.AppID → 1005;
+//  3. a sign header missing (X-Awda-App-Id included: a request without any
+//     X-Awda header is unsigned), a malformed timestamp or nonce, a sign
+//     type without a configured key, or a wrong signature → 1004 (the
+//     multipart image upload is signed over the sha256 of the file bytes);
 //  4. timestamp more than 60 s from the sandbox clock (Clock + skew) → 1003;
 //  5. nonce already used within the window → 1001 (only requests that
 //     passed 3 and 4 consume a nonce; the cache is bounded);

@@ -361,16 +361,21 @@ func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// authenticate applies the checks in order: appId (1005), sign headers and
-// signature (1004), timestamp (1003), nonce (1001). The nonce is consumed
+// authenticate applies the checks in order: an unknown appId (1005; a
+// missing one is an unsigned request, 1004), sign headers and signature
+// (1004), timestamp (1003), nonce (1001). The nonce is consumed
 // only by a request whose signature and timestamp pass.
 func (s *Server) authenticate(r *http.Request, path, bodyHash string, now time.Time) (result, bool) {
 	h := r.Header
 	appID := h.Get(awda.HeaderAppID)
-	if appID == "" || appID != s.cfg.AppID {
+	tsRaw, nonce, signType, sig := h.Get(awda.HeaderTimestamp), h.Get(awda.HeaderNonce), h.Get(awda.HeaderSignType), h.Get(awda.HeaderSign)
+	if appID == "" {
+		// No appId at all is an unsigned request, not a wrong merchant.
+		return fail(awda.CodeSignatureFailed, "signature check failed: missing X-Awda-App-Id"), false
+	}
+	if appID != s.cfg.AppID {
 		return fail(awda.CodeMerchantInvalid, "merchant appId invalid"), false
 	}
-	tsRaw, nonce, signType, sig := h.Get(awda.HeaderTimestamp), h.Get(awda.HeaderNonce), h.Get(awda.HeaderSignType), h.Get(awda.HeaderSign)
 	if tsRaw == "" || nonce == "" || signType == "" || sig == "" {
 		return fail(awda.CodeSignatureFailed, "signature check failed: missing X-Awda-Timestamp, X-Awda-Nonce, X-Awda-Sign-Type or X-Awda-Sign"), false
 	}

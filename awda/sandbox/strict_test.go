@@ -37,8 +37,13 @@ func TestStrictness(t *testing.T) {
 		{name: "unknown path is 404", http: http.StatusNotFound, req: func() *rawReq {
 			return newRaw(awda.PathPrefix+"user/delete", registerBody).sign(t)
 		}},
-		{name: "no headers at all", code: awda.CodeMerchantInvalid, req: func() *rawReq {
+		{name: "no headers at all", code: awda.CodeSignatureFailed, req: func() *rawReq {
 			return newRaw(reg, registerBody)
+		}},
+		{name: "signed but no appId", code: awda.CodeSignatureFailed, req: func() *rawReq {
+			r := newRaw(reg, registerBody).sign(t)
+			r.header.Del(awda.HeaderAppID)
+			return r
 		}},
 		{name: "unknown appId", code: awda.CodeMerchantInvalid, req: func() *rawReq {
 			r := newRaw(reg, registerBody)
