@@ -48,5 +48,6 @@ type ApplicationProjection struct {
 	Tenor        int
 	TenorUnit    string
 	Terminal     bool
+	Reason       string    // why the loan ended (terminal stages): AWDA's reason or the deadline missed; no PII
 	UpdatedAt    time.Time // the workflow time of the transition
 }

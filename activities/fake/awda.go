@@ -34,6 +34,7 @@ type AWDA struct {
 	loans       map[string]*loan // by loanNo
 	byOrder     map[string]string
 	faults      map[string][]error
+	outages     map[string]error
 	calls       map[string]int
 	submissions map[string]int
 	uploads     map[string]int // by image type
@@ -104,6 +105,7 @@ func NewAWDA(opts ...Option) *AWDA {
 		loans:        map[string]*loan{},
 		byOrder:      map[string]string{},
 		faults:       map[string][]error{},
+		outages:      map[string]error{},
 		calls:        map[string]int{},
 		submissions:  map[string]int{},
 		uploads:      map[string]int{},
@@ -125,6 +127,20 @@ func (f *AWDA) Fail(path string, errs ...error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.faults[path] = append(f.faults[path], errs...)
+}
+
+// Outage makes every call to path fail with err until Restore.
+func (f *AWDA) Outage(path string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.outages[path] = err
+}
+
+// Restore ends an Outage of path.
+func (f *AWDA) Restore(path string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.outages, path)
 }
 
 // FailCodes queues AWDA error codes for path (see Fail).
@@ -282,6 +298,9 @@ func (f *AWDA) makeSchedule(l *loan) {
 // enter counts the call and returns a queued fault, if any. Callers hold mu.
 func (f *AWDA) enter(path string) error {
 	f.calls[path]++
+	if err := f.outages[path]; err != nil {
+		return err
+	}
 	if q := f.faults[path]; len(q) > 0 {
 		f.faults[path] = q[1:]
 		return q[0]

@@ -1,0 +1,350 @@
+package workflows
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/awdaflow/awdaflow/activities"
+	"github.com/awdaflow/awdaflow/awda"
+)
+
+// TaskQueue is the task queue of the loan workflow and its activities.
+const TaskQueue = "awdaflow-loans"
+
+// WorkflowName is the name LoanApplication is registered under (its function
+// name, the SDK default). Starters may use it instead of the function.
+const WorkflowName = "LoanApplication"
+
+// LoanWorkflowID is the workflow ID of an applicant's loan. applicantRef is
+// the lending backend's opaque ID, never personal data.
+func LoanWorkflowID(applicantRef string) string { return "loan:" + applicantRef }
+
+// OrderNo is the partner orderNo (AWDA's idempotency key) of the loan with
+// this workflow ID: derived from the ID alone, so it is the same on every
+// attempt, after any crash and in every run of the workflow, and AWDA can
+// never hold two loans for one applicant.
+func OrderNo(workflowID string) string {
+	sum := sha256.Sum256([]byte(workflowID))
+	return "AF" + hex.EncodeToString(sum[:15])
+}
+
+// Query, signal and update names.
+const (
+	// StatusQuery returns the loan's Status.
+	StatusQuery = "status"
+
+	// LoanStatusSignal carries AWDA's LOAN_STATUS push (awda.LoanStatusEvent).
+	LoanStatusSignal = "loan-status"
+	// AuthorizationSignal carries AWDA's authorization callback
+	// (awda.AuthorizationEvent).
+	AuthorizationSignal = "authorization"
+	// CancelSignal is the borrower withdrawing (CancelRequest). Honoured
+	// until the agreement is signed; ignored (and recorded) afterwards.
+	CancelSignal = "cancel"
+	// RetrySignal is ops re-running the step a stuck loan is parked on
+	// (RetryRequest).
+	RetrySignal = "retry"
+	// AbandonSignal is ops giving up on a stuck loan, which ends FAILED
+	// (AbandonRequest).
+	AbandonSignal = "abandon"
+
+	// SubmitBankCardUpdate submits the card that receives the disbursement:
+	// BankCardInput → BankCardResult.
+	SubmitBankCardUpdate = "submit-bank-card"
+	// SignAgreementUpdate signs the agreement on offer:
+	// SignAgreementInput → SignAgreementResult.
+	SignAgreementUpdate = "sign-agreement"
+)
+
+// CancelRequest is the payload of CancelSignal.
+type CancelRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// RetryRequest is the payload of RetrySignal.
+type RetryRequest struct {
+	Operator string `json:"operator,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// AbandonRequest is the payload of AbandonSignal.
+type AbandonRequest struct {
+	Operator string `json:"operator,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// BankCardInput is the payload of SubmitBankCardUpdate. The account number
+// is personal data: it goes to AWDA and nowhere else (the workflow keeps only
+// a masked form).
+type BankCardInput struct {
+	BankCode    string `json:"bankCode"`
+	AccountNo   string `json:"accountNo"`
+	AccountName string `json:"accountName"`
+}
+
+// BankCardResult is AWDA's verdict on a submitted card. Status is
+// awda.CardBound or awda.CardVerifying when accepted, awda.CardFailed when
+// AWDA refused it (Reason says why; the borrower may submit again), or
+// CardPending when the verification is delayed by an AWDA problem that
+// operations are handling (the outcome shows in the status query).
+type BankCardResult struct {
+	Accepted bool   `json:"accepted"`
+	Status   string `json:"status"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// CardPending is BankCardResult.Status while a verification waits for ops.
+const CardPending = "PENDING"
+
+// SignAgreementInput is the payload of SignAgreementUpdate.
+type SignAgreementInput struct {
+	AgreementID string `json:"agreementId"`
+	Consent     bool   `json:"consent"`
+	ClientIP    string `json:"clientIp"`
+}
+
+// SignAgreementResult answers SignAgreementUpdate. Status is the loan's AWDA
+// status once signed (SIGNED or later), or SignPending when AWDA could not be
+// reached and operations are handling it; the consent is kept either way.
+type SignAgreementResult struct {
+	Accepted bool   `json:"accepted"`
+	Status   string `json:"status"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// SignPending is SignAgreementResult.Status while signing waits for ops.
+const SignPending = "PENDING"
+
+// Search attributes for operations: list stuck loans with `LoanStuck = true`,
+// loans at a stage with `LoanStage = "BANK_CARD"`, find one by
+// `AwdaLoanNo = "…"` or `ApplicantRef = "…"`. None carries personal data.
+var (
+	LoanStageKey    = temporal.NewSearchAttributeKeyKeyword("LoanStage")
+	LoanStuckKey    = temporal.NewSearchAttributeKeyBool("LoanStuck")
+	AwdaLoanNoKey   = temporal.NewSearchAttributeKeyKeyword("AwdaLoanNo")
+	ApplicantRefKey = temporal.NewSearchAttributeKeyKeyword("ApplicantRef")
+)
+
+// SearchAttribute names one custom search attribute and its type, as
+// `temporal operator search-attribute create --name N --type T` and the dev
+// server's `--search-attribute N=T` spell it.
+type SearchAttribute struct {
+	Name string
+	Type string // "Keyword" or "Bool"
+}
+
+// SearchAttributes lists the custom search attributes the workflow upserts;
+// register them in the namespace before starting a worker.
+func SearchAttributes() []SearchAttribute {
+	return []SearchAttribute{
+		{LoanStageKey.GetName(), "Keyword"},
+		{LoanStuckKey.GetName(), "Bool"},
+		{AwdaLoanNoKey.GetName(), "Keyword"},
+		{ApplicantRefKey.GetName(), "Keyword"},
+	}
+}
+
+// SearchAttributeTypes is SearchAttributes in the form of the operator API
+// (operatorservice.AddSearchAttributesRequest).
+func SearchAttributeTypes() map[string]enumspb.IndexedValueType {
+	m := map[string]enumspb.IndexedValueType{}
+	for _, sa := range SearchAttributes() {
+		switch sa.Type {
+		case "Bool":
+			m[sa.Name] = enumspb.INDEXED_VALUE_TYPE_BOOL
+		default:
+			m[sa.Name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+		}
+	}
+	return m
+}
+
+// Stage is where a loan is in its lifecycle: one of the ten working stages,
+// in order, or one of the six terminal outcomes.
+type Stage string
+
+// Working stages, in the order the loan walks them.
+const (
+	StageRegister       Stage = "REGISTER"
+	StageEligibility    Stage = "ELIGIBILITY"
+	StageAuthorizations Stage = "AUTHORIZATIONS"
+	StageBankCard       Stage = "BANK_CARD"
+	StageDocuments      Stage = "DOCUMENTS"
+	StageSubmit         Stage = "SUBMIT"
+	StageReview         Stage = "REVIEW"
+	StageAgreement      Stage = "AGREEMENT"
+	StageDisbursement   Stage = "DISBURSEMENT"
+	StageRepayment      Stage = "REPAYMENT"
+)
+
+// Terminal outcomes.
+const (
+	StageSettled    Stage = "SETTLED"    // repaid in full
+	StageRejected   Stage = "REJECTED"   // AWDA rejected the application
+	StageIneligible Stage = "INELIGIBLE" // AWDA's eligibility check said no
+	StageExpired    Stage = "EXPIRED"    // the borrower did not act before a deadline
+	StageCancelled  Stage = "CANCELLED"  // the borrower withdrew (or AWDA cancelled)
+	StageFailed     Stage = "FAILED"     // abandoned by operations, or attempts exhausted
+)
+
+// Stages lists the working stages in order.
+var Stages = []Stage{
+	StageRegister, StageEligibility, StageAuthorizations, StageBankCard, StageDocuments,
+	StageSubmit, StageReview, StageAgreement, StageDisbursement, StageRepayment,
+}
+
+// Terminal reports whether s is an outcome.
+func (s Stage) Terminal() bool {
+	switch s {
+	case StageSettled, StageRejected, StageIneligible, StageExpired, StageCancelled, StageFailed:
+		return true
+	}
+	return false
+}
+
+// index is s's position in Stages; -1 for "" and terminal outcomes.
+func (s Stage) index() int {
+	for i, st := range Stages {
+		if st == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// LoanApplicationInput starts a loan. It carries the applicant's profile
+// (personal data: the payload codec encrypts it in Temporal) and references
+// to documents, never their bytes.
+type LoanApplicationInput struct {
+	// ApplicantRef is the lending backend's opaque applicant ID.
+	ApplicantRef      string                   `json:"applicantRef"`
+	Applicant         Applicant                `json:"applicant"`
+	Loan              LoanRequest              `json:"loan"`
+	EmergencyContacts []awda.EmergencyContact  `json:"emergencyContacts"`
+	Documents         []activities.DocumentRef `json:"documents"` // at least KTP and SELFIE
+	// UploadMethod is how images reach AWDA (default stream).
+	UploadMethod activities.UploadMethod `json:"uploadMethod,omitempty"`
+	// ReturnURL is where AWDA's H5 pages (authorization, signature) send the
+	// borrower back to. Optional.
+	ReturnURL string `json:"returnUrl,omitempty"`
+	// Config overrides the defaults field by field (zero keeps the default).
+	Config Config `json:"config"`
+
+	// Resume is set only by continue-as-new: the state the previous run
+	// ended with. A resumed run needs no applicant profile.
+	Resume *State `json:"resume,omitempty"`
+}
+
+// Applicant is the borrower's profile as AWDA wants it.
+type Applicant struct {
+	Name       string            `json:"name"`
+	NIK        string            `json:"nik"`
+	Mobile     string            `json:"mobile"`
+	Email      string            `json:"email,omitempty"`
+	BirthDate  string            `json:"birthDate"` // YYYY-MM-DD
+	BirthPlace string            `json:"birthPlace,omitempty"`
+	Personal   awda.PersonalInfo `json:"personal"`
+	Work       awda.WorkInfo     `json:"work"`
+}
+
+// LoanRequest is what the borrower asks for.
+type LoanRequest struct {
+	Amount    int64          `json:"amount"` // IDR
+	Tenor     int            `json:"tenor"`
+	TenorUnit awda.TenorUnit `json:"tenorUnit"`
+	Purpose   string         `json:"purpose"`
+}
+
+// LoanResult is how a loan ended. Every business outcome, FAILED included,
+// completes the workflow with a result; only invalid input fails it.
+type LoanResult struct {
+	Outcome    Stage           `json:"outcome"`
+	Reason     string          `json:"reason,omitempty"`
+	AwdaUserID string          `json:"awdaUserId,omitempty"`
+	AwdaLoanNo string          `json:"awdaLoanNo,omitempty"`
+	OrderNo    string          `json:"orderNo"`
+	LoanStatus awda.LoanStatus `json:"loanStatus,omitempty"`
+	ClosedAt   time.Time       `json:"closedAt"`
+}
+
+// Config holds the workflow's timings and budgets. DefaultConfig gives the
+// defaults; a zero field in LoanApplicationInput.Config keeps its default.
+type Config struct {
+	// AuthorizationDeadline bounds the wait for authorizations (3 days).
+	AuthorizationDeadline time.Duration `json:"authorizationDeadline,omitempty"`
+	// BankCardDeadline bounds the wait for a bank card (3 days).
+	BankCardDeadline time.Duration `json:"bankCardDeadline,omitempty"`
+	// AgreementDeadline bounds the wait for the signature (7 days).
+	AgreementDeadline time.Duration `json:"agreementDeadline,omitempty"`
+	// PollInterval is how long the workflow waits for a push before it asks
+	// AWDA itself (10 minutes).
+	PollInterval time.Duration `json:"pollInterval,omitempty"`
+	// OverduePollInterval is how often an overdue loan's schedule is
+	// refreshed when no notification comes (24 hours).
+	OverduePollInterval time.Duration `json:"overduePollInterval,omitempty"`
+	// RetryBudget bounds all attempts of one AWDA call (ScheduleToClose,
+	// 30 minutes); when it is spent the loan is parked as stuck.
+	RetryBudget time.Duration `json:"retryBudget,omitempty"`
+	// CallTimeout bounds one attempt of an AWDA call (StartToClose, 30 s).
+	CallTimeout time.Duration `json:"callTimeout,omitempty"`
+	// UploadTimeout bounds one attempt of the document upload (2 minutes).
+	UploadTimeout time.Duration `json:"uploadTimeout,omitempty"`
+	// MaxRetryInterval caps the backoff between attempts (1 minute).
+	MaxRetryInterval time.Duration `json:"maxRetryInterval,omitempty"`
+	// MaxAuthorizationAttempts bounds the pages fetched per authorization
+	// type (3); a borrower failing more often ends the loan FAILED.
+	MaxAuthorizationAttempts int `json:"maxAuthorizationAttempts,omitempty"`
+	// MaxBankCardAttempts bounds refused bank cards (5).
+	MaxBankCardAttempts int `json:"maxBankCardAttempts,omitempty"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		AuthorizationDeadline:    72 * time.Hour,
+		BankCardDeadline:         72 * time.Hour,
+		AgreementDeadline:        7 * 24 * time.Hour,
+		PollInterval:             10 * time.Minute,
+		OverduePollInterval:      24 * time.Hour,
+		RetryBudget:              30 * time.Minute,
+		CallTimeout:              30 * time.Second,
+		UploadTimeout:            2 * time.Minute,
+		MaxRetryInterval:         time.Minute,
+		MaxAuthorizationAttempts: 3,
+		MaxBankCardAttempts:      5,
+	}
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	d := DefaultConfig()
+	pick := func(v, def time.Duration) time.Duration {
+		if v > 0 {
+			return v
+		}
+		return def
+	}
+	pickN := func(v, def int) int {
+		if v > 0 {
+			return v
+		}
+		return def
+	}
+	return Config{
+		AuthorizationDeadline:    pick(c.AuthorizationDeadline, d.AuthorizationDeadline),
+		BankCardDeadline:         pick(c.BankCardDeadline, d.BankCardDeadline),
+		AgreementDeadline:        pick(c.AgreementDeadline, d.AgreementDeadline),
+		PollInterval:             pick(c.PollInterval, d.PollInterval),
+		OverduePollInterval:      pick(c.OverduePollInterval, d.OverduePollInterval),
+		RetryBudget:              pick(c.RetryBudget, d.RetryBudget),
+		CallTimeout:              pick(c.CallTimeout, d.CallTimeout),
+		UploadTimeout:            pick(c.UploadTimeout, d.UploadTimeout),
+		MaxRetryInterval:         pick(c.MaxRetryInterval, d.MaxRetryInterval),
+		MaxAuthorizationAttempts: pickN(c.MaxAuthorizationAttempts, d.MaxAuthorizationAttempts),
+		MaxBankCardAttempts:      pickN(c.MaxBankCardAttempts, d.MaxBankCardAttempts),
+	}
+}

@@ -1,0 +1,23 @@
+// Package workflows holds LoanApplication, the durable Temporal workflow of
+// one applicant's loan at AWDA: register, eligibility, authorizations, bank
+// card, documents, submission, review, agreement, disbursement and
+// repayment, in that order, ending SETTLED, REJECTED, INELIGIBLE, EXPIRED,
+// CANCELLED or FAILED.
+//
+// api.go is the package's contract with starters, workers and the front
+// door: the task queue, workflow ID and orderNo helpers, the query, signal
+// and update names with their payloads, the search attributes and the
+// configuration. loan.go is the story, stage by stage; handlers.go the
+// query, updates and signals; steps.go the generic step runner that parks a
+// loan as stuck for operations instead of failing it.
+//
+// Workflow code must be deterministic. It must never do I/O (every AWDA call
+// and database write is an activity), never read the clock or sleep except
+// through workflow.Now, workflow.NewTimer and workflow.Await*, never start a
+// goroutine (workflow.Go only), never iterate a map to decide what to do,
+// and never log or put into state, search attributes or error texts a
+// borrower's NIK, phone number, name or account number (the input carries
+// the profile; the payload codec encrypts it). A change to what a running
+// loan does must go behind workflow.GetVersion, and the replay tests over
+// recorded histories must keep passing.
+package workflows

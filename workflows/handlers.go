@@ -1,0 +1,420 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/awdaflow/awdaflow/awda"
+)
+
+// This file holds the loan's message handlers: the status query, the two
+// updates with their validators, and the signals. Handlers only read and
+// change the state; every AWDA call happens in run(), which they wake.
+
+// signalDef is one signal channel and what applying a value means.
+type signalDef struct {
+	name    string
+	receive func(ctx workflow.Context, ch workflow.ReceiveChannel, wait bool) bool
+}
+
+func onSignal[T any](name string, apply func(workflow.Context, T)) signalDef {
+	return signalDef{name: name, receive: func(ctx workflow.Context, ch workflow.ReceiveChannel, wait bool) bool {
+		var v T
+		if wait {
+			ch.Receive(ctx, &v)
+		} else if !ch.ReceiveAsync(&v) {
+			return false
+		}
+		apply(ctx, v)
+		return true
+	}}
+}
+
+func (w *loanWorkflow) signalDefs() []signalDef {
+	return []signalDef{
+		onSignal(LoanStatusSignal, w.onLoanStatus),
+		onSignal(AuthorizationSignal, w.onAuthorization),
+		onSignal(CancelSignal, w.onCancel),
+		onSignal(RetrySignal, w.onRetry),
+		onSignal(AbandonSignal, w.onAbandon),
+	}
+}
+
+// listen applies signals as they arrive, in a workflow coroutine.
+func (w *loanWorkflow) listen(ctx workflow.Context) {
+	sel := workflow.NewSelector(ctx)
+	for _, s := range w.signalDefs() {
+		sel.AddReceive(workflow.GetSignalChannel(ctx, s.name), func(ch workflow.ReceiveChannel, _ bool) {
+			s.receive(ctx, ch, true)
+		})
+	}
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			sel.Select(ctx)
+		}
+	})
+}
+
+// drainSignals applies every signal still buffered (before continue-as-new).
+func (w *loanWorkflow) drainSignals(ctx workflow.Context) {
+	for _, s := range w.signalDefs() {
+		ch := workflow.GetSignalChannel(ctx, s.name)
+		for s.receive(ctx, ch, false) {
+		}
+	}
+}
+
+// seenBefore reports whether eventID was applied or ignored before, and
+// remembers it.
+func (w *loanWorkflow) seenBefore(eventID string) bool {
+	if w.seen[eventID] {
+		return true
+	}
+	w.seen[eventID] = true
+	w.state.SeenEventIDs = append(w.state.SeenEventIDs, eventID)
+	if n := len(w.state.SeenEventIDs); n > maxSeenEvents {
+		for _, old := range w.state.SeenEventIDs[:n-maxSeenEvents] {
+			delete(w.seen, old)
+		}
+		w.state.SeenEventIDs = append([]string(nil), w.state.SeenEventIDs[n-maxSeenEvents:]...)
+	}
+	return false
+}
+
+// onLoanStatus applies AWDA's LOAN_STATUS push: once per eventId, never
+// backwards, only for this loan.
+func (w *loanWorkflow) onLoanStatus(ctx workflow.Context, ev awda.LoanStatusEvent) {
+	ig := Ignored{Signal: LoanStatusSignal, EventID: ev.EventID, Status: string(ev.Status)}
+	switch {
+	case ev.EventID == "":
+		ig.Reason = "no eventId"
+	case w.seenBefore(ev.EventID):
+		ig.Reason = "duplicate eventId"
+	case ev.EventType != "" && ev.EventType != awda.EventTypeLoanStatus:
+		ig.Reason = "not a LOAN_STATUS event"
+	case ev.OrderNo != "" && ev.OrderNo != w.state.OrderNo:
+		ig.Reason = "another orderNo"
+	case ev.LoanNo != "" && w.state.LoanNo != "" && ev.LoanNo != w.state.LoanNo:
+		ig.Reason = "another loanNo"
+	case ev.OrderNo == "" && (ev.LoanNo == "" || w.state.LoanNo == ""):
+		ig.Reason = "cannot tell whose loan this is"
+	case !ev.Status.Valid():
+		ig.Reason = "unknown status"
+	}
+	if ig.Reason != "" {
+		w.ignore(ctx, ig)
+		return
+	}
+	if w.state.LoanNo == "" && ev.LoanNo != "" {
+		w.state.LoanNo = ev.LoanNo // pushed before our submit call returned
+	}
+	note := "push"
+	if ev.Period > 0 {
+		note = fmt.Sprintf("push, installment %d", ev.Period)
+	}
+	if w.advance(ctx, ev.Status, ev.EventID, note) {
+		switch ev.Status {
+		case awda.LoanRepaying, awda.LoanOverdue, awda.LoanSettled:
+			w.state.RefreshPending = true
+		}
+	}
+}
+
+// advance moves the loan's AWDA status to s if that is forward (or a legal
+// alternation at one step: DISBURSE_FAILED→DISBURSED, REPAYING↔OVERDUE),
+// records the transition, and reports whether it was applied. A repeat of
+// the current status from a new event is applied (it may carry news, such as
+// another installment paid) but moves nothing.
+func (w *loanWorkflow) advance(ctx workflow.Context, s awda.LoanStatus, eventID, note string) bool {
+	cur := w.state.LoanStatus
+	var why string
+	switch {
+	case cur == "" || s == cur && eventID != "":
+	case s == cur:
+		return false // a poll that found nothing new
+	case cur.Terminal():
+		why = "status " + string(cur) + " is final"
+	case s.Rank() > cur.Rank():
+	case s.Rank() == cur.Rank() && sameStepMove(cur, s):
+	default:
+		why = "would move the status back from " + string(cur)
+	}
+	if why != "" {
+		w.ignore(ctx, Ignored{Signal: LoanStatusSignal, EventID: eventID, Status: string(s), Reason: why})
+		return false
+	}
+	if s == cur {
+		note = "repeat, " + note
+	}
+	w.record(ctx, Transition{Kind: KindLoanStatus, From: string(cur), To: string(s), EventID: eventID, Note: note})
+	w.state.LoanStatus = s
+	if s == awda.LoanDisburseFailed {
+		w.state.DisburseFailures++
+	}
+	return true
+}
+
+func sameStepMove(from, to awda.LoanStatus) bool {
+	switch {
+	case from == awda.LoanDisburseFailed && to == awda.LoanDisbursed:
+		return true
+	case from == awda.LoanRepaying && to == awda.LoanOverdue, from == awda.LoanOverdue && to == awda.LoanRepaying:
+		return true
+	}
+	return false
+}
+
+// applyLoanInfo takes what LoanInfo answered: the status (through advance,
+// so a stale answer moves nothing) and the schedule.
+func (w *loanWorkflow) applyLoanInfo(ctx workflow.Context, info *awda.LoanInfoResponse, note string) {
+	w.advance(ctx, info.Status, "", note)
+	if len(info.Schedule) > 0 {
+		w.state.Schedule = info.Schedule
+	}
+}
+
+// onAuthorization applies AWDA's authorization callback.
+func (w *loanWorkflow) onAuthorization(ctx workflow.Context, ev awda.AuthorizationEvent) {
+	ig := Ignored{Signal: AuthorizationSignal, EventID: ev.EventID, Status: string(ev.Status)}
+	switch {
+	case ev.EventID == "":
+		ig.Reason = "no eventId"
+	case w.seenBefore(ev.EventID):
+		ig.Reason = "duplicate eventId"
+	case ev.UserID != "" && w.state.UserID != "" && ev.UserID != w.state.UserID:
+		ig.Reason = "another userId"
+	case ev.AuthType == "":
+		ig.Reason = "no authType"
+	case ev.Status != awda.AuthSuccess && ev.Status != awda.AuthFailed && ev.Status != awda.AuthExpired:
+		ig.Reason = "unknown status"
+	}
+	if ig.Reason != "" {
+		w.ignore(ctx, ig)
+		return
+	}
+	au := w.authorization(ev.AuthType)
+	if au.Status == awda.AuthSuccess {
+		ig.Reason = "already succeeded"
+		w.ignore(ctx, ig)
+		return
+	}
+	w.record(ctx, Transition{Kind: KindAuth, From: string(au.Status), To: string(ev.Status), EventID: ev.EventID, Note: ev.AuthType})
+	au.Status = ev.Status
+	au.NeedsPage = ev.Status != awda.AuthSuccess
+}
+
+// authorization returns the state entry of authType, adding it when a
+// callback arrives before the list.
+func (w *loanWorkflow) authorization(authType string) *Authorization {
+	for i := range w.state.Authorizations {
+		if w.state.Authorizations[i].AuthType == authType {
+			return &w.state.Authorizations[i]
+		}
+	}
+	w.state.Authorizations = append(w.state.Authorizations, Authorization{AuthType: authType, Status: awda.AuthNone})
+	return &w.state.Authorizations[len(w.state.Authorizations)-1]
+}
+
+// cancellable reports whether the borrower may still withdraw: not once the
+// agreement is signed or being signed.
+func (w *loanWorkflow) cancellable() bool {
+	return !w.state.Stage.Terminal() && w.pendingSign == nil && w.state.LoanStatus.Rank() < awda.LoanSigned.Rank()
+}
+
+func (w *loanWorkflow) onCancel(ctx workflow.Context, req CancelRequest) {
+	if !w.cancellable() {
+		w.ignore(ctx, Ignored{Signal: CancelSignal, Reason: "too late to cancel at " + string(w.state.Stage)})
+		return
+	}
+	w.cancelReq = &req
+}
+
+func (w *loanWorkflow) onRetry(ctx workflow.Context, req RetryRequest) {
+	if w.state.Stuck == nil {
+		w.ignore(ctx, Ignored{Signal: RetrySignal, Reason: "not stuck"})
+		return
+	}
+	w.retryReq = &req
+}
+
+func (w *loanWorkflow) onAbandon(ctx workflow.Context, req AbandonRequest) {
+	if w.state.Stuck == nil {
+		w.ignore(ctx, Ignored{Signal: AbandonSignal, Reason: "not stuck"})
+		return
+	}
+	w.abandonReq = &req
+}
+
+// ---- updates ----
+
+type cardSubmission struct {
+	n  int
+	in BankCardInput
+}
+
+type cardVerdict struct {
+	n   int
+	res BankCardResult
+}
+
+func (w *loanWorkflow) waitingForCard() bool {
+	return w.state.Stage == StageBankCard && len(w.state.Banks) > 0 && w.state.Stuck == nil &&
+		w.state.BankCard != nil && w.state.BankCard.Status != awda.CardBound && w.state.BankCard.Status != awda.CardVerifying
+}
+
+// validateBankCard refuses, before anything is written to history, a card
+// the loan cannot use. Its messages never echo the account number or name.
+func (w *loanWorkflow) validateBankCard(in BankCardInput) error {
+	if !w.waitingForCard() {
+		return errors.New("the application is not waiting for a bank card")
+	}
+	if w.pendingCard != nil {
+		return errors.New("a bank card is being verified")
+	}
+	if strings.TrimSpace(in.AccountName) == "" {
+		return errors.New("accountName is required")
+	}
+	var bank *awda.Bank
+	for i := range w.state.Banks {
+		if w.state.Banks[i].BankCode == in.BankCode {
+			bank = &w.state.Banks[i]
+		}
+	}
+	if bank == nil {
+		return errors.New("bankCode is not one of the banks offered")
+	}
+	if !digits(in.AccountNo) {
+		return errors.New("accountNo must be digits only")
+	}
+	if n := len(in.AccountNo); (bank.AccountNoMinLen > 0 && n < bank.AccountNoMinLen) || (bank.AccountNoMaxLen > 0 && n > bank.AccountNoMaxLen) {
+		if bank.AccountNoMinLen == bank.AccountNoMaxLen {
+			return fmt.Errorf("accountNo must be %d digits for %s", bank.AccountNoMinLen, bank.BankCode)
+		}
+		return fmt.Errorf("accountNo must be %d to %d digits for %s", bank.AccountNoMinLen, bank.AccountNoMaxLen, bank.BankCode)
+	}
+	return nil
+}
+
+func digits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// submitBankCard hands the card to run(), which verifies it at AWDA, and
+// answers with AWDA's verdict.
+func (w *loanWorkflow) submitBankCard(ctx workflow.Context, in BankCardInput) (BankCardResult, error) {
+	w.cardSeq++
+	n := w.cardSeq
+	w.pendingCard = &cardSubmission{n: n, in: in}
+	if err := workflow.Await(ctx, func() bool {
+		return w.cardVerdict != nil && w.cardVerdict.n == n || w.state.Stuck != nil || w.state.Stage.Terminal()
+	}); err != nil {
+		return BankCardResult{}, err
+	}
+	switch {
+	case w.cardVerdict != nil && w.cardVerdict.n == n:
+		return w.cardVerdict.res, nil
+	case w.state.Stuck != nil:
+		return BankCardResult{Accepted: true, Status: CardPending, Reason: "AWDA could not verify the card yet; operations are on it"}, nil
+	}
+	return BankCardResult{Accepted: false, Reason: "the application has ended"}, nil
+}
+
+type signRequest struct {
+	in SignAgreementInput
+	at time.Time
+}
+
+// validateSignature refuses a signature the loan cannot use.
+func (w *loanWorkflow) validateSignature(in SignAgreementInput) error {
+	if !w.acceptingSignature || w.state.Agreement == nil || w.state.Stuck != nil {
+		return errors.New("the application is not waiting for a signature")
+	}
+	if w.pendingSign != nil {
+		return errors.New("the agreement is being signed")
+	}
+	if w.cancelReq != nil {
+		return errors.New("the application is being cancelled")
+	}
+	if in.AgreementID != w.state.Agreement.ID {
+		return errors.New("agreementId does not match the agreement on offer")
+	}
+	if !in.Consent {
+		return errors.New("explicit consent is required")
+	}
+	if _, err := netip.ParseAddr(strings.TrimSpace(in.ClientIP)); err != nil {
+		return errors.New("clientIp must be an IP address")
+	}
+	return nil
+}
+
+// signAgreement hands the consent to run(), which signs at AWDA, and answers
+// once AWDA has the signature (or operations must step in).
+func (w *loanWorkflow) signAgreement(ctx workflow.Context, in SignAgreementInput) (SignAgreementResult, error) {
+	in.ClientIP = strings.TrimSpace(in.ClientIP)
+	w.pendingSign = &signRequest{in: in, at: workflow.Now(ctx)}
+	if err := workflow.Await(ctx, func() bool {
+		return w.signed || w.state.Stuck != nil || w.state.Stage.Terminal()
+	}); err != nil {
+		return SignAgreementResult{}, err
+	}
+	switch {
+	case w.signed:
+		return SignAgreementResult{Accepted: true, Status: string(w.state.LoanStatus)}, nil
+	case w.state.Stuck != nil:
+		return SignAgreementResult{Accepted: true, Status: SignPending, Reason: "AWDA could not record the signature yet; operations are on it"}, nil
+	}
+	return SignAgreementResult{Accepted: false, Reason: "the application has ended"}, nil
+}
+
+// ---- query ----
+
+func (w *loanWorkflow) status(workflowID string) Status {
+	st := w.state
+	st.SeenEventIDs = nil
+	s := Status{ApplicantRef: w.in.ApplicantRef, WorkflowID: workflowID, Terminal: st.Stage.Terminal(), State: st}
+	if s.Terminal || st.Stuck != nil {
+		return s
+	}
+	switch st.Stage {
+	case StageAuthorizations:
+		var pages []Authorization
+		for _, au := range st.Authorizations {
+			if au.Required && au.Status != awda.AuthSuccess && au.URL != "" && !au.NeedsPage {
+				pages = append(pages, au)
+			}
+		}
+		if len(pages) > 0 {
+			s.Next = &NextAction{Action: ActionAuthorize, Deadline: st.Deadline, Authorizations: pages}
+		}
+	case StageBankCard:
+		if w.waitingForCard() && w.pendingCard == nil {
+			s.Next = &NextAction{Action: ActionSubmitBankCard, Deadline: st.Deadline, Banks: st.Banks, Reason: st.BankCard.Reason}
+		}
+	case StageAgreement:
+		if w.acceptingSignature && w.pendingSign == nil {
+			s.Next = &NextAction{Action: ActionSignAgreement, Deadline: st.Deadline, Agreement: st.Agreement}
+		}
+	case StageRepayment:
+		for i := range st.Schedule {
+			if st.Schedule[i].Status != awda.InstallmentPaid {
+				in := st.Schedule[i]
+				s.Next = &NextAction{Action: ActionRepay, Installment: &in, RepaymentVA: st.RepaymentVA}
+				break
+			}
+		}
+	}
+	return s
+}

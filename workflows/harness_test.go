@@ -1,0 +1,335 @@
+package workflows_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/awdaflow/awdaflow/activities"
+	"github.com/awdaflow/awdaflow/activities/fake"
+	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/workflows"
+)
+
+// Recognisable test data: none of it may show in logs, queries, search
+// attributes or the read model.
+const (
+	applicantRef = "app-42"
+	testNIK      = "3171014501900001"
+	testMobile   = "081234567890"
+	testName     = "Siti Rahmawati"
+	testAccount  = "8800123456"
+	testContact  = "081298765432"
+)
+
+var pii = []string{testNIK, testMobile, testName, testAccount, testContact, "Budi Santoso"}
+
+func loanInput() workflows.LoanApplicationInput {
+	return workflows.LoanApplicationInput{
+		ApplicantRef: applicantRef,
+		Applicant: workflows.Applicant{
+			Name: testName, NIK: testNIK, Mobile: testMobile, BirthDate: "1990-01-05", BirthPlace: "Jakarta",
+			Personal: awda.PersonalInfo{Gender: "FEMALE", MaritalStatus: "SINGLE", Province: "DKI Jakarta", City: "Jakarta Selatan", Address: "Jl. Contoh 1"},
+			Work:     awda.WorkInfo{Occupation: "EMPLOYEE", MonthlyIncome: 8_000_000},
+		},
+		Loan:              workflows.LoanRequest{Amount: 3_000_000, Tenor: 3, TenorUnit: awda.TenorMonth, Purpose: "WORKING_CAPITAL"},
+		EmergencyContacts: []awda.EmergencyContact{{Name: "Budi Santoso", Mobile: testContact, Relation: "SIBLING"}},
+		Documents:         []activities.DocumentRef{{Type: awda.ImageKTP, DocumentID: "doc-ktp"}, {Type: awda.ImageSelfie, DocumentID: "doc-selfie"}},
+		ReturnURL:         "https://lender.example/return",
+	}
+}
+
+// syncBuffer collects log output from the workflow and activity goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// harness runs LoanApplication in the test environment (simulated time) with
+// the real activities over the in-memory AWDA, and plays AWDA's and the
+// borrower's part through delayed callbacks.
+type harness struct {
+	t     *testing.T
+	suite testsuite.WorkflowTestSuite
+	env   *testsuite.TestWorkflowEnvironment
+	awda  *fake.AWDA
+	docs  *fake.Documents
+	proj  *fake.Projections
+	logs  *syncBuffer
+	start time.Time
+
+	mu       sync.Mutex
+	sa       []temporal.SearchAttributes
+	eventSeq int
+}
+
+func newHarness(t *testing.T, opts ...fake.Option) *harness {
+	t.Helper()
+	h := &harness{t: t, logs: &syncBuffer{}}
+	h.suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	h.env = h.suite.NewTestWorkflowEnvironment()
+	h.start = time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)
+	h.env.SetStartTime(h.start)
+	h.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.LoanWorkflowID(applicantRef), TaskQueue: workflows.TaskQueue})
+	h.env.SetTestTimeout(time.Minute)
+	h.awda = fake.NewAWDA(append([]fake.Option{fake.WithClock(h.env.Now)}, opts...)...)
+	h.docs = fake.NewDocuments(
+		activities.Document{ID: "doc-ktp", ContentType: "image/jpeg", FileName: "ktp.jpg", Bytes: []byte("ktp-image")},
+		activities.Document{ID: "doc-selfie", ContentType: "image/jpeg", FileName: "selfie.jpg", Bytes: []byte("selfie-image")},
+	)
+	h.proj = fake.NewProjections()
+	h.env.RegisterWorkflow(workflows.LoanApplication)
+	h.env.RegisterActivity(activities.New(h.awda, h.docs, h.proj))
+	h.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.sa = append(h.sa, args.Get(0).(temporal.SearchAttributes))
+	}).Return(nil).Maybe()
+	return h
+}
+
+func (h *harness) orderNo() string { return workflows.OrderNo(workflows.LoanWorkflowID(applicantRef)) }
+
+// at runs fn at simulated time d after the start.
+func (h *harness) at(d time.Duration, fn func()) { h.env.RegisterDelayedCallback(fn, d) }
+
+func (h *harness) run(in workflows.LoanApplicationInput) {
+	h.env.ExecuteWorkflow(workflows.LoanApplication, in)
+	require.True(h.t, h.env.IsWorkflowCompleted())
+}
+
+func (h *harness) result() workflows.LoanResult {
+	h.t.Helper()
+	require.NoError(h.t, h.env.GetWorkflowError())
+	var res workflows.LoanResult
+	require.NoError(h.t, h.env.GetWorkflowResult(&res))
+	return res
+}
+
+func (h *harness) status() workflows.Status {
+	h.t.Helper()
+	v, err := h.env.QueryWorkflow(workflows.StatusQuery)
+	require.NoError(h.t, err)
+	var s workflows.Status
+	require.NoError(h.t, v.Get(&s))
+	return s
+}
+
+func (h *harness) eventID() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.eventSeq++
+	return fmt.Sprintf("evt-%03d", h.eventSeq)
+}
+
+// authorize plays AWDA's callback for authType, and returns its eventId.
+func (h *harness) authorize(authType string, s awda.AuthStatus) string {
+	st := h.status()
+	h.awda.SetAuth(st.UserID, authType, s)
+	id := h.eventID()
+	h.env.SignalWorkflow(workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: id, UserID: st.UserID, AuthType: authType, Status: s})
+	return id
+}
+
+func (h *harness) authorizeAll() {
+	h.authorize("KTP_OCR", awda.AuthSuccess)
+	h.authorize("LIVENESS", awda.AuthSuccess)
+}
+
+// moves sets the loan's status at AWDA without a push (a lost notification).
+func (h *harness) moves(s awda.LoanStatus) {
+	h.awda.SetLoanStatus(h.awda.LoanNo(h.orderNo()), s)
+}
+
+// push moves the loan at AWDA and pushes the notification; it returns the
+// event so that a test can send it again.
+func (h *harness) push(s awda.LoanStatus) awda.LoanStatusEvent {
+	h.moves(s)
+	return h.pushEvent(s, 0)
+}
+
+func (h *harness) pushEvent(s awda.LoanStatus, period int) awda.LoanStatusEvent {
+	ev := awda.LoanStatusEvent{
+		EventID: h.eventID(), EventType: awda.EventTypeLoanStatus, LoanNo: h.awda.LoanNo(h.orderNo()), OrderNo: h.orderNo(),
+		Status: s, Period: period, OccurredAt: h.env.Now().UnixMilli(),
+	}
+	h.env.SignalWorkflow(workflows.LoanStatusSignal, ev)
+	return ev
+}
+
+// pay pays installment period at AWDA and pushes REPAYING (or SETTLED).
+func (h *harness) pay(period int) {
+	no := h.awda.LoanNo(h.orderNo())
+	h.awda.PayInstallment(no, period)
+	s := awda.LoanRepaying
+	if len(h.awda.Schedule(no)) == period {
+		s = awda.LoanSettled
+	}
+	h.pushEvent(s, period)
+}
+
+// updateCall is what became of one update.
+type updateCall struct {
+	mu       sync.Mutex
+	rejected error
+	accepted bool
+	done     bool
+	value    any
+	err      error
+}
+
+func (u *updateCall) get() (rejected error, accepted, done bool, value any, err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.rejected, u.accepted, u.done, u.value, u.err
+}
+
+func (h *harness) update(name string, arg any) *updateCall {
+	u := &updateCall{}
+	h.env.UpdateWorkflow(name, h.eventID(), &testsuite.TestUpdateCallback{
+		OnReject: func(err error) { u.mu.Lock(); u.rejected = err; u.mu.Unlock() },
+		OnAccept: func() { u.mu.Lock(); u.accepted = true; u.mu.Unlock() },
+		OnComplete: func(v any, err error) {
+			u.mu.Lock()
+			u.done, u.value, u.err = true, v, err
+			u.mu.Unlock()
+		},
+	}, arg)
+	return u
+}
+
+func (h *harness) submitCard(in workflows.BankCardInput) *updateCall {
+	return h.update(workflows.SubmitBankCardUpdate, in)
+}
+
+func goodCard() workflows.BankCardInput {
+	return workflows.BankCardInput{BankCode: "BCA", AccountNo: testAccount, AccountName: testName}
+}
+
+func (h *harness) sign() *updateCall {
+	st := h.status()
+	require.NotNil(h.t, st.Agreement, "no agreement on offer")
+	return h.update(workflows.SignAgreementUpdate, workflows.SignAgreementInput{AgreementID: st.Agreement.ID, Consent: true, ClientIP: "203.0.113.7"})
+}
+
+// decode turns an update's result into T (the test environment hands it
+// over as the handler returned it).
+func decode[T any](t *testing.T, v any) T {
+	t.Helper()
+	var out T
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &out))
+	return out
+}
+
+func (h *harness) requireAccepted(u *updateCall) any {
+	h.t.Helper()
+	rej, acc, done, v, err := u.get()
+	require.NoError(h.t, rej)
+	require.True(h.t, acc)
+	require.True(h.t, done)
+	require.NoError(h.t, err)
+	return v
+}
+
+// happyUntil plays the borrower and AWDA through the stages up to (not
+// including) stop, one simulated minute apart, and returns the time of the
+// last step.
+func (h *harness) happyUntil(stop workflows.Stage) time.Duration {
+	steps := []struct {
+		stage workflows.Stage
+		do    func()
+	}{
+		{workflows.StageAuthorizations, h.authorizeAll},
+		{workflows.StageBankCard, func() { h.submitCard(goodCard()) }},
+		{workflows.StageReview, func() { h.push(awda.LoanUnderReview); h.push(awda.LoanApproved) }},
+		{workflows.StageAgreement, func() { h.sign() }},
+		{workflows.StageDisbursement, func() { h.push(awda.LoanDisbursing); h.push(awda.LoanDisbursed) }},
+	}
+	var t time.Duration
+	for _, s := range steps {
+		if s.stage == stop {
+			break
+		}
+		t += time.Minute
+		h.at(t, s.do)
+	}
+	return t
+}
+
+// stages returns the stage sequence written to the read model.
+func (h *harness) stages() []string {
+	var out []string
+	for _, w := range h.proj.Writes() {
+		if len(out) == 0 || out[len(out)-1] != w.Stage {
+			out = append(out, w.Stage)
+		}
+	}
+	return out
+}
+
+// stuckUpserts returns the LoanStuck values upserted, in order.
+func (h *harness) stuckUpserts() []bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []bool
+	for _, sa := range h.sa {
+		if v, ok := sa.GetBool(workflows.LoanStuckKey); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// requireNoPII checks that nothing observable carries the borrower's data:
+// logs, the status query, the read model, search attributes.
+func (h *harness) requireNoPII() {
+	h.t.Helper()
+	var seen bytes.Buffer
+	seen.WriteString(h.logs.String())
+	for _, w := range h.proj.Writes() {
+		b, _ := json.Marshal(w)
+		seen.Write(b)
+	}
+	h.mu.Lock()
+	for _, sa := range h.sa {
+		for _, k := range []temporal.SearchAttributeKeyKeyword{workflows.LoanStageKey, workflows.AwdaLoanNoKey, workflows.ApplicantRefKey} {
+			v, _ := sa.GetKeyword(k)
+			seen.WriteString(v + "\n")
+		}
+	}
+	h.mu.Unlock()
+	if v, err := h.env.QueryWorkflow(workflows.StatusQuery); err == nil {
+		var raw json.RawMessage
+		require.NoError(h.t, v.Get(&raw))
+		seen.Write(raw)
+	}
+	require.NotEmpty(h.t, h.logs.String())
+	for _, p := range pii {
+		require.NotContains(h.t, seen.String(), p)
+	}
+}

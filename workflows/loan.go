@@ -1,0 +1,912 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/awdaflow/awdaflow/activities"
+	"github.com/awdaflow/awdaflow/awda"
+)
+
+// ErrTypeInvalidInput is the error type a LoanApplication fails with when
+// its input cannot start a loan (the only way it fails).
+const ErrTypeInvalidInput = "InvalidInput"
+
+// LoanApplication is one applicant's loan, from AWDA registration to the
+// last repayment: the workflow registered under WorkflowName on TaskQueue,
+// with ID LoanWorkflowID(applicantRef).
+func LoanApplication(ctx workflow.Context, in LoanApplicationInput) (*LoanResult, error) {
+	if err := in.validate(); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError("invalid loan application: "+err.Error(), ErrTypeInvalidInput, nil)
+	}
+	w := &loanWorkflow{in: in}
+	if err := w.setup(ctx); err != nil {
+		return nil, err
+	}
+	return w.finish(ctx, w.run(ctx))
+}
+
+// loanWorkflow is one run of LoanApplication.
+type loanWorkflow struct {
+	in     LoanApplicationInput
+	cfg    Config
+	state  State
+	seen   map[string]bool // SeenEventIDs, for lookups
+	logger log.Logger
+
+	// Set by handlers, consumed by run().
+	cancelReq          *CancelRequest
+	retryReq           *RetryRequest
+	abandonReq         *AbandonRequest
+	cardSeq            int
+	pendingCard        *cardSubmission // holds the account number: never in State
+	cardVerdict        *cardVerdict
+	acceptingSignature bool
+	pendingSign        *signRequest // holds the client IP: never in State
+	signed             bool
+}
+
+func (w *loanWorkflow) setup(ctx workflow.Context) error {
+	info := workflow.GetInfo(ctx)
+	w.cfg = w.in.Config.WithDefaults()
+	w.logger = log.With(workflow.GetLogger(ctx), "ApplicantRef", w.in.ApplicantRef)
+	if w.in.Resume != nil {
+		w.state = *w.in.Resume
+		w.state.Runs++
+	} else {
+		w.state = State{
+			OrderNo:   OrderNo(info.WorkflowExecution.ID),
+			Amount:    w.in.Loan.Amount,
+			Tenor:     w.in.Loan.Tenor,
+			TenorUnit: w.in.Loan.TenorUnit,
+		}
+	}
+	w.seen = make(map[string]bool, len(w.state.SeenEventIDs))
+	for _, id := range w.state.SeenEventIDs {
+		w.seen[id] = true
+	}
+
+	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (Status, error) {
+		return w.status(info.WorkflowExecution.ID), nil
+	}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, SubmitBankCardUpdate, w.submitBankCard, workflow.UpdateHandlerOptions{
+		Validator: w.validateBankCard,
+	}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, SignAgreementUpdate, w.signAgreement, workflow.UpdateHandlerOptions{
+		Validator: w.validateSignature,
+	}); err != nil {
+		return err
+	}
+	w.listen(ctx)
+	return nil
+}
+
+// run walks the loan through its stages, in order. A resumed run (after
+// continue-as-new) starts at the stage it left.
+func (w *loanWorkflow) run(ctx workflow.Context) error {
+	stages := []struct {
+		stage Stage
+		run   func(workflow.Context) error
+	}{
+		{StageRegister, w.register},
+		{StageEligibility, w.checkEligibility},
+		{StageAuthorizations, w.authorize},
+		{StageBankCard, w.bindBankCard},
+		{StageDocuments, w.uploadDocuments},
+		{StageSubmit, w.submit},
+		{StageReview, w.awaitReview},
+		{StageAgreement, w.awaitSignature},
+		{StageDisbursement, w.awaitDisbursement},
+		{StageRepayment, w.repay},
+	}
+	for _, s := range stages {
+		if s.stage.index() < w.state.Stage.index() {
+			continue
+		}
+		if w.cancelReq != nil {
+			return w.end(ctx, StageCancelled, "cancelled by the borrower")
+		}
+		w.moveTo(ctx, s.stage, "")
+		if err := s.run(ctx); err != nil {
+			return err
+		}
+	}
+	return errors.New("the repayment stage returned without an outcome")
+}
+
+// finish turns how run() ended into the workflow's result.
+func (w *loanWorkflow) finish(ctx workflow.Context, err error) (*LoanResult, error) {
+	var e *ended
+	switch {
+	case errors.As(err, &e):
+	case temporal.IsCanceledError(err):
+		// Cancelled through Temporal: record the outcome, then report it.
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		_ = w.end(dctx, StageCancelled, "workflow cancelled")
+		return nil, err
+	default:
+		return nil, err // continue-as-new, or a bug
+	}
+	// Let update callers have their answers before the workflow closes.
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return nil, err
+	}
+	w.logger.Info("Loan ended", "Outcome", string(e.outcome))
+	return &LoanResult{
+		Outcome:    e.outcome,
+		Reason:     e.reason,
+		AwdaUserID: w.state.UserID,
+		AwdaLoanNo: w.state.LoanNo,
+		OrderNo:    w.state.OrderNo,
+		LoanStatus: w.state.LoanStatus,
+		ClosedAt:   workflow.Now(ctx),
+	}, nil
+}
+
+// ---- 1. register ----
+
+func (w *loanWorkflow) register(ctx workflow.Context) error {
+	if w.state.UserID != "" {
+		return nil
+	}
+	ap := w.in.Applicant
+	req := awda.RegisterRequest{
+		PartnerUserID: w.in.ApplicantRef,
+		Mobile:        ap.Mobile,
+		Name:          ap.Name,
+		NIK:           ap.NIK,
+		Email:         ap.Email,
+		BirthDate:     ap.BirthDate,
+	}
+	return w.do(ctx, "register", func(ctx workflow.Context) error {
+		var res activities.RegisterResult
+		if err := w.call(ctx, &res, a.Register, req); err != nil {
+			return err
+		}
+		if res.UserID == "" {
+			return unexpected("register answered without a userId")
+		}
+		w.state.UserID = res.UserID
+		return nil
+	})
+}
+
+// ---- 2. eligibility ----
+
+func (w *loanWorkflow) checkEligibility(ctx workflow.Context) error {
+	var res awda.EligibleCheckResponse
+	if err := w.do(ctx, "check eligibility", func(ctx workflow.Context) error {
+		return w.call(ctx, &res, a.EligibleCheck, awda.EligibleCheckRequest{UserID: w.state.UserID})
+	}); err != nil {
+		return err
+	}
+	w.state.Eligibility = &Eligibility{MaxAmount: res.MaxAmount, Tenors: res.Tenors}
+	loan := w.in.Loan
+	switch {
+	case !res.Eligible:
+		reason := res.Reason
+		if reason == "" {
+			reason = "not eligible"
+		}
+		return w.end(ctx, StageIneligible, reason)
+	case res.MaxAmount > 0 && loan.Amount > res.MaxAmount:
+		return w.end(ctx, StageIneligible, fmt.Sprintf("amount above AWDA's maximum of %d", res.MaxAmount))
+	case len(res.Tenors) > 0 && !offered(res.Tenors, loan.Tenor, loan.TenorUnit):
+		return w.end(ctx, StageIneligible, fmt.Sprintf("tenor %d %s not offered", loan.Tenor, loan.TenorUnit))
+	}
+	return nil
+}
+
+func offered(opts []awda.TenorOption, tenor int, unit awda.TenorUnit) bool {
+	for _, o := range opts {
+		if o.Tenor == tenor && o.TenorUnit == unit {
+			return true
+		}
+	}
+	return false
+}
+
+// ---- 3. authorizations ----
+
+func (w *loanWorkflow) authorize(ctx workflow.Context) error {
+	w.state.Deadline = workflow.Now(ctx).Add(w.cfg.AuthorizationDeadline)
+	if err := w.do(ctx, "list authorizations", w.listAuthorizations); err != nil {
+		return err
+	}
+	for {
+		if w.authorized() {
+			w.state.Deadline = time.Time{}
+			return nil
+		}
+		if w.cancelReq != nil {
+			return w.end(ctx, StageCancelled, "cancelled by the borrower")
+		}
+		if err := w.fetchAuthPages(ctx); err != nil {
+			return err
+		}
+		ok, err := awaitUntil(ctx, w.state.Deadline, func() bool {
+			return w.authorized() || w.needsAuthPage() || w.cancelReq != nil
+		})
+		if err != nil {
+			return err
+		}
+		if !ok {
+			// One last look, in case a callback was lost.
+			if err := w.do(ctx, "list authorizations", w.listAuthorizations); err != nil {
+				return err
+			}
+			if !w.authorized() {
+				return w.end(ctx, StageExpired, "authorizations not completed before the deadline")
+			}
+		}
+	}
+}
+
+// listAuthorizations merges AWDA's list into the state: a SUCCESS (from a
+// callback or the list) is never taken back.
+func (w *loanWorkflow) listAuthorizations(ctx workflow.Context) error {
+	var res awda.AuthListResponse
+	if err := w.call(ctx, &res, a.AuthList, awda.AuthListRequest{UserID: w.state.UserID}); err != nil {
+		return err
+	}
+	for _, it := range res.Items {
+		au := w.authorization(it.AuthType)
+		au.Name, au.Required = it.Name, it.Required
+		if au.Status == awda.AuthSuccess {
+			continue
+		}
+		au.Status = it.Status
+		switch it.Status {
+		case awda.AuthSuccess:
+			au.NeedsPage = false
+		case awda.AuthFailed, awda.AuthExpired:
+			au.NeedsPage = true
+		default:
+			au.NeedsPage = au.NeedsPage || au.URL == ""
+		}
+	}
+	return nil
+}
+
+func (w *loanWorkflow) authorized() bool {
+	for _, au := range w.state.Authorizations {
+		if au.Required && au.Status != awda.AuthSuccess {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *loanWorkflow) needsAuthPage() bool {
+	for _, au := range w.state.Authorizations {
+		if au.Required && au.Status != awda.AuthSuccess && au.NeedsPage {
+			return true
+		}
+	}
+	return false
+}
+
+// fetchAuthPages fetches, in parallel, a page for every required
+// authorization that needs one; a borrower who used up the attempts of one
+// ends the loan FAILED.
+func (w *loanWorkflow) fetchAuthPages(ctx workflow.Context) error {
+	for _, au := range w.state.Authorizations {
+		if au.Required && au.Status != awda.AuthSuccess && au.NeedsPage && au.Attempts >= w.cfg.MaxAuthorizationAttempts {
+			return w.end(ctx, StageFailed, fmt.Sprintf("authorization %s not completed in %d attempts", au.AuthType, au.Attempts))
+		}
+	}
+	return w.do(ctx, "fetch authorization pages", func(ctx workflow.Context) error {
+		var idx []int
+		var futs []workflow.Future
+		for i, au := range w.state.Authorizations {
+			if au.Required && au.Status != awda.AuthSuccess && au.NeedsPage {
+				idx = append(idx, i)
+				futs = append(futs, w.exec(ctx, a.AuthPage, awda.AuthPageRequest{UserID: w.state.UserID, AuthType: au.AuthType, ReturnURL: w.in.ReturnURL}))
+			}
+		}
+		var first error
+		for k, f := range futs {
+			var page awda.AuthPageResponse
+			if err := f.Get(ctx, &page); err != nil {
+				if first == nil {
+					first = err
+				}
+				continue
+			}
+			if page.URL == "" && first == nil {
+				first = unexpected("authorization page answered without a URL")
+				continue
+			}
+			au := &w.state.Authorizations[idx[k]]
+			au.URL, au.NeedsPage = page.URL, false
+			au.ExpireAt = time.UnixMilli(page.ExpireAt).UTC()
+			au.Attempts++
+			if au.Status != awda.AuthSuccess {
+				au.Status = awda.AuthPending
+			}
+		}
+		return first
+	})
+}
+
+// ---- 4. bank card ----
+
+func (w *loanWorkflow) bindBankCard(ctx workflow.Context) error {
+	var cards awda.BankCardQueryResponse
+	var banks awda.BankListResponse
+	if err := w.do(ctx, "query bank cards", func(ctx workflow.Context) error {
+		f1 := w.exec(ctx, a.BankCardQuery, awda.BankCardQueryRequest{UserID: w.state.UserID})
+		f2 := w.exec(ctx, a.BankList)
+		if err := both(ctx, f1, &cards, f2, &banks); err != nil {
+			return err
+		}
+		if len(banks.Banks) == 0 && boundCard(cards.Cards) == nil {
+			return unexpected("bank list is empty")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if c := boundCard(cards.Cards); c != nil {
+		w.state.BankCard = &BankCard{BankCode: c.BankCode, AccountNoMasked: c.AccountNoMasked, Status: awda.CardBound}
+		return nil
+	}
+	w.state.Banks = banks.Banks
+	w.state.BankCard = &BankCard{}
+	w.state.Deadline = workflow.Now(ctx).Add(w.cfg.BankCardDeadline)
+	for {
+		ok, err := awaitUntil(ctx, w.state.Deadline, func() bool { return w.pendingCard != nil || w.cancelReq != nil })
+		switch {
+		case err != nil:
+			return err
+		case w.pendingCard == nil && w.cancelReq != nil:
+			return w.end(ctx, StageCancelled, "cancelled by the borrower")
+		case !ok:
+			return w.end(ctx, StageExpired, "no bank card bound before the deadline")
+		}
+		bound, err := w.verifyCard(ctx)
+		if err != nil || bound {
+			w.state.Deadline = time.Time{}
+			w.state.Banks = nil
+			return err
+		}
+	}
+}
+
+func boundCard(cards []awda.BankCard) *awda.BankCard {
+	for i := range cards {
+		if cards[i].Status == awda.CardBound {
+			return &cards[i]
+		}
+	}
+	return nil
+}
+
+// verifyCard verifies the submitted card at AWDA and hands the verdict to
+// the waiting update. AWDA's VERIFYING is followed by polling.
+func (w *loanWorkflow) verifyCard(ctx workflow.Context) (bool, error) {
+	sub := w.pendingCard
+	in := sub.in
+	defer func() { w.pendingCard = nil }()
+	card := w.state.BankCard
+	card.BankCode, card.AccountNoMasked = in.BankCode, mask(in.AccountNo)
+
+	var res awda.BankCardVerifyResponse
+	if err := w.do(ctx, "verify bank card", func(ctx workflow.Context) error {
+		err := w.call(ctx, &res, a.BankCardVerify, awda.BankCardVerifyRequest{UserID: w.state.UserID, BankCode: in.BankCode, AccountNo: in.AccountNo, AccountName: in.AccountName})
+		if errorType(err) == activities.ErrorType(awda.ClassValidation) {
+			res = awda.BankCardVerifyResponse{Status: awda.CardFailed, FailReason: "AWDA refused the card details"}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch res.Status {
+		case awda.CardBound, awda.CardFailed, awda.CardVerifying:
+			return nil
+		}
+		return unexpected("bank card verification answered status %q", res.Status)
+	}); err != nil {
+		return false, err
+	}
+
+	for res.Status == awda.CardVerifying {
+		card.Status = awda.CardVerifying
+		w.cardVerdict = &cardVerdict{n: sub.n, res: BankCardResult{Accepted: true, Status: string(awda.CardVerifying)}}
+		if err := workflow.Sleep(ctx, w.cfg.PollInterval); err != nil {
+			return false, err
+		}
+		if err := w.do(ctx, "query bank cards", func(ctx workflow.Context) error {
+			var q awda.BankCardQueryResponse
+			if err := w.call(ctx, &q, a.BankCardQuery, awda.BankCardQueryRequest{UserID: w.state.UserID}); err != nil {
+				return err
+			}
+			for _, c := range q.Cards {
+				if c.BankCode == in.BankCode && c.Status != awda.CardVerifying {
+					res.Status = c.Status
+					if c.AccountNoMasked != "" {
+						card.AccountNoMasked = c.AccountNoMasked
+					}
+				}
+			}
+			return nil
+		}); err != nil {
+			return false, err
+		}
+	}
+
+	card.Status = res.Status
+	if res.Status == awda.CardBound {
+		card.Reason = ""
+		w.cardVerdict = &cardVerdict{n: sub.n, res: BankCardResult{Accepted: true, Status: string(awda.CardBound)}}
+		w.logger.Info("Bank card bound", "BankCode", in.BankCode)
+		return true, nil
+	}
+	card.Attempts++
+	card.Reason = res.FailReason
+	if card.Reason == "" {
+		card.Reason = "refused by AWDA"
+	}
+	w.cardVerdict = &cardVerdict{n: sub.n, res: BankCardResult{Accepted: false, Status: string(awda.CardFailed), Reason: card.Reason}}
+	if card.Attempts >= w.cfg.MaxBankCardAttempts {
+		return false, w.end(ctx, StageFailed, fmt.Sprintf("bank card refused %d times", card.Attempts))
+	}
+	return false, nil
+}
+
+// mask keeps the last four digits of an account number.
+func mask(accountNo string) string {
+	if len(accountNo) <= 4 {
+		return strings.Repeat("*", len(accountNo))
+	}
+	return strings.Repeat("*", len(accountNo)-4) + accountNo[len(accountNo)-4:]
+}
+
+// ---- 5. documents ----
+
+func (w *loanWorkflow) uploadDocuments(ctx workflow.Context) error {
+	if len(w.state.Images) > 0 {
+		return nil
+	}
+	return w.do(ctx, "upload documents", func(ctx workflow.Context) error {
+		actx := workflow.WithActivityOptions(ctx, w.awdaOptions(w.cfg.UploadTimeout))
+		var res activities.UploadDocumentsResult
+		if err := workflow.ExecuteActivity(actx, a.UploadDocuments, activities.UploadDocumentsInput{
+			UserID: w.state.UserID, Method: w.in.UploadMethod, Documents: w.in.Documents,
+		}).Get(ctx, &res); err != nil {
+			return err
+		}
+		for _, t := range []awda.ImageType{awda.ImageKTP, awda.ImageSelfie} {
+			if imageID(res.Images, t) == "" {
+				return unexpected("no %s image after upload", t)
+			}
+		}
+		w.state.Images = res.Images
+		return nil
+	})
+}
+
+func imageID(images []activities.UploadedImage, t awda.ImageType) string {
+	for _, im := range images {
+		if im.Type == t && im.ImageID != "" {
+			return im.ImageID
+		}
+	}
+	return ""
+}
+
+// ---- 6. submit ----
+
+// submit submits the loan under the workflow's orderNo. The same orderNo on
+// every attempt makes AWDA answer a repeat with 1001; the loan is then
+// adopted by LoanInfo(orderNo), so AWDA never holds two loans for one
+// applicant.
+func (w *loanWorkflow) submit(ctx workflow.Context) error {
+	if w.state.LoanNo != "" {
+		return nil
+	}
+	req := w.submitRequest()
+	return w.do(ctx, "submit loan", func(ctx workflow.Context) error {
+		var res activities.LoanSubmitResult
+		if err := w.call(ctx, &res, a.LoanSubmit, req); err != nil {
+			return err
+		}
+		if !res.Duplicate && res.LoanNo != "" {
+			w.state.LoanNo = res.LoanNo
+			status := res.Status
+			if !status.Valid() {
+				status = awda.LoanSubmitted
+			}
+			w.advance(ctx, status, "", "submitted")
+			return nil
+		}
+		var info awda.LoanInfoResponse
+		if err := w.call(ctx, &info, a.LoanInfo, awda.LoanInfoRequest{OrderNo: w.state.OrderNo}); err != nil {
+			return err
+		}
+		if info.LoanNo == "" || (res.LoanNo != "" && res.LoanNo != info.LoanNo) {
+			return unexpected("AWDA reported the orderNo in use but LoanInfo does not name its loan")
+		}
+		w.state.LoanNo = info.LoanNo
+		w.applyLoanInfo(ctx, &info, "reconciled after a repeated submission")
+		w.logger.Info("Submission reconciled with the existing loan", "AwdaLoanNo", info.LoanNo)
+		return nil
+	})
+}
+
+func (w *loanWorkflow) submitRequest() awda.LoanSubmitRequest {
+	ap, ln := w.in.Applicant, w.in.Loan
+	return awda.LoanSubmitRequest{
+		UserID:    w.state.UserID,
+		OrderNo:   w.state.OrderNo,
+		Amount:    ln.Amount,
+		Tenor:     ln.Tenor,
+		TenorUnit: ln.TenorUnit,
+		Purpose:   ln.Purpose,
+		Personal:  ap.Personal,
+		Identity: awda.IdentityInfo{
+			NIK: ap.NIK, Name: ap.Name, BirthDate: ap.BirthDate, BirthPlace: ap.BirthPlace,
+			KTPImageID:    imageID(w.state.Images, awda.ImageKTP),
+			SelfieImageID: imageID(w.state.Images, awda.ImageSelfie),
+		},
+		Work:              ap.Work,
+		EmergencyContacts: w.in.EmergencyContacts,
+	}
+}
+
+// ---- 7. review ----
+
+func (w *loanWorkflow) awaitReview(ctx workflow.Context) error {
+	if err := w.awaitLoanStatus(ctx, func(s awda.LoanStatus) bool { return s.Rank() >= awda.LoanApproved.Rank() }); err != nil {
+		return err
+	}
+	switch w.state.LoanStatus {
+	case awda.LoanRejected:
+		return w.end(ctx, StageRejected, "rejected by AWDA")
+	case awda.LoanCancelled:
+		return w.end(ctx, StageCancelled, "cancelled by AWDA")
+	}
+	return nil
+}
+
+// awaitLoanStatus waits until the loan's status satisfies done (or is
+// final): pushed by AWDA, or found by asking AWDA after PollInterval without
+// news, so that a lost push never strands a loan.
+func (w *loanWorkflow) awaitLoanStatus(ctx workflow.Context, done func(awda.LoanStatus) bool) error {
+	reached := func() bool { return done(w.state.LoanStatus) || w.state.LoanStatus.Terminal() }
+	for !reached() {
+		ok, err := workflow.AwaitWithTimeout(ctx, w.cfg.PollInterval, func() bool { return reached() || w.cancelReq != nil })
+		switch {
+		case err != nil:
+			return err
+		case ok && !reached():
+			return w.end(ctx, StageCancelled, "cancelled by the borrower")
+		case !ok:
+			if err := w.pollLoan(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *loanWorkflow) pollLoan(ctx workflow.Context) error {
+	return w.do(ctx, "poll loan status", func(ctx workflow.Context) error {
+		var info awda.LoanInfoResponse
+		if err := w.call(ctx, &info, a.LoanInfo, awda.LoanInfoRequest{LoanNo: w.state.LoanNo}); err != nil {
+			return err
+		}
+		w.applyLoanInfo(ctx, &info, "poll")
+		return nil
+	})
+}
+
+// ---- 8. agreement ----
+
+func (w *loanWorkflow) signedAtAWDA() bool {
+	return w.state.LoanStatus.Rank() >= awda.LoanSigned.Rank() && !w.state.LoanStatus.Terminal() ||
+		w.state.LoanStatus == awda.LoanSettled
+}
+
+func (w *loanWorkflow) awaitSignature(ctx workflow.Context) error {
+	if w.signedAtAWDA() {
+		return nil
+	}
+	if w.state.Agreement == nil {
+		if err := w.do(ctx, "fetch agreement", func(ctx workflow.Context) error {
+			var ag awda.LoanAgreementResponse
+			var page awda.RedirectURLResponse
+			f1 := w.exec(ctx, a.LoanAgreement, awda.LoanAgreementRequest{LoanNo: w.state.LoanNo})
+			f2 := w.exec(ctx, a.RedirectURL, awda.RedirectURLRequest{UserID: w.state.UserID, LoanNo: w.state.LoanNo, PageType: awda.PageSignature, ReturnURL: w.in.ReturnURL})
+			if err := both(ctx, f1, &ag, f2, &page); err != nil {
+				return err
+			}
+			if ag.AgreementID == "" {
+				return unexpected("agreement answered without an agreementId")
+			}
+			w.state.Agreement = &Agreement{ID: ag.AgreementID, Title: ag.Title, ContentURL: ag.ContentURL, Fees: ag.Fees, SignURL: page.URL}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+
+	w.state.Deadline = workflow.Now(ctx).Add(w.cfg.AgreementDeadline)
+	w.acceptingSignature = true
+	ok, err := awaitUntil(ctx, w.state.Deadline, func() bool {
+		return w.pendingSign != nil || w.cancelReq != nil || w.signedAtAWDA() || w.state.LoanStatus.Terminal()
+	})
+	w.acceptingSignature = false
+	switch {
+	case err != nil:
+		return err
+	case w.pendingSign == nil && w.signedAtAWDA():
+		w.state.Deadline = time.Time{}
+		return nil // signed on AWDA's H5 page
+	case w.state.LoanStatus == awda.LoanCancelled:
+		return w.end(ctx, StageCancelled, "cancelled by AWDA")
+	case w.state.LoanStatus.Terminal() && !w.signedAtAWDA():
+		return w.end(ctx, StageRejected, "rejected by AWDA")
+	case w.pendingSign == nil && w.cancelReq != nil:
+		return w.end(ctx, StageCancelled, "cancelled by the borrower")
+	case !ok:
+		return w.end(ctx, StageExpired, "agreement not signed before the deadline")
+	}
+
+	sign := w.pendingSign
+	if err := w.do(ctx, "sign agreement", func(ctx workflow.Context) error {
+		if w.signedAtAWDA() {
+			return nil
+		}
+		var res awda.LoanSignResponse
+		if err := w.call(ctx, &res, a.LoanSign, awda.LoanSignRequest{
+			LoanNo: w.state.LoanNo, AgreementID: sign.in.AgreementID, SignedAt: sign.at.UnixMilli(), ClientIP: sign.in.ClientIP,
+		}); err != nil {
+			return err
+		}
+		status := res.Status
+		if !status.Valid() {
+			status = awda.LoanSigned
+		}
+		w.advance(ctx, status, "", "signed")
+		return nil
+	}); err != nil {
+		return err
+	}
+	w.state.Agreement.SignedAt = sign.at
+	w.state.Deadline = time.Time{}
+	w.signed = true
+	return nil
+}
+
+// ---- 9. disbursement ----
+
+func (w *loanWorkflow) awaitDisbursement(ctx workflow.Context) error {
+	for {
+		if err := w.awaitLoanStatus(ctx, func(s awda.LoanStatus) bool {
+			return s == awda.LoanDisbursed || s.Rank() > awda.LoanDisbursed.Rank() ||
+				w.state.DisburseFailures > w.state.DisburseFailuresSeen
+		}); err != nil {
+			return err
+		}
+		switch {
+		case w.state.LoanStatus == awda.LoanCancelled:
+			return w.end(ctx, StageCancelled, "cancelled by AWDA")
+		case w.state.LoanStatus == awda.LoanDisburseFailed && w.state.DisburseFailures > w.state.DisburseFailuresSeen:
+			w.state.DisburseFailuresSeen = w.state.DisburseFailures
+			if err := w.park(ctx, "disbursement", "AWDA reported DISBURSE_FAILED"); err != nil {
+				return err
+			}
+			if err := w.pollLoan(ctx); err != nil {
+				return err
+			}
+		case w.state.LoanStatus == awda.LoanDisburseFailed:
+			// a failure ops have seen: keep waiting for AWDA to disburse again
+		default:
+			return nil
+		}
+	}
+}
+
+// ---- 10. repayment ----
+
+func (w *loanWorkflow) repay(ctx workflow.Context) error {
+	if len(w.state.Schedule) == 0 || w.state.RepaymentVA == nil {
+		if err := w.do(ctx, "fetch schedule", w.refreshSchedule); err != nil {
+			return err
+		}
+	}
+	var (
+		timer       workflow.Future
+		timerAt     time.Time
+		cancelTimer workflow.CancelFunc
+	)
+	for {
+		if w.state.RefreshPending {
+			w.state.RefreshPending = false
+			if err := w.do(ctx, "refresh schedule", w.refreshSchedule); err != nil {
+				return err
+			}
+			continue
+		}
+		switch w.state.LoanStatus {
+		case awda.LoanSettled:
+			return w.end(ctx, StageSettled, "")
+		case awda.LoanCancelled:
+			return w.end(ctx, StageCancelled, "cancelled by AWDA")
+		}
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return w.continueAsNew(ctx)
+		}
+
+		now := workflow.Now(ctx)
+		pending := time.Time{}
+		if timer != nil && !timer.IsReady() {
+			pending = timerAt
+		}
+		if at := w.nextCheck(now, pending); timer == nil || timer.IsReady() || !at.Equal(timerAt) {
+			if cancelTimer != nil {
+				cancelTimer()
+			}
+			var tctx workflow.Context
+			tctx, cancelTimer = workflow.WithCancel(ctx)
+			timer, timerAt = workflow.NewTimer(tctx, at.Sub(now)), at
+		}
+		if err := workflow.Await(ctx, func() bool {
+			return w.state.RefreshPending || w.state.LoanStatus == awda.LoanSettled || timer.IsReady() ||
+				workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+		}); err != nil {
+			return err
+		}
+		if timer.IsReady() && w.state.LoanStatus != awda.LoanSettled {
+			w.state.RefreshPending = true // no news by the due date: ask AWDA
+		}
+	}
+}
+
+// refreshSchedule fetches the loan (status and schedule) and, when it has
+// expired and the loan is not settled, the repayment VA — in parallel when
+// both are needed.
+func (w *loanWorkflow) refreshSchedule(ctx workflow.Context) error {
+	var info awda.LoanInfoResponse
+	var va awda.RepaymentVAResponse
+	vaNeeded := func() bool {
+		return w.state.LoanStatus != awda.LoanSettled &&
+			(w.state.RepaymentVA == nil || w.state.RepaymentVA.ExpireAt <= workflow.Now(ctx).UnixMilli())
+	}
+	infoF := w.exec(ctx, a.LoanInfo, awda.LoanInfoRequest{LoanNo: w.state.LoanNo})
+	var vaF workflow.Future
+	if vaNeeded() {
+		vaF = w.exec(ctx, a.RepaymentVA, awda.RepaymentVARequest{LoanNo: w.state.LoanNo})
+	}
+	if err := infoF.Get(ctx, &info); err != nil {
+		return err
+	}
+	w.applyLoanInfo(ctx, &info, "schedule refresh")
+	if vaF != nil {
+		if err := vaF.Get(ctx, &va); err != nil {
+			if w.state.LoanStatus == awda.LoanSettled {
+				return nil // a settled loan needs no VA
+			}
+			return err
+		}
+		w.state.RepaymentVA = &va
+	}
+	return nil
+}
+
+// nextCheck is when the repayment stage looks at AWDA if no notification
+// comes: an hour after the earliest future due date of an unpaid
+// installment; for an overdue loan every OverduePollInterval; while waiting
+// for SETTLED (or for a schedule) every PollInterval. pending is the
+// current timer's time (zero if none), kept when it is still good.
+func (w *loanWorkflow) nextCheck(now, pending time.Time) time.Time {
+	var next time.Time
+	unpaid := false
+	for _, in := range w.state.Schedule {
+		if in.Status == awda.InstallmentPaid {
+			continue
+		}
+		unpaid = true
+		if at, ok := dueCheck(in.DueDate); ok && at.After(now) && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	if !next.IsZero() {
+		return next
+	}
+	every := w.cfg.PollInterval
+	if unpaid {
+		every = w.cfg.OverduePollInterval
+	}
+	if !pending.IsZero() && pending.After(now) && !pending.After(now.Add(every)) {
+		return pending
+	}
+	return now.Add(every)
+}
+
+// continueAsNew hands the loan to a fresh run when the history grows long:
+// after every update handler has answered and every buffered signal is
+// applied, with the state (and with it the seen eventIds). The applicant's
+// profile is not carried: nothing after submission needs it.
+func (w *loanWorkflow) continueAsNew(ctx workflow.Context) error {
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return err
+	}
+	w.drainSignals(ctx)
+	st := w.state
+	next := LoanApplicationInput{
+		ApplicantRef: w.in.ApplicantRef,
+		UploadMethod: w.in.UploadMethod,
+		ReturnURL:    w.in.ReturnURL,
+		Config:       w.cfg,
+		Resume:       &st,
+	}
+	w.logger.Info("Continuing as new", "Runs", st.Runs+1, "HistoryLength", workflow.GetInfo(ctx).GetCurrentHistoryLength())
+	return workflow.NewContinueAsNewError(ctx, LoanApplication, next)
+}
+
+// ---- input ----
+
+// validate checks what the workflow relies on. Messages name fields, never
+// values. AWDA's own validation runs at the call (it needs the clock).
+func (in LoanApplicationInput) validate() error {
+	if strings.TrimSpace(in.ApplicantRef) == "" {
+		return errors.New("applicantRef is required")
+	}
+	if in.ReturnURL != "" {
+		u, err := url.Parse(in.ReturnURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errors.New("returnUrl must be an absolute http(s) URL")
+		}
+	}
+	if in.UploadMethod != "" && in.UploadMethod != activities.UploadStream && in.UploadMethod != activities.UploadBase64 {
+		return errors.New("uploadMethod must be STREAM or BASE64")
+	}
+	if in.Resume != nil {
+		if in.Resume.OrderNo == "" || in.Resume.Stage.index() < 0 {
+			return errors.New("resume state has no orderNo or no working stage")
+		}
+		return nil
+	}
+	ap, ln := in.Applicant, in.Loan
+	for _, f := range []struct{ name, v string }{
+		{"applicant.name", ap.Name}, {"applicant.nik", ap.NIK}, {"applicant.mobile", ap.Mobile},
+		{"applicant.birthDate", ap.BirthDate}, {"loan.purpose", ln.Purpose},
+	} {
+		if strings.TrimSpace(f.v) == "" {
+			return errors.New(f.name + " is required")
+		}
+	}
+	switch {
+	case ln.Amount <= 0:
+		return errors.New("loan.amount must be positive")
+	case ln.Tenor <= 0:
+		return errors.New("loan.tenor must be positive")
+	case ln.TenorUnit != awda.TenorDay && ln.TenorUnit != awda.TenorMonth:
+		return errors.New("loan.tenorUnit must be DAY or MONTH")
+	case len(in.EmergencyContacts) == 0:
+		return errors.New("emergencyContacts is required")
+	}
+	for _, t := range []awda.ImageType{awda.ImageKTP, awda.ImageSelfie} {
+		found := false
+		for _, d := range in.Documents {
+			found = found || d.Type == t && d.DocumentID != ""
+		}
+		if !found {
+			return fmt.Errorf("documents must include a %s document", t)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,177 @@
+package workflows
+
+import (
+	"time"
+
+	"github.com/awdaflow/awdaflow/activities"
+	"github.com/awdaflow/awdaflow/awda"
+)
+
+// State is everything the loan knows: what the status query shows, and what
+// continue-as-new carries to the next run. It holds no personal data: AWDA
+// IDs, statuses, URLs, a masked account number, schedules.
+type State struct {
+	Stage  Stage  `json:"stage"`
+	Reason string `json:"reason,omitempty"` // why the loan ended, for terminal stages
+	// Seq numbers the read-model writes; it only grows.
+	Seq int64 `json:"seq"`
+
+	UserID     string          `json:"awdaUserId,omitempty"`
+	OrderNo    string          `json:"orderNo"`
+	LoanNo     string          `json:"awdaLoanNo,omitempty"`
+	LoanStatus awda.LoanStatus `json:"loanStatus,omitempty"`
+
+	Amount    int64          `json:"amount"`
+	Tenor     int            `json:"tenor"`
+	TenorUnit awda.TenorUnit `json:"tenorUnit"`
+
+	// Deadline is when the borrower's current task expires (zero when the
+	// loan is not waiting for the borrower).
+	Deadline time.Time `json:"deadline,omitzero"`
+
+	Eligibility    *Eligibility               `json:"eligibility,omitempty"`
+	Authorizations []Authorization            `json:"authorizations,omitempty"`
+	Banks          []awda.Bank                `json:"banks,omitempty"`
+	BankCard       *BankCard                  `json:"bankCard,omitempty"`
+	Images         []activities.UploadedImage `json:"images,omitempty"`
+	Agreement      *Agreement                 `json:"agreement,omitempty"`
+	Schedule       []awda.Installment         `json:"schedule,omitempty"`
+	RepaymentVA    *awda.RepaymentVAResponse  `json:"repaymentVa,omitempty"`
+
+	Stuck *Stuck `json:"stuck,omitempty"`
+
+	// Transitions records every stage change, loan-status change and
+	// stuck/resume, with its workflow time.
+	Transitions []Transition `json:"transitions"`
+	// Ignored records notifications and requests that were not applied.
+	Ignored []Ignored `json:"ignored,omitempty"`
+	// SeenEventIDs are the AWDA eventIds already applied or ignored, oldest
+	// first (the last maxSeenEvents).
+	SeenEventIDs []string `json:"seenEventIds,omitempty"`
+
+	// RefreshPending asks the repayment stage to refresh the schedule.
+	RefreshPending bool `json:"refreshPending,omitempty"`
+	// DisburseFailures counts DISBURSE_FAILED reports; DisburseFailuresSeen
+	// those ops already handled.
+	DisburseFailures     int `json:"disburseFailures,omitempty"`
+	DisburseFailuresSeen int `json:"disburseFailuresSeen,omitempty"`
+	// Runs counts continue-as-new hand-overs.
+	Runs int `json:"runs,omitempty"`
+}
+
+// maxSeenEvents bounds the dedupe set carried across continue-as-new. A loan
+// sees a few dozen events; an eventId older than this many is also stopped
+// by the rule that a status never moves backwards.
+const maxSeenEvents = 1000
+
+// Eligibility is AWDA's eligibility answer.
+type Eligibility struct {
+	MaxAmount int64              `json:"maxAmount"`
+	Tenors    []awda.TenorOption `json:"tenors,omitempty"`
+}
+
+// Authorization is one of AWDA's authorizations and where the borrower is
+// with it.
+type Authorization struct {
+	AuthType string          `json:"authType"`
+	Name     string          `json:"name"`
+	Required bool            `json:"required"`
+	Status   awda.AuthStatus `json:"status"`
+	URL      string          `json:"url,omitempty"`
+	ExpireAt time.Time       `json:"expireAt,omitzero"`
+	// Attempts counts the pages fetched.
+	Attempts int `json:"attempts"`
+	// NeedsPage is set when the borrower needs a (fresh) page.
+	NeedsPage bool `json:"needsPage,omitempty"`
+}
+
+// BankCard is the card that receives the disbursement, masked.
+type BankCard struct {
+	BankCode        string          `json:"bankCode,omitempty"`
+	AccountNoMasked string          `json:"accountNoMasked,omitempty"`
+	Status          awda.CardStatus `json:"status,omitempty"`
+	// Reason is AWDA's reason for the last refusal.
+	Reason   string `json:"reason,omitempty"`
+	Attempts int    `json:"attempts"`
+}
+
+// Agreement is the agreement on offer and the H5 page to sign it on.
+type Agreement struct {
+	ID         string             `json:"agreementId"`
+	Title      string             `json:"title"`
+	ContentURL string             `json:"contentUrl"`
+	Fees       awda.AgreementFees `json:"fees"`
+	SignURL    string             `json:"signUrl"`
+	SignedAt   time.Time          `json:"signedAt,omitzero"`
+}
+
+// Stuck says why a loan cannot progress without operations.
+type Stuck struct {
+	Step   string    `json:"step"`
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
+}
+
+// Transition kinds.
+const (
+	KindStage      = "stage"
+	KindLoanStatus = "loan_status"
+	KindAuth       = "authorization"
+	KindStuck      = "stuck"
+	KindResumed    = "resumed"
+)
+
+// Transition is one recorded change.
+type Transition struct {
+	At      time.Time `json:"at"`
+	Kind    string    `json:"kind"`
+	From    string    `json:"from,omitempty"`
+	To      string    `json:"to"`
+	EventID string    `json:"eventId,omitempty"` // the AWDA notification that caused it
+	Note    string    `json:"note,omitempty"`
+}
+
+// Ignored is a notification or request that was not applied, and why.
+type Ignored struct {
+	At      time.Time `json:"at"`
+	Signal  string    `json:"signal"`
+	EventID string    `json:"eventId,omitempty"`
+	Status  string    `json:"status,omitempty"`
+	Reason  string    `json:"reason"`
+}
+
+// Status is the answer to StatusQuery: the State plus what the borrower must
+// do next. It echoes no NIK, phone, name or full account number.
+type Status struct {
+	ApplicantRef string `json:"applicantRef"`
+	WorkflowID   string `json:"workflowId"`
+	Terminal     bool   `json:"terminal"`
+	// Next is what the loan waits for from the borrower, if anything.
+	Next *NextAction `json:"next,omitempty"`
+	State
+}
+
+// Next actions.
+const (
+	ActionAuthorize      = "AUTHORIZE"        // open the authorization URLs
+	ActionSubmitBankCard = "SUBMIT_BANK_CARD" // choose a bank and submit the card
+	ActionSignAgreement  = "SIGN_AGREEMENT"   // read the agreement, sign
+	ActionRepay          = "REPAY"            // pay into the VA by the due date
+)
+
+// NextAction is the borrower's task.
+type NextAction struct {
+	Action   string    `json:"action"`
+	Deadline time.Time `json:"deadline,omitzero"`
+	// Authorizations lists the pages to open (ActionAuthorize).
+	Authorizations []Authorization `json:"authorizations,omitempty"`
+	// Banks to choose from, and why the last card was refused
+	// (ActionSubmitBankCard).
+	Banks  []awda.Bank `json:"banks,omitempty"`
+	Reason string      `json:"reason,omitempty"`
+	// Agreement and its signing page (ActionSignAgreement).
+	Agreement *Agreement `json:"agreement,omitempty"`
+	// Installment due next and the VA to pay into (ActionRepay).
+	Installment *awda.Installment         `json:"installment,omitempty"`
+	RepaymentVA *awda.RepaymentVAResponse `json:"repaymentVa,omitempty"`
+}

@@ -1,0 +1,286 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/awdaflow/awdaflow/activities"
+	"github.com/awdaflow/awdaflow/awda"
+)
+
+// a is the typed nil receiver the workflow calls activities through, so the
+// compiler checks activity names and arguments.
+var a *activities.Activities
+
+// errTypeUnexpected is the application error type of an AWDA answer the
+// contract does not allow (a success without the data it promises).
+const errTypeUnexpected = "unexpected"
+
+func unexpected(format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), errTypeUnexpected, nil)
+}
+
+// ended unwinds run() when the loan reaches an outcome.
+type ended struct {
+	outcome Stage
+	reason  string
+}
+
+func (e *ended) Error() string { return "loan ended " + string(e.outcome) + ": " + e.reason }
+
+func isEnded(err error) bool {
+	var e *ended
+	return errors.As(err, &e)
+}
+
+// do runs one step of the loan — one AWDA call, or a few in parallel —
+// until it succeeds. A failure that retrying cannot fix (the step's retry
+// budget spent, a configuration error, a refusal, an answer the contract
+// does not allow) never fails the workflow: it parks the loan as stuck until
+// operations send Retry (the step runs again) or Abandon (the loan ends
+// FAILED). Every AWDA step goes through here.
+func (w *loanWorkflow) do(ctx workflow.Context, step string, fn func(workflow.Context) error) error {
+	for {
+		err := fn(ctx)
+		if err == nil || isEnded(err) || temporal.IsCanceledError(err) {
+			return err
+		}
+		reason := describe(err)
+		w.logger.Warn("Step failed; parking the loan for operations", "Step", step, "Reason", reason)
+		if err := w.park(ctx, step, reason); err != nil {
+			return err
+		}
+	}
+}
+
+// park marks the loan stuck and waits for operations. It returns nil after
+// Retry, and an ended error after Abandon (FAILED) or a borrower's Cancel
+// (CANCELLED, only before signing). The time spent parked does not count
+// against the borrower's deadline.
+func (w *loanWorkflow) park(ctx workflow.Context, step, reason string) error {
+	since := workflow.Now(ctx)
+	w.state.Stuck = &Stuck{Step: step, Reason: reason, Since: since}
+	w.record(ctx, Transition{Kind: KindStuck, To: step, Note: reason})
+	w.publish(ctx)
+
+	w.retryReq, w.abandonReq = nil, nil
+	if err := workflow.Await(ctx, func() bool {
+		return w.retryReq != nil || w.abandonReq != nil || w.cancelReq != nil
+	}); err != nil {
+		return err
+	}
+	switch {
+	case w.abandonReq != nil:
+		w.record(ctx, Transition{Kind: KindResumed, From: step, To: "abandon", Note: operatorNote(w.abandonReq.Operator, w.abandonReq.Reason)})
+		return w.end(ctx, StageFailed, "abandoned by operations while stuck at "+step)
+	case w.retryReq == nil:
+		return w.end(ctx, StageCancelled, "cancelled by the borrower")
+	}
+	w.record(ctx, Transition{Kind: KindResumed, From: step, To: "retry", Note: operatorNote(w.retryReq.Operator, w.retryReq.Reason)})
+	w.retryReq = nil
+	w.state.Stuck = nil
+	if !w.state.Deadline.IsZero() {
+		w.state.Deadline = w.state.Deadline.Add(workflow.Now(ctx).Sub(since))
+	}
+	w.publish(ctx)
+	return nil
+}
+
+func operatorNote(operator, reason string) string {
+	switch {
+	case operator == "":
+		return reason
+	case reason == "":
+		return "by " + operator
+	}
+	return "by " + operator + ": " + reason
+}
+
+// describe turns a step's failure into a stuck reason: the error type and
+// message of the last attempt (AWDA's error texts carry no personal data),
+// and whether the retry budget ran out.
+func describe(err error) string {
+	var appErr *temporal.ApplicationError
+	hasApp := errors.As(err, &appErr)
+	var toErr *temporal.TimeoutError
+	if errors.As(err, &toErr) {
+		s := "retry budget spent (" + toErr.TimeoutType().String() + ")"
+		if hasApp {
+			s += "; last error " + appErr.Type() + ": " + appErr.Error()
+		}
+		return s
+	}
+	if hasApp {
+		return appErr.Type() + ": " + appErr.Error()
+	}
+	return err.Error()
+}
+
+// errorType is the application error type in err's chain, or "".
+func errorType(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Type()
+	}
+	return ""
+}
+
+// awdaOptions are the options of every AWDA call: a short StartToClose per
+// attempt, and a ScheduleToClose that bounds all retries of the call.
+func (w *loanWorkflow) awdaOptions(startToClose time.Duration) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		StartToCloseTimeout:    startToClose,
+		ScheduleToCloseTimeout: w.cfg.RetryBudget,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        w.cfg.MaxRetryInterval,
+			NonRetryableErrorTypes: activities.NonRetryableErrorTypes,
+		},
+	}
+}
+
+// exec schedules one AWDA call.
+func (w *loanWorkflow) exec(ctx workflow.Context, activity any, args ...any) workflow.Future {
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, w.awdaOptions(w.cfg.CallTimeout)), activity, args...)
+}
+
+// call runs one AWDA call and decodes its result into out.
+func (w *loanWorkflow) call(ctx workflow.Context, out any, activity any, args ...any) error {
+	return w.exec(ctx, activity, args...).Get(ctx, out)
+}
+
+// both waits for two calls scheduled in parallel and returns the first error.
+func both(ctx workflow.Context, f1 workflow.Future, out1 any, f2 workflow.Future, out2 any) error {
+	err1 := f1.Get(ctx, out1)
+	err2 := f2.Get(ctx, out2)
+	if err1 != nil {
+		return err1
+	}
+	return err2
+}
+
+// record appends a transition at the current workflow time.
+func (w *loanWorkflow) record(ctx workflow.Context, t Transition) {
+	t.At = workflow.Now(ctx)
+	w.state.Transitions = append(w.state.Transitions, t)
+}
+
+// ignore records a notification or request that is not applied.
+func (w *loanWorkflow) ignore(ctx workflow.Context, ig Ignored) {
+	ig.At = workflow.Now(ctx)
+	w.state.Ignored = append(w.state.Ignored, ig)
+	if n := len(w.state.Ignored); n > maxIgnored {
+		w.state.Ignored = append([]Ignored(nil), w.state.Ignored[n-maxIgnored:]...)
+	}
+	w.logger.Info("Ignored", "Signal", ig.Signal, "EventID", ig.EventID, "Status", ig.Status, "Reason", ig.Reason)
+}
+
+const maxIgnored = 200
+
+// moveTo records a stage change and publishes it.
+func (w *loanWorkflow) moveTo(ctx workflow.Context, stage Stage, note string) {
+	if w.state.Stage == stage {
+		return
+	}
+	w.record(ctx, Transition{Kind: KindStage, From: string(w.state.Stage), To: string(stage), Note: note})
+	w.state.Stage = stage
+	w.logger.Info("Stage", "Stage", string(stage))
+	w.publish(ctx)
+}
+
+// end moves the loan to an outcome and returns the error that unwinds run().
+func (w *loanWorkflow) end(ctx workflow.Context, outcome Stage, reason string) error {
+	w.state.Stuck = nil
+	w.state.Deadline = time.Time{}
+	w.state.Reason = reason
+	w.moveTo(ctx, outcome, reason)
+	return &ended{outcome: outcome, reason: reason}
+}
+
+// publish makes the current stage visible: search attributes for ops, and
+// the read model through a local activity (one marker event instead of an
+// activity's six). A failed write is logged and left to the next one, which
+// carries a higher Seq; only the final write gets the full retry budget.
+func (w *loanWorkflow) publish(ctx workflow.Context) {
+	w.state.Seq++
+	st := &w.state
+	sa := []temporal.SearchAttributeUpdate{
+		LoanStageKey.ValueSet(string(st.Stage)),
+		LoanStuckKey.ValueSet(st.Stuck != nil),
+		ApplicantRefKey.ValueSet(w.in.ApplicantRef),
+	}
+	if st.LoanNo != "" {
+		sa = append(sa, AwdaLoanNoKey.ValueSet(st.LoanNo))
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, sa...); err != nil {
+		w.logger.Warn("Upserting search attributes failed", "Error", err)
+	}
+
+	p := activities.ApplicationProjection{
+		WorkflowID:   workflow.GetInfo(ctx).WorkflowExecution.ID,
+		ApplicantRef: w.in.ApplicantRef,
+		Seq:          st.Seq,
+		Stage:        string(st.Stage),
+		Stuck:        st.Stuck != nil,
+		AwdaUserID:   st.UserID,
+		AwdaLoanNo:   st.LoanNo,
+		OrderNo:      st.OrderNo,
+		LoanStatus:   string(st.LoanStatus),
+		Amount:       st.Amount,
+		Tenor:        st.Tenor,
+		TenorUnit:    string(st.TenorUnit),
+		Terminal:     st.Stage.Terminal(),
+		Reason:       st.Reason,
+		UpdatedAt:    workflow.Now(ctx),
+	}
+	if st.Stuck != nil {
+		p.StuckReason = st.Stuck.Step + ": " + st.Stuck.Reason
+	}
+	budget := time.Minute
+	if p.Terminal {
+		budget = w.cfg.RetryBudget
+	}
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    10 * time.Second,
+		ScheduleToCloseTimeout: budget,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        30 * time.Second,
+			NonRetryableErrorTypes: activities.NonRetryableErrorTypes,
+		},
+	})
+	if err := workflow.ExecuteLocalActivity(lctx, a.UpsertProjection, p).Get(ctx, nil); err != nil {
+		w.logger.Warn("Read-model write failed; the next transition writes a newer row", "Seq", p.Seq, "Error", err)
+	}
+}
+
+// awaitUntil waits for cond until deadline; false when the deadline passed.
+func awaitUntil(ctx workflow.Context, deadline time.Time, cond func() bool) (bool, error) {
+	if cond() {
+		return true, nil
+	}
+	d := deadline.Sub(workflow.Now(ctx))
+	if d <= 0 {
+		return false, nil
+	}
+	return workflow.AwaitWithTimeout(ctx, d, cond)
+}
+
+// wib is Indonesia's western time zone, in which AWDA's due dates fall.
+var wib = time.FixedZone("WIB", 7*3600)
+
+// dueCheck is when the workflow looks at an installment if no notification
+// came: one hour after the end of its due date in WIB.
+func dueCheck(date string) (time.Time, bool) {
+	d, err := awda.ParseDate(date)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Date(d.Year(), d.Month(), d.Day()+1, 1, 0, 0, 0, wib), true
+}
