@@ -26,7 +26,9 @@ type Config struct {
 	AppID string
 	// Signer signs every request. Required.
 	Signer Signer
-	// HTTPClient defaults to a client with a 15 s timeout.
+	// HTTPClient defaults to a client with a 15 s timeout that does not
+	// follow redirects (a redirect would be a second attempt, and would carry
+	// the signed headers to another URL).
 	HTTPClient *http.Client
 	// Clock gives the request timestamp; defaults to time.Now.
 	Clock func() time.Time
@@ -97,7 +99,12 @@ func NewClient(cfg Config) (*Client, error) {
 		observers: cfg.Observers,
 	}
 	if c.http == nil {
-		c.http = &http.Client{Timeout: 15 * time.Second}
+		c.http = &http.Client{
+			Timeout: 15 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		}
 	}
 	if c.clock == nil {
 		c.clock = time.Now
@@ -184,12 +191,35 @@ func (c *Client) send(ctx context.Context, path string, body []byte, contentType
 	}
 	code, msg, err := DecodeResponse(raw, out)
 	if err != nil {
-		return &Error{Class: ClassUnknown, Endpoint: path, Nonce: nonce, HTTPStatus: res.StatusCode, Code: code, Message: err.Error()}
+		return &Error{Class: ClassUnknown, Endpoint: path, Nonce: nonce, HTTPStatus: res.StatusCode, Code: code, Err: err}
 	}
 	if code != CodeSuccess {
 		return &Error{Class: ClassOfCode(code), Code: code, Message: RedactMessage(msg), Endpoint: path, Nonce: nonce, HTTPStatus: res.StatusCode}
 	}
+	if rc, ok := out.(requiredChecker); ok {
+		if f := rc.missingRequired(); f != "" {
+			return &Error{Class: ClassUnknown, Endpoint: path, Nonce: nonce, HTTPStatus: res.StatusCode, Err: errors.New("successful answer lacks " + f)}
+		}
+	}
 	return nil
+}
+
+// requiredChecker is implemented by responses whose success is meaningless
+// without an identifier the caller goes on to store.
+type requiredChecker interface{ missingRequired() string }
+
+func (r *RegisterResponse) missingRequired() string {
+	if r.UserID == "" {
+		return "userId"
+	}
+	return ""
+}
+
+func (r *LoanSubmitResponse) missingRequired() string {
+	if r.LoanNo == "" {
+		return "loanNo"
+	}
+	return ""
 }
 
 // scrubURLError drops the URL from a *url.Error (it holds only host and path,
@@ -210,8 +240,8 @@ func classOfHTTPStatus(status int) ErrorClass {
 		return ClassBusy
 	case status >= 500, status == http.StatusRequestTimeout:
 		return ClassTimeout
-	case status >= 400:
-		return ClassConfiguration
+	case status >= 300:
+		return ClassConfiguration // wrong URL or method, or a redirect
 	}
 	return ClassUnknown
 }
@@ -220,25 +250,33 @@ func classOfHTTPStatus(status int) ErrorClass {
 // when out is not nil and the answer carries data, decodes the data into out.
 // Data is decoded for non-zero codes too: CodeUserExists and
 // CodeRepeatRequest carry the existing userId and loanNo.
+//
+// An answer without a "code" is not an AWDA envelope: it must never be taken
+// for success.
 func DecodeResponse(raw []byte, out any) (Code, string, error) {
-	var env Envelope
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&env); err != nil {
+	var env struct {
+		Code    *Code           `json:"code"`
+		Message string          `json:"message"`
+		Data    json.RawMessage `json:"data"`
+	}
+	// json.Unmarshal, unlike a Decoder, rejects trailing data.
+	if err := json.Unmarshal(raw, &env); err != nil {
 		return 0, "", errors.New("response is not an AWDA envelope")
 	}
-	if dec.More() {
-		return 0, "", errors.New("trailing data after the AWDA envelope")
+	if env.Code == nil {
+		return 0, "", errors.New("response has no code")
 	}
 	if out != nil && len(env.Data) > 0 && !bytes.Equal(env.Data, []byte("null")) {
 		if err := json.Unmarshal(env.Data, out); err != nil {
-			return env.Code, env.Message, fmt.Errorf("response data does not match the contract (code %d)", int(env.Code))
+			return *env.Code, env.Message, fmt.Errorf("response data does not match the contract (code %d)", int(*env.Code))
 		}
 	}
-	return env.Code, env.Message, nil
+	return *env.Code, env.Message, nil
 }
 
 func validationError(path, field, reason string) error {
-	return &Error{Class: ClassValidation, Endpoint: path, Field: field, Message: reason}
+	fe := &FieldError{Field: field, Reason: reason, Empty: strings.HasSuffix(reason, "required")}
+	return &Error{Class: ClassValidation, Endpoint: path, Field: field, Message: reason, Err: fe}
 }
 
 // ---- the sixteen interfaces ----

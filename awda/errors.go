@@ -85,7 +85,7 @@ func ClassOfCode(code Code) ErrorClass {
 type Error struct {
 	Class      ErrorClass
 	Code       Code   // AWDA's code; 0 when the call never got an AWDA answer
-	Message    string // AWDA's message, with digit runs and e-mail addresses redacted
+	Message    string // AWDA's message (digit runs and e-mail addresses redacted; may still carry a name, so never logged and never in Error()), or, when Code is 0, the client's own description
 	Endpoint   string // interface path
 	HTTPStatus int    // 0 when no HTTP answer
 	Nonce      string // the request's nonce, to find it in AWDA's logs
@@ -109,11 +109,13 @@ func (e *Error) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Field)
 	}
-	if e.Message != "" {
+	// AWDA's own message (Code != 0) is free text that may name the
+	// borrower; it stays in the Message field and out of the error string.
+	if e.Message != "" && e.Code == 0 {
 		b.WriteString(": ")
 		b.WriteString(e.Message)
 	}
-	if e.Err != nil {
+	if _, isField := e.Err.(*FieldError); e.Err != nil && !isField {
 		b.WriteString(": ")
 		b.WriteString(e.Err.Error())
 	}
@@ -174,7 +176,7 @@ func RedactMessage(s string) string {
 	s = redactDigits.ReplaceAllString(s, "[redacted]")
 	s = redactEmail.ReplaceAllString(s, "[redacted]")
 	if len(s) > 200 {
-		s = s[:200]
+		s = strings.ToValidUTF8(s[:200], "")
 	}
 	return s
 }

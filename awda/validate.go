@@ -65,9 +65,10 @@ func isDigits(s string) bool {
 
 // NormalizeMobile accepts an Indonesian mobile number as 08…, 628… or
 // +628… (spaces and dashes ignored) and returns it as +628…. The subscriber
-// part after the leading 8 has 7 to 11 digits.
+// part after the leading 8 has 8 to 11 digits (08 numbers are 10 to 13
+// digits long).
 func NormalizeMobile(s string) (string, error) {
-	s = strings.NewReplacer(" ", "", "-", "").Replace(strings.TrimSpace(s))
+	s = stripSpacesDashes(s)
 	var rest string
 	switch {
 	case strings.HasPrefix(s, "+628"):
@@ -79,10 +80,17 @@ func NormalizeMobile(s string) (string, error) {
 	default:
 		return "", errors.New("not an Indonesian mobile number (08…, 628… or +628…)")
 	}
-	if !isDigits(rest) || len(rest) < 7 || len(rest) > 11 {
+	if !isDigits(rest) || len(rest) < 8 || len(rest) > 11 {
 		return "", errors.New("not an Indonesian mobile number: wrong length or not digits")
 	}
 	return "+628" + rest, nil
+}
+
+// mobileSeparators are what people type between digit groups.
+var mobileSeparators = strings.NewReplacer(" ", "", "-", "")
+
+func stripSpacesDashes(s string) string {
+	return mobileSeparators.Replace(strings.TrimSpace(s))
 }
 
 // ParseDate parses a wire date (YYYY-MM-DD).
@@ -96,7 +104,7 @@ func ParseDate(s string) (time.Time, error) {
 
 // NIKBirthDate decodes the birth date a NIK carries: digits 7–12 are DDMMYY,
 // with 40 added to the day for women. The century is resolved against now: a
-// two-digit year that would lie in the future belongs to the 1900s.
+// date that would lie in the future belongs to the 1900s.
 func NIKBirthDate(nik string, now time.Time) (t time.Time, female bool, err error) {
 	if len(nik) != 16 || !isDigits(nik) {
 		return time.Time{}, false, errors.New("NIK must be 16 digits")
@@ -111,14 +119,13 @@ func NIKBirthDate(nik string, now time.Time) (t time.Time, female bool, err erro
 		female = true
 		day -= 40
 	}
-	year := 2000 + yy
-	if year > now.Year() {
-		year -= 100
-	}
 	if month < 1 || month > 12 || day < 1 {
 		return time.Time{}, false, errors.New("NIK does not encode a valid birth date")
 	}
-	t = time.Date(year, time.Month(month), day, 0, 0, 0, 0, time.UTC)
+	t = time.Date(2000+yy, time.Month(month), day, 0, 0, 0, 0, time.UTC)
+	if t.After(now) { // nobody is born in the future: the 1900s
+		t = time.Date(1900+yy, time.Month(month), day, 0, 0, 0, 0, time.UTC)
+	}
 	if t.Day() != day || t.Month() != time.Month(month) {
 		return time.Time{}, false, errors.New("NIK does not encode a valid birth date")
 	}
