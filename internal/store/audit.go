@@ -86,16 +86,16 @@ func CallRecordFromInfo(ctx context.Context, info awda.CallInfo, at time.Time) C
 // observer feeding the same writer (started on first call, with that call's
 // logger); Store.Close flushes it.
 func (s *Store) AuditObserver(log zerolog.Logger) awda.Observer {
-	s.auditOnce.Do(func() { s.audit = NewAuditRecorder(s, log, 0) })
-	return s.audit.Observe
+	s.auditOnce.Do(func() { s.audit.Store(NewAuditRecorder(s, log, 0)) })
+	return s.audit.Load().Observe
 }
 
 // AuditDropped returns how many audit records AuditObserver has dropped.
 func (s *Store) AuditDropped() uint64 {
-	if s.audit == nil {
-		return 0
+	if r := s.audit.Load(); r != nil {
+		return r.Dropped()
 	}
-	return s.audit.Dropped()
+	return 0
 }
 
 // AuditRecorder is the asynchronous writer behind AuditObserver.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -27,7 +28,7 @@ type Store struct {
 	now    func() time.Time
 
 	auditOnce sync.Once
-	audit     *AuditRecorder
+	audit     atomic.Pointer[AuditRecorder]
 }
 
 // New returns a Store over pool. The caller owns the pool (and closes it after
@@ -48,7 +49,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close flushes the audit rows still buffered by AuditObserver. It does not
 // close the pool.
 func (s *Store) Close() {
-	if s.audit != nil {
-		s.audit.Close()
+	if r := s.audit.Load(); r != nil {
+		r.Close()
 	}
 }
