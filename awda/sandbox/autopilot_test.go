@@ -12,7 +12,7 @@ func fastAutopilot() sandbox.Autopilot {
 	return sandbox.Autopilot{Enabled: true, MinDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {

@@ -24,8 +24,9 @@
 //  5. nonce already used within the window → 1001 (only requests that
 //     passed 3 and 4 consume a nonce; the cache is bounded);
 //  6. fault rules (busy, forced code, timeout) — see Fault;
-//  7. body not a JSON object of the interface (unknown fields, wrong types,
-//     trailing data; for image/upload: not multipart) → 400;
+//  7. body not a JSON object of the interface (Content-Type other than
+//     application/json, unknown fields, wrong types, trailing data; for
+//     image/upload: not multipart) → 400;
 //  8. a missing field → 1006, an invalid one → 1007, using the awda
 //     package's Validate methods, then the interface's own rules.
 //

@@ -25,7 +25,7 @@ const (
 
 // env is one sandbox behind a real HTTP server, with a client for it.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *sandbox.Server
 	ts     *httptest.Server
 	client *awda.Client
@@ -249,7 +249,7 @@ func (e *env) submit(b borrower, orderNo string) string {
 // hook records signed notifications after checking them, and answers
 // whatever answer() says.
 type hook struct {
-	t      *testing.T
+	t      testing.TB
 	ts     *httptest.Server
 	secret string
 	appID  string

@@ -446,9 +446,18 @@ func parseUpload(contentType string, raw []byte) (*uploadForm, bool) {
 	}
 }
 
-// decode reads the JSON body strictly: unknown fields, trailing data and
-// anything that is not a JSON object answer 400.
+// decode reads the JSON body strictly: a Content-Type other than
+// application/json, anything but a JSON object, unknown fields, wrong types
+// and trailing data answer 400.
 func decode(c *call, v any) *result {
+	if mt, _, err := mime.ParseMediaType(c.r.Header.Get(awda.HeaderContentType)); err != nil || mt != "application/json" {
+		r := fail(awda.CodeParamError, "parameter error: Content-Type must be application/json")
+		return &r
+	}
+	if t := bytes.TrimLeft(c.raw, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		r := fail(awda.CodeParamError, "parameter error: body is not a JSON object")
+		return &r
+	}
 	dec := json.NewDecoder(bytes.NewReader(c.raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

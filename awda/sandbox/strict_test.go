@@ -127,6 +127,19 @@ func TestStrictness(t *testing.T) {
 		{name: "empty body", code: awda.CodeParamError, req: func() *rawReq {
 			return newRaw(reg, ``).sign(t)
 		}},
+		{name: "JSON null", code: awda.CodeParamError, req: func() *rawReq {
+			return newRaw(reg, `null`).sign(t)
+		}},
+		{name: "form content type", code: awda.CodeParamError, req: func() *rawReq {
+			r := newRaw(awda.PathBankList, `{}`)
+			r.contentType = "application/x-www-form-urlencoded"
+			return r.sign(t)
+		}},
+		{name: "JSON with charset is fine", code: awda.CodeSuccess, req: func() *rawReq {
+			r := newRaw(awda.PathBankList, `{}`)
+			r.contentType = "application/json; charset=utf-8"
+			return r.sign(t)
+		}},
 		{name: "JSON array", code: awda.CodeParamError, req: func() *rawReq {
 			return newRaw(reg, `[1,2]`).sign(t)
 		}},
