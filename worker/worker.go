@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+
+	"github.com/rs/zerolog"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.uber.org/fx"
+
+	"github.com/awdaflow/awdaflow/activities"
+	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/internal/config"
+	"github.com/awdaflow/awdaflow/internal/store"
+	"github.com/awdaflow/awdaflow/workflows"
+)
+
+// workerModule registers the loan workflow and its activities and runs the
+// worker for the application's lifetime: Start (non-blocking) on start, Stop
+// on stop, never Run inside a hook.
+var workerModule = fx.Module("worker",
+	fx.Provide(newWorker),
+	fx.Invoke(func(worker.Worker) {}),
+)
+
+func newWorker(lc fx.Lifecycle, cfg *config.Config, c client.Client, awdaClient *awda.Client, st *store.Store, l zerolog.Logger) worker.Worker {
+	if cfg.Worker.StickyCacheSize > 0 {
+		// Process-wide, and only honoured before the first worker starts.
+		worker.SetStickyWorkflowCacheSize(cfg.Worker.StickyCacheSize)
+	}
+	w := worker.New(c, workflows.TaskQueue, Options(cfg.Worker))
+	w.RegisterWorkflow(workflows.LoanApplication)
+	w.RegisterActivity(activities.New(awdaClient, st, st))
+
+	l = l.With().Str("component", "worker").Str("task_queue", workflows.TaskQueue).Logger()
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			if err := w.Start(); err != nil {
+				return err
+			}
+			l.Info().Msg("worker started")
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			w.Stop() // waits up to WorkerStopTimeout for running activities
+			l.Info().Msg("worker stopped")
+			return nil
+		},
+	})
+	return w
+}
+
+// Options maps the configuration's knobs onto the SDK's; zero keeps the
+// SDK's default.
+func Options(c config.Worker) worker.Options {
+	return worker.Options{
+		MaxConcurrentActivityExecutionSize:     c.MaxConcurrentActivities,
+		MaxConcurrentWorkflowTaskExecutionSize: c.MaxConcurrentWorkflowTasks,
+		MaxConcurrentActivityTaskPollers:       c.ActivityPollers,
+		MaxConcurrentWorkflowTaskPollers:       c.WorkflowPollers,
+		WorkerStopTimeout:                      c.StopTimeout,
+	}
+}
