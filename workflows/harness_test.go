@@ -260,6 +260,12 @@ func (h *harness) requireAccepted(u *updateCall) any {
 // including) stop, one simulated minute apart, and returns the time of the
 // last step.
 func (h *harness) happyUntil(stop workflows.Stage) time.Duration {
+	return h.happy(0, workflows.StageAuthorizations, stop)
+}
+
+// happy plays the stages from begin up to (not including) stop, the first
+// one minute after from.
+func (h *harness) happy(from time.Duration, begin, stop workflows.Stage) time.Duration {
 	steps := []struct {
 		stage workflows.Stage
 		do    func()
@@ -270,10 +276,15 @@ func (h *harness) happyUntil(stop workflows.Stage) time.Duration {
 		{workflows.StageAgreement, func() { h.sign() }},
 		{workflows.StageDisbursement, func() { h.push(awda.LoanDisbursing); h.push(awda.LoanDisbursed) }},
 	}
-	var t time.Duration
+	t := from
+	started := false
 	for _, s := range steps {
+		started = started || s.stage == begin
 		if s.stage == stop {
 			break
+		}
+		if !started {
+			continue
 		}
 		t += time.Minute
 		h.at(t, s.do)

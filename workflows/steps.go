@@ -3,8 +3,10 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -102,22 +104,35 @@ func operatorNote(operator, reason string) string {
 
 // describe turns a step's failure into a stuck reason: the error type and
 // message of the last attempt (AWDA's error texts carry no personal data),
-// and whether the retry budget ran out.
+// prefixed when the retry budget ran out. A retryable error that reaches the
+// workflow means Temporal stopped retrying it (the server also says so in
+// the retry state; the test environment does not).
 func describe(err error) string {
+	var last string
+	exhausted := false
 	var appErr *temporal.ApplicationError
-	hasApp := errors.As(err, &appErr)
 	var toErr *temporal.TimeoutError
-	if errors.As(err, &toErr) {
-		s := "retry budget spent (" + toErr.TimeoutType().String() + ")"
-		if hasApp {
-			s += "; last error " + appErr.Type() + ": " + appErr.Error()
+	switch {
+	case errors.As(err, &appErr):
+		last = appErr.Type() + ": " + appErr.Error()
+		exhausted = !appErr.NonRetryable() && !slices.Contains(activities.NonRetryableErrorTypes, appErr.Type())
+	case errors.As(err, &toErr):
+		last = "timeout (" + toErr.TimeoutType().String() + ")"
+		exhausted = true
+	default:
+		last = err.Error()
+	}
+	var actErr *temporal.ActivityError
+	if errors.As(err, &actErr) {
+		switch actErr.RetryState() {
+		case enumspb.RETRY_STATE_TIMEOUT, enumspb.RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED:
+			exhausted = true
 		}
-		return s
 	}
-	if hasApp {
-		return appErr.Type() + ": " + appErr.Error()
+	if exhausted {
+		return "retry budget spent; last error " + last
 	}
-	return err.Error()
+	return last
 }
 
 // errorType is the application error type in err's chain, or "".

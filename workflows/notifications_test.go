@@ -1,0 +1,167 @@
+package workflows_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/workflows"
+)
+
+func TestDuplicateAndOutOfOrderNotifications(t *testing.T) {
+	h := newHarness(t)
+	last := h.happyUntil(workflows.StageReview)
+	var approved awda.LoanStatusEvent
+	var authEvent string
+	h.at(30*time.Second, func() { authEvent = h.authorize("KTP_OCR", awda.AuthSuccess) })
+	h.at(90*time.Second, func() {
+		// A late duplicate of an authorization callback, then a stale FAILED.
+		h.env.SignalWorkflow(workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: authEvent, AuthType: "KTP_OCR", Status: awda.AuthSuccess})
+		h.env.SignalWorkflow(workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: "auth-late", AuthType: "KTP_OCR", Status: awda.AuthFailed})
+	})
+	h.at(last+time.Minute, func() {
+		approved = h.push(awda.LoanApproved)
+		h.env.SignalWorkflow(workflows.LoanStatusSignal, approved) // AWDA retried: same eventId
+		h.pushEvent(awda.LoanUnderReview, 0)                       // delivered late, after APPROVED
+		h.env.SignalWorkflow(workflows.LoanStatusSignal, awda.LoanStatusEvent{EventID: "other-1", OrderNo: "AF-someone-else", Status: awda.LoanRejected})
+		h.env.SignalWorkflow(workflows.LoanStatusSignal, awda.LoanStatusEvent{EventID: "other-2", OrderNo: h.orderNo(), LoanNo: "L-other", Status: awda.LoanRejected})
+		h.env.SignalWorkflow(workflows.LoanStatusSignal, awda.LoanStatusEvent{OrderNo: h.orderNo(), Status: awda.LoanRejected})
+	})
+	last = h.happy(last+time.Minute, workflows.StageAgreement, "")
+	h.at(last+30*time.Second, func() {
+		h.env.SignalWorkflow(workflows.LoanStatusSignal, approved) // the duplicate once more
+		h.pushEvent(awda.LoanApproved, 0)                          // a new event, but backwards
+		h.pushEvent(awda.LoanDisburseFailed, 0)                    // DISBURSED then DISBURSE_FAILED: backwards at one step
+		h.pushEvent(awda.LoanStatus("PAUSED"), 0)                  // not in the contract
+	})
+	for p := 1; p <= 3; p++ {
+		h.at(last+time.Duration(p)*time.Minute, func() { h.pay(p) })
+	}
+	h.run(loanInput())
+	require.Equal(t, workflows.StageSettled, h.result().Outcome)
+
+	st := h.status()
+	reasons := map[string]int{}
+	for _, ig := range st.Ignored {
+		reasons[ig.Signal+": "+ig.Reason]++
+	}
+	require.Equal(t, map[string]int{
+		"authorization: duplicate eventId":                       1,
+		"authorization: already succeeded":                       2, // the stale FAILED, and the second SUCCESS at 1 min
+		"loan-status: duplicate eventId":                         2,
+		"loan-status: would move the status back from APPROVED":  1,
+		"loan-status: would move the status back from DISBURSED": 2,
+		"loan-status: another orderNo":                           1,
+		"loan-status: another loanNo":                            1,
+		"loan-status: no eventId":                                1,
+		"loan-status: unknown status":                            1,
+	}, reasons)
+
+	// Each event was applied at most once, and the status only went forward.
+	ids := map[string]bool{}
+	rank := 0
+	for _, tr := range st.Transitions {
+		if tr.Kind != workflows.KindLoanStatus {
+			continue
+		}
+		if tr.EventID != "" {
+			require.False(t, ids[tr.EventID], "event %s applied twice", tr.EventID)
+			ids[tr.EventID] = true
+		}
+		r := awda.LoanStatus(tr.To).Rank()
+		require.GreaterOrEqual(t, r, rank, "moved back to %s", tr.To)
+		rank = r
+	}
+}
+
+func TestSignedOnAWDAPageSkipsSigning(t *testing.T) {
+	h := newHarness(t)
+	last := h.happyUntil(workflows.StageAgreement)
+	h.at(last+time.Minute, func() { h.push(awda.LoanSigned) })
+	var st workflows.Status
+	h.at(last+2*time.Minute, func() { st = h.status(); h.env.CancelWorkflow() })
+	h.run(loanInput())
+	require.Equal(t, workflows.StageDisbursement, st.Stage)
+	require.Equal(t, 0, h.awda.Calls(awda.PathLoanSign))
+}
+
+func TestPollingWhenNoPushComes(t *testing.T) {
+	// AWDA never pushes a loan status: review, disbursement and every
+	// installment are found by polling and by the due-date timers.
+	h := newHarness(t)
+	h.at(time.Minute, h.authorizeAll)
+	h.at(2*time.Minute, func() { h.submitCard(goodCard()) })
+	h.at(15*time.Minute, func() { h.moves(awda.LoanApproved) }) // seen by the poll at 22 min
+	h.at(30*time.Minute, func() { h.sign() })
+	h.at(35*time.Minute, func() { h.moves(awda.LoanDisbursed) }) // seen by the poll at 40 min
+	var sched []awda.Installment
+	h.at(45*time.Minute, func() {
+		no := h.awda.LoanNo(h.orderNo())
+		sched = h.awda.Schedule(no)
+		h.awda.PayInstallment(no, 1) // paid early, silently
+	})
+	h.at(24*time.Hour*40, func() { h.awda.PayInstallment(h.awda.LoanNo(h.orderNo()), 2) })
+	h.at(24*time.Hour*70, func() { h.awda.PayInstallment(h.awda.LoanNo(h.orderNo()), 3) })
+	h.run(loanInput())
+
+	res := h.result()
+	require.Equal(t, workflows.StageSettled, res.Outcome)
+	require.Len(t, sched, 3)
+	lastDue, err := awda.ParseDate(sched[2].DueDate)
+	require.NoError(t, err)
+	wib := time.FixedZone("WIB", 7*3600)
+	require.Equal(t, time.Date(lastDue.Year(), lastDue.Month(), lastDue.Day()+1, 1, 0, 0, 0, wib).UTC(), res.ClosedAt.UTC(),
+		"settlement found at the last installment's due-date check")
+
+	st := h.status()
+	var via []string
+	for _, tr := range st.Transitions {
+		if tr.Kind == workflows.KindLoanStatus {
+			via = append(via, tr.To+" "+tr.Note)
+		}
+	}
+	require.Equal(t, []string{
+		"SUBMITTED submitted", "APPROVED poll", "SIGNED signed", "DISBURSED poll",
+		"REPAYING schedule refresh", "SETTLED schedule refresh",
+	}, via)
+	// Polls: review at 12 and 22 min, disbursement at 40 min, then one
+	// refresh at the start of repayment and one per due date.
+	require.Equal(t, 3+1+3, h.awda.Calls(awda.PathLoanInfo))
+}
+
+func TestRepaymentNotificationsRefreshTheSchedule(t *testing.T) {
+	h := newHarness(t)
+	last := h.happyUntil("")
+	var afterFirst workflows.Status
+	h.at(last+time.Minute, func() { h.pay(1) })
+	h.at(last+2*time.Minute, func() {
+		afterFirst = h.status()
+		no := h.awda.LoanNo(h.orderNo())
+		h.awda.SetLoanStatus(no, awda.LoanOverdue)
+		h.pushEvent(awda.LoanOverdue, 2)
+	})
+	h.at(last+3*time.Minute, func() { h.pay(2) })
+	h.at(last+4*time.Minute, func() { h.pay(3) })
+	h.run(loanInput())
+	require.Equal(t, workflows.StageSettled, h.result().Outcome)
+	require.Equal(t, awda.InstallmentPaid, afterFirst.Schedule[0].Status)
+	require.Equal(t, awda.InstallmentUnpaid, afterFirst.Schedule[1].Status)
+	require.Equal(t, workflows.ActionRepay, afterFirst.Next.Action)
+	require.Equal(t, 2, afterFirst.Next.Installment.Period)
+	// One fetch at the start of repayment, one per notification.
+	require.Equal(t, 1+4, h.awda.Calls(awda.PathLoanInfo))
+	require.Equal(t, 1, h.awda.Calls(awda.PathRepaymentVA), "the VA had not expired")
+}
+
+func TestExpiredVAIsRefreshed(t *testing.T) {
+	h := newHarness(t)
+	last := h.happyUntil("")
+	h.at(last+time.Minute, func() { h.pay(1) })
+	h.at(last+48*time.Hour, func() { h.pay(2) }) // the VA lives 24 h
+	h.at(last+49*time.Hour, func() { h.pay(3) })
+	h.run(loanInput())
+	require.Equal(t, workflows.StageSettled, h.result().Outcome)
+	require.Equal(t, 2, h.awda.Calls(awda.PathRepaymentVA), "at the start, and after it expired")
+}
