@@ -254,6 +254,7 @@ type hook struct {
 	secret string
 	appID  string
 	verify awda.Verifier
+	now    func() time.Time // the partner's clock; time.Now by default
 
 	mu       sync.Mutex
 	loan     []awda.LoanStatusEvent
@@ -264,7 +265,7 @@ type hook struct {
 }
 
 func newHook(t *testing.T) *hook {
-	h := &hook{t: t, appID: testAppID, verify: hmacSigner(t, testSecret)}
+	h := &hook{t: t, appID: testAppID, verify: hmacSigner(t, testSecret), now: time.Now}
 	h.ts = httptest.NewServer(h)
 	t.Cleanup(h.ts.Close)
 	return h
@@ -323,7 +324,7 @@ func (h *hook) check(r *http.Request, body []byte) string {
 	if _, err := fmt.Sscan(r.Header.Get(awda.HeaderTimestamp), &ts); err != nil {
 		return "timestamp"
 	}
-	if d := time.Since(time.UnixMilli(ts)); d > time.Minute || d < -time.Minute {
+	if d := h.now().Sub(time.UnixMilli(ts)); d > time.Minute || d < -time.Minute {
 		return "stale timestamp"
 	}
 	nonce := r.Header.Get(awda.HeaderNonce)
