@@ -4,6 +4,7 @@ package testenv_test
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -16,6 +17,10 @@ import (
 
 	"github.com/awdaflow/awdaflow/internal/testenv"
 )
+
+// TestMain is the package's only one (integration builds): other test
+// files of testenv must not declare another.
+func TestMain(m *testing.M) { os.Exit(testenv.RunMain(m)) }
 
 var stageKey = temporal.NewSearchAttributeKeyKeyword("LoanStage")
 
