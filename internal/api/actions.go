@@ -1,0 +1,297 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/awdaflow/awdaflow/internal/store"
+	"github.com/awdaflow/awdaflow/workflows"
+)
+
+// Verdict answers the borrower's bank card and signature (200 when
+// accepted; inside the 422 problem when refused).
+type Verdict struct {
+	Accepted bool   `json:"accepted"`
+	Status   string `json:"status,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// HeaderIdempotencyKey makes a bank card or signature submission
+// idempotent: the same key again gets the first submission's verdict instead
+// of being processed twice. 1 to 128 characters of [A-Za-z0-9._:-].
+const HeaderIdempotencyKey = "Idempotency-Key"
+
+func (s *Server) submitBankCard(w http.ResponseWriter, r *http.Request) {
+	ref, ok := s.pathRef(w, r)
+	if !ok {
+		return
+	}
+	var in BankCardRequest
+	if !decodeJSON(w, r, &in, MaxJSONBytes, false) {
+		return
+	}
+	if errs := validateBankCard(&in); len(errs) > 0 {
+		validationProblem(w, r, errs)
+		return
+	}
+	var res workflows.BankCardResult
+	if !s.update(w, r, ref, workflows.SubmitBankCardUpdate, in, workflows.ActionSubmitBankCard, &res) {
+		return
+	}
+	s.verdict(w, r, Verdict(res))
+}
+
+func (s *Server) signAgreement(w http.ResponseWriter, r *http.Request) {
+	ref, ok := s.pathRef(w, r)
+	if !ok {
+		return
+	}
+	var in SignatureRequest
+	if !decodeJSON(w, r, &in, MaxJSONBytes, false) {
+		return
+	}
+	if errs := validateSignature(&in); len(errs) > 0 {
+		validationProblem(w, r, errs)
+		return
+	}
+	var res workflows.SignAgreementResult
+	if !s.update(w, r, ref, workflows.SignAgreementUpdate, in, workflows.ActionSignAgreement, &res) {
+		return
+	}
+	s.verdict(w, r, Verdict(res))
+}
+
+func (s *Server) verdict(w http.ResponseWriter, r *http.Request, v Verdict) {
+	if v.Accepted {
+		writeJSON(w, http.StatusOK, v)
+		return
+	}
+	reason := v.Reason
+	if reason == "" {
+		reason = "refused"
+	}
+	writeProblemWith(w, r, Problem{Type: TypeRejected, Title: "Refused", Status: http.StatusUnprocessableEntity, Detail: reason}, &v)
+}
+
+// update sends a workflow update and waits for its result. It answers the
+// failure itself and returns false then: 404 unknown ref, 409 closed or not
+// at that stage, 422 refused by the update's validator, 503 Temporal away,
+// 504 no verdict within UpdateTimeout.
+func (s *Server) update(w http.ResponseWriter, r *http.Request, ref, name string, arg any, action string, out any) bool {
+	wfID := workflows.LoanWorkflowID(ref)
+	ctx, cancel := context.WithTimeout(r.Context(), s.updateTO)
+	defer cancel()
+	opts := client.UpdateWorkflowOptions{
+		WorkflowID:   wfID,
+		UpdateName:   name,
+		Args:         []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	}
+	if key := r.Header.Get(HeaderIdempotencyKey); key != "" {
+		if !saneRequestID(key) {
+			validationProblem(w, r, []FieldError{{Field: HeaderIdempotencyKey, Detail: "1 to 128 characters of A-Z a-z 0-9 . _ : -"}})
+			return false
+		}
+		opts.UpdateID = name + "/" + key
+	}
+	handle, err := s.temporal.UpdateWorkflow(ctx, opts)
+	if err == nil {
+		err = handle.Get(ctx, out)
+	}
+	if err == nil {
+		return true
+	}
+	var notFound *serviceerror.NotFound
+	var appErr *temporal.ApplicationError
+	switch {
+	case errors.As(err, &notFound):
+		s.notOpen(w, r, ref)
+	case errors.As(err, &appErr):
+		// Refused by the workflow's validator (nothing was recorded). If the
+		// loan is not at the step this action belongs to, that is a conflict
+		// with its state; otherwise the input was wrong.
+		reason := appErr.Message()
+		if s.waitingFor(r.Context(), wfID) != action {
+			problem(w, r, http.StatusConflict, TypeWrongStage, reason)
+			return false
+		}
+		writeProblemWith(w, r, Problem{Type: TypeRejected, Title: "Refused", Status: http.StatusUnprocessableEntity, Detail: reason},
+			&Verdict{Accepted: false, Reason: reason})
+	case ctx.Err() != nil && r.Context().Err() == nil:
+		problem(w, r, http.StatusGatewayTimeout, TypeTimeout,
+			"no verdict yet; the submission may still be processed: see GET /v1/applications/"+ref)
+	default:
+		s.unavailable(w, r, "temporal", err)
+	}
+	return false
+}
+
+// waitingFor returns the borrower action the workflow waits for ("" when
+// none, or when the query fails).
+func (s *Server) waitingFor(ctx context.Context, wfID string) string {
+	ctx, cancel := context.WithTimeout(ctx, s.queryTO)
+	defer cancel()
+	resp, err := s.temporal.QueryWorkflowWithOptions(ctx, &client.QueryWorkflowWithOptionsRequest{
+		WorkflowID: wfID, QueryType: workflows.StatusQuery,
+		QueryRejectCondition: enumspb.QUERY_REJECT_CONDITION_NOT_OPEN,
+	})
+	if err != nil || resp.QueryRejected != nil || resp.QueryResult == nil {
+		return ""
+	}
+	var st workflows.Status
+	if resp.QueryResult.Get(&st) != nil || st.Next == nil {
+		return ""
+	}
+	return st.Next.Action
+}
+
+// notOpen answers for a workflow Temporal does not have open: 409 when the
+// application exists (it has ended), 404 when it does not.
+func (s *Server) notOpen(w http.ResponseWriter, r *http.Request, ref string) {
+	_, err := s.store.GetApplication(r.Context(), ref)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		problem(w, r, http.StatusNotFound, TypeNotFound, "no such application")
+	case err != nil:
+		s.unavailable(w, r, "database", err)
+	default:
+		problem(w, r, http.StatusConflict, TypeWrongStage, "the application has ended")
+	}
+}
+
+// ---- signals ----
+
+// SignalResponse answers cancel, retry and abandon (202): the request is
+// recorded in the workflow; whether it applies (a cancel after signing, a
+// retry of a loan that is not stuck) shows in the application's status.
+type SignalResponse struct {
+	ApplicationID string `json:"applicationId"`
+	WorkflowID    string `json:"workflowId"`
+	Signal        string `json:"signal"`
+}
+
+func decodeCancel(w http.ResponseWriter, r *http.Request) (any, bool) {
+	var in workflows.CancelRequest
+	if !decodeJSON(w, r, &in, MaxJSONBytes, true) {
+		return nil, false
+	}
+	if len(in.Reason) > 500 {
+		validationProblem(w, r, []FieldError{{Field: "reason", Detail: "longer than 500 characters"}})
+		return nil, false
+	}
+	return in, true
+}
+
+func decodeRetry(w http.ResponseWriter, r *http.Request) (any, bool) {
+	var in workflows.RetryRequest
+	if !decodeJSON(w, r, &in, MaxJSONBytes, true) {
+		return nil, false
+	}
+	if errs := opsNote(in.Operator, in.Reason); len(errs) > 0 {
+		validationProblem(w, r, errs)
+		return nil, false
+	}
+	return in, true
+}
+
+func decodeAbandon(w http.ResponseWriter, r *http.Request) (any, bool) {
+	var in workflows.AbandonRequest
+	if !decodeJSON(w, r, &in, MaxJSONBytes, true) {
+		return nil, false
+	}
+	if errs := opsNote(in.Operator, in.Reason); len(errs) > 0 {
+		validationProblem(w, r, errs)
+		return nil, false
+	}
+	return in, true
+}
+
+func opsNote(operator, reason string) []FieldError {
+	var fe fieldErrors
+	fe.maxLen("operator", operator, 100)
+	fe.maxLen("reason", reason, 500)
+	return fe
+}
+
+// signal sends a signal to an open workflow. It never starts one: a closed
+// or unknown application answers 409 or 404.
+func (s *Server) signal(name string, decode func(http.ResponseWriter, *http.Request) (any, bool)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ref, ok := s.pathRef(w, r)
+		if !ok {
+			return
+		}
+		arg, ok := decode(w, r)
+		if !ok {
+			return
+		}
+		wfID := workflows.LoanWorkflowID(ref)
+		ctx, cancel := context.WithTimeout(r.Context(), startTimeout)
+		defer cancel()
+		err := s.temporal.SignalWorkflow(ctx, wfID, "", name, arg)
+		var notFound *serviceerror.NotFound
+		switch {
+		case err == nil:
+			writeJSON(w, http.StatusAccepted, SignalResponse{ApplicationID: ref, WorkflowID: wfID, Signal: name})
+		case errors.As(err, &notFound):
+			s.notOpen(w, r, ref)
+		default:
+			s.unavailable(w, r, "temporal", err)
+		}
+	}
+}
+
+// ---- helpers ----
+
+func (s *Server) pathRef(w http.ResponseWriter, r *http.Request) (string, bool) {
+	ref := r.PathValue("ref")
+	if !ValidRef(ref) {
+		problem(w, r, http.StatusNotFound, TypeNotFound, "no such application")
+		return "", false
+	}
+	return ref, true
+}
+
+// unavailable answers 503 for a dependency that failed and logs the error's
+// type (not its text, which may quote a host or, from Temporal, a payload
+// summary).
+func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, dep string, err error) {
+	s.log.Warn().Str("request_id", RequestIDFrom(r.Context())).Str("dependency", dep).
+		Str("error_type", errorType(err)).Msg("dependency failed")
+	w.Header().Set("Retry-After", "5")
+	problem(w, r, http.StatusServiceUnavailable, TypeUnavailable, dep+" is unavailable; retry later")
+}
+
+// errorType names an error for logs without its message.
+func errorType(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, context.DeadlineExceeded):
+		return "deadline_exceeded"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	var unavailable *serviceerror.Unavailable
+	if errors.As(err, &unavailable) {
+		return "temporal_unavailable"
+	}
+	var dl *serviceerror.DeadlineExceeded
+	if errors.As(err, &dl) {
+		return "temporal_deadline_exceeded"
+	}
+	return fmt.Sprintf("%T", err)
+}
+
+// writeProblemWith adds the verdict to a problem answer.
+func writeProblemWith(w http.ResponseWriter, r *http.Request, p Problem, v *Verdict) {
+	p.Verdict = v
+	writeProblem(w, r, p)
+}

@@ -1,0 +1,318 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/awdaflow/awdaflow/activities"
+	"github.com/awdaflow/awdaflow/internal/store"
+	"github.com/awdaflow/awdaflow/workflows"
+)
+
+// CreatedResponse answers POST /v1/applications (202).
+type CreatedResponse struct {
+	ApplicationID string `json:"applicationId"` // the applicant ref
+	WorkflowID    string `json:"workflowId"`
+	// Created is false when this request repeated an earlier one (same
+	// body): the answer is the same application.
+	Created bool `json:"created"`
+}
+
+// startTimeout bounds the calls a create makes to PostgreSQL and Temporal.
+const startTimeout = 15 * time.Second
+
+func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) {
+	var req ApplicationRequest
+	if !decodeJSON(w, r, &req, MaxJSONBytes, false) {
+		return
+	}
+	if errs := req.validate(); len(errs) > 0 {
+		validationProblem(w, r, errs)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), startTimeout)
+	defer cancel()
+	errs, err := s.checkDocuments(ctx, req.Documents)
+	if err != nil {
+		s.unavailable(w, r, "database", err)
+		return
+	}
+	if len(errs) > 0 {
+		validationProblem(w, r, errs)
+		return
+	}
+
+	hash := requestHash(&req)
+	ref := req.ApplicantRef
+	wfID := workflows.LoanWorkflowID(ref)
+	created, existing, err := s.store.CreateApplication(ctx, ref, wfID, hash, req.Loan.Amount, req.Loan.Tenor, string(req.Loan.TenorUnit))
+	if err != nil {
+		s.unavailable(w, r, "database", err)
+		return
+	}
+	if !created && existing != hash {
+		problem(w, r, http.StatusConflict, TypeConflict,
+			"an application with this applicantRef exists with a different body")
+		return
+	}
+	// Start even when the row existed: a create that crashed between the row
+	// and the start is finished by its retry. The workflow ID is never reused
+	// (RejectDuplicate) and a running one is never replaced (Fail), so a
+	// second start of the same application is refused, which is success here.
+	_, err = s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                                       wfID,
+		TaskQueue:                                s.taskQueue,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes:                    temporal.NewSearchAttributes(workflows.ApplicantRefKey.ValueSet(ref)),
+	}, workflows.WorkflowName, req.input())
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if err != nil && !errors.As(err, &already) {
+		s.unavailable(w, r, "temporal", err)
+		return
+	}
+	w.Header().Set("Location", "/v1/applications/"+ref)
+	writeJSON(w, http.StatusAccepted, CreatedResponse{ApplicationID: ref, WorkflowID: wfID, Created: created})
+}
+
+// requestHash is the SHA-256 of the canonical form of a validated request:
+// the struct marshalled again, so key order, spacing and the spelling of a
+// mobile number (08…, +628…) do not make two equal applications differ.
+func requestHash(req *ApplicationRequest) string {
+	b, _ := json.Marshal(req)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// checkDocuments reports the referenced documents that do not exist or were
+// uploaded as another image type.
+func (s *Server) checkDocuments(ctx context.Context, refs []activities.DocumentRef) ([]FieldError, error) {
+	ids := make([]string, len(refs))
+	for i, d := range refs {
+		ids[i] = d.DocumentID
+	}
+	rows, err := s.store.Pool().Query(ctx, `SELECT id::text, image_type FROM documents WHERE id = ANY($1::uuid[])`, ids)
+	if err != nil {
+		return nil, err
+	}
+	types := map[string]string{}
+	for rows.Next() {
+		var id, typ string
+		if err := rows.Scan(&id, &typ); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		types[id] = typ
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var fe fieldErrors
+	for i, d := range refs {
+		f := "documents[" + strconv.Itoa(i) + "].documentId"
+		typ, ok := types[strings.ToLower(d.DocumentID)]
+		switch {
+		case !ok:
+			fe.add(f, "no such document; upload it first (POST /v1/documents)")
+		case typ != "" && typ != string(d.Type):
+			fe.add(f, "the document was uploaded as "+typ)
+		}
+	}
+	return fe, nil
+}
+
+// ---- reading ----
+
+// ApplicationView answers GET /v1/applications/{ref} and lists. Source says
+// where it comes from: "workflow" (the live status query) or "readModel"
+// (the applications table: the workflow has closed, or Temporal did not
+// answer in time).
+type ApplicationView struct {
+	ApplicationID string     `json:"applicationId"`
+	WorkflowID    string     `json:"workflowId"`
+	Source        string     `json:"source"`
+	Stage         string     `json:"stage"`
+	Stuck         bool       `json:"stuck"`
+	StuckReason   string     `json:"stuckReason,omitempty"`
+	Terminal      bool       `json:"terminal"`
+	Reason        string     `json:"reason,omitempty"`
+	LoanStatus    string     `json:"loanStatus,omitempty"`
+	AwdaUserID    string     `json:"awdaUserId,omitempty"`
+	AwdaLoanNo    string     `json:"awdaLoanNo,omitempty"`
+	OrderNo       string     `json:"orderNo,omitempty"`
+	Amount        int64      `json:"amount"`
+	Tenor         int        `json:"tenor"`
+	TenorUnit     string     `json:"tenorUnit"`
+	CreatedAt     *time.Time `json:"createdAt,omitempty"`
+	UpdatedAt     *time.Time `json:"updatedAt,omitempty"`
+	// Next is what the loan waits for from the borrower (live only).
+	Next *workflows.NextAction `json:"next,omitempty"`
+	// Live is the workflow's whole status: transitions, authorizations,
+	// agreement, schedule (live only). It holds no personal data.
+	Live *workflows.Status `json:"live,omitempty"`
+}
+
+// Sources of an ApplicationView.
+const (
+	SourceWorkflow  = "workflow"
+	SourceReadModel = "readModel"
+)
+
+// StageNew is the stage of an application whose workflow has not reported
+// yet.
+const StageNew = "NEW"
+
+func viewFromRow(a *store.Application) ApplicationView {
+	created, updated := a.CreatedAt.UTC(), a.UpdatedAt.UTC()
+	stage := a.Stage
+	if stage == "" {
+		stage = StageNew
+	}
+	return ApplicationView{
+		ApplicationID: a.ApplicantRef, WorkflowID: a.WorkflowID, Source: SourceReadModel,
+		Stage: stage, Stuck: a.Stuck, StuckReason: a.StuckReason, Terminal: a.Terminal,
+		LoanStatus: a.LoanStatus, AwdaUserID: a.AwdaUserID, AwdaLoanNo: a.AwdaLoanNo, OrderNo: a.OrderNo,
+		Amount: a.Amount, Tenor: a.Tenor, TenorUnit: a.TenorUnit,
+		CreatedAt: &created, UpdatedAt: &updated,
+	}
+}
+
+func viewFromStatus(ref string, st *workflows.Status) ApplicationView {
+	v := ApplicationView{
+		ApplicationID: ref, WorkflowID: st.WorkflowID, Source: SourceWorkflow,
+		Stage: string(st.Stage), Terminal: st.Terminal, Reason: st.Reason,
+		LoanStatus: string(st.LoanStatus), AwdaUserID: st.UserID, AwdaLoanNo: st.LoanNo, OrderNo: st.OrderNo,
+		Amount: st.Amount, Tenor: st.Tenor, TenorUnit: string(st.TenorUnit),
+		Next: st.Next, Live: st,
+	}
+	if v.Stage == "" {
+		v.Stage = StageNew
+	}
+	if st.Stuck != nil {
+		v.Stuck, v.StuckReason = true, st.Stuck.Reason
+	}
+	return v
+}
+
+func (s *Server) getApplication(w http.ResponseWriter, r *http.Request) {
+	ref := r.PathValue("ref")
+	if !ValidRef(ref) {
+		problem(w, r, http.StatusNotFound, TypeNotFound, "no such application")
+		return
+	}
+	wfID := workflows.LoanWorkflowID(ref)
+	qctx, cancel := context.WithTimeout(r.Context(), s.queryTO)
+	resp, err := s.temporal.QueryWorkflowWithOptions(qctx, &client.QueryWorkflowWithOptionsRequest{
+		WorkflowID:           wfID,
+		QueryType:            workflows.StatusQuery,
+		QueryRejectCondition: enumspb.QUERY_REJECT_CONDITION_NOT_OPEN,
+	})
+	cancel()
+	if err == nil && resp.QueryRejected == nil && resp.QueryResult != nil {
+		var st workflows.Status
+		if derr := resp.QueryResult.Get(&st); derr == nil {
+			if st.WorkflowID == "" {
+				st.WorkflowID = wfID
+			}
+			writeJSON(w, http.StatusOK, viewFromStatus(ref, &st))
+			return
+		} else {
+			err = derr
+		}
+	}
+	var notFound *serviceerror.NotFound
+	if err != nil && !errors.As(err, &notFound) {
+		// Temporal is slow or away: the read model still answers.
+		s.log.Warn().Str("request_id", RequestIDFrom(r.Context())).Str("workflow_id", wfID).
+			Str("error_type", errorType(err)).Msg("status query failed; answering from the read model")
+	}
+	a, gerr := s.store.GetApplication(r.Context(), ref)
+	switch {
+	case errors.Is(gerr, store.ErrNotFound):
+		problem(w, r, http.StatusNotFound, TypeNotFound, "no such application")
+	case gerr != nil:
+		s.unavailable(w, r, "database", gerr)
+	default:
+		writeJSON(w, http.StatusOK, viewFromRow(a))
+	}
+}
+
+// ListResponse answers GET /v1/applications.
+type ListResponse struct {
+	Items []ApplicationView `json:"items"`
+	// NextCursor fetches the next page; empty on the last.
+	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+// knownStage reports whether s is a working stage or an outcome.
+func knownStage(s string) bool {
+	st := workflows.Stage(s)
+	if st.Terminal() {
+		return true
+	}
+	for _, w := range workflows.Stages {
+		if w == st {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) listApplications(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var fe fieldErrors
+	f := store.ListFilter{Stage: q.Get("stage"), Cursor: q.Get("cursor")}
+	if f.Stage != "" && !knownStage(f.Stage) {
+		fe.add("stage", "not a stage")
+	}
+	if v := q.Get("stuck"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			fe.add("stuck", "must be true or false")
+		} else {
+			f.Stuck = &b
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > store.MaxListLimit {
+			fe.add("limit", "must be an integer from 1 to "+strconv.Itoa(store.MaxListLimit))
+		} else {
+			f.Limit = n
+		}
+	}
+	if len(fe) > 0 {
+		writeProblem(w, r, Problem{Type: TypeMalformed, Status: http.StatusBadRequest, Title: "Invalid query",
+			Detail: "the query has invalid parameters; see errors", Errors: fe})
+		return
+	}
+	items, next, err := s.store.ListApplications(r.Context(), f)
+	if errors.Is(err, store.ErrInvalidCursor) {
+		writeProblem(w, r, Problem{Type: TypeMalformed, Status: http.StatusBadRequest, Title: "Invalid query",
+			Detail: "the cursor is not one this API made", Errors: []FieldError{{Field: "cursor", Detail: "invalid cursor"}}})
+		return
+	}
+	if err != nil {
+		s.unavailable(w, r, "database", err)
+		return
+	}
+	out := ListResponse{Items: make([]ApplicationView, 0, len(items)), NextCursor: next}
+	for i := range items {
+		out.Items = append(out.Items, viewFromRow(&items[i]))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
