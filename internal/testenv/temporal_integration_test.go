@@ -86,12 +86,12 @@ func TestSharedDevServer(t *testing.T) {
 	if out != "hello harness" {
 		t.Fatalf("workflow result %q", out)
 	}
-	desc, err := c.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+	desc, err := c.DescribeWorkflow(ctx, run.GetID(), run.GetRunID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()["LoanStage"]; !ok {
-		t.Fatalf("LoanStage not upserted: %v", desc.GetWorkflowExecutionInfo().GetSearchAttributes())
+	if stage, ok := desc.TypedSearchAttributes.GetKeyword(stageKey); !ok || stage != "REGISTER" {
+		t.Fatalf("LoanStage = %q, %v; want REGISTER", stage, ok)
 	}
 }
 
