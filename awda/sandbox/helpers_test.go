@@ -338,6 +338,11 @@ func (h *hook) check(r *http.Request, body []byte) string {
 	if err := h.verify.Verify(sts, r.Header.Get(awda.HeaderSign)); err != nil {
 		return "signature: " + err.Error()
 	}
+	// And the way the partner's webhook will: the awda package's verifier.
+	v := awda.NotificationVerifier{AppID: h.appID, Keys: []awda.Verifier{h.verify}, Clock: h.now}
+	if err := v.Verify(r, body); err != nil {
+		return "NotificationVerifier: " + err.Error()
+	}
 	return ""
 }
 

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/textproto"
-	"strconv"
 	"time"
 
 	"github.com/awdaflow/awdaflow/awda"
@@ -233,27 +231,12 @@ func (s *Server) post(d *delivery, nonce string) (bool, error) {
 	return true, nil
 }
 
-// signPush sets the same headers a partner request carries: the string to
-// sign uses the webhook URL's path and the partner's appId, the sandbox
-// clock and a fresh nonce, and is signed with AWDA's key (PushSigner).
+// signPush sets the same headers a partner request carries
+// (awda.SignNotification): the string to sign uses the webhook URL's path and
+// the partner's appId, the sandbox clock and a fresh nonce, and is signed
+// with AWDA's key (PushSigner).
 func (s *Server) signPush(req *http.Request, body []byte, nonce string) error {
-	path := req.URL.Path
-	if path == "" {
-		path = "/"
-	}
-	ts := s.Now().UnixMilli()
-	sig, err := s.pushSigner.Sign(awda.StringToSign(path, s.cfg.AppID, ts, nonce, awda.BodyHash(body)))
-	if err != nil {
-		return err
-	}
-	h := req.Header
-	h.Set(awda.HeaderContentType, "application/json")
-	h[textproto.CanonicalMIMEHeaderKey(awda.HeaderAppID)] = []string{s.cfg.AppID}
-	h[textproto.CanonicalMIMEHeaderKey(awda.HeaderTimestamp)] = []string{strconv.FormatInt(ts, 10)}
-	h[textproto.CanonicalMIMEHeaderKey(awda.HeaderNonce)] = []string{nonce}
-	h[textproto.CanonicalMIMEHeaderKey(awda.HeaderSignType)] = []string{s.pushSigner.SignType()}
-	h[textproto.CanonicalMIMEHeaderKey(awda.HeaderSign)] = []string{sig}
-	return nil
+	return awda.SignNotification(req, body, s.cfg.AppID, s.pushSigner, s.Now(), nonce)
 }
 
 // SetDelivery changes how pushes are delivered from now on (Workers is

@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -192,5 +193,30 @@ func TestEventsWithoutWebhook(t *testing.T) {
 	tr, err := e.srv.LoanTransitions(loanNo)
 	if err != nil || len(tr) != len(fullWalk) || tr[0].By != "api" || tr[1].By != "admin" {
 		t.Fatalf("transitions %+v %v", tr, err)
+	}
+}
+
+// A webhook URL without a path is signed over "/", the path its request
+// line carries.
+func TestPushToURLWithoutPath(t *testing.T) {
+	got := make(chan error, 16)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := awda.NotificationVerifier{AppID: testAppID, Keys: []awda.Verifier{hmacSigner(t, testSecret)}}
+		_, err := v.ReadAndVerify(r)
+		got <- err
+		awda.WriteAck(w)
+	}))
+	defer ts.Close()
+	e := newEnv(t, sandbox.Config{AuthWebhookURL: ts.URL})
+	uid := e.prepareUserOnly("p-root", 67)
+	if err := e.srv.SetAuthorization(uid, "EKYC", awda.AuthSuccess); err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, e.srv)
+	if err := <-got; err != nil {
+		t.Fatalf("verification at the webhook: %v", err)
+	}
+	if ps := e.srv.Stats().Pushes; ps.Acknowledged != 1 || ps.Failed != 0 {
+		t.Fatalf("stats %+v", ps)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -107,9 +108,18 @@ func New(cfg Config) (*Server, error) {
 	if s.pushSigner == nil && (cfg.LoanStatusWebhookURL != "" || cfg.AuthWebhookURL != "") {
 		return nil, errors.New("sandbox: PushSigner is required to push without an HMACSecret")
 	}
-	for _, u := range []string{cfg.LoanStatusWebhookURL, cfg.AuthWebhookURL} {
-		if u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+	for _, u := range []*string{&s.cfg.LoanStatusWebhookURL, &s.cfg.AuthWebhookURL} {
+		if *u == "" {
+			continue
+		}
+		p, err := url.Parse(*u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			return nil, errors.New("sandbox: webhook URLs must be absolute http(s) URLs")
+		}
+		if p.Path == "" {
+			// The request line says "/", so that is the path signed over.
+			p.Path = "/"
+			*u = p.String()
 		}
 	}
 	s.clock = cfg.Clock
