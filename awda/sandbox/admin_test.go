@@ -194,6 +194,16 @@ func TestLatencyFault(t *testing.T) {
 	if d := time.Since(start); d < 80*time.Millisecond {
 		t.Fatalf("answered after %v, want at least 80ms", d)
 	}
+	if err := e.srv.SetFaults(map[string]sandbox.Fault{"*": {LatencyMean: 60 * time.Millisecond}}); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if _, err := e.client.BankList(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 60*time.Millisecond {
+		t.Fatalf("mean latency without jitter: answered after %v, want at least 60ms", d)
+	}
 }
 
 func TestConfigValidation(t *testing.T) {

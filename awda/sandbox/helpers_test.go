@@ -251,7 +251,6 @@ func (e *env) submit(b borrower, orderNo string) string {
 type hook struct {
 	t      testing.TB
 	ts     *httptest.Server
-	secret string
 	appID  string
 	verify awda.Verifier
 	now    func() time.Time // the partner's clock; time.Now by default

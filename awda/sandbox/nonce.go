@@ -56,5 +56,3 @@ func (c *nonceCache) evictOldest() {
 		c.head = 0
 	}
 }
-
-func (c *nonceCache) len() int { return len(c.seen) }
