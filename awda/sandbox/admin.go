@@ -203,12 +203,14 @@ func (s *Server) clockView() ClockResponse {
 func (s *Server) Reset() {
 	faults, _ := normalizeFaults(s.cfg.Faults)
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Clear under s.mu, so that no work of the new generation is scheduled
+	// (and dropped) in between.
+	s.sched.clear()
 	s.resetLocked()
 	s.faults = faults
 	s.delivery = s.cfg.Delivery.withDefaults()
-	s.mu.Unlock()
 	s.skew.Store(int64(s.cfg.ClockSkew))
-	s.sched.clear()
 }
 
 func isLoopback(remoteAddr string) bool {
