@@ -1,0 +1,301 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// apiClient calls a running starter's /v1 API.
+type apiClient struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+func newAPIClient(base, token string) *apiClient {
+	return &apiClient{base: strings.TrimRight(base, "/"), token: token, http: &http.Client{Timeout: 2 * time.Minute}}
+}
+
+// do sends a request and returns the status and body.
+func (c *apiClient) do(method, path, contentType string, body io.Reader) (int, []byte, error) {
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	return resp.StatusCode, b, err
+}
+
+func (c *apiClient) doJSON(method, path string, v any) (int, []byte, error) {
+	var body io.Reader
+	ct := ""
+	if v != nil {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return 0, nil, err
+		}
+		body, ct = bytes.NewReader(b), "application/json"
+	}
+	return c.do(method, path, ct, body)
+}
+
+// uploadFile uploads one image (multipart) and returns its document ID.
+func (c *apiClient) uploadFile(path, imageType, applicantRef string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	_ = mw.WriteField("imageType", imageType)
+	if applicantRef != "" {
+		_ = mw.WriteField("applicantRef", applicantRef)
+	}
+	fw, err := mw.CreateFormFile("file", filepath.Base(path))
+	if err != nil {
+		return "", err
+	}
+	_, _ = fw.Write(data)
+	if err := mw.Close(); err != nil {
+		return "", err
+	}
+	status, body, err := c.do(http.MethodPost, "/v1/documents", mw.FormDataContentType(), &buf)
+	if err != nil {
+		return "", err
+	}
+	if status != http.StatusCreated {
+		return "", &httpError{status: status, body: body}
+	}
+	var res struct {
+		DocumentID string `json:"documentId"`
+	}
+	if err := json.Unmarshal(body, &res); err != nil || res.DocumentID == "" {
+		return "", fmt.Errorf("upload %s: unexpected answer", filepath.Base(path))
+	}
+	return res.DocumentID, nil
+}
+
+type httpError struct {
+	status int
+	body   []byte
+}
+
+func (e *httpError) Error() string {
+	var p struct {
+		Title, Detail string
+		Errors        []struct{ Field, Detail string }
+	}
+	if json.Unmarshal(e.body, &p) == nil && (p.Title != "" || p.Detail != "") {
+		var b strings.Builder
+		fmt.Fprintf(&b, "HTTP %d %s: %s", e.status, p.Title, p.Detail)
+		for _, fe := range p.Errors {
+			fmt.Fprintf(&b, "\n  %s: %s", fe.Field, fe.Detail)
+		}
+		return b.String()
+	}
+	return fmt.Sprintf("HTTP %d", e.status)
+}
+
+// clientCommand runs apply, status, list, retry, abandon and cancel.
+func clientCommand(cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("starter "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	base := fs.String("url", envOr(getenv, EnvURL, DefaultURL), "base URL of the starter")
+	var (
+		file, stage, stuck, cursor, operator, reason string
+		limit                                        int
+	)
+	switch cmd {
+	case "apply":
+		fs.StringVar(&file, "file", "", "the application (JSON); documents may name a local image as \"file\" instead of a documentId")
+	case "list":
+		fs.StringVar(&stage, "stage", "", "only this stage")
+		fs.StringVar(&stuck, "stuck", "", "true or false")
+		fs.IntVar(&limit, "limit", 0, "page size")
+		fs.StringVar(&cursor, "cursor", "", "the nextCursor of the previous page")
+	case "retry", "abandon":
+		fs.StringVar(&operator, "operator", envOr(getenv, "USER", ""), "who asks")
+		fs.StringVar(&reason, "reason", "", "why")
+	case "cancel":
+		fs.StringVar(&reason, "reason", "", "why")
+	}
+	// Flags may follow the ref: `starter retry REF --reason x`.
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	token := getenv(EnvAPIToken)
+	if token == "" {
+		if ts := strings.Split(getenv(EnvAPITokens), ","); strings.TrimSpace(ts[0]) != "" {
+			token = strings.TrimSpace(ts[0])
+		}
+	}
+	if token == "" {
+		fmt.Fprintf(stderr, "starter %s: set %s (or %s)\n", cmd, EnvAPIToken, EnvAPITokens)
+		return 2
+	}
+	c := newAPIClient(*base, token)
+
+	needRef := cmd != "apply" && cmd != "list"
+	if needRef && len(positional) != 1 || !needRef && len(positional) != 0 {
+		fmt.Fprintf(stderr, "starter %s: wrong arguments\n\n%s", cmd, usage)
+		return 2
+	}
+	var (
+		status int
+		body   []byte
+		err    error
+		want   int
+	)
+	switch cmd {
+	case "apply":
+		if file == "" {
+			fmt.Fprintf(stderr, "starter apply: --file is required\n")
+			return 2
+		}
+		var app []byte
+		if app, err = prepareApplication(c, file); err == nil {
+			status, body, err = c.do(http.MethodPost, "/v1/applications", "application/json", bytes.NewReader(app))
+		}
+		want = http.StatusAccepted
+	case "status":
+		status, body, err = c.do(http.MethodGet, "/v1/applications/"+url.PathEscape(positional[0]), "", nil)
+		want = http.StatusOK
+	case "list":
+		q := url.Values{}
+		for k, v := range map[string]string{"stage": stage, "stuck": stuck, "cursor": cursor} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		if limit > 0 {
+			q.Set("limit", fmt.Sprint(limit))
+		}
+		path := "/v1/applications"
+		if len(q) > 0 {
+			path += "?" + q.Encode()
+		}
+		status, body, err = c.do(http.MethodGet, path, "", nil)
+		want = http.StatusOK
+	case "retry", "abandon":
+		status, body, err = c.doJSON(http.MethodPost, "/v1/applications/"+url.PathEscape(positional[0])+"/"+cmd,
+			map[string]string{"operator": operator, "reason": reason})
+		want = http.StatusAccepted
+	case "cancel":
+		status, body, err = c.doJSON(http.MethodPost, "/v1/applications/"+url.PathEscape(positional[0])+"/cancel",
+			map[string]string{"reason": reason})
+		want = http.StatusAccepted
+	}
+	if err == nil && status != want {
+		err = &httpError{status: status, body: body}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "starter %s: %v\n", cmd, err)
+		return 1
+	}
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, body, "", "  ") != nil {
+		pretty.Reset()
+		pretty.Write(body)
+	}
+	pretty.WriteByte('\n')
+	_, _ = stdout.Write(pretty.Bytes())
+	return 0
+}
+
+func envOr(getenv func(string) string, name, def string) string {
+	if v := strings.TrimSpace(getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+// prepareApplication reads the application file and uploads the images it
+// names: a document {"type": "KTP", "file": "ktp.jpg"} (path relative to the
+// application file) becomes {"type": "KTP", "documentId": "…"}. Every other
+// field goes to the API as written.
+func prepareApplication(c *apiClient, path string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var app map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &app); err != nil {
+		return nil, fmt.Errorf("%s: not a JSON object", path)
+	}
+	docsRaw, ok := app["documents"]
+	if !ok {
+		return raw, nil
+	}
+	var docs []struct {
+		Type       string `json:"type"`
+		DocumentID string `json:"documentId,omitempty"`
+		File       string `json:"file,omitempty"`
+	}
+	if err := json.Unmarshal(docsRaw, &docs); err != nil {
+		return nil, fmt.Errorf("%s: documents: want [{type, documentId | file}]", path)
+	}
+	var ref string
+	_ = json.Unmarshal(app["applicantRef"], &ref)
+	type docRef struct {
+		Type       string `json:"type"`
+		DocumentID string `json:"documentId"`
+	}
+	out := make([]docRef, len(docs))
+	for i, d := range docs {
+		out[i] = docRef{Type: d.Type, DocumentID: d.DocumentID}
+		if d.File == "" {
+			continue
+		}
+		if d.DocumentID != "" {
+			return nil, fmt.Errorf("%s: documents[%d]: give documentId or file, not both", path, i)
+		}
+		f := d.File
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(filepath.Dir(path), f)
+		}
+		id, err := c.uploadFile(f, d.Type, ref)
+		if err != nil {
+			var he *httpError
+			if errors.As(err, &he) {
+				return nil, fmt.Errorf("documents[%d]: upload: %w", i, err)
+			}
+			return nil, fmt.Errorf("documents[%d]: %w", i, err)
+		}
+		out[i].DocumentID = id
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, err
+	}
+	app["documents"] = b
+	return json.Marshal(app)
+}

@@ -1,0 +1,130 @@
+// Command starter is awdaflow's front door: the HTTP API the lending backend
+// calls to start and drive loan applications, the receiver of AWDA's
+// notifications (stored in a durable inbox, then signalled to the
+// workflows), the codec server through which the Temporal UI and CLI read
+// encrypted payloads, and a small CLI over that API.
+//
+//	starter serve                       run the server (fx application)
+//	starter migrate                     apply the database migrations and exit
+//	starter apply --file applicant.json start an application through the API
+//	starter status REF                  show an application
+//	starter list [--stage S] [--stuck]  list applications
+//	starter retry REF                   ops: re-run the step a stuck loan is parked on
+//	starter abandon REF                 ops: give a stuck loan up (it ends FAILED)
+//	starter cancel REF                  withdraw an application for the borrower
+//
+// serve reads the shared settings of internal/config (TEMPORAL_*, AWDA_*,
+// AWDAFLOW_KEYS, DATABASE_URL, LOG_*) and the starter's own (STARTER_*,
+// AWDA_NOTIFY_*; see config.go). migrate needs DATABASE_URL only. The client
+// commands talk to a running server at STARTER_URL (default
+// http://127.0.0.1:8080) with the token STARTER_API_TOKEN (default: the first
+// of STARTER_API_TOKENS); they never talk to Temporal or the database.
+//
+// Exit status: 0 success, 1 failure (the server's problem answer is printed
+// to stderr), 2 bad usage or configuration.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+
+	"github.com/awdaflow/awdaflow/internal/config"
+	"github.com/awdaflow/awdaflow/internal/store"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+const usage = `usage: starter <command> [flags]
+
+commands:
+  serve                        run the HTTP API, webhook receiver and codec server
+  migrate                      apply the database migrations (DATABASE_URL) and exit
+  apply --file applicant.json  start an application through a running server
+  status REF                   show an application
+  list [--stage S] [--stuck true|false] [--limit N] [--cursor C]
+  retry REF [--operator NAME] [--reason TEXT]
+  abandon REF [--operator NAME] [--reason TEXT]
+  cancel REF [--reason TEXT]
+
+client commands use STARTER_URL (default http://127.0.0.1:8080) and
+STARTER_API_TOKEN (default: the first of STARTER_API_TOKENS).
+`
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(getenv, stderr)
+	case "migrate":
+		return migrate(getenv, stderr)
+	case "apply", "status", "list", "retry", "abandon", "cancel":
+		return clientCommand(cmd, rest, getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "starter: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+func serve(getenv func(string) string, stderr io.Writer) int {
+	tty := isatty.IsTerminal(os.Stderr.Fd()) || isatty.IsCygwinTerminal(os.Stderr.Fd())
+	cfg, err := config.LoadFrom(getenv, tty)
+	if err == nil {
+		var sc *Starter
+		if sc, err = loadStarter(getenv, cfg); err == nil {
+			return serveWith(cfg, sc, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "starter: %v\n", err)
+	return 2
+}
+
+func serveWith(cfg *config.Config, sc *Starter, stderr io.Writer) int {
+	app := newApp(cfg, sc)
+	if err := app.Err(); err != nil {
+		fmt.Fprintf(stderr, "starter: %v\n", err)
+		return 1
+	}
+	startCtx, cancel := context.WithTimeout(context.Background(), cfg.Temporal.ConnectTimeout+2*time.Minute)
+	defer cancel()
+	if err := app.Start(startCtx); err != nil {
+		return 1 // fx has logged it and rolled back
+	}
+	sig := <-app.Wait()
+	stopCtx, cancel := context.WithTimeout(context.Background(), sc.ShutdownTimeout+15*time.Second)
+	defer cancel()
+	if err := app.Stop(stopCtx); err != nil {
+		return 1
+	}
+	return sig.ExitCode
+}
+
+func migrate(getenv func(string) string, stderr io.Writer) int {
+	db := config.Database{URL: config.Secret(getenv(config.EnvDatabaseURL))}
+	if db.URL.Empty() {
+		fmt.Fprintf(stderr, "starter: %s is required\n", config.EnvDatabaseURL)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := store.Migrate(ctx, db.URL.Reveal()); err != nil {
+		fmt.Fprintf(stderr, "starter: migrate %s: %v\n", db.Redacted(), err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "starter: %s is migrated\n", db.Redacted())
+	return 0
+}

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"go.uber.org/fx"
+
+	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/internal/api"
+	"github.com/awdaflow/awdaflow/internal/awdafx"
+	"github.com/awdaflow/awdaflow/internal/codec"
+	"github.com/awdaflow/awdaflow/internal/config"
+	"github.com/awdaflow/awdaflow/internal/inbox"
+	"github.com/awdaflow/awdaflow/internal/logging"
+	"github.com/awdaflow/awdaflow/internal/metrics"
+	"github.com/awdaflow/awdaflow/internal/store"
+	"github.com/awdaflow/awdaflow/internal/temporalx"
+	"github.com/awdaflow/awdaflow/internal/webhook"
+)
+
+const serviceName = "starter"
+
+// newApp wires `starter serve`. Modules come in dependency order and the
+// HTTP server last: fx stops in reverse, so the server stops taking
+// requests and drains first, then the forwarder finishes its batch, then
+// the store, the pool and the Temporal client close.
+func newApp(cfg *config.Config, sc *Starter, extra ...fx.Option) *fx.App {
+	return fx.New(
+		config.Module(cfg),
+		fx.Supply(sc),
+		logging.Module(serviceName),
+		logging.FxLogger,
+		metrics.Module,
+		temporalModule,
+		storeModule,
+		awdafx.Module,
+		inboxModule,
+		httpModule,
+		fx.Options(extra...),
+		fx.StartTimeout(cfg.Temporal.ConnectTimeout+2*time.Minute),
+		fx.StopTimeout(sc.ShutdownTimeout+15*time.Second),
+	)
+}
+
+// ---- temporal ----
+
+// temporalModule provides the key ring and a Temporal client with the
+// encrypting converters. Unlike the worker's, its start does not wait for
+// the server: the webhook receiver must store and acknowledge AWDA's
+// notifications while Temporal is away (the forwarder delivers them later),
+// and /readyz reports Temporal's health.
+var temporalModule = fx.Module("temporal",
+	fx.Provide(temporalx.NewKeyRing, newTemporalClient),
+)
+
+func newTemporalClient(lc fx.Lifecycle, cfg *config.Config, ring *codec.KeyRing, logger log.Logger, m *metrics.Metrics, zl zerolog.Logger) (client.Client, error) {
+	opts, err := temporalx.Options(cfg.Temporal, ring, logger, m.TemporalHandler())
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.NewLazyClient(opts)
+	if err != nil {
+		return nil, err
+	}
+	zl = zl.With().Str("component", "temporal").Str("address", cfg.Temporal.Address).Str("namespace", cfg.Temporal.Namespace).Logger()
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+				zl.Warn().Msg("temporal not reachable at startup; serving anyway (notifications are kept until it returns)")
+				return nil
+			}
+			zl.Info().Str("key_id", ring.PrimaryKeyID()).Msg("temporal connected")
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			c.Close()
+			return nil
+		},
+	})
+	return c, nil
+}
+
+// ---- store ----
+
+// storeModule provides the PostgreSQL store. Its start waits for the
+// database and applies the migrations under the advisory lock.
+var storeModule = fx.Module("store",
+	fx.Provide(
+		newPool,
+		newStore,
+		// The bank list is an AWDA call like the worker's: audit it too.
+		awdafx.AsObserver(func(s *store.Store, l zerolog.Logger) awda.Observer {
+			return s.AuditObserver(l.With().Str("component", "audit").Logger())
+		}),
+	),
+)
+
+func newPool(lc fx.Lifecycle, cfg *config.Config, l zerolog.Logger) (*pgxpool.Pool, error) {
+	pool, err := pgxpool.New(context.Background(), cfg.Database.URL.Reveal())
+	if err != nil {
+		// pgx's parse errors can quote the connection string.
+		return nil, fmt.Errorf("%s: cannot open a pool with this URL", config.EnvDatabaseURL)
+	}
+	l = l.With().Str("component", "store").Str("database", cfg.Database.Redacted()).Logger()
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			if err := waitDatabase(ctx, pool, l); err != nil {
+				return err
+			}
+			if cfg.Database.Migrate {
+				if err := store.Migrate(ctx, cfg.Database.URL.Reveal()); err != nil {
+					return err
+				}
+				l.Info().Msg("database migrated")
+			}
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			pool.Close()
+			return nil
+		},
+	})
+	return pool, nil
+}
+
+func waitDatabase(ctx context.Context, pool *pgxpool.Pool, l zerolog.Logger) error {
+	backoff := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := pool.Ping(pctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		l.Warn().Int("attempt", attempt).Msg("database not reachable yet")
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("database not reachable: %w", ctx.Err())
+		case <-time.After(backoff):
+		}
+		if backoff < 5*time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+// newStore seals documents and inbox payloads with the payload key ring. Its
+// stop hook flushes the buffered audit rows.
+func newStore(lc fx.Lifecycle, pool *pgxpool.Pool, ring *codec.KeyRing) *store.Store {
+	s := store.New(pool, ring)
+	lc.Append(fx.StopHook(s.Close))
+	return s
+}
+
+// ---- inbox ----
+
+// inboxModule provides the deliverer, the webhook receiver and the
+// forwarder, which starts after the store (delivering what an earlier
+// process left pending) and stops before it.
+var inboxModule = fx.Module("inbox",
+	fx.Provide(newDeliverer, newReceiver, newForwarder),
+)
+
+func newDeliverer(sc *Starter, st *store.Store, c client.Client, m *metrics.Metrics, l zerolog.Logger) (*inbox.Deliverer, error) {
+	d := &inbox.Deliverer{Store: st, Temporal: c, Log: l, OrphanGrace: sc.OrphanGrace, MaxBackoff: sc.RetryMaxBackoff}
+	if sc.RetryMaxBackoff > 0 && sc.RetryMaxBackoff < inbox.DefaultMinBackoff {
+		d.MinBackoff = sc.RetryMaxBackoff
+	}
+	return d, d.Instrument(m.MeterProvider())
+}
+
+func newReceiver(cfg *config.Config, sc *Starter, st *store.Store, d *inbox.Deliverer, m *metrics.Metrics, l zerolog.Logger) (*webhook.Receiver, error) {
+	v, err := sc.Verifier(cfg.AWDA.AppID)
+	if err != nil {
+		return nil, err
+	}
+	rc := &webhook.Receiver{Verifier: v, Store: st, Deliverer: d, Log: l}
+	return rc, rc.Instrument(m.MeterProvider())
+}
+
+func newForwarder(lc fx.Lifecycle, sc *Starter, d *inbox.Deliverer, l zerolog.Logger) *inbox.Forwarder {
+	f := &inbox.Forwarder{Deliverer: d, Log: l, Interval: sc.ForwardInterval}
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error { f.Start(); return nil },
+		OnStop:  f.Stop,
+	})
+	return f
+}
+
+// ---- http ----
+
+// httpModule serves everything on one listener. It is registered last so
+// that it starts last and stops (drains) first.
+var httpModule = fx.Module("http",
+	fx.Provide(newAPI, newHTTPServer),
+	fx.Invoke(func(*http.Server) {}),
+)
+
+func newAPI(sc *Starter, st *store.Store, c client.Client, ac *awda.Client, ring *codec.KeyRing,
+	rc *webhook.Receiver, _ *inbox.Forwarder, m *metrics.Metrics, l zerolog.Logger) (*api.Server, error) {
+	return api.New(api.Options{
+		Store:    st,
+		Temporal: c,
+		Banks:    ac,
+		Tokens:   reveal(sc.APITokens),
+		Logger:   l,
+		Webhooks: rc,
+		Codec: codec.NewHandler(ring, codec.HandlerOptions{
+			BearerTokens:         reveal(sc.CodecTokens),
+			AllowedOrigins:       sc.CodecOrigins,
+			AllowUnauthenticated: sc.CodecOpen,
+		}),
+		Metrics:          m.Handler(),
+		MeterProvider:    m.MeterProvider(),
+		BanksTTL:         sc.BanksTTL,
+		MaxDocumentBytes: sc.MaxDocumentBytes,
+		UpdateTimeout:    sc.UpdateTimeout,
+	})
+}
+
+// Listener is the starter's bound listener, for tests that start the app on
+// port 0 and need the address.
+type Listener struct{ net.Listener }
+
+func newHTTPServer(lc fx.Lifecycle, sc *Starter, h *api.Server, l zerolog.Logger) (*http.Server, *Listener) {
+	srv := &http.Server{
+		Addr:              sc.HTTPAddr,
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute, // a 10 MiB document over a slow link
+		WriteTimeout:      sc.UpdateTimeout + 30*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	ln := &Listener{}
+	l = l.With().Str("component", "http").Logger()
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			// Listen here, not in the goroutine, so a taken port fails startup.
+			nl, err := net.Listen("tcp", srv.Addr)
+			if err != nil {
+				return err
+			}
+			ln.Listener = nl
+			l.Info().Str("addr", nl.Addr().String()).Msg("starter serving")
+			go func() {
+				if err := srv.Serve(nl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					l.Error().Err(err).Msg("http server")
+				}
+			}()
+			return nil
+		},
+		OnStop: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, sc.ShutdownTimeout)
+			defer cancel()
+			return srv.Shutdown(ctx)
+		},
+	})
+	return srv, ln
+}
