@@ -31,7 +31,7 @@ const (
 	EnvOrphanGrace    = "STARTER_ORPHAN_GRACE"
 	EnvRetryMax       = "STARTER_RETRY_MAX_BACKOFF"
 	EnvShutdown       = "STARTER_SHUTDOWN_TIMEOUT"
-	EnvNotifySecrets  = "AWDA_NOTIFY_HMAC_SECRETS"   // AWDA's notification HMAC secrets, comma-separated (rotation); default AWDA_HMAC_SECRET
+	EnvNotifySecrets  = "AWDA_NOTIFY_HMAC_SECRETS"    // AWDA's notification HMAC secrets, comma-separated (rotation); default AWDA_HMAC_SECRET
 	EnvNotifyRSAKeys  = "AWDA_NOTIFY_RSA_PUBLIC_KEYS" // AWDA's notification RSA public key files (PEM), comma-separated
 	EnvNotifyTolerate = "AWDA_NOTIFY_TOLERANCE"
 

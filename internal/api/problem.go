@@ -32,19 +32,19 @@ type FieldError struct {
 // Problem types. Clients branch on Type, not on Title or Detail.
 const (
 	ProblemTypePrefix  = "https://awdaflow.dev/problems/"
-	TypeValidation     = ProblemTypePrefix + "validation"      // 422, with errors
-	TypeMalformed      = ProblemTypePrefix + "malformed"       // 400: not JSON, wrong types, unknown fields
-	TypeUnauthorized   = ProblemTypePrefix + "unauthorized"    // 401
-	TypeNotFound       = ProblemTypePrefix + "not-found"       // 404
-	TypeConflict       = ProblemTypePrefix + "conflict"        // 409: another body for an existing ref
-	TypeWrongStage     = ProblemTypePrefix + "wrong-stage"     // 409: the application is not waiting for this
-	TypeRejected       = ProblemTypePrefix + "rejected"        // 422: the workflow or AWDA refused
-	TypeTooLarge       = ProblemTypePrefix + "too-large"       // 413
-	TypeUnsupported    = ProblemTypePrefix + "unsupported"     // 415
-	TypeUnavailable    = ProblemTypePrefix + "unavailable"     // 503: Temporal or the database is unreachable
-	TypeUpstream       = ProblemTypePrefix + "upstream"        // 502: AWDA failed
-	TypeTimeout        = ProblemTypePrefix + "timeout"         // 504: no verdict in time
-	TypeInternal       = ProblemTypePrefix + "internal"        // 500
+	TypeValidation     = ProblemTypePrefix + "validation"   // 422, with errors
+	TypeMalformed      = ProblemTypePrefix + "malformed"    // 400: not JSON, wrong types, unknown fields
+	TypeUnauthorized   = ProblemTypePrefix + "unauthorized" // 401
+	TypeNotFound       = ProblemTypePrefix + "not-found"    // 404
+	TypeConflict       = ProblemTypePrefix + "conflict"     // 409: another body for an existing ref
+	TypeWrongStage     = ProblemTypePrefix + "wrong-stage"  // 409: the application is not waiting for this
+	TypeRejected       = ProblemTypePrefix + "rejected"     // 422: the workflow or AWDA refused
+	TypeTooLarge       = ProblemTypePrefix + "too-large"    // 413
+	TypeUnsupported    = ProblemTypePrefix + "unsupported"  // 415
+	TypeUnavailable    = ProblemTypePrefix + "unavailable"  // 503: Temporal or the database is unreachable
+	TypeUpstream       = ProblemTypePrefix + "upstream"     // 502: AWDA failed
+	TypeTimeout        = ProblemTypePrefix + "timeout"      // 504: no verdict in time
+	TypeInternal       = ProblemTypePrefix + "internal"     // 500
 	TypeMethodNotAllow = ProblemTypePrefix + "method-not-allowed"
 )
 

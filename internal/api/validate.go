@@ -48,7 +48,9 @@ const MaxAmount = 1_000_000_000_000
 
 type fieldErrors []FieldError
 
-func (fe *fieldErrors) add(field, detail string) { *fe = append(*fe, FieldError{Field: field, Detail: detail}) }
+func (fe *fieldErrors) add(field, detail string) {
+	*fe = append(*fe, FieldError{Field: field, Detail: detail})
+}
 
 func (fe *fieldErrors) required(field, v string) bool {
 	if strings.TrimSpace(v) == "" {
