@@ -289,6 +289,10 @@ type Config struct {
 	// RetryBudget bounds all attempts of one AWDA call (ScheduleToClose,
 	// 30 minutes); when it is spent the loan is parked as stuck.
 	RetryBudget time.Duration `json:"retryBudget,omitempty"`
+	// ReadBudget bounds the retries of an AWDA read (a list, a page, loan
+	// info) run as a local activity (30 s); a read still failing then runs as
+	// a regular activity with the full RetryBudget.
+	ReadBudget time.Duration `json:"readBudget,omitempty"`
 	// CallTimeout bounds one attempt of an AWDA call (StartToClose, 30 s).
 	CallTimeout time.Duration `json:"callTimeout,omitempty"`
 	// UploadTimeout bounds one attempt of the document upload (2 minutes).
@@ -311,6 +315,7 @@ func DefaultConfig() Config {
 		PollInterval:             10 * time.Minute,
 		OverduePollInterval:      24 * time.Hour,
 		RetryBudget:              30 * time.Minute,
+		ReadBudget:               30 * time.Second,
 		CallTimeout:              30 * time.Second,
 		UploadTimeout:            2 * time.Minute,
 		MaxRetryInterval:         time.Minute,
@@ -341,6 +346,7 @@ func (c Config) WithDefaults() Config {
 		PollInterval:             pick(c.PollInterval, d.PollInterval),
 		OverduePollInterval:      pick(c.OverduePollInterval, d.OverduePollInterval),
 		RetryBudget:              pick(c.RetryBudget, d.RetryBudget),
+		ReadBudget:               pick(c.ReadBudget, d.ReadBudget),
 		CallTimeout:              pick(c.CallTimeout, d.CallTimeout),
 		UploadTimeout:            pick(c.UploadTimeout, d.UploadTimeout),
 		MaxRetryInterval:         pick(c.MaxRetryInterval, d.MaxRetryInterval),

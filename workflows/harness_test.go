@@ -344,3 +344,23 @@ func (h *harness) requireNoPII() {
 		require.NotContains(h.t, seen.String(), p)
 	}
 }
+
+// next returns a harness for the run that continues this one: a fresh test
+// environment on the same AWDA and read model, starting at this one's end.
+func (h *harness) next() *harness {
+	n := &harness{t: h.t, logs: h.logs, awda: h.awda, docs: h.docs, proj: h.proj, eventSeq: h.eventSeq}
+	n.suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(n.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	n.env = n.suite.NewTestWorkflowEnvironment()
+	n.start = h.env.Now().UTC()
+	n.env.SetStartTime(n.start)
+	n.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.LoanWorkflowID(applicantRef), TaskQueue: workflows.TaskQueue})
+	n.env.SetTestTimeout(time.Minute)
+	n.env.RegisterWorkflow(workflows.LoanApplication)
+	n.env.RegisterActivity(activities.New(n.awda, n.docs, n.proj))
+	n.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		n.sa = append(n.sa, args.Get(0).(temporal.SearchAttributes))
+	}).Return(nil).Maybe()
+	return n
+}

@@ -187,7 +187,7 @@ func (w *loanWorkflow) register(ctx workflow.Context) error {
 func (w *loanWorkflow) checkEligibility(ctx workflow.Context) error {
 	var res awda.EligibleCheckResponse
 	if err := w.do(ctx, "check eligibility", func(ctx workflow.Context) error {
-		return w.call(ctx, &res, a.EligibleCheck, awda.EligibleCheckRequest{UserID: w.state.UserID})
+		return firstErr(w.reads(ctx, rd(&res, a.EligibleCheck, awda.EligibleCheckRequest{UserID: w.state.UserID})))
 	}); err != nil {
 		return err
 	}
@@ -257,7 +257,7 @@ func (w *loanWorkflow) authorize(ctx workflow.Context) error {
 // callback or the list) is never taken back.
 func (w *loanWorkflow) listAuthorizations(ctx workflow.Context) error {
 	var res awda.AuthListResponse
-	if err := w.call(ctx, &res, a.AuthList, awda.AuthListRequest{UserID: w.state.UserID}); err != nil {
+	if err := firstErr(w.reads(ctx, rd(&res, a.AuthList, awda.AuthListRequest{UserID: w.state.UserID}))); err != nil {
 		return err
 	}
 	for _, it := range res.Items {
@@ -308,24 +308,21 @@ func (w *loanWorkflow) fetchAuthPages(ctx workflow.Context) error {
 	}
 	return w.do(ctx, "fetch authorization pages", func(ctx workflow.Context) error {
 		var idx []int
-		var futs []workflow.Future
+		var rs []read
 		for i, au := range w.state.Authorizations {
 			if au.Required && au.Status != awda.AuthSuccess && au.NeedsPage {
 				idx = append(idx, i)
-				futs = append(futs, w.exec(ctx, a.AuthPage, awda.AuthPageRequest{UserID: w.state.UserID, AuthType: au.AuthType, ReturnURL: w.in.ReturnURL}))
+				rs = append(rs, rd(&awda.AuthPageResponse{}, a.AuthPage, awda.AuthPageRequest{UserID: w.state.UserID, AuthType: au.AuthType, ReturnURL: w.in.ReturnURL}))
 			}
 		}
-		var first error
-		for k, f := range futs {
-			var page awda.AuthPageResponse
-			if err := f.Get(ctx, &page); err != nil {
-				if first == nil {
-					first = err
-				}
+		errs := w.reads(ctx, rs...)
+		for k, r := range rs {
+			page := r.out.(*awda.AuthPageResponse)
+			if errs[k] != nil {
 				continue
 			}
-			if page.URL == "" && first == nil {
-				first = unexpected("authorization page answered without a URL")
+			if page.URL == "" {
+				errs[k] = unexpected("authorization page answered without a URL")
 				continue
 			}
 			au := &w.state.Authorizations[idx[k]]
@@ -336,7 +333,7 @@ func (w *loanWorkflow) fetchAuthPages(ctx workflow.Context) error {
 				au.Status = awda.AuthPending
 			}
 		}
-		return first
+		return firstErr(errs)
 	})
 }
 
@@ -346,9 +343,10 @@ func (w *loanWorkflow) bindBankCard(ctx workflow.Context) error {
 	var cards awda.BankCardQueryResponse
 	var banks awda.BankListResponse
 	if err := w.do(ctx, "query bank cards", func(ctx workflow.Context) error {
-		f1 := w.exec(ctx, a.BankCardQuery, awda.BankCardQueryRequest{UserID: w.state.UserID})
-		f2 := w.exec(ctx, a.BankList)
-		if err := both(ctx, f1, &cards, f2, &banks); err != nil {
+		if err := firstErr(w.reads(ctx,
+			rd(&cards, a.BankCardQuery, awda.BankCardQueryRequest{UserID: w.state.UserID}),
+			rd(&banks, a.BankList),
+		)); err != nil {
 			return err
 		}
 		if len(banks.Banks) == 0 && boundCard(cards.Cards) == nil {
@@ -429,7 +427,7 @@ func (w *loanWorkflow) verifyCard(ctx workflow.Context) (bool, error) {
 		}
 		if err := w.do(ctx, "query bank cards", func(ctx workflow.Context) error {
 			var q awda.BankCardQueryResponse
-			if err := w.call(ctx, &q, a.BankCardQuery, awda.BankCardQueryRequest{UserID: w.state.UserID}); err != nil {
+			if err := firstErr(w.reads(ctx, rd(&q, a.BankCardQuery, awda.BankCardQueryRequest{UserID: w.state.UserID}))); err != nil {
 				return err
 			}
 			for _, c := range q.Cards {
@@ -532,7 +530,7 @@ func (w *loanWorkflow) submit(ctx workflow.Context) error {
 			return nil
 		}
 		var info awda.LoanInfoResponse
-		if err := w.call(ctx, &info, a.LoanInfo, awda.LoanInfoRequest{OrderNo: w.state.OrderNo}); err != nil {
+		if err := firstErr(w.reads(ctx, rd(&info, a.LoanInfo, awda.LoanInfoRequest{OrderNo: w.state.OrderNo}))); err != nil {
 			return err
 		}
 		if info.LoanNo == "" || (res.LoanNo != "" && res.LoanNo != info.LoanNo) {
@@ -586,7 +584,7 @@ func (w *loanWorkflow) awaitReview(ctx workflow.Context) error {
 func (w *loanWorkflow) awaitLoanStatus(ctx workflow.Context, done func(awda.LoanStatus) bool) error {
 	reached := func() bool { return done(w.state.LoanStatus) || w.state.LoanStatus.Terminal() }
 	for !reached() {
-		ok, err := workflow.AwaitWithTimeout(ctx, w.cfg.PollInterval, func() bool { return reached() || w.cancelReq != nil })
+		ok, err := awaitFor(ctx, w.cfg.PollInterval, func() bool { return reached() || w.cancelReq != nil })
 		switch {
 		case err != nil:
 			return err
@@ -604,7 +602,7 @@ func (w *loanWorkflow) awaitLoanStatus(ctx workflow.Context, done func(awda.Loan
 func (w *loanWorkflow) pollLoan(ctx workflow.Context) error {
 	return w.do(ctx, "poll loan status", func(ctx workflow.Context) error {
 		var info awda.LoanInfoResponse
-		if err := w.call(ctx, &info, a.LoanInfo, awda.LoanInfoRequest{LoanNo: w.state.LoanNo}); err != nil {
+		if err := firstErr(w.reads(ctx, rd(&info, a.LoanInfo, awda.LoanInfoRequest{LoanNo: w.state.LoanNo}))); err != nil {
 			return err
 		}
 		w.applyLoanInfo(ctx, &info, "poll")
@@ -627,9 +625,10 @@ func (w *loanWorkflow) awaitSignature(ctx workflow.Context) error {
 		if err := w.do(ctx, "fetch agreement", func(ctx workflow.Context) error {
 			var ag awda.LoanAgreementResponse
 			var page awda.RedirectURLResponse
-			f1 := w.exec(ctx, a.LoanAgreement, awda.LoanAgreementRequest{LoanNo: w.state.LoanNo})
-			f2 := w.exec(ctx, a.RedirectURL, awda.RedirectURLRequest{UserID: w.state.UserID, LoanNo: w.state.LoanNo, PageType: awda.PageSignature, ReturnURL: w.in.ReturnURL})
-			if err := both(ctx, f1, &ag, f2, &page); err != nil {
+			if err := firstErr(w.reads(ctx,
+				rd(&ag, a.LoanAgreement, awda.LoanAgreementRequest{LoanNo: w.state.LoanNo}),
+				rd(&page, a.RedirectURL, awda.RedirectURLRequest{UserID: w.state.UserID, LoanNo: w.state.LoanNo, PageType: awda.PageSignature, ReturnURL: w.in.ReturnURL}),
+			)); err != nil {
 				return err
 			}
 			if ag.AgreementID == "" {
@@ -776,32 +775,27 @@ func (w *loanWorkflow) repay(ctx workflow.Context) error {
 }
 
 // refreshSchedule fetches the loan (status and schedule) and, when it has
-// expired and the loan is not settled, the repayment VA — in parallel when
-// both are needed.
+// expired and the loan is not settled, the repayment VA.
 func (w *loanWorkflow) refreshSchedule(ctx workflow.Context) error {
 	var info awda.LoanInfoResponse
 	var va awda.RepaymentVAResponse
-	vaNeeded := func() bool {
-		return w.state.LoanStatus != awda.LoanSettled &&
-			(w.state.RepaymentVA == nil || w.state.RepaymentVA.ExpireAt <= workflow.Now(ctx).UnixMilli())
+	rs := []read{rd(&info, a.LoanInfo, awda.LoanInfoRequest{LoanNo: w.state.LoanNo})}
+	vaExpired := w.state.RepaymentVA == nil || w.state.RepaymentVA.ExpireAt <= workflow.Now(ctx).UnixMilli()
+	if vaExpired && w.state.LoanStatus != awda.LoanSettled {
+		rs = append(rs, rd(&va, a.RepaymentVA, awda.RepaymentVARequest{LoanNo: w.state.LoanNo}))
 	}
-	infoF := w.exec(ctx, a.LoanInfo, awda.LoanInfoRequest{LoanNo: w.state.LoanNo})
-	var vaF workflow.Future
-	if vaNeeded() {
-		vaF = w.exec(ctx, a.RepaymentVA, awda.RepaymentVARequest{LoanNo: w.state.LoanNo})
-	}
-	if err := infoF.Get(ctx, &info); err != nil {
-		return err
+	errs := w.reads(ctx, rs...)
+	if errs[0] != nil {
+		return errs[0]
 	}
 	w.applyLoanInfo(ctx, &info, "schedule refresh")
-	if vaF != nil {
-		if err := vaF.Get(ctx, &va); err != nil {
-			if w.state.LoanStatus == awda.LoanSettled {
-				return nil // a settled loan needs no VA
-			}
-			return err
+	if len(rs) == 2 {
+		if errs[1] != nil && w.state.LoanStatus != awda.LoanSettled {
+			return errs[1] // a settled loan needs no VA
 		}
-		w.state.RepaymentVA = &va
+		if errs[1] == nil {
+			w.state.RepaymentVA = &va
+		}
 	}
 	return nil
 }

@@ -115,7 +115,7 @@ func describe(err error) string {
 	switch {
 	case errors.As(err, &appErr):
 		last = appErr.Type() + ": " + appErr.Error()
-		exhausted = !appErr.NonRetryable() && !slices.Contains(activities.NonRetryableErrorTypes, appErr.Type())
+		exhausted = !nonRetryable(err)
 	case errors.As(err, &toErr):
 		last = "timeout (" + toErr.TimeoutType().String() + ")"
 		exhausted = true
@@ -159,24 +159,72 @@ func (w *loanWorkflow) awdaOptions(startToClose time.Duration) workflow.Activity
 	}
 }
 
-// exec schedules one AWDA call.
+// exec schedules one AWDA call as an activity.
 func (w *loanWorkflow) exec(ctx workflow.Context, activity any, args ...any) workflow.Future {
 	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, w.awdaOptions(w.cfg.CallTimeout)), activity, args...)
 }
 
-// call runs one AWDA call and decodes its result into out.
+// call runs one AWDA call that changes something at AWDA (register, verify,
+// upload, submit, sign) as an activity and decodes its result into out.
 func (w *loanWorkflow) call(ctx workflow.Context, out any, activity any, args ...any) error {
 	return w.exec(ctx, activity, args...).Get(ctx, out)
 }
 
-// both waits for two calls scheduled in parallel and returns the first error.
-func both(ctx workflow.Context, f1 workflow.Future, out1 any, f2 workflow.Future, out2 any) error {
-	err1 := f1.Get(ctx, out1)
-	err2 := f2.Get(ctx, out2)
-	if err1 != nil {
-		return err1
+// read is one idempotent AWDA read for reads().
+type read struct {
+	out  any
+	fn   any
+	args []any
+}
+
+func rd(out, fn any, args ...any) read { return read{out: out, fn: fn, args: args} }
+
+// reads runs idempotent AWDA reads (lists, pages, loan info) together as
+// local activities: they ride on the current workflow task and cost one
+// marker event each instead of an activity's three plus a workflow task's
+// three. Retries stay in the worker for at most ReadBudget; a read that is
+// still failing with a retryable error then runs again as a regular
+// activity with the step's full retry budget. It returns one error per read.
+func (w *loanWorkflow) reads(ctx workflow.Context, rs ...read) []error {
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    w.cfg.CallTimeout,
+		ScheduleToCloseTimeout: w.cfg.ReadBudget,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        5 * time.Second, // below the workflow task timeout: retried in the worker
+			NonRetryableErrorTypes: activities.NonRetryableErrorTypes,
+		},
+	})
+	futs := make([]workflow.Future, len(rs))
+	for i, r := range rs {
+		futs[i] = workflow.ExecuteLocalActivity(lctx, r.fn, r.args...)
 	}
-	return err2
+	errs := make([]error, len(rs))
+	for i, r := range rs {
+		err := futs[i].Get(ctx, r.out)
+		if err != nil && !temporal.IsCanceledError(err) && !nonRetryable(err) {
+			err = w.exec(ctx, r.fn, r.args...).Get(ctx, r.out)
+		}
+		errs[i] = err
+	}
+	return errs
+}
+
+func firstErr(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nonRetryable reports whether err is an application error that no retry
+// can fix.
+func nonRetryable(err error) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && (appErr.NonRetryable() || slices.Contains(activities.NonRetryableErrorTypes, appErr.Type()))
 }
 
 // record appends a transition at the current workflow time.
@@ -277,14 +325,28 @@ func (w *loanWorkflow) publish(ctx workflow.Context) {
 
 // awaitUntil waits for cond until deadline; false when the deadline passed.
 func awaitUntil(ctx workflow.Context, deadline time.Time, cond func() bool) (bool, error) {
+	return awaitFor(ctx, deadline.Sub(workflow.Now(ctx)), cond)
+}
+
+// awaitFor waits for cond at most d; false when d passed. Unlike
+// workflow.AwaitWithTimeout in this SDK version, it cancels its timer when
+// cond is met, so that a loan living for months is not woken later by the
+// deadlines and polls of stages long gone (each such wake-up costs four
+// history events; the cancellation one).
+func awaitFor(ctx workflow.Context, d time.Duration, cond func() bool) (bool, error) {
 	if cond() {
 		return true, nil
 	}
-	d := deadline.Sub(workflow.Now(ctx))
 	if d <= 0 {
 		return false, nil
 	}
-	return workflow.AwaitWithTimeout(ctx, d, cond)
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	timer := workflow.NewTimer(tctx, d)
+	if err := workflow.Await(ctx, func() bool { return cond() || timer.IsReady() }); err != nil {
+		return false, err
+	}
+	return cond(), nil
 }
 
 // wib is Indonesia's western time zone, in which AWDA's due dates fall.

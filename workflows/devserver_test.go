@@ -1,0 +1,283 @@
+//go:build integration
+
+package workflows_test
+
+// Runs LoanApplication on a real Temporal dev server with a real worker (the
+// activities over the in-memory AWDA), plays AWDA's pushes and the
+// borrower's updates through the client the way the front door will, counts
+// the history events, and records the histories the replay test replays.
+//
+//	go test -tags integration -run DevServer ./workflows/ -v
+//	RECORD_HISTORIES=1 go test -tags integration -run DevServer ./workflows/
+//
+// TEMPORAL_CLI names the temporal binary (default /root/go/bin/temporal, then
+// $PATH).
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/awdaflow/awdaflow/activities"
+	"github.com/awdaflow/awdaflow/activities/fake"
+	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/workflows"
+)
+
+// historyBudget is issue 6's budget for a happy-path loan (3 installments).
+const historyBudget = 200
+
+func temporalCLI(t *testing.T) string {
+	if p := os.Getenv("TEMPORAL_CLI"); p != "" {
+		return p
+	}
+	if _, err := os.Stat("/root/go/bin/temporal"); err == nil {
+		return "/root/go/bin/temporal"
+	}
+	p, err := exec.LookPath("temporal")
+	if err != nil {
+		t.Skip("no temporal CLI: set TEMPORAL_CLI")
+	}
+	return p
+}
+
+type devRun struct {
+	t    *testing.T
+	ctx  context.Context
+	c    client.Client
+	awda *fake.AWDA
+	id   string
+	seq  int
+}
+
+func TestDevServerHistories(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var args []string
+	for _, sa := range workflows.SearchAttributes() {
+		args = append(args, "--search-attribute", sa.Name+"="+sa.Type)
+	}
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath: temporalCLI(t),
+		LogLevel:     "error",
+		ExtraArgs:    args,
+		ClientOptions: &client.Options{
+			Namespace: "default",
+			Logger:    nopLogger{},
+		},
+	})
+	require.NoError(t, err)
+	defer srv.Stop()
+	c := srv.Client()
+
+	fk := fake.NewAWDA()
+	docs := fake.NewDocuments(
+		activities.Document{ID: "doc-ktp", ContentType: "image/jpeg", FileName: "ktp.jpg", Bytes: []byte("ktp-image")},
+		activities.Document{ID: "doc-selfie", ContentType: "image/jpeg", FileName: "selfie.jpg", Bytes: []byte("selfie-image")},
+	)
+	w := worker.New(c, workflows.TaskQueue, worker.Options{})
+	w.RegisterWorkflow(workflows.LoanApplication)
+	w.RegisterActivity(activities.New(fk, docs, fake.NewProjections()))
+	require.NoError(t, w.Start())
+	defer w.Stop()
+
+	t.Run("happy path to SETTLED", func(t *testing.T) {
+		r := &devRun{t: t, ctx: ctx, c: c, awda: fk, id: workflows.LoanWorkflowID("dev-happy")}
+		r.start("dev-happy", workflows.Config{})
+		r.throughReview()
+		r.approveSignDisburse()
+		r.repayAll()
+		res := r.result()
+		require.Equal(t, workflows.StageSettled, res.Outcome)
+		n := r.report("happy_path")
+		require.LessOrEqual(t, n, historyBudget, "history budget of a happy-path loan")
+	})
+
+	t.Run("rejected", func(t *testing.T) {
+		r := &devRun{t: t, ctx: ctx, c: c, awda: fk, id: workflows.LoanWorkflowID("dev-rejected")}
+		r.start("dev-rejected", workflows.Config{})
+		r.throughReview()
+		r.push(awda.LoanRejected, 0)
+		require.Equal(t, workflows.StageRejected, r.result().Outcome)
+		r.report("rejected")
+	})
+
+	t.Run("stuck then retried", func(t *testing.T) {
+		r := &devRun{t: t, ctx: ctx, c: c, awda: fk, id: workflows.LoanWorkflowID("dev-stuck")}
+		fk.FailCodes(awda.PathEligibleCheck, awda.CodeSignatureFailed)
+		r.start("dev-stuck", workflows.Config{})
+		r.waitFor("stuck", func(s workflows.Status) bool { return s.Stuck != nil })
+		r.signal(workflows.RetrySignal, workflows.RetryRequest{Operator: "ops-1"})
+		r.throughReview()
+		r.approveSignDisburse()
+		r.repayAll()
+		require.Equal(t, workflows.StageSettled, r.result().Outcome)
+		r.report("stuck_retried")
+	})
+}
+
+func (r *devRun) start(ref string, cfg workflows.Config) {
+	in := loanInput()
+	in.ApplicantRef = ref
+	in.Config = cfg
+	_, err := r.c.ExecuteWorkflow(r.ctx, client.StartWorkflowOptions{ID: r.id, TaskQueue: workflows.TaskQueue}, workflows.LoanApplication, in)
+	require.NoError(r.t, err)
+}
+
+func (r *devRun) status() workflows.Status {
+	v, err := r.c.QueryWorkflow(r.ctx, r.id, "", workflows.StatusQuery)
+	require.NoError(r.t, err)
+	var s workflows.Status
+	require.NoError(r.t, v.Get(&s))
+	return s
+}
+
+func (r *devRun) waitFor(what string, cond func(workflows.Status) bool) workflows.Status {
+	r.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s := r.status()
+		if cond(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("timed out waiting for %s; at %s", what, s.Stage)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (r *devRun) waitNext(action string) workflows.Status {
+	return r.waitFor(action, func(s workflows.Status) bool { return s.Next != nil && s.Next.Action == action })
+}
+
+func (r *devRun) signal(name string, arg any) {
+	require.NoError(r.t, r.c.SignalWorkflow(r.ctx, r.id, "", name, arg))
+}
+
+func (r *devRun) eventID() string {
+	r.seq++
+	return fmt.Sprintf("%s-evt-%03d", r.id, r.seq)
+}
+
+// push moves the loan at AWDA, pushes the notification and waits until the
+// workflow has applied it (so that every push costs its own workflow task:
+// the count is an upper bound).
+func (r *devRun) push(s awda.LoanStatus, period int) {
+	st := r.status()
+	if period == 0 {
+		r.awda.SetLoanStatus(st.LoanNo, s)
+	}
+	id := r.eventID()
+	r.signal(workflows.LoanStatusSignal, awda.LoanStatusEvent{EventID: id, EventType: awda.EventTypeLoanStatus, LoanNo: st.LoanNo, OrderNo: st.OrderNo, Status: s, Period: period})
+	r.waitFor("event "+id, func(s workflows.Status) bool {
+		for _, tr := range s.Transitions {
+			if tr.EventID == id {
+				return true
+			}
+		}
+		return s.Terminal
+	})
+}
+
+func (r *devRun) update(name string, arg any, out any) {
+	h, err := r.c.UpdateWorkflow(r.ctx, client.UpdateWorkflowOptions{WorkflowID: r.id, UpdateName: name, WaitForStage: client.WorkflowUpdateStageCompleted, Args: []any{arg}})
+	require.NoError(r.t, err)
+	require.NoError(r.t, h.Get(r.ctx, out))
+}
+
+func (r *devRun) throughReview() {
+	st := r.waitNext(workflows.ActionAuthorize)
+	for _, au := range st.Next.Authorizations {
+		r.awda.SetAuth(st.UserID, au.AuthType, awda.AuthSuccess)
+		id := r.eventID()
+		r.signal(workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: id, UserID: st.UserID, AuthType: au.AuthType, Status: awda.AuthSuccess})
+	}
+	r.waitNext(workflows.ActionSubmitBankCard)
+	var card workflows.BankCardResult
+	r.update(workflows.SubmitBankCardUpdate, goodCard(), &card)
+	require.True(r.t, card.Accepted)
+	r.waitFor("review", func(s workflows.Status) bool { return s.Stage == workflows.StageReview })
+	r.push(awda.LoanUnderReview, 0)
+}
+
+func (r *devRun) approveSignDisburse() {
+	r.push(awda.LoanApproved, 0)
+	st := r.waitNext(workflows.ActionSignAgreement)
+	var signed workflows.SignAgreementResult
+	r.update(workflows.SignAgreementUpdate, workflows.SignAgreementInput{AgreementID: st.Agreement.ID, Consent: true, ClientIP: "203.0.113.7"}, &signed)
+	require.True(r.t, signed.Accepted)
+	r.push(awda.LoanDisbursing, 0)
+	r.push(awda.LoanDisbursed, 0)
+}
+
+func (r *devRun) repayAll() {
+	st := r.waitNext(workflows.ActionRepay)
+	for p := 1; p <= len(st.Schedule); p++ {
+		r.awda.PayInstallment(st.LoanNo, p)
+		s := awda.LoanRepaying
+		if p == len(st.Schedule) {
+			s = awda.LoanSettled
+		}
+		r.push(s, p)
+		r.waitFor(fmt.Sprintf("installment %d paid", p), func(s workflows.Status) bool {
+			return s.Terminal || len(s.Schedule) >= p && s.Schedule[p-1].Status == awda.InstallmentPaid
+		})
+	}
+}
+
+func (r *devRun) result() workflows.LoanResult {
+	var res workflows.LoanResult
+	require.NoError(r.t, r.c.GetWorkflow(r.ctx, r.id, "").Get(r.ctx, &res))
+	return res
+}
+
+// report counts the history's events by type, logs the breakdown, and
+// records the history as testdata/<name>.json when RECORD_HISTORIES is set.
+func (r *devRun) report(name string) int {
+	it := r.c.GetWorkflowHistory(r.ctx, r.id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var events []*historypb.HistoryEvent
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(r.t, err)
+		events = append(events, ev)
+	}
+	byType := map[string]int{}
+	for _, ev := range events {
+		byType[strings.TrimPrefix(ev.GetEventType().String(), "EVENT_TYPE_")]++
+	}
+	var lines []string
+	for k, v := range byType {
+		lines = append(lines, fmt.Sprintf("%4d %s", v, k))
+	}
+	sort.Strings(lines)
+	raw, err := protojson.Marshal(&historypb.History{Events: events})
+	require.NoError(r.t, err)
+	r.t.Logf("%s: %d events, %d bytes of history\n%s", name, len(events), len(raw), strings.Join(lines, "\n"))
+	if os.Getenv("RECORD_HISTORIES") != "" {
+		require.NoError(r.t, os.WriteFile(filepath.Join("testdata", name+".json"), raw, 0o644))
+	}
+	return len(events)
+}
+
+// nopLogger keeps the SDK's client logs out of the test output.
+type nopLogger struct{}
+
+func (nopLogger) Debug(string, ...any) {}
+func (nopLogger) Info(string, ...any)  {}
+func (nopLogger) Warn(string, ...any)  {}
+func (nopLogger) Error(string, ...any) {}
