@@ -80,6 +80,7 @@ type Server struct {
 	queryTO   time.Duration
 	metrics   *httpMetrics
 	routes    []route
+	mux       *http.ServeMux
 	handler   http.Handler
 }
 
@@ -187,6 +188,7 @@ func New(o Options) (*Server, error) {
 		mux.Handle(rt.pattern, rt.handler)
 	}
 
+	s.mux = mux
 	s.handler = s.outer(mux)
 	return s, nil
 }
