@@ -111,7 +111,7 @@ func TestCreateApplicationValidation(t *testing.T) {
 	app := validApplication("app-1")
 	app.ApplicantRef = "bad ref!"
 	app.Applicant.NIK = "3171014505900001" // encodes 5 May, not 15 May
-	app.Applicant.Mobile = "0212345678"     // a landline
+	app.Applicant.Mobile = "0212345678"    // a landline
 	app.Applicant.Personal.Gender = "X"
 	app.Applicant.Work.MonthlyIncome = 0
 	app.Loan.TenorUnit = "WEEK"
