@@ -12,6 +12,8 @@ import (
 
 func TestHappyPathToSettled(t *testing.T) {
 	h := newHarness(t)
+	var fired []string
+	h.env.SetOnTimerFiredListener(func(id string) { fired = append(fired, id) })
 	var seen struct {
 		auth, card, sign, repay workflows.Status
 	}
@@ -77,5 +79,6 @@ func TestHappyPathToSettled(t *testing.T) {
 		require.Equal(t, awda.InstallmentPaid, in.Status)
 	}
 	require.Equal(t, "******3456", st.BankCard.AccountNoMasked)
+	require.Empty(t, fired, "every deadline and poll timer was cancelled once its wait ended")
 	h.requireNoPII()
 }

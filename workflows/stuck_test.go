@@ -61,7 +61,7 @@ func TestRetryBudgetSpentParks(t *testing.T) {
 	h := newHarness(t)
 	h.awda.Outage(awda.PathAuthList, fake.Err(awda.PathAuthList, awda.CodeSystemBusy))
 	in := loanInput()
-	in.Config.RetryBudget = 5 * time.Minute
+	in.Config.RetryBudget = 2 * time.Minute // spent before the test environment's 10-attempt cap
 	var stuck workflows.Status
 	h.at(10*time.Minute, func() {
 		stuck = h.status()
@@ -163,4 +163,41 @@ func TestCancelWhileStuck(t *testing.T) {
 	h.run(loanInput())
 	res := h.result()
 	require.Equal(t, workflows.StageCancelled, res.Outcome)
+}
+
+func TestReadOutageLongerThanTheLocalBudgetRecovers(t *testing.T) {
+	h := newHarness(t)
+	// AuthList is down for three minutes: past the 30 s of local retries,
+	// well inside the activity's 30 min budget. (The test environment caps
+	// an unlimited MaximumAttempts at 10, about four minutes of backoff; the
+	// server retries until ScheduleToClose.)
+	h.awda.Outage(awda.PathAuthList, fake.Err(awda.PathAuthList, awda.CodeRequestTimeout))
+	h.at(3*time.Minute, func() { h.awda.Restore(awda.PathAuthList) })
+	var st workflows.Status
+	h.at(10*time.Minute, func() { st = h.status(); h.env.CancelWorkflow() })
+	h.run(loanInput())
+	require.Nil(t, st.Stuck)
+	require.Equal(t, workflows.ActionAuthorize, st.Next.Action)
+	var stuck int
+	for _, tr := range st.Transitions {
+		if tr.Kind == workflows.KindStuck {
+			stuck++
+		}
+	}
+	require.Zero(t, stuck)
+	require.Greater(t, h.awda.Calls(awda.PathAuthList), 5)
+}
+
+func TestReadModelOutageDoesNotHoldTheLoan(t *testing.T) {
+	h := newHarness(t)
+	h.proj.FailNext(1000) // longer than any write's budget
+	h.at(time.Minute, h.proj.Heal)
+	h.at(2*time.Minute, h.authorizeAll)
+	var st workflows.Status
+	h.at(3*time.Minute, func() { st = h.status(); h.env.CancelWorkflow() })
+	h.run(loanInput())
+	require.Equal(t, workflows.StageBankCard, st.Stage)
+	row, ok := h.proj.Row(workflows.LoanWorkflowID(applicantRef))
+	require.True(t, ok, "later transitions wrote the row")
+	require.Equal(t, "CANCELLED", row.Stage)
 }

@@ -77,6 +77,13 @@ func (p *Projections) FailNext(n int) {
 	p.fail += n
 }
 
+// Heal makes writes succeed again.
+func (p *Projections) Heal() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fail = 0
+}
+
 func (p *Projections) UpsertApplication(_ context.Context, a activities.ApplicationProjection) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
