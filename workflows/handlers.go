@@ -47,13 +47,13 @@ func (w *loanWorkflow) signalDefs() []signalDef {
 
 // listen applies signals as they arrive, in a workflow coroutine.
 func (w *loanWorkflow) listen(ctx workflow.Context) {
-	sel := workflow.NewSelector(ctx)
-	for _, s := range w.signalDefs() {
-		sel.AddReceive(workflow.GetSignalChannel(ctx, s.name), func(ch workflow.ReceiveChannel, _ bool) {
-			s.receive(ctx, ch, true)
-		})
-	}
 	workflow.Go(ctx, func(ctx workflow.Context) {
+		sel := workflow.NewSelector(ctx)
+		for _, s := range w.signalDefs() {
+			sel.AddReceive(workflow.GetSignalChannel(ctx, s.name), func(ch workflow.ReceiveChannel, _ bool) {
+				s.receive(ctx, ch, true)
+			})
+		}
 		for {
 			sel.Select(ctx)
 		}
