@@ -448,11 +448,11 @@ func TestRoutingByOrderNoAndGrace(t *testing.T) {
 func TestNotificationForClosedWorkflowIsOrphan(t *testing.T) {
 	r := newRig(t, "", false)
 	wfID := r.loan("wh-closed", "L-CLOSED", "U-CLOSED", true)
-	desc, err := r.temporal.DescribeWorkflowExecution(context.Background(), wfID, "")
+	desc, err := r.temporal.DescribeWorkflow(context.Background(), wfID, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	runID := desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+	runID := desc.RawResponse.GetWorkflowExecutionInfo().GetExecution().GetRunId()
 	if err := r.temporal.TerminateWorkflow(context.Background(), wfID, "", "settled elsewhere"); err != nil {
 		t.Fatal(err)
 	}
@@ -462,11 +462,11 @@ func TestNotificationForClosedWorkflowIsOrphan(t *testing.T) {
 	if rows := r.rows("ev-closed-1"); len(rows) != 1 || rows[0].status != store.InboxOrphan {
 		t.Fatalf("rows %+v", rows)
 	}
-	desc, err = r.temporal.DescribeWorkflowExecution(context.Background(), wfID, "")
+	desc, err = r.temporal.DescribeWorkflow(context.Background(), wfID, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := desc.GetWorkflowExecutionInfo(); got.GetExecution().GetRunId() != runID ||
+	if got := desc.RawResponse.GetWorkflowExecutionInfo(); got.GetExecution().GetRunId() != runID ||
 		got.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED {
 		t.Fatalf("latest run %s (%v), want the terminated %s", got.GetExecution().GetRunId(), got.GetStatus(), runID)
 	}
