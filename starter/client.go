@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -84,7 +83,7 @@ func (c *apiClient) uploadFile(path, imageType, applicantRef string) (string, er
 	if err != nil {
 		return "", err
 	}
-	if status != http.StatusCreated {
+	if status != http.StatusCreated && status != http.StatusOK {
 		return "", &httpError{status: status, body: body}
 	}
 	var res struct {
@@ -284,11 +283,7 @@ func prepareApplication(c *apiClient, path string) ([]byte, error) {
 		}
 		id, err := c.uploadFile(f, d.Type, ref)
 		if err != nil {
-			var he *httpError
-			if errors.As(err, &he) {
-				return nil, fmt.Errorf("documents[%d]: upload: %w", i, err)
-			}
-			return nil, fmt.Errorf("documents[%d]: %w", i, err)
+			return nil, fmt.Errorf("documents[%d]: upload: %w", i, err)
 		}
 		out[i].DocumentID = id
 	}

@@ -72,11 +72,9 @@ type Starter struct {
 	NotifyTolerance   time.Duration
 }
 
-// loadStarter reads the starter's variables through getenv. shared is the
-// already loaded shared configuration (its AWDA secret is the default
-// notification secret). Its error lists every problem, each naming its
-// variable, never a secret.
-func loadStarter(getenv func(string) string, shared *config.Config) (*Starter, error) {
+// loadStarter reads the starter's variables through getenv. Its error lists
+// every problem, each naming its variable, never a secret.
+func loadStarter(getenv func(string) string) (*Starter, error) {
 	var errs []string
 	fail := func(name, msg string) { errs = append(errs, name+": "+msg) }
 	str := func(name, def string) string {
@@ -170,10 +168,10 @@ func loadStarter(getenv func(string) string, shared *config.Config) (*Starter, e
 			c.MaxDocumentBytes = n
 		}
 	}
-	if len(c.NotifyHMACSecrets) == 0 && len(c.NotifyRSAKeyFiles) == 0 && shared != nil && !shared.AWDA.HMACSecret.Empty() {
+	if len(c.NotifyHMACSecrets) == 0 && len(c.NotifyRSAKeyFiles) == 0 && getenv(config.EnvAWDAHMACSecret) != "" {
 		// AWDA signs notifications with the merchant's HMAC secret unless it
 		// was given an RSA key of its own.
-		c.NotifyHMACSecrets = []config.Secret{shared.AWDA.HMACSecret}
+		c.NotifyHMACSecrets = []config.Secret{config.Secret(getenv(config.EnvAWDAHMACSecret))}
 	}
 	if len(c.NotifyHMACSecrets) == 0 && len(c.NotifyRSAKeyFiles) == 0 {
 		fail(EnvNotifySecrets+" or "+EnvNotifyRSAKeys, "required: the key(s) AWDA signs notifications with")

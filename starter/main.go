@@ -83,14 +83,17 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 func serve(getenv func(string) string, stderr io.Writer) int {
 	tty := isatty.IsTerminal(os.Stderr.Fd()) || isatty.IsCygwinTerminal(os.Stderr.Fd())
 	cfg, err := config.LoadFrom(getenv, tty)
-	if err == nil {
-		var sc *Starter
-		if sc, err = loadStarter(getenv, cfg); err == nil {
-			return serveWith(cfg, sc, stderr)
+	sc, serr := loadStarter(getenv)
+	if err != nil || serr != nil {
+		// Both lists at once: every problem of the environment in one go.
+		for _, e := range []error{err, serr} {
+			if e != nil {
+				fmt.Fprintf(stderr, "starter: %v\n", e)
+			}
 		}
+		return 2
 	}
-	fmt.Fprintf(stderr, "starter: %v\n", err)
-	return 2
+	return serveWith(cfg, sc, stderr)
 }
 
 func serveWith(cfg *config.Config, sc *Starter, stderr io.Writer) int {

@@ -365,6 +365,23 @@ func TestApplicationsErrorsCancelAndBanks(t *testing.T) {
 		t.Fatalf("after cancel: %+v", v)
 	}
 
+	// The same image for the same applicant and type is the same document.
+	img := testPNG(t, 31)
+	var ids []string
+	for i, typ := range []string{"KTP", "KTP", "SELFIE"} {
+		mb, ct := multipartBody(t, map[string]string{"imageType": typ, "applicantRef": ref}, img)
+		code, body, _ := s.do(http.MethodPost, "/v1/documents", ct, mb)
+		var dr DocumentResponse
+		want := []int{http.StatusCreated, http.StatusOK, http.StatusCreated}[i]
+		if code != want || json.Unmarshal(body, &dr) != nil {
+			t.Fatalf("upload #%d: %d %s", i, code, body)
+		}
+		ids = append(ids, dr.DocumentID)
+	}
+	if ids[0] != ids[1] || ids[0] == ids[2] {
+		t.Fatalf("document IDs %v: want the repeat to be the first, the other type new", ids)
+	}
+
 	// Banks: AWDA's list, fetched once for many requests.
 	for i := 0; i < 3; i++ {
 		code, body, _ := s.do(http.MethodGet, "/v1/banks", "", nil)

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"io"
 	"mime"
@@ -9,6 +11,8 @@ import (
 	"net/http"
 	"path"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/internal/store"
@@ -23,7 +27,8 @@ type DocumentUpload struct {
 	ApplicantRef string         `json:"applicantRef,omitempty"`
 }
 
-// DocumentResponse answers POST /v1/documents (201).
+// DocumentResponse answers POST /v1/documents: 201 for a new document, 200
+// when the same image was uploaded before for the same applicant and type.
 type DocumentResponse struct {
 	DocumentID  string         `json:"documentId"`
 	ImageType   awda.ImageType `json:"imageType"`
@@ -105,6 +110,25 @@ func (s *Server) uploadDocument(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, Problem{Type: TypeUnsupported, Status: http.StatusUnsupportedMediaType,
 			Detail: "the document must be a JPEG or PNG image", Errors: []FieldError{{Field: "file", Detail: "not a JPEG or PNG image"}}})
 		return
+	}
+	// The same image uploaded again for the same applicant and type is the
+	// same document: a client retrying an upload (or re-running a script)
+	// gets the ID it already has, and its application stays the same body.
+	if up.ApplicantRef != "" {
+		sum := sha256.Sum256(data)
+		var id string
+		err := s.store.Pool().QueryRow(r.Context(), `SELECT id::text FROM documents
+			WHERE applicant_ref = $1 AND image_type = $2 AND sha256 = $3 ORDER BY created_at LIMIT 1`,
+			up.ApplicantRef, string(up.ImageType), hex.EncodeToString(sum[:])).Scan(&id)
+		switch {
+		case err == nil:
+			w.Header().Set("Location", "/v1/documents/"+id)
+			writeJSON(w, http.StatusOK, DocumentResponse{DocumentID: id, ImageType: up.ImageType, ContentType: ct, Size: len(data)})
+			return
+		case !errors.Is(err, pgx.ErrNoRows):
+			s.unavailable(w, r, "database", err)
+			return
+		}
 	}
 	id, err := s.store.PutDocument(r.Context(), store.DocumentInput{
 		ApplicantRef: up.ApplicantRef, ImageType: string(up.ImageType), ContentType: ct,
