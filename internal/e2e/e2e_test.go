@@ -1,0 +1,306 @@
+//go:build integration
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/internal/demo"
+	"github.com/awdaflow/awdaflow/workflows"
+)
+
+func repeat(s demo.Scenario, n int) []demo.Scenario {
+	out := make([]demo.Scenario, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+// historyOf counts the events of a loan's history (all runs would be
+// separate; a loan this short never continues as new) and their encoded
+// size.
+func (s *stack) historyOf(ctx context.Context, ref string) (events, bytes int) {
+	s.t.Helper()
+	it := s.temporal.GetWorkflowHistory(ctx, workflows.LoanWorkflowID(ref), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			s.t.Fatalf("history of %s: %v", ref, err)
+		}
+		events++
+		bytes += proto.Size(ev)
+	}
+	return events, bytes
+}
+
+// Twenty applicants at once walk the whole lifecycle to SETTLED (3 monthly
+// installments each, repaid by the sandbox's autopilot), one is rejected at
+// review and one is ineligible; AWDA holds exactly one loan per orderNo. The
+// history of every settled loan stays within the budget of issue 6 (200
+// events); its size is logged.
+func TestLoansSettleConcurrently(t *testing.T) {
+	s := newStack(t, 11)
+	plan := append(repeat(demo.Happy, 20), demo.Reject, demo.Ineligible)
+	o := s.options(plan)
+	o.Tenors = []demo.Tenor{{Tenor: 3, Unit: awda.TenorMonth}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	began := time.Now()
+	sum := s.run(ctx, o)
+	t.Logf("%d applicants terminal in %s", len(sum.Results), time.Since(began).Round(time.Millisecond))
+	checkOutcomes(t, sum)
+	st := s.checkOneLoanPerOrder(sum)
+	if st.Loans != 21 || st.LoansByStatus[awda.LoanSettled] != 20 || st.LoansByStatus[awda.LoanRejected] != 1 {
+		t.Errorf("sandbox: %d loans, by status %v; want 20 SETTLED and 1 REJECTED", st.Loans, st.LoansByStatus)
+	}
+
+	var events, sizes []int
+	for _, r := range sum.Results {
+		if r.Scenario != demo.Happy || r.Actual != string(workflows.StageSettled) {
+			continue
+		}
+		if info, err := s.sandbox.Loan(r.LoanNo); err != nil || len(info.Schedule) != 3 {
+			t.Errorf("%s: AWDA schedule %d installments (%v), want 3", r.Ref, len(info.Schedule), err)
+		}
+		n, size := s.historyOf(ctx, r.Ref)
+		if n > 200 {
+			t.Errorf("%s: %d history events from registration to SETTLED, over the budget of 200", r.Ref, n)
+		}
+		events, sizes = append(events, n), append(sizes, size)
+	}
+	if len(events) == 0 {
+		t.Fatal("no settled loan to measure")
+	}
+	slices.Sort(events)
+	slices.Sort(sizes)
+	t.Logf("history of a happy-path loan (3 installments, registration to SETTLED) over %d loans: "+
+		"events min %d, median %d, max %d; bytes min %d, median %d, max %d",
+		len(events), events[0], events[len(events)/2], events[len(events)-1], sizes[0], sizes[len(sizes)/2], sizes[len(sizes)-1])
+}
+
+// Every scenario of the demo ends as its expected outcome: a failed first
+// authorization, a refused first bank card, an overdue installment and a
+// disbursement that fails (stuck, then AWDA disburses again and ops send
+// Retry through the API) all settle; a rejection, an ineligible applicant
+// and a withdrawal end REJECTED, INELIGIBLE and CANCELLED.
+func TestEveryDemoScenario(t *testing.T) {
+	s := newStack(t, 12)
+	sum := s.run(context.Background(), s.options(demo.Scenarios))
+	checkOutcomes(t, sum)
+	s.checkOneLoanPerOrder(sum)
+	for _, r := range sum.Results {
+		switch r.Scenario {
+		case demo.CardRetry:
+			if r.CardAttempts != 2 {
+				t.Errorf("%s: %d cards submitted, want 2 (one refused)", r.Ref, r.CardAttempts)
+			}
+		case demo.DisburseFail:
+			if r.Retries != 1 || !slices.Contains(r.Stages, string(workflows.StageDisbursement)) {
+				t.Errorf("%s: %d ops retries, stages %v; want 1 retry at DISBURSEMENT", r.Ref, r.Retries, r.Stages)
+			}
+			tr, err := s.sandbox.LoanTransitions(r.LoanNo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			failed := 0
+			for _, x := range tr {
+				if x.To == awda.LoanDisburseFailed {
+					failed++
+				}
+			}
+			if failed != 1 {
+				t.Errorf("%s: AWDA saw %d failed disbursements, want 1", r.Ref, failed)
+			}
+		}
+	}
+}
+
+// With 30 % of every AWDA call answered busy, every loan still settles (the
+// activities retry with fresh signatures), and AWDA still holds exactly one
+// loan per orderNo.
+func TestBusyFaultsOnEveryEndpoint(t *testing.T) {
+	s := newStack(t, 13)
+	ctx := context.Background()
+	if err := s.admin.SetFaults(ctx, map[string]demo.Fault{"*": {BusyRate: 0.3}}); err != nil {
+		t.Fatal(err)
+	}
+	plan := append(repeat(demo.Happy, 7), demo.AuthFail, demo.CardRetry, demo.Overdue)
+	o := s.options(plan)
+	o.Timeout = 2 * time.Minute // each loan takes seconds, even with the faults
+	sum := s.run(ctx, o)
+	checkOutcomes(t, sum)
+	st := s.checkOneLoanPerOrder(sum)
+	busy := 0
+	for _, codes := range st.Calls {
+		for _, c := range []awda.Code{awda.CodeBusy, awda.CodeSystemBusy, awda.CodeSystemBusy2} {
+			busy += codes[fmt.Sprint(int(c))]
+		}
+	}
+	t.Logf("sandbox answered %d calls busy (faults counted %d); %d loans", busy, st.Faults.Busy, st.Loans)
+	if st.Faults.Busy < 20 || busy != st.Faults.Busy {
+		t.Errorf("only %d busy answers (%d counted by code): the faults did not bite", st.Faults.Busy, busy)
+	}
+}
+
+// The worker is killed with SIGKILL while loans are spread over the stages
+// from submission to repayment, with workflow tasks, local activities,
+// pushes and signals in flight, and started again: nothing is lost, every
+// loan settles, AWDA holds one loan per orderNo, no loan ran twice.
+//
+// The kill waits until every loan is past its document upload: an upload
+// activity lost with the worker is only retried after its start-to-close
+// timeout (UploadTimeout, 2 minutes), which would make this test slow
+// without making it stronger.
+func TestWorkerKilledMidRun(t *testing.T) {
+	s := newStack(t, 14)
+	plan := repeat(demo.Happy, 12)
+	o := s.options(plan)
+	o.Tenors = []demo.Tenor{{Tenor: 6, Unit: awda.TenorMonth}}
+
+	early := []string{demo.StageWaiting, demo.StageUploading, "NEW"}
+	for _, st := range workflows.Stages[:slices.Index(workflows.Stages, workflows.StageSubmit)] {
+		early = append(early, string(st))
+	}
+	var once sync.Once
+	kill := make(chan demo.Progress, 1)
+	o.OnProgress = func(p demo.Progress) {
+		n := 0
+		for _, st := range early {
+			n += p.Stages[st]
+		}
+		if n == 0 && p.Done < p.Total {
+			once.Do(func() { kill <- p })
+		}
+	}
+	killed := make(chan struct{})
+	go func() {
+		defer close(killed)
+		select {
+		case p := <-kill:
+			s.worker.kill(t)
+			t.Logf("worker killed at %s with %d of %d loans done; stages %v", p.Elapsed.Round(time.Millisecond), p.Done, p.Total, p.Stages)
+			time.Sleep(2 * time.Second) // loans wait with no worker at all
+			s.worker.start(t)
+			s.worker.waitReady(t, time.Minute)
+			t.Logf("worker restarted")
+		case <-time.After(3 * time.Minute):
+		}
+	}()
+	sum := s.run(context.Background(), o)
+	<-killed
+	if s.worker.starts != 2 {
+		t.Fatalf("the worker was started %d times; the kill never happened", s.worker.starts)
+	}
+	checkOutcomes(t, sum)
+	st := s.checkOneLoanPerOrder(sum)
+	if st.LoansByStatus[awda.LoanSettled] != len(plan) {
+		t.Errorf("sandbox: %v, want %d SETTLED", st.LoansByStatus, len(plan))
+	}
+	// No loan was started twice or continued as new.
+	ctx := context.Background()
+	for _, r := range sum.Results {
+		resp, err := s.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query: fmt.Sprintf("WorkflowId = '%s'", workflows.LoanWorkflowID(r.Ref)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(resp.Executions); n != 1 {
+			t.Errorf("%s: %d runs", r.Ref, n)
+		}
+	}
+}
+
+// A configuration error at AWDA (1005, forced on loan/submit) parks the loan
+// as stuck: ops find it with the search attribute query `LoanStuck = true`
+// and in GET /v1/applications?stuck=true; once the cause is fixed, Retry
+// through the API re-runs the step and the loan settles, with one loan at
+// AWDA.
+func TestStuckOnConfigurationErrorThenRetried(t *testing.T) {
+	s := newStack(t, 15)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	if err := s.admin.SetFaults(ctx, map[string]demo.Fault{"loan/submit": {ForceCode: awda.CodeMerchantInvalid}}); err != nil {
+		t.Fatal(err)
+	}
+	o := s.options([]demo.Scenario{demo.Happy})
+	o.StuckGrace = 3 * time.Minute // ops (this test) handle it
+	ref := demo.RefFor(o.RefPrefix, 0, demo.Happy)
+
+	var sum *demo.Summary
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		sum = s.run(ctx, o)
+	}()
+
+	// Ops: the stuck-loans query of the runbook.
+	query := fmt.Sprintf("LoanStuck = true AND ApplicantRef = '%s'", ref)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		resp, err := s.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query})
+		if err != nil {
+			t.Fatalf("list %q: %v", query, err)
+		}
+		if len(resp.Executions) == 1 {
+			if id := resp.Executions[0].GetExecution().GetWorkflowId(); id != workflows.LoanWorkflowID(ref) {
+				t.Fatalf("the stuck loan is %s", id)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no workflow matches %q", query)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	v, err := s.api.Application(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.Stuck || v.Stage != string(workflows.StageSubmit) || !strings.Contains(v.StuckReason, "configuration") {
+		t.Fatalf("the API shows stage %s, stuck %v (%q); want stuck at SUBMIT on a configuration error", v.Stage, v.Stuck, v.StuckReason)
+	}
+	t.Logf("stuck at %s: %s", v.Stage, v.StuckReason)
+	list, err := s.api.ListApplications(ctx, url.Values{"stuck": {"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 1 || list.Items[0].ApplicationID != ref {
+		t.Errorf("GET /v1/applications?stuck=true lists %d applications, want only %s", len(list.Items), ref)
+	}
+	// Still stuck a moment later: nothing retries a configuration error.
+	time.Sleep(2 * time.Second)
+	if v, err := s.api.Application(ctx, ref); err != nil || !v.Stuck {
+		t.Fatalf("no longer stuck before the retry (%v)", err)
+	}
+
+	// The cause fixed (the merchant configuration), ops retry.
+	if err := s.admin.ClearFaults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.api.Retry(ctx, ref, "e2e-ops", "merchant configuration fixed"); err != nil {
+		t.Fatal(err)
+	}
+	<-ran
+	checkOutcomes(t, sum)
+	st := s.checkOneLoanPerOrder(sum)
+	if n := st.Calls[awda.PathLoanSubmit][fmt.Sprint(int(awda.CodeMerchantInvalid))]; n < 1 {
+		t.Errorf("loan/submit never answered 1005: %v", st.Calls[awda.PathLoanSubmit])
+	}
+	if resp, err := s.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query}); err != nil || len(resp.Executions) != 0 {
+		t.Errorf("the settled loan still matches %q (%v)", query, err)
+	}
+}
