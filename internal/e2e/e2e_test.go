@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -302,5 +304,57 @@ func TestStuckOnConfigurationErrorThenRetried(t *testing.T) {
 	}
 	if resp, err := s.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query}); err != nil || len(resp.Executions) != 0 {
 		t.Errorf("the settled loan still matches %q (%v)", query, err)
+	}
+}
+
+// `starter demo` drives applicants through the running starter, prints its
+// progress and the summary table, and exits 0 when every applicant ended as
+// expected; with AWDA refusing every submission (1005) its applicant ends
+// STUCK instead of SETTLED, and it exits 1.
+func TestStarterDemoCommand(t *testing.T) {
+	s := newStack(t, 16)
+	_, starterBin := buildBinaries(t)
+	demoRun := func(runID string, n int, extra ...string) (int, string) {
+		for i, sc := range demo.Plan(n, demo.DefaultMix, 3) {
+			s.mu.Lock()
+			s.refs = append(s.refs, demo.RefFor("demo-"+runID, i, sc))
+			s.mu.Unlock()
+		}
+		args := append([]string{"demo", "-n", fmt.Sprint(n), "-concurrency", "8", "-seed", "3", "-run-id", runID,
+			"-api", s.starterURL, "-sandbox-admin", s.sandboxURL, "-poll", "250ms", "-progress", "lines"}, extra...)
+		cmd := exec.Command(starterBin, args...)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "STARTER_API_TOKENS=" + apiToken}
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("starter demo %s: exit %d\n%s", strings.Join(args[1:], " "), code, out)
+		return code, string(out)
+	}
+
+	code, out := demoRun("cli1", 8)
+	if code != 0 {
+		t.Fatalf("exit %d, want 0", code)
+	}
+	for _, want := range []string{"demo: 8 applicants", "[8/8]", "APPLICANT", "AS EXPECTED", "every applicant ended as expected",
+		"duplicate orderNos: none"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the output lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "MISMATCH") {
+		t.Error("a mismatch in a run that should have none")
+	}
+
+	ctx := context.Background()
+	if err := s.admin.SetFaults(ctx, map[string]demo.Fault{"loan/submit": {ForceCode: awda.CodeMerchantInvalid}}); err != nil {
+		t.Fatal(err)
+	}
+	code, out = demoRun("cli2", 1, "-mix", "happy=1")
+	if code != 1 || !strings.Contains(out, "MISMATCH") || !strings.Contains(out, "STUCK") {
+		t.Errorf("exit %d; want 1 with the applicant STUCK and a MISMATCH", code)
 	}
 }
