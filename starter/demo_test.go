@@ -75,8 +75,8 @@ func TestLiveDisplay(t *testing.T) {
 	out := buf.String()
 	for _, want := range []string{
 		"░░░░", "0/4 done", "in progress: REGISTER 2  BANK_CARD 1", // order of the lifecycle, WAITING not shown
-		"\x1b[3A",        // back over the three lines
-		"\r\x1b[2K",      // each line cleared before it is drawn
+		"\x1b[3A",   // back over the three lines
+		"\r\x1b[2K", // each line cleared before it is drawn
 		"r3 (disbursefail) stuck: disbursement: AWDA reported DISBURSE_FAILED",
 		"r4 (happy) ended TIMEOUT, expected SETTLED",
 		"3/4 done", "finished:    SETTLED 1  REJECTED 1  TIMEOUT 1", "████",
