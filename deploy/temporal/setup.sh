@@ -1,0 +1,36 @@
+#!/bin/sh
+# Registers what awdaflow needs in Temporal (run by the temporal-setup
+# service of docker-compose.yml in temporalio/admin-tools, after the server
+# is healthy): the namespace, and the custom search attributes the loan
+# workflow upserts (AWDAFLOW_SEARCH_ATTRIBUTES, "Name=Type ..."; the list is
+# workflows.SearchAttributes(), checked by deploy's tests). Idempotent.
+set -eu
+: "${TEMPORAL_ADDRESS:?}" "${AWDAFLOW_SEARCH_ATTRIBUTES:?}"
+NS=${TEMPORAL_NAMESPACE:-default}
+RETENTION=${TEMPORAL_NAMESPACE_RETENTION:-30d}
+
+i=0
+until temporal operator cluster health --address "$TEMPORAL_ADDRESS" 2>/dev/null | grep -q SERVING; do
+	i=$((i + 1))
+	[ "$i" -lt 90 ] || { echo "Temporal at $TEMPORAL_ADDRESS is not serving" >&2; exit 1; }
+	sleep 2
+done
+
+if temporal operator namespace describe --address "$TEMPORAL_ADDRESS" --namespace "$NS" >/dev/null 2>&1; then
+	echo "namespace $NS exists"
+else
+	temporal operator namespace create --address "$TEMPORAL_ADDRESS" --namespace "$NS" --retention "$RETENTION"
+	echo "namespace $NS created (retention $RETENTION)"
+fi
+
+existing=$(temporal operator search-attribute list --address "$TEMPORAL_ADDRESS" --namespace "$NS" -o json)
+for sa in $AWDAFLOW_SEARCH_ATTRIBUTES; do
+	name=${sa%%=*}
+	type=${sa#*=}
+	if printf '%s' "$existing" | grep -q "\"$name\""; then
+		echo "search attribute $name exists"
+	else
+		temporal operator search-attribute create --address "$TEMPORAL_ADDRESS" --namespace "$NS" --name "$name" --type "$type"
+		echo "search attribute $name ($type) created"
+	fi
+done
