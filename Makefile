@@ -104,10 +104,12 @@ bench: ## Client micro-benchmarks (signing, encoding). The load and chaos figure
 	$(GO) test -run '^$$' -bench . $(BENCHFLAGS) $(BENCHPKGS)
 
 .PHONY: run
-run: ## Not yet: the whole local stack and the live demo arrive with issue 5.
-	@echo "make run is not implemented yet: it arrives with issue 5 (dev server, PostgreSQL, sandbox, worker, starter, demo)." >&2
-	@echo "Today: 'make test' runs everything; 'go run ./worker' starts the worker against TEMPORAL_ADDRESS." >&2
-	@exit 2
+run: temporal-cli ## The whole stack (Temporal + UI, PostgreSQL, sandbox, worker, starter) and a live demo of DEMO_N (20) loans; Ctrl-C stops it.
+	@GO=$(GO) BIN=$(BIN) TEMPORAL=$(TEMPORAL) scripts/run.sh
+
+.PHONY: temporal-cli
+temporal-cli: ## Install just the pinned Temporal CLI into ./bin (only when missing).
+	$(call tool_install,$(TEMPORAL),$(TEMPORAL_CLI_MOD),$(TEMPORAL_CLI_PKG),$(TEMPORAL_CLI_VERSION))
 
 .PHONY: clean
 clean: ## Remove ./bin and the test cache.
