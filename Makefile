@@ -107,6 +107,14 @@ bench: ## Client micro-benchmarks (signing, encoding). The load and chaos figure
 run: temporal-cli ## The whole stack (Temporal + UI, PostgreSQL, sandbox, worker, starter) and a live demo of DEMO_N (20) loans; Ctrl-C stops it.
 	@GO=$(GO) BIN=$(BIN) TEMPORAL=$(TEMPORAL) scripts/run.sh
 
+.PHONY: screenshot
+screenshot: temporal-cli ## docs/images/temporal-ui.png from the demo, with headless Chromium (starts the stack unless it runs).
+	@GO=$(GO) BIN=$(BIN) TEMPORAL=$(TEMPORAL) scripts/screenshot.sh
+
+.PHONY: compose-check
+compose-check: ## Check docker-compose.yml, the Dockerfile and .env.example against the code (no Docker engine needed).
+	$(GO) test -count=1 ./deploy/...
+
 .PHONY: temporal-cli
 temporal-cli: ## Install just the pinned Temporal CLI into ./bin (only when missing).
 	$(call tool_install,$(TEMPORAL),$(TEMPORAL_CLI_MOD),$(TEMPORAL_CLI_PKG),$(TEMPORAL_CLI_VERSION))

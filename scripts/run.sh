@@ -151,6 +151,7 @@ cleanup() {
 		done
 		if [ -z "${EXTERNAL_DB:-}" ]; then stop_postmaster; fi
 		: >"$PIDFILE"
+		rm -f "$RUNDIR/ready"
 		say "stopped in $(($(date +%s) - t))s; state kept in ${DATA#"$ROOT"/}/ (logs in ${LOGS#"$ROOT"/}/)"
 	fi
 	exit "$rc"
@@ -172,6 +173,7 @@ if [ -s "$PIDFILE" ]; then
 	done <"$PIDFILE"
 fi
 : >"$PIDFILE"
+rm -f "$RUNDIR/ready"
 
 # start NAME LOGFILE COMMAND...: run COMMAND in its own session, output
 # appended to LOGFILE, stdin closed.
@@ -436,6 +438,10 @@ ${B}awdaflow is running.${N} Open:
   DEMO_N=5 bin/starter demo -n 5 --sandbox-admin $SANDBOX_URL
 
 EOF
+
+# For tools that need the running stack (scripts/screenshot.sh).
+printf 'UI_URL=%s\nSTARTER_URL=%s\nSANDBOX_URL=%s\nDEMO_STATUS=%s\n' \
+	"$UI_URL" "$STARTER_URL" "$SANDBOX_URL" "$demo_rc" >"$RUNDIR/ready"
 
 if [ -n "${RUN_EXIT_AFTER_DEMO:-}" ]; then
 	exit "$demo_rc"
