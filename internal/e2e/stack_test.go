@@ -5,6 +5,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -209,6 +210,24 @@ func tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// keepLogs copies the logs of a failed test into $E2E_LOG_DIR, when set.
+func keepLogs(t *testing.T, paths ...string) {
+	dir := os.Getenv("E2E_LOG_DIR")
+	if dir == "" {
+		return
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		dst := filepath.Join(dir, strings.NewReplacer("/", "_").Replace(t.Name())+"-"+filepath.Base(p))
+		if err := os.WriteFile(dst, b, 0o600); err == nil {
+			t.Logf("kept %s", dst)
+		}
+	}
+}
+
 // ---- the stack ----
 
 // stack is the whole system for one test: its own database, sandbox,
@@ -330,6 +349,7 @@ func newStack(t *testing.T, seed uint64) *stack {
 		if t.Failed() {
 			t.Logf("starter log (tail):\n%s", tail(s.starter.logPath, 60))
 			t.Logf("worker log (tail):\n%s", tail(s.worker.logPath, 60))
+			keepLogs(t, s.starter.logPath, s.worker.logPath)
 		}
 	})
 	// The starter migrates the database; the worker waits for the lock.
@@ -391,12 +411,34 @@ func (s *stack) run(ctx context.Context, o demo.Options) *demo.Summary {
 }
 
 // checkOutcomes fails the test for every applicant not in its expected
-// terminal state.
-func checkOutcomes(t *testing.T, sum *demo.Summary) {
-	t.Helper()
+// terminal state, and shows what the loan was doing: its status (stage,
+// stuck reason, authorizations, transitions; no personal data) and the
+// notifications AWDA sent about it.
+func (s *stack) checkOutcomes(sum *demo.Summary) {
+	s.t.Helper()
 	for _, r := range sum.Mismatches() {
-		t.Errorf("%s (%s): expected %s, got %s: %s; stages %v; problems %v",
+		s.t.Errorf("%s (%s): expected %s, got %s: %s; stages %v; problems %v",
 			r.Ref, r.Scenario, r.Expected, r.Actual, r.Reason, r.Stages, r.Problems)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		v, err := s.api.Application(ctx, r.Ref)
+		cancel()
+		if err != nil || v.Live == nil {
+			continue
+		}
+		st := v.Live
+		b, _ := json.Marshal(map[string]any{"stage": st.Stage, "stuck": st.Stuck, "loanStatus": st.LoanStatus,
+			"authorizations": st.Authorizations, "transitions": st.Transitions, "ignored": st.Ignored})
+		s.t.Logf("%s: status %s", r.Ref, b)
+		var pushes []string
+		for _, ev := range s.sandbox.Events() {
+			switch {
+			case ev.Auth != nil && ev.Auth.UserID == st.UserID:
+				pushes = append(pushes, fmt.Sprintf("%s %s %s", ev.EventID, ev.Auth.AuthType, ev.Auth.Status))
+			case ev.Loan != nil && ev.Loan.LoanNo == st.LoanNo && st.LoanNo != "":
+				pushes = append(pushes, fmt.Sprintf("%s %s", ev.EventID, ev.Loan.Status))
+			}
+		}
+		s.t.Logf("%s: AWDA pushed %v", r.Ref, pushes)
 	}
 }
 
