@@ -1,0 +1,28 @@
+// Package stack launches the whole of awdaflow on loopback as real
+// processes, for the benchmarks (make bench), the chaos drill (make chaos)
+// and any test that needs the system as it runs in production:
+//
+//   - the worker and the starter binaries, built once with `go build` into
+//     a bin directory and run as subprocesses (so that they can be killed
+//     with SIGKILL, restarted and measured: RSS from /proc);
+//   - a Temporal dev server with a persistent SQLite file (a restart keeps
+//     every workflow) and the workflow's search attributes;
+//   - PostgreSQL: a throwaway cluster of its own (testenv.PostgresCluster),
+//     or a fresh database on an external server given by DatabaseURL;
+//   - the AWDA sandbox in this process, on its own HTTP listener, so that the
+//     caller reads its Stats and sets its faults and delivery directly (the
+//     admin API answers too, for code that wants HTTP).
+//
+// Secrets (payload key ring, API token, AWDA app id and HMAC secret) are
+// generated for each stack. Start brings everything up and waits until the
+// starter and the worker are ready; Close stops everything in order and
+// removes what Start created, leaving no process and no file behind (unless
+// Options.Keep or Options.LogDir say otherwise).
+//
+// Every child gets a parent-death signal, so a launcher that dies without
+// calling Close does not leave processes behind either.
+//
+// The package is for tools and tests on a developer's machine or in CI. It
+// must never be used in production code: the database runs without fsync and
+// the sandbox is not AWDA.
+package stack
