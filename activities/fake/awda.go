@@ -34,6 +34,8 @@ type AWDA struct {
 	loans       map[string]*loan // by loanNo
 	byOrder     map[string]string
 	faults      map[string][]error
+	authFaults  map[string][]error // auth/page faults by authType
+	afterInfo   []func()           // run after the next loan/info answers
 	outages     map[string]error
 	calls       map[string]int
 	submissions map[string]int
@@ -105,6 +107,7 @@ func NewAWDA(opts ...Option) *AWDA {
 		loans:        map[string]*loan{},
 		byOrder:      map[string]string{},
 		faults:       map[string][]error{},
+		authFaults:   map[string][]error{},
 		outages:      map[string]error{},
 		calls:        map[string]int{},
 		submissions:  map[string]int{},
@@ -127,6 +130,37 @@ func (f *AWDA) Fail(path string, errs ...error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.faults[path] = append(f.faults[path], errs...)
+}
+
+// FailAuthPage queues errors that the next auth/page calls for authType
+// return (after any fault of Fail), so that a test can fail one of the pages
+// fetched in parallel and not another.
+func (f *AWDA) FailAuthPage(authType string, errs ...error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.authFaults[authType] = append(f.authFaults[authType], errs...)
+}
+
+// AfterNextLoanInfo runs fn once, right after the next loan/info call has
+// computed its answer (outside the fake's lock, so fn may call the fake):
+// the way to make the loan move at AWDA between two reads that run in
+// parallel, whatever order they run in.
+func (f *AWDA) AfterNextLoanInfo(fn func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.afterInfo = append(f.afterInfo, fn)
+}
+
+func (f *AWDA) runAfterInfo() {
+	f.mu.Lock()
+	var fn func()
+	if len(f.afterInfo) > 0 {
+		fn, f.afterInfo = f.afterInfo[0], f.afterInfo[1:]
+	}
+	f.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
 }
 
 // Outage makes every call to path fail with err until Restore.
@@ -377,6 +411,10 @@ func (f *AWDA) AuthPage(_ context.Context, req *awda.AuthPageRequest) (*awda.Aut
 	if err := f.enter(awda.PathAuthPage); err != nil {
 		return nil, err
 	}
+	if q := f.authFaults[req.AuthType]; len(q) > 0 {
+		f.authFaults[req.AuthType] = q[1:]
+		return nil, q[0]
+	}
 	if err := f.knownUser(awda.PathAuthPage, req.UserID); err != nil {
 		return nil, err
 	}
@@ -538,6 +576,9 @@ func (f *AWDA) LoanAgreement(_ context.Context, req *awda.LoanAgreementRequest) 
 	if err != nil {
 		return nil, err
 	}
+	if s := l.info.Status; s.Rank() < awda.LoanApproved.Rank() || s == awda.LoanRejected || s == awda.LoanCancelled {
+		return nil, invalid(awda.PathLoanAgreement, "loanNo") // no agreement in this status, as the sandbox
+	}
 	if l.agreedID == "" {
 		l.agreedID = "AGR-" + req.LoanNo
 	}
@@ -564,6 +605,15 @@ func (f *AWDA) LoanSign(_ context.Context, req *awda.LoanSignRequest) (*awda.Loa
 	if req.AgreementID != l.agreedID {
 		return nil, invalid(awda.PathLoanSign, "agreementId")
 	}
+	// As the sandbox: APPROVED is signed; signed or later answers the
+	// current status (a repeat); anything else is refused.
+	switch s := l.info.Status; {
+	case s == awda.LoanApproved:
+	case s == awda.LoanRejected || s == awda.LoanCancelled || s.Rank() < awda.LoanApproved.Rank():
+		return nil, invalid(awda.PathLoanSign, "loanNo")
+	default:
+		return &awda.LoanSignResponse{Status: s}, nil
+	}
 	l.signedAt = req.SignedAt
 	l.info.Status = awda.LoanSigned
 	return &awda.LoanSignResponse{Status: awda.LoanSigned}, nil
@@ -581,6 +631,7 @@ func (f *AWDA) Signed(loanNo string) (int64, bool) {
 }
 
 func (f *AWDA) LoanInfo(_ context.Context, req *awda.LoanInfoRequest) (*awda.LoanInfoResponse, error) {
+	defer f.runAfterInfo()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter(awda.PathLoanInfo); err != nil {
@@ -608,6 +659,11 @@ func (f *AWDA) RepaymentVA(_ context.Context, req *awda.RepaymentVARequest) (*aw
 	l, err := f.loan(awda.PathRepaymentVA, req.LoanNo)
 	if err != nil {
 		return nil, err
+	}
+	switch l.info.Status {
+	case awda.LoanDisbursed, awda.LoanRepaying, awda.LoanOverdue:
+	default:
+		return nil, invalid(awda.PathRepaymentVA, "loanNo") // nothing to repay, as the sandbox
 	}
 	var due int64
 	for _, in := range l.info.Schedule {
