@@ -206,6 +206,7 @@ func (w *loanWorkflow) onAuthorization(ctx workflow.Context, ev awda.Authorizati
 	w.record(ctx, Transition{Kind: KindAuth, From: string(au.Status), To: string(ev.Status), EventID: ev.EventID, Note: ev.AuthType})
 	au.Status = ev.Status
 	au.NeedsPage = ev.Status != awda.AuthSuccess
+	w.authCallbacks[ev.AuthType]++
 }
 
 // authorization returns the state entry of authType, adding it when a

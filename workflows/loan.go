@@ -51,6 +51,9 @@ type loanWorkflow struct {
 	acceptingSignature bool
 	pendingSign        *signRequest // holds the client IP: never in State
 	signed             bool
+	// authCallbacks counts the callbacks applied per authType, so that an
+	// AWDA read started before one (a page, the list) does not overwrite it.
+	authCallbacks map[string]int
 }
 
 func (w *loanWorkflow) setup(ctx workflow.Context) error {
@@ -68,6 +71,7 @@ func (w *loanWorkflow) setup(ctx workflow.Context) error {
 			TenorUnit: w.in.Loan.TenorUnit,
 		}
 	}
+	w.authCallbacks = map[string]int{}
 	w.seen = make(map[string]bool, len(w.state.SeenEventIDs))
 	for _, id := range w.state.SeenEventIDs {
 		w.seen[id] = true
@@ -256,6 +260,7 @@ func (w *loanWorkflow) authorize(ctx workflow.Context) error {
 // listAuthorizations merges AWDA's list into the state: a SUCCESS (from a
 // callback or the list) is never taken back.
 func (w *loanWorkflow) listAuthorizations(ctx workflow.Context) error {
+	callbacks := w.authCallbacksNow()
 	var res awda.AuthListResponse
 	if err := firstErr(w.reads(ctx, rd(&res, a.AuthList, awda.AuthListRequest{UserID: w.state.UserID}))); err != nil {
 		return err
@@ -263,8 +268,8 @@ func (w *loanWorkflow) listAuthorizations(ctx workflow.Context) error {
 	for _, it := range res.Items {
 		au := w.authorization(it.AuthType)
 		au.Name, au.Required = it.Name, it.Required
-		if au.Status == awda.AuthSuccess {
-			continue
+		if au.Status == awda.AuthSuccess || w.authCallbacks[it.AuthType] != callbacks[it.AuthType] {
+			continue // a callback during the read is newer than the list
 		}
 		au.Status = it.Status
 		switch it.Status {
@@ -307,6 +312,7 @@ func (w *loanWorkflow) fetchAuthPages(ctx workflow.Context) error {
 		}
 	}
 	return w.do(ctx, "fetch authorization pages", func(ctx workflow.Context) error {
+		callbacks := w.authCallbacksNow()
 		var idx []int
 		var rs []read
 		for i, au := range w.state.Authorizations {
@@ -326,15 +332,39 @@ func (w *loanWorkflow) fetchAuthPages(ctx workflow.Context) error {
 				continue
 			}
 			au := &w.state.Authorizations[idx[k]]
-			au.URL, au.NeedsPage = page.URL, false
+			au.URL = page.URL
 			au.ExpireAt = time.UnixMilli(page.ExpireAt).UTC()
 			au.Attempts++
+			if w.authCallbacks[au.AuthType] != callbacks[au.AuthType] && w.callbackWins(ctx) {
+				// The callback that came while the pages were read is about
+				// this page (the borrower was quick): its status stands, and
+				// a FAILED or EXPIRED one gets the borrower a fresh page.
+				continue
+			}
+			au.NeedsPage = false
 			if au.Status != awda.AuthSuccess {
 				au.Status = awda.AuthPending
 			}
 		}
 		return firstErr(errs)
 	})
+}
+
+// authCallbacksNow copies the callback counts of the known authorizations,
+// to compare after a read (a type it lacks had none).
+func (w *loanWorkflow) authCallbacksNow() map[string]int {
+	m := make(map[string]int, len(w.state.Authorizations))
+	for _, au := range w.state.Authorizations {
+		m[au.AuthType] = w.authCallbacks[au.AuthType]
+	}
+	return m
+}
+
+// callbackWins reports whether an authorization callback applied during a
+// page read stands against the page's result. Histories from before the rule
+// (changeAuthCallbackWins) let the page overwrite it.
+func (w *loanWorkflow) callbackWins(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, changeAuthCallbackWins, workflow.DefaultVersion, 1) >= 1
 }
 
 // ---- 4. bank card ----
