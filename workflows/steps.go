@@ -51,6 +51,9 @@ func (w *loanWorkflow) do(ctx workflow.Context, step string, fn func(workflow.Co
 		if err == nil || isEnded(err) || temporal.IsCanceledError(err) {
 			return err
 		}
+		if err := w.finalStatusWins(ctx, err); err != nil {
+			return err
+		}
 		reason := describe(err)
 		w.logger.Warn("Step failed; parking the loan for operations", "Step", step, "Reason", reason)
 		if err := w.park(ctx, step, reason); err != nil {
@@ -59,10 +62,52 @@ func (w *loanWorkflow) do(ctx workflow.Context, step string, fn func(workflow.Co
 	}
 }
 
+// finalStatusWins ends the loan when a step failed because the loan has
+// reached a final AWDA status (SETTLED, CANCELLED, REJECTED) meanwhile:
+// AWDA refuses a VA, an agreement or a signature for such a loan with a
+// validation error (1007), and its push may come later than the refusal, or
+// never. On a refusal it asks AWDA for the loan's status; a final status,
+// asked or pushed, ends the loan with it instead of parking it for
+// operations. It returns nil when the loan goes on to park.
+func (w *loanWorkflow) finalStatusWins(ctx workflow.Context, err error) error {
+	if w.state.LoanNo == "" {
+		return nil
+	}
+	refused := errorType(err) == activities.ErrorType(awda.ClassValidation)
+	if !refused && !w.state.LoanStatus.Terminal() {
+		return nil
+	}
+	if workflow.GetVersion(ctx, changeFinalStatusWins, workflow.DefaultVersion, 1) < 1 {
+		return nil
+	}
+	if !w.state.LoanStatus.Terminal() {
+		var info awda.LoanInfoResponse
+		if firstErr(w.reads(ctx, rd(&info, a.LoanInfo, awda.LoanInfoRequest{LoanNo: w.state.LoanNo}))) == nil {
+			w.applyLoanInfo(ctx, &info, "asked after AWDA refused a step")
+		}
+	}
+	if !w.state.LoanStatus.Terminal() {
+		return nil
+	}
+	return w.endAtFinalStatus(ctx)
+}
+
+// endAtFinalStatus ends the loan at its final AWDA status.
+func (w *loanWorkflow) endAtFinalStatus(ctx workflow.Context) error {
+	switch w.state.LoanStatus {
+	case awda.LoanSettled:
+		return w.end(ctx, StageSettled, "")
+	case awda.LoanCancelled:
+		return w.end(ctx, StageCancelled, "cancelled by AWDA")
+	}
+	return w.end(ctx, StageRejected, "rejected by AWDA")
+}
+
 // park marks the loan stuck and waits for operations. It returns nil after
-// Retry, and an ended error after Abandon (FAILED) or a borrower's Cancel
-// (CANCELLED, only before signing). The time spent parked does not count
-// against the borrower's deadline.
+// Retry, and an ended error after Abandon (FAILED), a borrower's Cancel
+// (CANCELLED, only before signing) or a final AWDA status pushed meanwhile
+// (nothing is left for operations to do). The time spent parked does not
+// count against the borrower's deadline.
 func (w *loanWorkflow) park(ctx workflow.Context, step, reason string) error {
 	since := workflow.Now(ctx)
 	w.state.Stuck = &Stuck{Step: step, Reason: reason, Since: since}
@@ -70,10 +115,23 @@ func (w *loanWorkflow) park(ctx workflow.Context, step, reason string) error {
 	w.publish(ctx)
 
 	w.retryReq, w.abandonReq = nil, nil
-	if err := workflow.Await(ctx, func() bool {
-		return w.retryReq != nil || w.abandonReq != nil || w.cancelReq != nil
-	}); err != nil {
-		return err
+	watchFinal := !w.state.LoanStatus.Terminal()
+	for {
+		if err := workflow.Await(ctx, func() bool {
+			return w.retryReq != nil || w.abandonReq != nil || w.cancelReq != nil ||
+				watchFinal && w.state.LoanStatus.Terminal()
+		}); err != nil {
+			return err
+		}
+		if w.retryReq != nil || w.abandonReq != nil || w.cancelReq != nil {
+			break
+		}
+		// A final status was pushed. Histories from before the rule waited on.
+		watchFinal = false
+		if workflow.GetVersion(ctx, changeFinalStatusWins, workflow.DefaultVersion, 1) >= 1 {
+			w.record(ctx, Transition{Kind: KindResumed, From: step, To: string(w.state.LoanStatus), Note: "final status from AWDA"})
+			return w.endAtFinalStatus(ctx)
+		}
 	}
 	switch {
 	case w.abandonReq != nil:

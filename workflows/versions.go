@@ -11,4 +11,10 @@ const (
 	// the pages are being read stands against the page's result (a FAILED or
 	// EXPIRED one gets a fresh page) instead of being overwritten by PENDING.
 	changeAuthCallbackWins = "auth-callback-wins"
+	// changeFinalStatusWins: a step that fails once the loan has a final
+	// AWDA status (SETTLED, CANCELLED, REJECTED; asked of AWDA after a
+	// validation refusal, or pushed) ends the loan with it, and a parked
+	// loan ends when such a status is pushed, instead of waiting for
+	// operations.
+	changeFinalStatusWins = "final-status-wins"
 )
