@@ -50,7 +50,7 @@ if [ -t 1 ]; then
 else
 	B='' G='' Y='' R='' D='' N=''
 fi
-say() { printf '%s==>%s %s\n' "$B" "$N" "$*"; }
+say() { printf '%s==>%s %s %s[%ss]%s\n' "$B" "$N" "$*" "$D" "$(($(date +%s) - T0))" "$N"; }
 warn() { printf '%swarning:%s %s\n' "$Y" "$N" "$*" >&2; }
 die() {
 	printf '%serror:%s %s\n' "$R" "$N" "$*" >&2
@@ -378,7 +378,8 @@ STARTER_URL=$STARTER_URL
 STARTER_API_TOKEN=$API_TOKEN
 TEMPORAL_ADDRESS=$TEMPORAL_ADDRESS
 DATABASE_URL=$DATABASE_URL
-export STARTER_URL STARTER_API_TOKEN TEMPORAL_ADDRESS DATABASE_URL
+SANDBOX_URL=$SANDBOX_URL
+export STARTER_URL STARTER_API_TOKEN TEMPORAL_ADDRESS DATABASE_URL SANDBOX_URL
 EOF
 )
 say "everything is up after $(elapsed)"
@@ -432,10 +433,10 @@ ${B}awdaflow is running.${N} Open:
 
   ${D}# in another terminal:${N}
   . ${RUNDIR#"$ROOT"/}/env
-  curl -s -H "Authorization: Bearer \$STARTER_API_TOKEN" $STARTER_URL/v1/applications?stuck=true
-  bin/starter list --stage REPAYMENT
+  curl -s -H "Authorization: Bearer \$STARTER_API_TOKEN" "$STARTER_URL/v1/applications?stuck=true"
+  bin/starter list --stage SETTLED
   bin/temporal workflow list --address \$TEMPORAL_ADDRESS --query 'LoanStuck = true'
-  DEMO_N=5 bin/starter demo -n 5 --sandbox-admin $SANDBOX_URL
+  bin/starter demo -n 5 --sandbox-admin \$SANDBOX_URL
 
 EOF
 
