@@ -103,6 +103,15 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 60s each); findings land in
 bench: ## Client micro-benchmarks (signing, encoding). The load and chaos figures arrive with issue 6.
 	$(GO) test -run '^$$' -bench . $(BENCHFLAGS) $(BENCHPKGS)
 
+# make chaos: CHAOS_N applicants through faults, SIGKILLs and restarts drawn
+# from CHAOS_SEED (same seed, same schedule); see internal/chaos.
+CHAOS_N    ?= 200
+CHAOS_SEED ?= 1
+
+.PHONY: chaos
+chaos: temporal-cli ## CHAOS_N (200) loans through sandbox faults, worker SIGKILLs, Temporal/PostgreSQL/starter restarts; exit 1 if anything is lost.
+	CHAOS_N=$(CHAOS_N) CHAOS_SEED=$(CHAOS_SEED) $(GO) run ./internal/chaos/cmd/chaos
+
 .PHONY: run
 run: temporal-cli ## The whole stack (Temporal + UI, PostgreSQL, sandbox, worker, starter) and a live demo of DEMO_N (20) loans; Ctrl-C stops it.
 	@GO=$(GO) BIN=$(BIN) TEMPORAL=$(TEMPORAL) scripts/run.sh

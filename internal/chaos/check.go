@@ -46,8 +46,8 @@ const (
 	RunContinuedAsNew = "ContinuedAsNew"
 )
 
-// Run is one execution of a workflow ID, as visibility lists it.
-type Run struct {
+// Execution is one run of a workflow ID, as visibility lists it.
+type Execution struct {
 	RunID  string
 	Status string
 }
@@ -76,7 +76,7 @@ type Applicant struct {
 	StatusErr string
 	// Runs are the executions of WorkflowID (RunsErr when they could not be
 	// listed).
-	Runs    []Run
+	Runs    []Execution
 	RunsErr string
 }
 

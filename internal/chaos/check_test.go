@@ -65,7 +65,7 @@ func fabricate(ref string, sc demo.Scenario) Applicant {
 		Ref: ref, Scenario: sc, Expected: want, WorkflowID: id,
 		Demo: string(want), API: string(want), APITerminal: true,
 		Result: &workflows.LoanResult{Outcome: want, OrderNo: workflows.OrderNo(id)},
-		Runs:   []Run{{RunID: ref + "-run1", Status: RunCompleted}},
+		Runs:   []Execution{{RunID: ref + "-run1", Status: RunCompleted}},
 	}
 	st := &workflows.Status{ApplicantRef: ref, WorkflowID: id, Terminal: true}
 	st.Stage, st.OrderNo = want, workflows.OrderNo(id)
@@ -152,7 +152,7 @@ func TestCleanRunPasses(t *testing.T) {
 func TestContinueAsNewChainIsOneLoan(t *testing.T) {
 	o := cleanRun()
 	a := &o.Applicants[0]
-	a.Runs = []Run{{RunID: "r1", Status: RunContinuedAsNew}, {RunID: "r2", Status: RunCompleted}}
+	a.Runs = []Execution{{RunID: "r1", Status: RunContinuedAsNew}, {RunID: "r2", Status: RunCompleted}}
 	a.Status.Runs = 1
 	if r := Check(o); !r.OK() {
 		t.Fatalf("violations: %v", r.Violations)
@@ -303,10 +303,10 @@ func TestEveryViolationIsFlagged(t *testing.T) {
 		// Runs.
 		{"a second start", func(o *Observations) {
 			a := happy(o)
-			a.Runs = []Run{{RunID: "r1", Status: "Terminated"}, {RunID: "r2", Status: RunCompleted}}
+			a.Runs = []Execution{{RunID: "r1", Status: "Terminated"}, {RunID: "r2", Status: RunCompleted}}
 		}, CheckRuns, "2 runs of"},
 		{"continued as new, unknown to the state", func(o *Observations) {
-			happy(o).Runs = []Run{{RunID: "r1", Status: RunContinuedAsNew}, {RunID: "r2", Status: RunCompleted}}
+			happy(o).Runs = []Execution{{RunID: "r1", Status: RunContinuedAsNew}, {RunID: "r2", Status: RunCompleted}}
 		}, CheckRuns, "continued as new 0 times"},
 		{"no run at all", func(o *Observations) { happy(o).Runs = nil }, CheckRuns, "no run of"},
 		{"runs unreadable", func(o *Observations) { happy(o).RunsErr = "visibility down" }, CheckRuns, "visibility down"},
