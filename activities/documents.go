@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"slices"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -74,14 +76,16 @@ func (a *Activities) UploadDocuments(ctx context.Context, in UploadDocumentsInpu
 	}
 
 	done := map[string]UploadedImage{} // by DocumentID, from earlier attempts
+	var prior []UploadedImage
 	if activity.HasHeartbeatDetails(ctx) {
-		var prior []UploadedImage
 		if err := activity.GetHeartbeatDetails(ctx, &prior); err == nil {
 			for _, im := range prior {
 				done[im.DocumentID] = im
 			}
 		}
 	}
+	hb := startHeartbeats(ctx, prior)
+	defer hb.stop()
 
 	u := uploader{a: a, userID: in.UserID}
 	out := &UploadDocumentsResult{}
@@ -113,11 +117,78 @@ func (a *Activities) UploadDocuments(ctx context.Context, in UploadDocumentsInpu
 		if imageID == "" {
 			return nil, temporal.NewNonRetryableApplicationError("AWDA accepted the "+string(ref.Type)+" image without an imageId", ErrorType(awda.ClassUnknown), nil)
 		}
-		out.Images = append(out.Images, UploadedImage{Type: ref.Type, DocumentID: ref.DocumentID, ImageID: imageID})
-		activity.RecordHeartbeat(ctx, out.Images)
+		im := UploadedImage{Type: ref.Type, DocumentID: ref.DocumentID, ImageID: imageID}
+		out.Images = append(out.Images, im)
+		hb.uploaded(im)
 		logger.Info("document uploaded", "DocumentID", ref.DocumentID, "ImageType", string(ref.Type), "Method", string(method))
 	}
 	return out, nil
+}
+
+// heartbeats reports an upload's progress — the images uploaded so far,
+// by this attempt and earlier ones — as its heartbeat details: after each
+// upload, and every third of the heartbeat timeout in between, so that the
+// attempt stays alive through an AWDA call that takes as long as the
+// timeout itself (the HTTP timeout is of the same order) and a dead worker
+// is noticed after the timeout. The SDK sends the first heartbeat of its
+// throttle window (80 % of the timeout) at once and the last one at the
+// window's end or when the attempt fails, so progress reaches the server
+// before the next attempt reads it; beats around every call would only
+// hold a progress beat back in the window.
+type heartbeats struct {
+	ctx    context.Context
+	mu     sync.Mutex
+	images []UploadedImage
+	done   chan struct{}
+	exited chan struct{}
+}
+
+func startHeartbeats(ctx context.Context, prior []UploadedImage) *heartbeats {
+	h := &heartbeats{ctx: ctx, images: append([]UploadedImage(nil), prior...), done: make(chan struct{}), exited: make(chan struct{})}
+	every := activity.GetInfo(ctx).HeartbeatTimeout / 3
+	if every <= 0 {
+		close(h.exited) // no heartbeat timeout: progress beats suffice
+		return h
+	}
+	go func() {
+		defer close(h.exited)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-h.done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				h.beat()
+			}
+		}
+	}()
+	return h
+}
+
+// beat records the progress so far. Never an empty list over an earlier
+// attempt's: the images start as the prior ones.
+func (h *heartbeats) beat() {
+	h.mu.Lock()
+	images := append([]UploadedImage(nil), h.images...)
+	h.mu.Unlock()
+	activity.RecordHeartbeat(h.ctx, images)
+}
+
+// uploaded adds an image to the progress and records it at once.
+func (h *heartbeats) uploaded(im UploadedImage) {
+	h.mu.Lock()
+	h.images = slices.DeleteFunc(h.images, func(x UploadedImage) bool { return x.DocumentID == im.DocumentID })
+	h.images = append(h.images, im)
+	h.mu.Unlock()
+	h.beat()
+}
+
+func (h *heartbeats) stop() {
+	close(h.done)
+	<-h.exited
 }
 
 // uploader holds one attempt's upload token. The token never leaves it: it

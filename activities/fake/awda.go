@@ -36,6 +36,7 @@ type AWDA struct {
 	faults      map[string][]error
 	authFaults  map[string][]error // auth/page faults by authType
 	afterInfo   []func()           // run after the next loan/info answers
+	delays      map[string]time.Duration
 	outages     map[string]error
 	calls       map[string]int
 	submissions map[string]int
@@ -108,6 +109,7 @@ func NewAWDA(opts ...Option) *AWDA {
 		byOrder:      map[string]string{},
 		faults:       map[string][]error{},
 		authFaults:   map[string][]error{},
+		delays:       map[string]time.Duration{},
 		outages:      map[string]error{},
 		calls:        map[string]int{},
 		submissions:  map[string]int{},
@@ -160,6 +162,30 @@ func (f *AWDA) runAfterInfo() {
 	f.mu.Unlock()
 	if fn != nil {
 		fn()
+	}
+}
+
+// Delay makes every image/token, image/upload and image/upload-base64 call
+// on path take d of real time (less if its context ends first), like a slow
+// network: for tests of heartbeating through long calls.
+func (f *AWDA) Delay(path string, d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.delays[path] = d
+}
+
+func (f *AWDA) pause(ctx context.Context, path string) {
+	f.mu.Lock()
+	d := f.delays[path]
+	f.mu.Unlock()
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 
@@ -469,7 +495,8 @@ func (f *AWDA) BankCardVerify(_ context.Context, req *awda.BankCardVerifyRequest
 	return &awda.BankCardVerifyResponse{Status: v.status, FailReason: v.reason}, nil
 }
 
-func (f *AWDA) ImageToken(_ context.Context, req *awda.ImageTokenRequest) (*awda.ImageTokenResponse, error) {
+func (f *AWDA) ImageToken(ctx context.Context, req *awda.ImageTokenRequest) (*awda.ImageTokenResponse, error) {
+	f.pause(ctx, awda.PathImageToken)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter(awda.PathImageToken); err != nil {
@@ -484,7 +511,8 @@ func (f *AWDA) ImageToken(_ context.Context, req *awda.ImageTokenRequest) (*awda
 	return &awda.ImageTokenResponse{Token: tok, ExpireAt: exp.UnixMilli()}, nil
 }
 
-func (f *AWDA) ImageUpload(_ context.Context, req *awda.ImageUploadRequest) (*awda.ImageUploadResponse, error) {
+func (f *AWDA) ImageUpload(ctx context.Context, req *awda.ImageUploadRequest) (*awda.ImageUploadResponse, error) {
+	f.pause(ctx, awda.PathImageUpload)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter(awda.PathImageUpload); err != nil {
@@ -503,7 +531,8 @@ func (f *AWDA) ImageUpload(_ context.Context, req *awda.ImageUploadRequest) (*aw
 	return &awda.ImageUploadResponse{ImageID: id}, nil
 }
 
-func (f *AWDA) ImageUploadBase64(_ context.Context, req *awda.ImageUploadBase64Request) (*awda.ImageUploadResponse, error) {
+func (f *AWDA) ImageUploadBase64(ctx context.Context, req *awda.ImageUploadBase64Request) (*awda.ImageUploadResponse, error) {
+	f.pause(ctx, awda.PathImageUploadBase64)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter(awda.PathImageUploadBase64); err != nil {
