@@ -297,6 +297,10 @@ type Config struct {
 	CallTimeout time.Duration `json:"callTimeout,omitempty"`
 	// UploadTimeout bounds one attempt of the document upload (2 minutes).
 	UploadTimeout time.Duration `json:"uploadTimeout,omitempty"`
+	// UploadHeartbeatTimeout is how long the document upload may go without
+	// a heartbeat (15 s): a worker that dies mid-upload is noticed after it,
+	// not after UploadTimeout.
+	UploadHeartbeatTimeout time.Duration `json:"uploadHeartbeatTimeout,omitempty"`
 	// MaxRetryInterval caps the backoff between attempts (1 minute).
 	MaxRetryInterval time.Duration `json:"maxRetryInterval,omitempty"`
 	// MaxAuthorizationAttempts bounds the pages fetched per authorization
@@ -318,6 +322,7 @@ func DefaultConfig() Config {
 		ReadBudget:               30 * time.Second,
 		CallTimeout:              30 * time.Second,
 		UploadTimeout:            2 * time.Minute,
+		UploadHeartbeatTimeout:   15 * time.Second,
 		MaxRetryInterval:         time.Minute,
 		MaxAuthorizationAttempts: 3,
 		MaxBankCardAttempts:      5,
@@ -349,6 +354,7 @@ func (c Config) WithDefaults() Config {
 		ReadBudget:               pick(c.ReadBudget, d.ReadBudget),
 		CallTimeout:              pick(c.CallTimeout, d.CallTimeout),
 		UploadTimeout:            pick(c.UploadTimeout, d.UploadTimeout),
+		UploadHeartbeatTimeout:   pick(c.UploadHeartbeatTimeout, d.UploadHeartbeatTimeout),
 		MaxRetryInterval:         pick(c.MaxRetryInterval, d.MaxRetryInterval),
 		MaxAuthorizationAttempts: pickN(c.MaxAuthorizationAttempts, d.MaxAuthorizationAttempts),
 		MaxBankCardAttempts:      pickN(c.MaxBankCardAttempts, d.MaxBankCardAttempts),

@@ -102,7 +102,9 @@ func newHarness(t *testing.T, opts ...fake.Option) *harness {
 	)
 	h.proj = fake.NewProjections()
 	h.env.RegisterWorkflow(workflows.LoanApplication)
-	h.env.RegisterActivity(activities.New(h.awda, h.docs, h.proj))
+	acts := activities.New(h.awda, h.docs, h.proj)
+	acts.Now = h.env.Now // the fake's clock: upload tokens expire in simulated time
+	h.env.RegisterActivity(acts)
 	h.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -356,7 +358,9 @@ func (h *harness) next() *harness {
 	n.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.LoanWorkflowID(applicantRef), TaskQueue: workflows.TaskQueue})
 	n.env.SetTestTimeout(time.Minute)
 	n.env.RegisterWorkflow(workflows.LoanApplication)
-	n.env.RegisterActivity(activities.New(n.awda, n.docs, n.proj))
+	acts := activities.New(n.awda, n.docs, n.proj)
+	acts.Now = n.env.Now
+	n.env.RegisterActivity(acts)
 	n.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 		n.mu.Lock()
 		defer n.mu.Unlock()

@@ -508,7 +508,7 @@ func (w *loanWorkflow) uploadDocuments(ctx workflow.Context) error {
 		return nil
 	}
 	return w.do(ctx, "upload documents", func(ctx workflow.Context) error {
-		actx := workflow.WithActivityOptions(ctx, w.awdaOptions(w.cfg.UploadTimeout))
+		actx := workflow.WithActivityOptions(ctx, w.uploadOptions())
 		var res activities.UploadDocumentsResult
 		if err := workflow.ExecuteActivity(actx, a.UploadDocuments, activities.UploadDocumentsInput{
 			UserID: w.state.UserID, Method: w.in.UploadMethod, Documents: w.in.Documents,
@@ -524,6 +524,23 @@ func (w *loanWorkflow) uploadDocuments(ctx workflow.Context) error {
 		return nil
 	})
 }
+
+// uploadOptions are the upload's activity options. An attempt makes
+// several AWDA calls (a token, then one upload per image), so one busy
+// answer fails it: attempts are retried from 1 s, doubling, at most every
+// maxUploadRetryInterval, each skipping the images an earlier one uploaded
+// (heartbeat details). The heartbeat timeout lets a worker's death be
+// noticed in seconds; the activity heartbeats well within it.
+func (w *loanWorkflow) uploadOptions() workflow.ActivityOptions {
+	o := w.awdaOptions(w.cfg.UploadTimeout)
+	o.HeartbeatTimeout = w.cfg.UploadHeartbeatTimeout
+	o.RetryPolicy.MaximumInterval = min(o.RetryPolicy.MaximumInterval, maxUploadRetryInterval)
+	return o
+}
+
+// maxUploadRetryInterval caps the upload's backoff: a busy AWDA answers again
+// within seconds, and a later attempt redoes only what was not uploaded.
+const maxUploadRetryInterval = 30 * time.Second
 
 func imageID(images []activities.UploadedImage, t awda.ImageType) string {
 	for _, im := range images {
