@@ -212,7 +212,11 @@ func (c *checker) oneLoan() {
 		if WantsLoan(a.Scenario) {
 			want = 1
 		}
-		if got := loans[no]; got != want {
+		got := loans[no]
+		// A loan that never ended may not have reached loan/submit: the
+		// outcome check reports it; only a second loan is news here.
+		unfinished := a.Result == nil && got < want
+		if got != want && !unfinished {
 			c.fail(CheckOneLoan, a.Ref, "%s: AWDA holds %d loans for orderNo %s, want %d", a.Scenario, got, no, want)
 		}
 	}

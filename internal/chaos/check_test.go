@@ -222,6 +222,12 @@ func TestEveryViolationIsFlagged(t *testing.T) {
 		{"no loan where one was due", func(o *Observations) {
 			delete(o.Sandbox.LoansByOrderNo, byScenario(o, demo.Reject).OrderNo())
 		}, CheckOneLoan, "holds 0 loans"},
+		{"two loans for a loan that never ended", func(o *Observations) {
+			a := happy(o)
+			a.Result, a.ResultErr = nil, "still running"
+			o.Sandbox.LoansByOrderNo[a.OrderNo()] = 2
+			o.Sandbox.DuplicateOrderNos = []string{a.OrderNo()}
+		}, "", "holds 2 loans"},
 		{"a loan nobody asked for", func(o *Observations) { o.Sandbox.LoansByOrderNo["AFdeadbeef"] = 1 }, CheckOneLoan, "no applicant has"},
 		{"duplicates the sandbox did not list", func(o *Observations) {
 			o.Sandbox.LoansByOrderNo[happy(o).OrderNo()] = 3
@@ -347,6 +353,10 @@ func TestEveryViolationIsFlagged(t *testing.T) {
 			r := Check(o)
 			found := false
 			for _, v := range r.Violations {
+				if tc.check == "" {
+					found = found || strings.Contains(v.Detail, tc.detail)
+					continue
+				}
 				if v.Check != tc.check {
 					t.Errorf("also flagged under another check: %s", v)
 					continue
@@ -396,5 +406,19 @@ func TestSummaryListsEveryViolation(t *testing.T) {
 	_, _ = ok.WriteTo(&b)
 	if !strings.Contains(b.String(), "PASS: nothing lost") || strings.Contains(b.String(), "FAIL") {
 		t.Errorf("a clean summary:\n%s", b.String())
+	}
+}
+
+// An applicant that never ended is reported once, under its outcome: no
+// loan at AWDA is no second violation when it never reached loan/submit.
+func TestUnfinishedApplicantIsOneViolation(t *testing.T) {
+	o := cleanRun()
+	a := byScenario(o, demo.Happy)
+	a.Demo, a.API, a.APITerminal = demo.OutcomeTimeout, string(workflows.StageDocuments), false
+	a.Result, a.ResultErr = nil, "still running"
+	delete(o.Sandbox.LoansByOrderNo, a.OrderNo())
+	r := Check(o)
+	if r.Failed(CheckOneLoan) != 0 || r.Failed(CheckOutcomes) != 3 {
+		t.Errorf("violations: %v", r.Violations)
 	}
 }

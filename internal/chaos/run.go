@@ -35,7 +35,9 @@ type Options struct {
 	// inbox to settle afterwards (3 minutes).
 	LoadTimeout  time.Duration
 	DrainTimeout time.Duration
-	// PollInterval is how often each applicant reads its application (1 s).
+	// PollInterval is how often each applicant reads its application (2 s;
+	// with every applicant in flight, that is already N/2 status queries a
+	// second).
 	PollInterval time.Duration
 	// Schedule shapes the chaos.
 	Schedule ScheduleOptions
@@ -91,7 +93,7 @@ func (o Options) withDefaults() Options {
 		o.DrainTimeout = 3 * time.Minute
 	}
 	if o.PollInterval <= 0 {
-		o.PollInterval = time.Second
+		o.PollInterval = 2 * time.Second
 	}
 	if o.Faults == nil {
 		o.Faults = DefaultFaults()
