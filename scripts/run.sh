@@ -165,12 +165,14 @@ trap 'if [ -n "$UP" ]; then exit 0; else exit 143; fi' TERM
 # A previous run killed with SIGKILL (or a lost terminal) may have left
 # processes behind: stop the ones that are provably ours.
 if [ -s "$PIDFILE" ]; then
-	while read -r name pid; do
+	mapfile -t stale <"$PIDFILE"
+	for ((i = ${#stale[@]} - 1; i >= 0; i--)); do # newest first, as cleanup does
+		read -r name pid <<<"${stale[i]}"
 		if alive "$pid" && ours "$pid"; then
 			warn "stopping $name (pid $pid) left over from an earlier run"
 			stop "$name" "$pid" 10
 		fi
-	done <"$PIDFILE"
+	done
 fi
 : >"$PIDFILE"
 rm -f "$RUNDIR/ready"
