@@ -212,7 +212,9 @@ func (c cursor) encode() string {
 func decodeCursor(s string) (cursor, error) {
 	var c cursor
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || json.Unmarshal(b, &c) != nil || c.Ref == "" || c.CreatedAt.IsZero() {
+	// A NUL cannot be in a text value: PostgreSQL would refuse the query
+	// (22021), and a client's bad cursor would look like an outage.
+	if err != nil || json.Unmarshal(b, &c) != nil || c.Ref == "" || c.CreatedAt.IsZero() || strings.ContainsRune(c.Ref, 0) {
 		return cursor{}, ErrInvalidCursor
 	}
 	return c, nil
