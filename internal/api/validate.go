@@ -230,7 +230,10 @@ func (a *ApplicationRequest) validate() []FieldError {
 		seen[d.Type] = true
 		if d.DocumentID == "" {
 			fe.add(f+".documentId", "required")
-		} else if _, err := uuid.Parse(d.DocumentID); err != nil {
+		} else if u, err := uuid.Parse(d.DocumentID); err != nil || !strings.EqualFold(u.String(), d.DocumentID) {
+			// Only the form POST /v1/documents hands out (any case):
+			// uuid.Parse also takes {…}, urn:uuid:… and unhyphenated IDs,
+			// which checkDocuments would not find (or PostgreSQL refuse).
 			fe.add(f+".documentId", "not a document ID")
 		}
 	}
