@@ -18,7 +18,9 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -118,6 +120,15 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		entry.EventID, entry.UserID = ev.EventID, ev.UserID
+	}
+	// The IDs go into text columns, which cannot hold NUL: such an event
+	// would fail the insert on every delivery (503 for ever), so it is
+	// refused as malformed instead.
+	for _, id := range [...]struct{ field, v string }{{"eventId", entry.EventID}, {"loanNo", entry.LoanNo}, {"userId", entry.UserID}} {
+		if strings.ContainsRune(id.v, 0) {
+			rc.malformed(w, r, log, source, fmt.Errorf("%w: %w", awda.ErrInvalidEvent, &awda.FieldError{Field: id.field, Reason: "contains a NUL character"}))
+			return
+		}
 	}
 	log = log.With().Str("event_id", entry.EventID).Str("loan_no", entry.LoanNo).Str("awda_user_id", entry.UserID).Logger()
 
