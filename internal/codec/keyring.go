@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -71,16 +72,16 @@ func ParseKeyRing(spec string) (*KeyRing, error) {
 			return nil, fmt.Errorf("codec: key ring entry %d: %w", n, err)
 		}
 		if _, dup := k.aeads[id]; dup {
-			return nil, fmt.Errorf("codec: key ring entry %d: duplicate key ID %q", n, id)
+			return nil, fmt.Errorf("codec: key ring entry %d: duplicate key ID %s", n, quoteID(id))
 		}
 		key, err := decodeKey(strings.TrimSpace(material))
 		if err != nil {
-			return nil, fmt.Errorf("codec: key ring entry %d (key ID %q): %w", n, id, err)
+			return nil, fmt.Errorf("codec: key ring entry %d (key ID %s): %w", n, quoteID(id), err)
 		}
 		aead, err := newAEAD(key)
 		clear(key)
 		if err != nil {
-			return nil, fmt.Errorf("codec: key ring entry %d (key ID %q): %w", n, id, err)
+			return nil, fmt.Errorf("codec: key ring entry %d (key ID %s): %w", n, quoteID(id), err)
 		}
 		k.aeads[id] = aead
 		k.ids = append(k.ids, id)
@@ -140,10 +141,29 @@ func validKeyID(id string) error {
 		switch {
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
 		default:
-			return fmt.Errorf("key ID %q has a character outside [A-Za-z0-9._-]", id)
+			return fmt.Errorf("key ID %s has a character outside [A-Za-z0-9._-]", quoteID(id))
 		}
 	}
 	return nil
+}
+
+// quoteID quotes a key ID for an error message, unless it holds a run of
+// base64 long enough to be a key (43 characters): then it most likely is
+// one, pasted without its ID ("k1=…,<key>=" cuts the second key at its
+// padding and takes it for an ID), and must not be printed.
+func quoteID(id string) string {
+	run := 0
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '-' || c == '_' {
+			if run++; run >= 43 {
+				return "(not shown: it looks like a key)"
+			}
+		} else {
+			run = 0
+		}
+	}
+	return strconv.Quote(id)
 }
 
 func decodeKey(s string) ([]byte, error) {
