@@ -200,7 +200,7 @@ func LoadFrom(getenv func(string) string, stderrIsTTY bool) (*Config, error) {
 	}
 	if c.Database.URL.Empty() {
 		r.fail(EnvDatabaseURL, "required: postgres://user:password@host:port/db")
-	} else if u, err := url.Parse(c.Database.URL.Reveal()); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+	} else if u, err := url.Parse(c.Database.URL.Reveal()); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Opaque != "" {
 		// Not quoting the value: it carries a password.
 		r.fail(EnvDatabaseURL, "want a postgres:// or postgresql:// URL")
 	}
@@ -422,11 +422,17 @@ func (a AWDA) SignType() string {
 // Redacted is the database URL with its password masked.
 func (d Database) Redacted() string {
 	u, err := url.Parse(d.URL.Reveal())
-	if err != nil {
+	if err != nil || u.Opaque != "" {
+		// "postgres:user:password@host" parses with everything opaque.
 		return redacted
 	}
 	if _, has := u.User.Password(); has {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	if _, err := url.ParseQuery(u.RawQuery); err != nil {
+		// A query net/url cannot split (a ';' in it) could hide a password
+		// that u.Query() would not see.
+		u.RawQuery = "xxxxx"
 	}
 	for _, k := range []string{"password", "sslpassword"} {
 		if q := u.Query(); q.Has(k) {
