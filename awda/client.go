@@ -404,9 +404,13 @@ func EncodeImageUpload(req *ImageUploadRequest) ([]byte, string, error) {
 	if err := mw.WriteField(FormFieldImageType, string(req.ImageType)); err != nil {
 		return nil, "", err
 	}
-	name := req.FileName
+	// The name goes into a part header, where a control character makes the
+	// whole form unparseable for a strict server (Go's own refuses it, and
+	// the request then fails its signature check): the name may come from a
+	// borrower's upload, so such characters are dropped.
+	name := strings.Map(dropControl, req.FileName)
 	if name == "" {
-		name = strings.ToLower(string(req.ImageType)) + ".jpg"
+		name = strings.Map(dropControl, strings.ToLower(string(req.ImageType))) + ".jpg"
 	}
 	fw, err := mw.CreateFormFile(FormFieldFile, name)
 	if err != nil {
@@ -419,6 +423,13 @@ func EncodeImageUpload(req *ImageUploadRequest) ([]byte, string, error) {
 		return nil, "", err
 	}
 	return buf.Bytes(), mw.FormDataContentType(), nil
+}
+
+func dropControl(r rune) rune {
+	if r < 0x20 || r == 0x7f {
+		return -1
+	}
+	return r
 }
 
 // ImageUploadBase64 uploads an image as base64 or by URL.
