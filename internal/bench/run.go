@@ -1,0 +1,262 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+
+	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/awda/sandbox"
+	"github.com/awdaflow/awdaflow/internal/stack"
+	"github.com/awdaflow/awdaflow/internal/testenv"
+	"github.com/awdaflow/awdaflow/internal/webhook"
+	"github.com/awdaflow/awdaflow/workflows"
+)
+
+// Config is what Run measures and how.
+type Config struct {
+	Params
+	Seed uint64
+	// ApplicantTimeout bounds each applicant (and each baseline workflow).
+	ApplicantTimeout time.Duration
+	// Settle is how long the parked loans sit before the memory reading.
+	Settle time.Duration
+	// ClientBench is the output of `go test -bench -benchmem ./awda/` to
+	// include (the Makefile runs it first); empty: none.
+	ClientBench string
+	// LogDir keeps the processes' logs (empty: discarded with the stack).
+	LogDir string
+	// Skip names phases to leave out: "loans", "webhooks", "parked".
+	Skip map[string]bool
+	Logf func(format string, args ...any)
+}
+
+// Run starts the stack, measures every phase in turn and returns the
+// results (with whatever was measured before an error).
+func Run(ctx context.Context, cfg Config) (*Results, error) {
+	began := time.Now()
+	logf := cfg.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	root, err := stack.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	res := &Results{Machine: DescribeMachine(root), Params: cfg.Params, Phases: map[string]time.Duration{}}
+	defer func() {
+		res.Total = time.Since(began)
+		res.Machine.LoadAfter = LoadAverage()
+		res.Evaluate()
+	}()
+	phase := func(name string, fn func() error) error {
+		t0 := time.Now()
+		logf("== %s", name)
+		err := fn()
+		res.Phases[name] = time.Since(t0)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		logf("   %s done in %s", name, time.Since(t0).Round(time.Millisecond))
+		return nil
+	}
+
+	if cfg.ClientBench != "" {
+		f, err := os.Open(cfg.ClientBench)
+		if err != nil {
+			return res, err
+		}
+		res.Client, err = ParseGoBench(f)
+		f.Close()
+		if err != nil {
+			return res, err
+		}
+	}
+
+	var s *stack.Stack
+	if err := phase("stack", func() (err error) {
+		s, err = stack.Start(ctx, stack.Options{
+			LogDir:    cfg.LogDir,
+			Build:     []string{"./internal/bench/cmd/benchworker"},
+			Sandbox:   sandbox.Config{Seed: cfg.Seed, Autopilot: sandbox.Autopilot{Enabled: true, NoDelay: true}},
+			WorkerEnv: cfg.WorkerEnv,
+			Logf:      func(f string, a ...any) { logf("   "+f, a...) },
+		})
+		return err
+	}); err != nil {
+		return res, err
+	}
+	defer func() {
+		if err := s.Close(); err != nil {
+			logf("stack close: %v", err)
+		}
+	}()
+
+	lo := LoanOptions{N: cfg.N, Concurrency: cfg.Concurrency, PollInterval: cfg.PollInterval, Seed: cfg.Seed, Timeout: cfg.ApplicantTimeout}
+	warm := lo
+	warm.N, warm.Concurrency = cfg.Warmup, max(1, min(cfg.Concurrency, cfg.Warmup))
+
+	// The baseline knows nothing of our codec: a client of its own.
+	plain, err := client.DialContext(ctx, client.Options{HostPort: s.TemporalAddress, Namespace: s.Namespace, Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		return res, err
+	}
+	defer plain.Close()
+
+	var refs []string
+	if !cfg.Skip["loans"] {
+		if err := phase("baseline worker", func() error {
+			port, err := testenv.FreePort()
+			if err != nil {
+				return err
+			}
+			addr := "127.0.0.1:" + strconv.Itoa(port)
+			_, err = s.Spawn(ctx, "benchworker", s.Bin("benchworker"), nil,
+				append(append([]string(nil), cfg.WorkerEnv...), "WORKER_HTTP_ADDR="+addr), "http://"+addr+"/readyz")
+			return err
+		}); err != nil {
+			return res, err
+		}
+		if cfg.Warmup > 0 {
+			if err := phase("loans: warm-up", func() error {
+				warm.Prefix = "warm"
+				r, _, err := RunLoans(ctx, s, warm)
+				if err == nil && r.Completed != warm.N {
+					err = fmt.Errorf("%d of %d warm-up loans settled: %v", r.Completed, warm.N, r.Outcomes)
+				}
+				return err
+			}); err != nil {
+				return res, err
+			}
+		}
+		if err := phase("loans", func() (err error) {
+			lo.Prefix = "bench"
+			res.Loans, refs, err = RunLoans(ctx, s, lo)
+			if err == nil {
+				logf("   %d of %d settled in %s: %.2f loans/s; workflow p50 %s p99 %s", res.Loans.Completed, lo.N,
+					res.Loans.Elapsed.Round(time.Millisecond), res.Loans.PerSecond, res.Loans.Workflow.P50.Round(time.Millisecond), res.Loans.Workflow.P99.Round(time.Millisecond))
+				if res.Loans.Completed != lo.N {
+					res.Notes = append(res.Notes, fmt.Sprintf("only %d of %d loans settled: %v", res.Loans.Completed, lo.N, res.Loans.Outcomes))
+				}
+			}
+			return err
+		}); err != nil {
+			return res, err
+		}
+		if err := phase("history", func() (err error) {
+			res.History, err = MeasureHistories(ctx, s.Client, refs)
+			if err == nil {
+				logf("   events min %d median %d max %d; bytes median %d; shape %s", res.History.Events.Min, res.History.Events.Median,
+					res.History.Events.Max, res.History.Bytes.Median, res.History.Shape)
+			}
+			return err
+		}); err != nil {
+			return res, err
+		}
+		if cfg.Warmup > 0 {
+			if err := phase("baseline: warm-up", func() error {
+				warm.Prefix = "warm"
+				_, err := RunBaseline(ctx, plain, res.History.Shape, warm)
+				return err
+			}); err != nil {
+				return res, err
+			}
+		}
+		if err := phase("baseline", func() (err error) {
+			lo.Prefix = "bench"
+			res.Baseline, err = RunBaseline(ctx, plain, res.History.Shape, lo)
+			if res.Baseline != nil {
+				res.LoanRatio = res.Loans.PerSecond / res.Baseline.PerSecond
+				logf("   %d of %d completed in %s: %.2f /s; ratio ours/baseline %.2f", res.Baseline.Completed, lo.N,
+					res.Baseline.Elapsed.Round(time.Millisecond), res.Baseline.PerSecond, res.LoanRatio)
+			}
+			return err
+		}); err != nil {
+			return res, err
+		}
+	}
+
+	if !cfg.Skip["webhooks"] && len(refs) > 0 {
+		if err := phase("webhooks", func() error { return runWebhooks(ctx, s, cfg, refs, res, logf) }); err != nil {
+			return res, err
+		}
+	}
+
+	if !cfg.Skip["parked"] {
+		if err := phase("parked", func() (err error) {
+			res.Parked, err = Park(ctx, s, "park", cfg.Parked, cfg.ParkConcurrency, cfg.Seed, cfg.Settle, logf)
+			if err == nil {
+				logf("   %d parked in %s; worker RSS %s (peak %s), starter RSS %s (peak %s)", res.Parked.Parked,
+					res.Parked.ParkTime.Round(time.Millisecond), mib(res.Parked.Worker.RSS), mib(res.Parked.Worker.Peak),
+					mib(res.Parked.Starter.RSS), mib(res.Parked.Starter.Peak))
+			}
+			return err
+		}); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func runWebhooks(ctx context.Context, s *stack.Stack, cfg Config, refs []string, res *Results, logf func(string, ...any)) error {
+	loanNos := map[string]bool{}
+	for _, ref := range refs {
+		var no string
+		if err := s.Pool.QueryRow(ctx, `SELECT awda_loan_no FROM applications WHERE workflow_id = $1`, workflows.LoanWorkflowID(ref)).Scan(&no); err != nil {
+			return fmt.Errorf("loan number of %s: %w", ref, err)
+		}
+		loanNos[no] = true
+	}
+	ns, err := Notifications(s.Sandbox.Events(), loanNos, cfg.Webhooks, cfg.Seed)
+	if err != nil {
+		return err
+	}
+	signer, err := awda.NewHMACSigner([]byte(s.HMACSecret))
+	if err != nil {
+		return err
+	}
+	bare, err := StartBareHandler(ctx, s.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer bare.Close()
+	// Bare before and after ours, so that neither side alone profits from
+	// a quieter moment of a shared machine.
+	blastBare := func(run int) error {
+		r, err := Blast(ctx, "bare", bare.URL, s.AppID, signer, ns, cfg.WebhookConcurrency)
+		if err != nil {
+			return err
+		}
+		logf("   bare run %d: %.0f/s, p50 %s, p99 %s, %d errors", run, r.PerSecond, ms(r.Latency.P50), ms(r.Latency.P99), r.Errors)
+		res.WebhooksBare = append(res.WebhooksBare, r)
+		return nil
+	}
+	if err := blastBare(1); err != nil {
+		return err
+	}
+	ours, err := Blast(ctx, "starter", s.StarterURL+webhook.PathLoanStatus, s.AppID, signer, ns, cfg.WebhookConcurrency)
+	if err != nil {
+		return err
+	}
+	res.Webhooks = ours
+	logf("   starter: %.0f/s, p50 %s, p99 %s, %d errors (%s)", ours.PerSecond, ms(ours.Latency.P50), ms(ours.Latency.P99), ours.Errors, ours.FirstError)
+	if err := blastBare(2); err != nil {
+		return err
+	}
+	mean := 0.0
+	for _, b := range res.WebhooksBare {
+		mean += b.PerSecond / float64(len(res.WebhooksBare))
+	}
+	res.WebhookRatio = ours.PerSecond / mean
+	if n, err := bare.Rows(ctx); err == nil && n != 2*len(ns) {
+		res.Notes = append(res.Notes, fmt.Sprintf("the bare handler stored %d rows of %d requests", n, 2*len(ns)))
+	}
+	res.InboxByStatus, err = InboxCounts(ctx, s.Pool)
+	return err
+}
