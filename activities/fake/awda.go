@@ -281,6 +281,13 @@ func (f *AWDA) SetCardStatus(userID, bankCode string, s awda.CardStatus) {
 	}
 }
 
+// UserID returns the userId registered for partnerUserID, or "".
+func (f *AWDA) UserID(partnerUserID string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.users[partnerUserID]
+}
+
 // LoanNo returns the loanNo for orderNo, or "".
 func (f *AWDA) LoanNo(orderNo string) string {
 	f.mu.Lock()
