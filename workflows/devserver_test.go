@@ -9,6 +9,10 @@ package workflows_test
 //
 //	go test -tags integration -run DevServer ./workflows/ -v
 //	RECORD_HISTORIES=1 go test -tags integration -run DevServer ./workflows/
+//	RECORD_HISTORIES=happy_path,rejected go test ...   (only those)
+//
+// Never re-record a history to make the replay test pass: a committed
+// history stands for loans that exist; guard the change with GetVersion.
 //
 // TEMPORAL_CLI names the temporal binary (default /root/go/bin/temporal, then
 // $PATH).
@@ -19,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -28,6 +33,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -65,7 +71,7 @@ type devRun struct {
 }
 
 func TestDevServerHistories(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var args []string
 	for _, sa := range workflows.SearchAttributes() {
@@ -128,6 +134,108 @@ func TestDevServerHistories(t *testing.T) {
 		require.Equal(t, workflows.StageSettled, r.result().Outcome)
 		r.report("stuck_retried")
 	})
+
+	raceScenarios(t, ctx, c, fk)
+}
+
+// raceScenarios plays the races of races_test.go on the dev server, where
+// a signal reaches the workflow while a local activity still runs (the SDK
+// completes the workflow task after 80 % of its timeout and the server hands
+// it the buffered signal), and records their histories: each takes the
+// GetVersion branch of its fix, so the replay test holds the new behaviour
+// as well as the old (prefix_*.json, recorded by the code before the fixes).
+func raceScenarios(t *testing.T, ctx context.Context, c client.Client, fk *fake.AWDA) {
+	t.Run("authorization callback during the page fetch", func(t *testing.T) {
+		r := &devRun{t: t, ctx: ctx, c: c, awda: fk, id: workflows.LoanWorkflowID("dev-auth-race")}
+		busy := fake.Err(awda.PathAuthPage, awda.CodeSystemBusy)
+		pages := fk.Calls(awda.PathAuthPage)
+		fk.FailAuthPage("LIVENESS", busy, busy, busy, busy, busy) // about 17 s of local retries
+		r.start("dev-auth-race", workflows.Config{})
+		// No query until the KTP_OCR page is read: a query would wait for
+		// the workflow task that runs the reads.
+		for fk.Calls(awda.PathAuthPage) < pages+2 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		userID := fk.UserID("dev-auth-race")
+		r.awda.SetAuth(userID, "KTP_OCR", awda.AuthFailed)
+		r.signal(workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: r.eventID(), UserID: userID, AuthType: "KTP_OCR", Status: awda.AuthFailed})
+		st := r.waitFor("a fresh KTP_OCR page", func(s workflows.Status) bool {
+			for _, au := range s.Authorizations {
+				if au.AuthType == "KTP_OCR" && au.Attempts == 2 && !au.NeedsPage {
+					return true
+				}
+			}
+			return false
+		})
+		require.Equal(t, workflows.ActionAuthorize, st.Next.Action)
+		r.signal(workflows.CancelSignal, workflows.CancelRequest{})
+		require.Equal(t, workflows.StageCancelled, r.result().Outcome)
+		r.requireVersionMarker("auth-callback-wins")
+		r.report("auth_callback_during_page_fetch")
+	})
+
+	t.Run("loan settled between loan/info and the VA", func(t *testing.T) {
+		r := &devRun{t: t, ctx: ctx, c: c, awda: fk, id: workflows.LoanWorkflowID("dev-va-race")}
+		r.start("dev-va-race", workflows.Config{})
+		r.throughReview()
+		r.push(awda.LoanApproved, 0)
+		st := r.waitNext(workflows.ActionSignAgreement)
+		var signed workflows.SignAgreementResult
+		r.update(workflows.SignAgreementUpdate, workflows.SignAgreementInput{AgreementID: st.Agreement.ID, Consent: true, ClientIP: "203.0.113.7"}, &signed)
+		r.push(awda.LoanDisbursing, 0)
+		// The first schedule fetch reads loan/info (DISBURSED) and the VA;
+		// the borrower repays everything in between and the push is lost.
+		fk.AfterNextLoanInfo(func() {
+			for p := 1; p <= len(fk.Schedule(st.LoanNo)); p++ {
+				fk.PayInstallment(st.LoanNo, p)
+			}
+		})
+		fk.Fail(awda.PathRepaymentVA, fake.Err(awda.PathRepaymentVA, awda.CodeParamInvalid))
+		r.push(awda.LoanDisbursed, 0)
+		res := r.result()
+		require.Equal(t, workflows.StageSettled, res.Outcome)
+		require.Equal(t, awda.LoanSettled, res.LoanStatus)
+		r.requireVersionMarker("final-status-wins")
+		r.report("settled_between_info_and_va")
+	})
+
+	t.Run("signature refused for a cancelled loan", func(t *testing.T) {
+		r := &devRun{t: t, ctx: ctx, c: c, awda: fk, id: workflows.LoanWorkflowID("dev-sign-race")}
+		r.start("dev-sign-race", workflows.Config{})
+		r.throughReview()
+		r.push(awda.LoanApproved, 0)
+		st := r.waitNext(workflows.ActionSignAgreement)
+		fk.SetLoanStatus(st.LoanNo, awda.LoanCancelled) // the push is late
+		var signed workflows.SignAgreementResult
+		r.update(workflows.SignAgreementUpdate, workflows.SignAgreementInput{AgreementID: st.Agreement.ID, Consent: true, ClientIP: "203.0.113.7"}, &signed)
+		require.False(t, signed.Accepted)
+		res := r.result()
+		require.Equal(t, workflows.StageCancelled, res.Outcome)
+		require.Equal(t, "cancelled by AWDA", res.Reason)
+		r.requireVersionMarker("final-status-wins")
+		r.report("sign_refused_cancelled")
+	})
+}
+
+// requireVersionMarker checks that the run took the new branch of change:
+// its history records the GetVersion marker (so the race really happened).
+func (r *devRun) requireVersionMarker(change string) {
+	r.t.Helper()
+	it := r.c.GetWorkflowHistory(r.ctx, r.id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(r.t, err)
+		m := ev.GetMarkerRecordedEventAttributes()
+		if m == nil || m.GetMarkerName() != "Version" {
+			continue
+		}
+		var id string
+		require.NoError(r.t, converter.GetDefaultDataConverter().FromPayloads(m.GetDetails()["change-id"], &id))
+		if id == change {
+			return
+		}
+	}
+	r.t.Fatalf("no version marker %q: the run did not meet the case", change)
 }
 
 func (r *devRun) start(ref string, cfg workflows.Config) {
@@ -139,23 +247,33 @@ func (r *devRun) start(ref string, cfg workflows.Config) {
 }
 
 func (r *devRun) status() workflows.Status {
-	v, err := r.c.QueryWorkflow(r.ctx, r.id, "", workflows.StatusQuery)
+	s, err := r.tryStatus()
 	require.NoError(r.t, err)
-	var s workflows.Status
-	require.NoError(r.t, v.Get(&s))
 	return s
 }
 
+func (r *devRun) tryStatus() (workflows.Status, error) {
+	var s workflows.Status
+	v, err := r.c.QueryWorkflow(r.ctx, r.id, "", workflows.StatusQuery)
+	if err != nil {
+		return s, err
+	}
+	return s, v.Get(&s)
+}
+
+// waitFor polls the status query until cond holds. A query that fails is
+// tried again: one sent while a workflow task runs local activities waits
+// for the task and may time out.
 func (r *devRun) waitFor(what string, cond func(workflows.Status) bool) workflows.Status {
 	r.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		s := r.status()
-		if cond(s) {
+		s, err := r.tryStatus()
+		if err == nil && cond(s) {
 			return s
 		}
 		if time.Now().After(deadline) {
-			r.t.Fatalf("timed out waiting for %s; at %s", what, s.Stage)
+			r.t.Fatalf("timed out waiting for %s; at %s (last query error %v)", what, s.Stage, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -268,7 +386,7 @@ func (r *devRun) report(name string) int {
 	raw, err := protojson.Marshal(&historypb.History{Events: events})
 	require.NoError(r.t, err)
 	r.t.Logf("%s: %d events, %d bytes of history\n%s", name, len(events), len(raw), strings.Join(lines, "\n"))
-	if os.Getenv("RECORD_HISTORIES") != "" {
+	if rec := os.Getenv("RECORD_HISTORIES"); rec == "1" || slices.Contains(strings.Split(rec, ","), name) {
 		require.NoError(r.t, os.WriteFile(filepath.Join("testdata", name+".json"), raw, 0o644))
 	}
 	return len(events)

@@ -18,6 +18,12 @@ import (
 // server (devserver_test.go, RECORD_HISTORIES=1) against the current code.
 // A change that would break a running loan fails here: put it behind
 // workflow.GetVersion instead, and keep the old histories.
+//
+// prefix_*.json were recorded by the workflow code from before a fix
+// (commit eb50d56, with devserver_test.go's race scenarios set to expect
+// the old behaviour) in loans that met the race it fixes: they hold the
+// fixes' GetVersion guards (versions.go), and fail to replay without them.
+// The same scenarios recorded by the current code take the new branches.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	require.NoError(t, err)
