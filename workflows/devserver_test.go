@@ -135,6 +135,20 @@ func TestDevServerHistories(t *testing.T) {
 		r.report("stuck_retried")
 	})
 
+	t.Run("upload retried after the KTP image", func(t *testing.T) {
+		// On a real server the progress heartbeat of a failed attempt (sent
+		// at once, or flushed with the failure) reaches the next attempt.
+		r := &devRun{t: t, ctx: ctx, c: c, awda: fk, id: workflows.LoanWorkflowID("dev-upload")}
+		ktp, selfie := fk.Uploads(awda.ImageKTP), fk.Uploads(awda.ImageSelfie)
+		fk.Fail(awda.PathImageUpload, nil, fake.Err(awda.PathImageUpload, awda.CodeSystemBusy))
+		r.start("dev-upload", workflows.Config{})
+		r.throughReview()
+		require.Equal(t, ktp+1, fk.Uploads(awda.ImageKTP), "the KTP image was uploaded once")
+		require.Equal(t, selfie+1, fk.Uploads(awda.ImageSelfie))
+		r.signal(workflows.CancelSignal, workflows.CancelRequest{})
+		require.Equal(t, workflows.StageCancelled, r.result().Outcome)
+	})
+
 	raceScenarios(t, ctx, c, fk)
 }
 
