@@ -18,7 +18,7 @@ const (
 	CheckOutcomes    = "terminal states as expected"
 	CheckOneLoan     = "one loan per orderNo"
 	CheckTransitions = "transitions once, forward"
-	CheckInbox       = "webhook_inbox drained"
+	CheckInbox       = "webhook_inbox complete, drained"
 	CheckRuns        = "one run per workflow ID"
 	CheckPushes      = "every push acknowledged"
 	CheckChaos       = "chaos applied"
@@ -118,8 +118,11 @@ type Observations struct {
 	Applicants []Applicant
 	// Sandbox is the sandbox's stats once the pushes were drained.
 	Sandbox sandbox.Stats
-	// Inbox counts webhook_inbox rows by status (InboxErr when unreadable).
+	// Inbox counts webhook_inbox rows by status (InboxErr when unreadable),
+	// and Orphans the orphan and rejected rows by why (OrphanClosed,
+	// OrphanUnrouted, or the row's own reason).
 	Inbox    map[string]int
+	Orphans  map[string]int
 	InboxErr string
 	Chaos    Chaos
 	Want     Want
@@ -160,7 +163,11 @@ func (c *checker) fail(check, subject, format string, args ...any) {
 
 // Check audits o.
 func Check(o *Observations) *Report {
-	c := &checker{o: o, r: &Report{Checked: map[string]int{}, Figures: map[string]int{}}}
+	c := &checker{o: o, r: &Report{Checked: map[string]int{}, Figures: map[string]int{
+		// Shown even when nothing came to them.
+		"duplicate notifications ignored": 0,
+		"inbox orphan (workflow closed)":  0,
+	}}}
 	c.outcomes()
 	c.oneLoan()
 	c.transitions()
@@ -350,6 +357,28 @@ func stageIndex(s workflows.Stage) int {
 
 // ---- webhook inbox ----
 
+// Why an inbox row was orphaned.
+const (
+	// OrphanClosed: its workflow had closed (a late push for a loan that
+	// had already ended); kept for reconciliation, nothing to apply.
+	OrphanClosed = "workflow closed"
+	// OrphanUnrouted: no application was known for its loan or user when
+	// the grace ran out. Every applicant of a run has an application, so
+	// such a notification was lost to a read model that lagged.
+	OrphanUnrouted = "no application"
+)
+
+// OrphanReason classifies an orphan row's recorded reason.
+func OrphanReason(lastError string) string {
+	switch {
+	case strings.HasPrefix(lastError, "no application for this"):
+		return OrphanUnrouted
+	case strings.HasSuffix(lastError, "is not open"):
+		return OrphanClosed
+	}
+	return lastError
+}
+
 func (c *checker) inbox() {
 	c.r.Checked[CheckInbox]++
 	if c.o.InboxErr != "" {
@@ -367,6 +396,27 @@ func (c *checker) inbox() {
 	}
 	if total == 0 {
 		c.fail(CheckInbox, "webhook_inbox", "no rows at all: no notification reached the starter")
+	}
+	// One row per notification AWDA sent (its copies are one row): fewer
+	// means an acknowledged notification was not stored, more that
+	// something was stored that AWDA never sent.
+	p := c.o.Sandbox.Pushes
+	if sent := p.Events - p.Undeliverable; total != sent {
+		c.fail(CheckInbox, "webhook_inbox", "%d rows for the %d notifications AWDA sent", total, sent)
+	}
+	if ack := p.Acknowledged; ack >= total {
+		c.r.Figures["duplicate deliveries absorbed"] = ack - total
+	}
+	for _, why := range sortedKeys(c.o.Orphans) {
+		n := c.o.Orphans[why]
+		switch why {
+		case OrphanClosed:
+			c.r.Figures["inbox orphan (workflow closed)"] = n
+		case OrphanUnrouted:
+			c.fail(CheckInbox, "webhook_inbox", "%d notifications orphaned with no application for their loan or user: lost before their workflow saw them", n)
+		default:
+			c.fail(CheckInbox, "webhook_inbox", "%d notifications orphaned or rejected: %s", n, why)
+		}
 	}
 }
 

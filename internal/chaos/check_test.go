@@ -110,7 +110,8 @@ var cleanScenarios = []demo.Scenario{demo.Happy, demo.AuthFail, demo.CardRetry, 
 func cleanRun() *Observations {
 	o := &Observations{
 		Sandbox: sandbox.Stats{LoansByOrderNo: map[string]int{}, DuplicateOrderNos: []string{}},
-		Inbox:   map[string]int{store.InboxPending: 0, store.InboxDelivered: 120, store.InboxOrphan: 8, store.InboxRejected: 0},
+		Inbox:   map[string]int{store.InboxPending: 0, store.InboxDelivered: 42, store.InboxOrphan: 8, store.InboxRejected: 0},
+		Orphans: map[string]int{OrphanClosed: 8},
 		Chaos:   Chaos{WorkerKills: 14, TemporalRestarts: 1, PostgresRestarts: 1, StarterRestarts: 1, StaleTimestamps: 9, Duplicates: 3},
 		Want: Want{WorkerKills: 5, TemporalRestarts: 1, PostgresRestarts: 1, StarterRestarts: 1, Duplicates: 3,
 			Busy: true, Timeouts: true, StaleTimestamps: true},
@@ -126,6 +127,19 @@ func cleanRun() *Observations {
 	o.Sandbox.Pushes = sandbox.PushStats{Events: 50, Deliveries: 200, Sent: 260, Acknowledged: 200, Failed: 60}
 	o.Sandbox.Faults = sandbox.FaultStats{Busy: 40, Timeouts: 9, TimeoutsApplied: 4}
 	return o
+}
+
+func TestOrphanReason(t *testing.T) {
+	for in, want := range map[string]string{
+		"workflow loan:x-0001-happy is not open": OrphanClosed,
+		"no application for this loan":           OrphanUnrouted,
+		"no application for this user":           OrphanUnrouted,
+		"payload: bad":                           "payload: bad",
+	} {
+		if got := OrphanReason(in); got != want {
+			t.Errorf("OrphanReason(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
 
 func TestCleanRunPasses(t *testing.T) {
@@ -304,7 +318,24 @@ func TestEveryViolationIsFlagged(t *testing.T) {
 		{"inbox unreadable", func(o *Observations) { o.Inbox, o.InboxErr = nil, "connection refused" }, CheckInbox, "connection refused"},
 		{"empty inbox", func(o *Observations) {
 			o.Inbox = map[string]int{store.InboxPending: 0, store.InboxDelivered: 0}
+			o.Orphans = nil
 		}, CheckInbox, "no rows at all"},
+		{"a notification acknowledged but not stored", func(o *Observations) {
+			o.Inbox[store.InboxDelivered]--
+		}, CheckInbox, "49 rows for the 50 notifications"},
+		{"a row AWDA never sent", func(o *Observations) {
+			o.Inbox[store.InboxDelivered]++
+		}, CheckInbox, "51 rows for the 50 notifications"},
+		{"a notification nobody could route", func(o *Observations) {
+			o.Inbox[store.InboxDelivered]--
+			o.Inbox[store.InboxOrphan]++
+			o.Orphans[OrphanUnrouted] = 1
+		}, CheckInbox, "1 notifications orphaned with no application"},
+		{"a notification rejected", func(o *Observations) {
+			o.Inbox[store.InboxDelivered]--
+			o.Inbox[store.InboxRejected]++
+			o.Orphans["payload: unexpected end of JSON input"] = 1
+		}, CheckInbox, "orphaned or rejected: payload: unexpected end of JSON input"},
 
 		// Runs.
 		{"a second start", func(o *Observations) {
@@ -328,7 +359,7 @@ func TestEveryViolationIsFlagged(t *testing.T) {
 		{"pushes without a webhook", func(o *Observations) {
 			o.Sandbox.Pushes.Undeliverable, o.Sandbox.Pushes.Events = 2, 52
 		}, CheckPushes, "no webhook"},
-		{"no pushes at all", func(o *Observations) { o.Sandbox.Pushes = sandbox.PushStats{} }, CheckPushes, "no notification"},
+		{"no pushes at all", func(o *Observations) { o.Sandbox.Pushes = sandbox.PushStats{} }, "", "no notification was emitted"},
 
 		// Chaos that did not happen.
 		{"too few kills", func(o *Observations) { o.Chaos.WorkerKills = 2 }, CheckChaos, "worker kills: 2, want at least 5"},
@@ -379,7 +410,7 @@ func TestEveryViolationIsFlagged(t *testing.T) {
 func TestSummaryListsEveryViolation(t *testing.T) {
 	o := cleanRun()
 	byScenario(o, demo.Happy).Demo = demo.OutcomeStuck
-	o.Inbox[store.InboxPending] = 4
+	o.Inbox[store.InboxPending], o.Inbox[store.InboxDelivered] = 4, 38
 	o.Chaos.WorkerKills = 0
 	sum := &Summary{Seed: 7, N: len(o.Applicants), Applicants: o.Applicants, Report: Check(o),
 		Executed: []Event{{At: 12e9, Action: KillWorker, Down: 1e9}, {At: 80e9, Action: RestartTemporal}}}

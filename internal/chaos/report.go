@@ -118,7 +118,7 @@ func (s *Summary) write(w io.Writer) {
 			kills++
 			down += e.Down
 		case SkewClock:
-			once = append(once, fmt.Sprintf("%s %+v for %.1fs at %.1fs", e.Action, s.Skew, e.Down.Seconds(), e.At.Seconds()))
+			once = append(once, fmt.Sprintf("%s by +%s for %.1fs at %.1fs", e.Action, s.Skew, e.Down.Seconds(), e.At.Seconds()))
 		default:
 			once = append(once, fmt.Sprintf("%s at %.1fs", e.Action, e.At.Seconds()))
 		}

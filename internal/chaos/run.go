@@ -442,6 +442,9 @@ func (r *runner) observe(ctx context.Context, sum *demo.Summary) (*Observations,
 	o.Chaos.Duplicates = r.st.Sandbox.Delivery().Duplicates
 
 	counts, err := store.New(r.st.Pool, nil).CountByStatus(ctx)
+	if err == nil {
+		o.Orphans, err = r.orphans(ctx)
+	}
 	if err != nil {
 		o.InboxErr = err.Error()
 	}
@@ -461,6 +464,30 @@ func (r *runner) observe(ctx context.Context, sum *demo.Summary) (*Observations,
 	}
 	wg.Wait()
 	return o, nil
+}
+
+// orphans counts the inbox rows that were not delivered, by why.
+func (r *runner) orphans(ctx context.Context) (map[string]int, error) {
+	rows, err := r.st.Pool.Query(ctx, `SELECT status, last_error FROM webhook_inbox WHERE status IN ($1, $2)`,
+		store.InboxOrphan, store.InboxRejected)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var status, why string
+		if err := rows.Scan(&status, &why); err != nil {
+			return nil, err
+		}
+		if status == store.InboxRejected {
+			why = "rejected, " + why
+		} else {
+			why = OrphanReason(why)
+		}
+		out[why]++
+	}
+	return out, rows.Err()
 }
 
 func anyRule(rules map[string]sandbox.Fault, f func(sandbox.Fault) bool) bool {
