@@ -174,6 +174,14 @@ func (r *runner) run(ctx context.Context) (*Summary, error) {
 	dopts := r.st.DemoOptions(refPrefix)
 	dopts.N, dopts.Concurrency, dopts.Seed = o.N, o.Concurrency, o.Seed
 	dopts.PollInterval, dopts.Timeout = o.PollInterval, o.LoadTimeout
+	// A loan parked for operations stays parked (nobody but the demo's own
+	// ops step for DisburseFail acts on it), so waiting changes no verdict;
+	// but after that ops retry the loan may look stuck for a while yet: the
+	// retry signal, the status query and the step's read all need a worker,
+	// and a kill loses a workflow task (10 s) or an activity (its 30-s
+	// StartToClose). Seed 2 saw a retried loan still parked 15 s after the
+	// retry, across two kills, then settle 31 s after it.
+	dopts.StuckGrace = 90 * time.Second
 	dopts.OnProgress = func(p demo.Progress) {
 		r.mu.Lock()
 		r.progress = p
