@@ -61,15 +61,16 @@ func TestUploadHasAHeartbeatTimeout(t *testing.T) {
 }
 
 // The upload heartbeats while an AWDA call is in flight: calls that each
-// take longer than the heartbeat timeout (here 150 ms, the calls 400 ms of
-// real time) do not time the attempt out.
+// take twice the heartbeat timeout do not time the attempt out. The test
+// environment enforces heartbeat timeouts in wall time, and the SDK sends
+// heartbeats every 80 % of the timeout, so the timeout (1 s) leaves room for
+// a loaded machine; the test takes the 4 s of its two slow uploads.
 func TestUploadHeartbeatsThroughSlowCalls(t *testing.T) {
 	h := newHarness(t)
 	ups := h.watchUploads()
-	h.awda.Delay(awda.PathImageToken, 400*time.Millisecond)
-	h.awda.Delay(awda.PathImageUpload, 400*time.Millisecond)
+	h.awda.Delay(awda.PathImageUpload, 2*time.Second)
 	in := loanInput()
-	in.Config.UploadHeartbeatTimeout = 150 * time.Millisecond
+	in.Config.UploadHeartbeatTimeout = time.Second
 	h.at(time.Minute, h.authorizeAll)
 	h.at(2*time.Minute, func() { h.submitCard(goodCard()) })
 	h.at(3*time.Minute, func() { h.env.CancelWorkflow() })
