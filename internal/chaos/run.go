@@ -231,7 +231,7 @@ wait:
 	r.logf("load: done in %s: %v", load.Round(time.Second), res.sum.ByOutcome())
 
 	drainBegan := time.Now()
-	r.drain(ctx)
+	r.drain(ctx, res.sum)
 	drain := time.Since(drainBegan)
 
 	obs, err := r.observe(ctx, res.sum)
@@ -385,14 +385,16 @@ func (r *runner) startWorker(ctx context.Context) error {
 	return err
 }
 
-// drain lifts the faults and waits for the sandbox to deliver every push
-// and the starter to forward every inbox row.
-func (r *runner) drain(ctx context.Context) {
+// drain lifts the faults and waits for the loans the demo saw end to
+// close, for the sandbox to deliver every push and for the starter to
+// forward every inbox row.
+func (r *runner) drain(ctx context.Context, sum *demo.Summary) {
 	sb := r.st.Sandbox
 	sb.ClearFaults()
 	sb.SetClockSkew(0)
 	ctx, cancel := context.WithTimeout(ctx, r.o.DrainTimeout)
 	defer cancel()
+	r.waitClosed(ctx, sum)
 	if err := sb.WaitIdle(ctx); err != nil {
 		st := sb.Stats()
 		r.logf("drain: the sandbox is not idle: %d pushes pending, %d autopilot steps", st.Pushes.Pending, st.AutopilotPending)
@@ -409,6 +411,36 @@ func (r *runner) drain(ctx context.Context) {
 			r.logf("drain: gave up after %s: inbox %v (%v)", r.o.DrainTimeout, counts, err)
 			return
 		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// waitClosed waits until the workflow of every applicant the demo saw in
+// a terminal stage has closed. The stage is published (read model, status
+// query) from inside the workflow task that ends the loan; a kill before
+// that task completes makes its replay finish the job a little later.
+func (r *runner) waitClosed(ctx context.Context, sum *demo.Summary) {
+	open := map[string]bool{}
+	for _, res := range sum.Results {
+		if workflows.Stage(res.Actual).Terminal() {
+			open[workflows.LoanWorkflowID(res.Ref)] = true
+		}
+	}
+	for len(open) > 0 {
+		for id := range open {
+			d, err := r.st.Client.DescribeWorkflow(ctx, id, "")
+			if err == nil && d.RawResponse.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+				delete(open, id)
+			}
+		}
+		if len(open) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			r.logf("drain: %d loans the demo saw end are still running", len(open))
+			return
+		case <-time.After(time.Second):
 		}
 	}
 }
