@@ -9,7 +9,15 @@
 // and update names with their payloads, the search attributes and the
 // configuration. loan.go is the story, stage by stage; handlers.go the
 // query, updates and signals; steps.go the generic step runner that parks a
-// loan as stuck for operations instead of failing it.
+// loan as stuck for operations instead of failing it; versions.go the
+// GetVersion change IDs.
+//
+// Two rules hold between the handlers and run(): an AWDA answer that was
+// asked for before a signal arrived never overwrites what the signal
+// applied (loan statuses only move forward; an authorization callback
+// stands against a page read that overlapped it), and a final AWDA status
+// (SETTLED, CANCELLED, REJECTED) wins over a step AWDA refused because of
+// it, and over a loan parked for operations.
 //
 // Workflow code must be deterministic. It must never do I/O (every AWDA call
 // and database write is an activity), never read the clock or sleep except
