@@ -164,6 +164,8 @@ type Params struct {
 	Parked             int           `json:"parked"`
 	ParkConcurrency    int           `json:"parkConcurrency"`
 	WorkerEnv          []string      `json:"workerEnv,omitempty"`
+	TemporalArgs       []string      `json:"temporalArgs,omitempty"`
+	DatabaseQuery      string        `json:"databaseQuery,omitempty"`
 }
 
 // Evaluate fills Targets from the figures.

@@ -82,11 +82,13 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	var s *stack.Stack
 	if err := phase("stack", func() (err error) {
 		s, err = stack.Start(ctx, stack.Options{
-			LogDir:    cfg.LogDir,
-			Build:     []string{"./internal/bench/cmd/benchworker"},
-			Sandbox:   sandbox.Config{Seed: cfg.Seed, Autopilot: sandbox.Autopilot{Enabled: true, NoDelay: true}},
-			WorkerEnv: cfg.WorkerEnv,
-			Logf:      func(f string, a ...any) { logf("   "+f, a...) },
+			LogDir:        cfg.LogDir,
+			Build:         []string{"./internal/bench/cmd/benchworker"},
+			Sandbox:       sandbox.Config{Seed: cfg.Seed, Autopilot: sandbox.Autopilot{Enabled: true, NoDelay: true}},
+			WorkerEnv:     cfg.WorkerEnv,
+			TemporalArgs:  cfg.TemporalArgs,
+			DatabaseQuery: cfg.DatabaseQuery,
+			Logf:          func(f string, a ...any) { logf("   "+f, a...) },
 		})
 		return err
 	}); err != nil {

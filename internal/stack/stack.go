@@ -63,6 +63,10 @@ type Options struct {
 	// Default: a throwaway cluster under Dir (the DATABASE_URL environment
 	// variable is not read here; callers pass it on if they want).
 	DatabaseURL string
+	// DatabaseQuery is added to the query of the database URL the worker
+	// and the starter get (e.g. "pool_max_conns=16"); the stack's own pool
+	// and DatabaseURL do not have it.
+	DatabaseQuery string
 
 	// Sandbox configures the in-process AWDA sandbox. The stack fills in
 	// AppID, HMACSecret, the webhook URLs and PublicURL; a zero Seed gets a
@@ -264,7 +268,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		config.EnvAWDAAppID + "=" + s.AppID,
 		config.EnvAWDAHMACSecret + "=" + s.HMACSecret,
 		config.EnvKeys + "=" + s.Keys,
-		config.EnvDatabaseURL + "=" + s.DatabaseURL,
+		config.EnvDatabaseURL + "=" + withQuery(s.DatabaseURL, o.DatabaseQuery),
 		config.EnvLogFormat + "=json",
 		config.EnvLogLevel + "=" + level,
 	}
@@ -692,6 +696,17 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// withQuery adds query parameters to a URL.
+func withQuery(u, q string) string {
+	if q == "" {
+		return u
+	}
+	if strings.Contains(u, "?") {
+		return u + "&" + q
+	}
+	return u + "?" + q
 }
 
 func freeAddr() (string, error) {

@@ -17,7 +17,9 @@
 //	BENCH_SETTLE=5s              how long the parked loans sit before the memory reading
 //	BENCH_SEED=1                 seed of the applicants, sandbox and notifications
 //	BENCH_SKIP=                  phases to leave out: loans,webhooks,parked
-//	BENCH_WORKER_ENV=            extra worker settings, e.g. WORKER_MAX_CONCURRENT_ACTIVITIES=200 (comma-separated)
+//	BENCH_WORKER_ENV=            extra worker settings, e.g. WORKER_STICKY_CACHE_SIZE=1000 (comma-separated)
+//	BENCH_DATABASE_QUERY=        added to the worker's and starter's DATABASE_URL, e.g. pool_max_conns=16
+//	BENCH_TEMPORAL_ARGS=         extra `temporal server start-dev` arguments
 //	BENCH_CLIENT=                file with the output of `go test -bench -benchmem ./awda/`
 //	BENCH_JSON=.data/bench/results.json
 //	BENCH_MD=docs/benchmarks.md  (empty: do not append)
@@ -106,6 +108,8 @@ func run() error {
 			Parked:             e.int("BENCH_PARKED", 5000),
 			ParkConcurrency:    e.int("BENCH_PARK_CONCURRENCY", 50),
 			WorkerEnv:          list(e.str("BENCH_WORKER_ENV", "")),
+			TemporalArgs:       strings.Fields(e.str("BENCH_TEMPORAL_ARGS", "")),
+			DatabaseQuery:      e.str("BENCH_DATABASE_QUERY", ""),
 		},
 		Seed:             uint64(e.int("BENCH_SEED", 1)),
 		ApplicantTimeout: 10 * time.Minute,
