@@ -100,8 +100,14 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 60s each); findings land in
 	@FUZZTIME=$(FUZZTIME) GO=$(GO) PKGS="$(PKGS)" .ci/fuzz
 
 .PHONY: bench
-bench: ## Client micro-benchmarks (signing, encoding). The load and chaos figures arrive with issue 6.
-	$(GO) test -run '^$$' -bench . $(BENCHFLAGS) $(BENCHPKGS)
+bench: temporal-cli ## Client micro-benchmarks, then the system's figures against baselines (internal/bench; BENCH_N=500 …); JSON in .data/bench, a section appended to docs/benchmarks.md.
+	@mkdir -p .data/bench
+	$(GO) test -run '^$$' -bench . $(BENCHFLAGS) $(BENCHPKGS) | tee .data/bench/client.txt
+	@$(MAKE) --no-print-directory bench-system BENCH_CLIENT=$(CURDIR)/.data/bench/client.txt
+
+.PHONY: bench-system
+bench-system: temporal-cli ## Just the system's figures (make bench without the client micro-benchmarks).
+	BENCH_CLIENT=$(BENCH_CLIENT) $(GO) run ./internal/bench/cmd/bench
 
 # make chaos: CHAOS_N applicants through faults, SIGKILLs and restarts drawn
 # from CHAOS_SEED (same seed, same schedule); see internal/chaos.
