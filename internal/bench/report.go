@@ -147,6 +147,9 @@ type Results struct {
 
 	Client []ClientBench `json:"client"`
 
+	// CPU is the CPU time each of our processes used over the whole run
+	// (the builds count under "self").
+	CPU     map[string]time.Duration `json:"cpuNs"`
 	Targets []Target                 `json:"targets"`
 	Phases  map[string]time.Duration `json:"phasesNs"`
 	Total   time.Duration            `json:"totalNs"`
@@ -207,6 +210,14 @@ func secs(d time.Duration) string {
 
 func mib(n int64) string { return strconv.FormatFloat(stack.MiB(n), 'f', 1, 64) + " MiB" }
 
+func cpuTotal(cpu map[string]time.Duration) time.Duration {
+	var t time.Duration
+	for _, d := range cpu {
+		t += d
+	}
+	return t
+}
+
 func cpuLine(cpu map[string]time.Duration) string {
 	var names []string
 	for k := range cpu {
@@ -228,8 +239,9 @@ func (r *Results) WriteMarkdown(w io.Writer) error {
 	m := r.Machine
 	fmt.Fprintf(b, "\n## %s — %s\n\n", m.Date.Format("2006-01-02 15:04 UTC"), m.Commit)
 	fmt.Fprintf(b, "Machine: %s, %d cores, %d MiB RAM, Linux %s, %s; load average %.1f before, %.1f after "+
-		"(the machine may be shared: compare ratios, not absolute figures). Total %s.\n\n",
-		m.CPU, m.Cores, m.MemoryMiB, m.Kernel, m.Go, m.LoadBefore, m.LoadAfter, r.Total.Round(time.Second))
+		"(the machine may be shared: compare ratios, not absolute figures). Total %s; our processes used %.0f CPU-seconds "+
+		"(%s).\n\n",
+		m.CPU, m.Cores, m.MemoryMiB, m.Kernel, m.Go, m.LoadBefore, m.LoadAfter, r.Total.Round(time.Second), cpuTotal(r.CPU).Seconds(), cpuLine(r.CPU))
 	p := r.Params
 	if r.Loans != nil && r.Baseline != nil {
 		fmt.Fprintf(b, "**Loan throughput**: %d happy-path applicants (3 monthly installments) through the API to SETTLED, "+
@@ -324,9 +336,67 @@ func (r *Results) AppendMarkdown(path string) error {
 
 const markdownHeader = `# Benchmarks
 
-Every section below is one run of ` + "`make bench`" + ` (newest last), appended by
-the command itself (internal/bench). Timings on a shared machine move with
-its load, so each is set against a baseline measured in the same run; the
-ratios are the figures to compare across runs. See internal/bench for what
-each measurement does and what its baseline is.
+Every section below is one run of ` + "`" + `make bench` + "`" + ` (newest last), appended by
+the command itself (` + "`" + `internal/bench` + "`" + `, started by ` + "`" + `make bench` + "`" + ` after the
+client micro-benchmarks). Timings on a shared machine move with its load,
+so each figure that is a time is set against a baseline measured in the same
+run, and the ratios are what to compare across runs. Each section says how
+busy the machine was (load average) and how much CPU our processes used.
+
+## How each figure is made
+
+Everything runs as real processes on loopback (` + "`" + `internal/stack` + "`" + `): the worker
+and starter binaries, a Temporal dev server (` + "`" + `temporal server start-dev` + "`" + `,
+SQLite, one history shard), a throwaway PostgreSQL, and the AWDA sandbox
+(in the bench process) on autopilot with no delay between its steps.
+
+- **Loan throughput.** ` + "`" + `BENCH_N` + "`" + ` (500) happy-path applicants, 3 monthly
+  installments each, driven through the starter's public API by the demo
+  driver (` + "`" + `internal/demo` + "`" + `), as a lending backend does: documents, the
+  application, then ` + "`" + `GET /v1/applications/{ref}` + "`" + ` every ` + "`" + `BENCH_POLL` + "`" + ` (500 ms,
+  ±20 %) and the bank card and the signature when the status asks for them;
+  at most ` + "`" + `BENCH_CONCURRENCY` + "`" + ` (25) in flight, after a warm-up. Loans per
+  second are the settled loans over the time from the first request to the
+  last SETTLED seen. Latencies are given twice: the workflow's start to close
+  in Temporal, and the client's first request to SETTLED seen.
+- **Baseline.** A bare workflow that makes the same Temporal moves as a
+  happy-path loan: its shape (the sequence of activities, local activities,
+  signals and updates) is read from the histories of the loans just run,
+  and the most common one is replayed. Its activities do nothing. The
+  activity before a group of signals has the baseline's worker process send
+  them to its workflow once it has returned (in the real system AWDA's
+  pushes follow our calls to AWDA); the updates are sent by a driver that,
+  like the demo, polls a status query at the same interval and sends the
+  update the workflow waits for, with the same concurrency and number. It
+  runs on its own worker process (` + "`" + `internal/bench/cmd/benchworker` + "`" + `), built
+  with the same configuration code and environment as the real worker (same
+  worker options), with the SDK's default data converter, on the same dev
+  server. What it leaves out is exactly what we add: the HTTP API and its
+  database, the calls to AWDA and their signing, notifications through the
+  webhook inbox, payload encryption, search-attribute upserts and timers.
+- **History cost.** The history of every settled loan of the run, read back
+  from Temporal: its number of events and the sum of their encoded sizes
+  (payloads encrypted, as stored).
+- **Webhook ingestion.** ` + "`" + `BENCH_WEBHOOKS` + "`" + ` (20,000) LOAN_STATUS notifications
+  posted by a load generator in the bench process, ` + "`" + `BENCH_WEBHOOK_CONCURRENCY` + "`" + `
+  (16) at a time over kept-alive connections, each freshly signed as AWDA
+  signs them, to the real starter's ` + "`" + `/webhooks/awda/loan-status` + "`" + `. They are
+  built from the real pushes of the run's settled loans, in a mix meant to be
+  realistic: 70 % news about a known loan (new eventId: stored, routed by
+  loan number, signalled; the loan is closed, so it ends orphan after a
+  Temporal round trip), 20 % AWDA redeliveries of events stored before
+  (acknowledged, nothing else), 10 % about loans no application has (stored,
+  left pending until the orphan grace ends). The same bodies go, with the
+  same generator, to a bare handler in the bench process that verifies
+  nothing and does one pgx INSERT of the body into a scratch table of the
+  same database, once before and once after the starter's run; the ratio
+  uses their mean.
+- **Parked loans.** ` + "`" + `BENCH_PARKED` + "`" + ` (5,000) applications created through the
+  API (documents, then the application, ` + "`" + `BENCH_PARK_CONCURRENCY` + "`" + ` at a time)
+  whose borrowers never submit a bank card: every loan waits at BANK_CARD
+  (counted through Temporal's visibility, not by polling each). After
+  ` + "`" + `BENCH_SETTLE` + "`" + ` (5 s) the worker's and the starter's resident memory
+  (VmRSS, and the peak VmHWM) are read from /proc.
+- **Client overhead.** ` + "`" + `go test -bench . -benchmem ./awda/` + "`" + `: signing and
+  encoding a loan submission, building a request, verifying a notification.
 `

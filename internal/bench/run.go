@@ -50,6 +50,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		return nil, err
 	}
 	res := &Results{Machine: DescribeMachine(root), Params: cfg.Params, Phases: map[string]time.Duration{}}
+	cpu0, _ := stack.CPUTimes()
 	defer func() {
 		res.Total = time.Since(began)
 		res.Machine.LoadAfter = LoadAverage()
@@ -97,6 +98,13 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	defer func() {
 		if err := s.Close(); err != nil {
 			logf("stack close: %v", err)
+		}
+	}()
+	// Read before Close (deferred functions run last first): once reaped,
+	// the children's time is all ours.
+	defer func() {
+		if cpu1, err := stack.CPUTimes(); err == nil {
+			res.CPU = stack.CPUDelta(cpu0, cpu1)
 		}
 	}()
 

@@ -105,12 +105,16 @@ func CPUTimes() (map[string]time.Duration, error) {
 	return out, nil
 }
 
-// CPUDelta is after − before, per name present in both.
+// CPUDelta is after − before per name in after. A name missing from
+// before (a process started since) counts from zero, and so does one whose
+// time went down (restarted since: its new run is all that is left).
 func CPUDelta(before, after map[string]time.Duration) map[string]time.Duration {
 	out := map[string]time.Duration{}
 	for k, a := range after {
 		if b, ok := before[k]; ok && a >= b {
 			out[k] = a - b
+		} else {
+			out[k] = a
 		}
 	}
 	return out

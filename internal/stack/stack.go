@@ -64,7 +64,7 @@ type Options struct {
 	// variable is not read here; callers pass it on if they want).
 	DatabaseURL string
 	// DatabaseQuery is added to the query of the database URL the worker
-	// and the starter get (e.g. "pool_max_conns=16"); the stack's own pool
+	// and the starter get (e.g. "application_name=bench"); the stack's own pool
 	// and DatabaseURL do not have it.
 	DatabaseQuery string
 

@@ -18,7 +18,7 @@
 //	BENCH_SEED=1                 seed of the applicants, sandbox and notifications
 //	BENCH_SKIP=                  phases to leave out: loans,webhooks,parked
 //	BENCH_WORKER_ENV=            extra worker settings, e.g. WORKER_STICKY_CACHE_SIZE=1000 (comma-separated)
-//	BENCH_DATABASE_QUERY=        added to the worker's and starter's DATABASE_URL, e.g. pool_max_conns=16
+//	BENCH_DATABASE_QUERY=        added to the worker's and starter's DATABASE_URL, e.g. application_name=bench
 //	BENCH_TEMPORAL_ARGS=         extra `temporal server start-dev` arguments
 //	BENCH_CLIENT=                file with the output of `go test -bench -benchmem ./awda/`
 //	BENCH_JSON=.data/bench/results.json
