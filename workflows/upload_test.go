@@ -60,15 +60,19 @@ func TestUploadHasAHeartbeatTimeout(t *testing.T) {
 	require.Equal(t, []time.Duration{15 * time.Second}, ups.timeouts)
 }
 
-// The upload heartbeats while an AWDA call is in flight: calls that each
-// take twice the heartbeat timeout do not time the attempt out. The test
-// environment enforces heartbeat timeouts in wall time, and the SDK sends
-// heartbeats every 80 % of the timeout, so the timeout (1 s) leaves room for
-// a loaded machine; the test takes the 4 s of its two slow uploads.
+// The upload heartbeats while an AWDA call is in flight: a token call that
+// takes more than twice the heartbeat timeout (1 s) does not time the
+// attempt out.
+//
+// The test environment checks heartbeat timeouts in wall time, also in the
+// moment between the activity's return and its completion, and the SDK
+// sends heartbeats only every 80 % of the timeout. The call's length (2.3 s)
+// puts the return well after a send (at about 1/3, 1.13 and 1.93 s), so that
+// a loaded machine's delay in completing it is not taken for a timeout.
 func TestUploadHeartbeatsThroughSlowCalls(t *testing.T) {
 	h := newHarness(t)
 	ups := h.watchUploads()
-	h.awda.Delay(awda.PathImageUpload, 2*time.Second)
+	h.awda.Delay(awda.PathImageToken, 2300*time.Millisecond)
 	in := loanInput()
 	in.Config.UploadHeartbeatTimeout = time.Second
 	h.at(time.Minute, h.authorizeAll)
