@@ -67,6 +67,42 @@ type LoadResult struct {
 	CPU map[string]time.Duration `json:"cpuNs"`
 	// Outcomes counts how the applicants ended (ours only).
 	Outcomes map[string]int `json:"outcomes,omitempty"`
+	// Rounds is how many runs were merged into this one (see Merge).
+	Rounds int `json:"rounds"`
+
+	e2e, wf []time.Duration // the samples behind EndToEnd and Workflow
+}
+
+// Merge adds up runs made in turns (rounds): counts, time and CPU add up,
+// latencies are summarised over every sample.
+func Merge(rs ...*LoadResult) *LoadResult {
+	out := &LoadResult{CPU: map[string]time.Duration{}}
+	for _, r := range rs {
+		if r == nil {
+			continue
+		}
+		out.N += r.N
+		out.Concurrency, out.PollInterval = r.Concurrency, r.PollInterval
+		out.Completed += r.Completed
+		out.Elapsed += r.Elapsed
+		out.Rounds += max(1, r.Rounds)
+		out.e2e = append(out.e2e, r.e2e...)
+		out.wf = append(out.wf, r.wf...)
+		for k, v := range r.CPU {
+			out.CPU[k] += v
+		}
+		for k, v := range r.Outcomes {
+			if out.Outcomes == nil {
+				out.Outcomes = map[string]int{}
+			}
+			out.Outcomes[k] += v
+		}
+	}
+	if out.Elapsed > 0 {
+		out.PerSecond = float64(out.Completed) / out.Elapsed.Seconds()
+	}
+	out.EndToEnd, out.Workflow = Summarise(out.e2e), Summarise(out.wf)
+	return out
 }
 
 // LoanOptions configure RunLoans and RunBaseline alike.
@@ -107,7 +143,7 @@ func RunLoans(ctx context.Context, s *stack.Stack, o LoanOptions) (*LoadResult, 
 			refs = append(refs, r.Ref)
 		}
 	}
-	res.EndToEnd = Summarise(e2e)
+	res.EndToEnd, res.e2e = Summarise(e2e), e2e
 	res.PerSecond = float64(res.Completed) / sum.Elapsed.Seconds()
 	ids := make([]string, len(refs))
 	for i, r := range refs {
@@ -117,7 +153,7 @@ func RunLoans(ctx context.Context, s *stack.Stack, o LoanOptions) (*LoadResult, 
 	if err != nil {
 		return nil, nil, err
 	}
-	res.Workflow = Summarise(wf)
+	res.Workflow, res.wf, res.Rounds = Summarise(wf), wf, 1
 	return res, refs, nil
 }
 
@@ -171,13 +207,13 @@ func RunBaseline(ctx context.Context, c client.Client, shape Shape, o LoanOption
 	if res.Completed == 0 {
 		return nil, fmt.Errorf("baseline: nothing completed: %w", firstErr)
 	}
-	res.EndToEnd = Summarise(ok)
+	res.EndToEnd, res.e2e = Summarise(ok), ok
 	res.PerSecond = float64(res.Completed) / res.Elapsed.Seconds()
 	wf, err := workflowDurations(ctx, c, okIDs)
 	if err != nil {
 		return nil, err
 	}
-	res.Workflow = Summarise(wf)
+	res.Workflow, res.wf, res.Rounds = Summarise(wf), wf, 1
 	if firstErr != nil {
 		return res, fmt.Errorf("baseline: %d of %d failed; the first: %w", o.N-res.Completed, o.N, firstErr)
 	}

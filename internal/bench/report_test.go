@@ -148,3 +148,16 @@ func TestNotificationsMix(t *testing.T) {
 		t.Fatal("no events of the loans: want an error")
 	}
 }
+
+func TestMergeRounds(t *testing.T) {
+	a := &LoadResult{N: 2, Completed: 2, Elapsed: time.Second, Rounds: 1, CPU: map[string]time.Duration{"temporal": time.Second},
+		Outcomes: map[string]int{"SETTLED": 2}, e2e: []time.Duration{1, 2}, wf: []time.Duration{10, 20}}
+	b := &LoadResult{N: 3, Completed: 2, Elapsed: 3 * time.Second, Rounds: 1, CPU: map[string]time.Duration{"temporal": 2 * time.Second, "worker": time.Second},
+		Outcomes: map[string]int{"SETTLED": 2, "TIMEOUT": 1}, e2e: []time.Duration{3, 4}, wf: []time.Duration{30, 40}}
+	m := Merge(a, nil, b)
+	if m.N != 5 || m.Completed != 4 || m.Elapsed != 4*time.Second || m.PerSecond != 1 || m.Rounds != 2 ||
+		m.CPU["temporal"] != 3*time.Second || m.CPU["worker"] != time.Second || m.Outcomes["SETTLED"] != 4 || m.Outcomes["TIMEOUT"] != 1 ||
+		m.EndToEnd.N != 4 || m.EndToEnd.Max != 4 || m.Workflow.P50 != 20 || m.Workflow.Max != 40 {
+		t.Fatalf("%+v", m)
+	}
+}

@@ -110,7 +110,8 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 
 	lo := LoanOptions{N: cfg.N, Concurrency: cfg.Concurrency, PollInterval: cfg.PollInterval, Seed: cfg.Seed, Timeout: cfg.ApplicantTimeout}
 	warm := lo
-	warm.N, warm.Concurrency = cfg.Warmup, max(1, min(cfg.Concurrency, cfg.Warmup))
+	warm.N = max(1, cfg.Warmup) // at least one: its history is the baseline's shape
+	warm.Concurrency = max(1, min(cfg.Concurrency, warm.N))
 
 	// The baseline knows nothing of our codec: a client of its own.
 	plain, err := client.DialContext(ctx, client.Options{HostPort: s.TemporalAddress, Namespace: s.Namespace, Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler))})
@@ -133,58 +134,91 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		}); err != nil {
 			return res, err
 		}
-		if cfg.Warmup > 0 {
-			if err := phase("loans: warm-up", func() error {
-				warm.Prefix = "warm"
-				r, _, err := RunLoans(ctx, s, warm)
-				if err == nil && r.Completed != warm.N {
-					err = fmt.Errorf("%d of %d warm-up loans settled: %v", r.Completed, warm.N, r.Outcomes)
-				}
+		// The warm-up loans also give the baseline its shape.
+		var shape Shape
+		if err := phase("warm-up", func() error {
+			warm.Prefix = "warm"
+			r, warmRefs, err := RunLoans(ctx, s, warm)
+			if err != nil {
 				return err
-			}); err != nil {
-				return res, err
 			}
-		}
-		if err := phase("loans", func() (err error) {
-			lo.Prefix = "bench"
-			res.Loans, refs, err = RunLoans(ctx, s, lo)
-			if err == nil {
-				logf("   %d of %d settled in %s: %.2f loans/s; workflow p50 %s p99 %s", res.Loans.Completed, lo.N,
-					res.Loans.Elapsed.Round(time.Millisecond), res.Loans.PerSecond, res.Loans.Workflow.P50.Round(time.Millisecond), res.Loans.Workflow.P99.Round(time.Millisecond))
-				if res.Loans.Completed != lo.N {
-					res.Notes = append(res.Notes, fmt.Sprintf("only %d of %d loans settled: %v", res.Loans.Completed, lo.N, res.Loans.Outcomes))
-				}
+			if r.Completed != warm.N {
+				return fmt.Errorf("%d of %d warm-up loans settled: %v", r.Completed, warm.N, r.Outcomes)
 			}
+			h, err := MeasureHistories(ctx, s.Client, warmRefs)
+			if err != nil {
+				return err
+			}
+			shape, res.BaselineShape = h.Shape, h.Shape
+			logf("   baseline shape %s", shape)
+			_, err = RunBaseline(ctx, plain, shape, warm)
 			return err
 		}); err != nil {
 			return res, err
+		}
+		// Ours and the baseline in turns (ABBA: ours first in odd rounds,
+		// the baseline first in even ones), so that a change in the
+		// machine's load weighs on both alike.
+		var ours, base []*LoadResult
+		for round := range cfg.Rounds {
+			o := lo
+			o.N = cfg.N / cfg.Rounds
+			if round < cfg.N%cfg.Rounds {
+				o.N++
+			}
+			if o.N == 0 {
+				continue
+			}
+			o.Prefix = fmt.Sprintf("bench%d", round+1)
+			runOurs := func() error {
+				return phase(fmt.Sprintf("loans, round %d", round+1), func() error {
+					r, rrefs, err := RunLoans(ctx, s, o)
+					if err != nil {
+						return err
+					}
+					ours, refs = append(ours, r), append(refs, rrefs...)
+					logf("   %d of %d settled in %s: %.2f loans/s", r.Completed, o.N, r.Elapsed.Round(time.Millisecond), r.PerSecond)
+					return nil
+				})
+			}
+			runBase := func() error {
+				return phase(fmt.Sprintf("baseline, round %d", round+1), func() error {
+					r, err := RunBaseline(ctx, plain, shape, o)
+					if r != nil {
+						base = append(base, r)
+						logf("   %d of %d completed in %s: %.2f /s", r.Completed, o.N, r.Elapsed.Round(time.Millisecond), r.PerSecond)
+					}
+					return err
+				})
+			}
+			first, second := runOurs, runBase
+			if round%2 == 1 {
+				first, second = runBase, runOurs
+			}
+			if err := first(); err != nil {
+				return res, err
+			}
+			if err := second(); err != nil {
+				return res, err
+			}
+		}
+		res.Loans, res.Baseline = Merge(ours...), Merge(base...)
+		res.LoanRatio = res.Loans.PerSecond / res.Baseline.PerSecond
+		logf("   ours %.2f loans/s (workflow p50 %s, p99 %s), baseline %.2f /s (p50 %s, p99 %s): ratio %.2f",
+			res.Loans.PerSecond, res.Loans.Workflow.P50.Round(time.Millisecond), res.Loans.Workflow.P99.Round(time.Millisecond),
+			res.Baseline.PerSecond, res.Baseline.Workflow.P50.Round(time.Millisecond), res.Baseline.Workflow.P99.Round(time.Millisecond), res.LoanRatio)
+		if res.Loans.Completed != cfg.N {
+			res.Notes = append(res.Notes, fmt.Sprintf("only %d of %d loans settled: %v", res.Loans.Completed, cfg.N, res.Loans.Outcomes))
 		}
 		if err := phase("history", func() (err error) {
 			res.History, err = MeasureHistories(ctx, s.Client, refs)
 			if err == nil {
 				logf("   events min %d median %d max %d; bytes median %d; shape %s", res.History.Events.Min, res.History.Events.Median,
 					res.History.Events.Max, res.History.Bytes.Median, res.History.Shape)
-			}
-			return err
-		}); err != nil {
-			return res, err
-		}
-		if cfg.Warmup > 0 {
-			if err := phase("baseline: warm-up", func() error {
-				warm.Prefix = "warm"
-				_, err := RunBaseline(ctx, plain, res.History.Shape, warm)
-				return err
-			}); err != nil {
-				return res, err
-			}
-		}
-		if err := phase("baseline", func() (err error) {
-			lo.Prefix = "bench"
-			res.Baseline, err = RunBaseline(ctx, plain, res.History.Shape, lo)
-			if res.Baseline != nil {
-				res.LoanRatio = res.Loans.PerSecond / res.Baseline.PerSecond
-				logf("   %d of %d completed in %s: %.2f /s; ratio ours/baseline %.2f", res.Baseline.Completed, lo.N,
-					res.Baseline.Elapsed.Round(time.Millisecond), res.Baseline.PerSecond, res.LoanRatio)
+				if res.History.Shape != shape {
+					res.Notes = append(res.Notes, fmt.Sprintf("the baseline ran the warm-up loans' shape %s; the measured loans' most common one is %s (%d shapes in all)",
+						shape, res.History.Shape, res.History.Shapes))
+				}
 			}
 			return err
 		}); err != nil {

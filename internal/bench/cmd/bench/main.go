@@ -9,7 +9,8 @@
 //	BENCH_N=500                  applicants driven to SETTLED (and baseline workflows)
 //	BENCH_CONCURRENCY=25         of them at a time
 //	BENCH_POLL=500ms             how often the driver reads a status
-//	BENCH_WARMUP=20              warm-up loans (and baseline workflows), not measured
+//	BENCH_WARMUP=20              warm-up loans (and baseline workflows), not measured (at least 1)
+//	BENCH_ROUNDS=5               ours and the baseline run in turns, N/ROUNDS each time
 //	BENCH_WEBHOOKS=20000         notifications per webhook run
 //	BENCH_WEBHOOK_CONCURRENCY=16 of them at a time
 //	BENCH_PARKED=5000            applications parked at the bank-card step
@@ -103,6 +104,7 @@ func run() error {
 			Concurrency:        e.int("BENCH_CONCURRENCY", 25),
 			PollInterval:       e.dur("BENCH_POLL", 500*time.Millisecond),
 			Warmup:             e.int("BENCH_WARMUP", 20),
+			Rounds:             e.int("BENCH_ROUNDS", 5),
 			Webhooks:           e.int("BENCH_WEBHOOKS", 20000),
 			WebhookConcurrency: e.int("BENCH_WEBHOOK_CONCURRENCY", 16),
 			Parked:             e.int("BENCH_PARKED", 5000),
@@ -124,7 +126,7 @@ func run() error {
 	jsonPath := e.str("BENCH_JSON", ".data/bench/results.json")
 	mdPath := e.str("BENCH_MD", "docs/benchmarks.md")
 	timeout := e.dur("BENCH_TIMEOUT", 20*time.Minute)
-	if cfg.N == 0 || cfg.Concurrency == 0 || cfg.WebhookConcurrency == 0 || cfg.ParkConcurrency == 0 {
+	if cfg.N == 0 || cfg.Rounds == 0 || cfg.Concurrency == 0 || cfg.WebhookConcurrency == 0 || cfg.ParkConcurrency == 0 {
 		e.errs = append(e.errs, "BENCH_N and the concurrencies must be positive")
 	}
 	if len(e.errs) > 0 {
