@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -74,7 +75,13 @@ func strictUnmarshal(body []byte, v any) ([]FieldError, bool) {
 		return []FieldError{{Field: field, Detail: "wrong JSON type: want " + jsonKind(te)}}, false
 	}
 	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
-		name := strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)
+		// encoding/json quotes the name with strconv.Quote: unquote it so a
+		// name with control characters is reported as the client sent it.
+		quoted := strings.TrimPrefix(msg, "json: unknown field ")
+		name, uerr := strconv.Unquote(quoted)
+		if uerr != nil {
+			name = strings.Trim(quoted, `"`)
+		}
 		return []FieldError{{Field: name, Detail: "unknown field"}}, false
 	}
 	return []FieldError{{Field: "body", Detail: "not valid JSON"}}, false
