@@ -200,7 +200,7 @@ func LoadFrom(getenv func(string) string, stderrIsTTY bool) (*Config, error) {
 	}
 	if c.Database.URL.Empty() {
 		r.fail(EnvDatabaseURL, "required: postgres://user:password@host:port/db")
-	} else if u, err := url.Parse(c.Database.URL.Reveal()); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Opaque != "" {
+	} else if u, err := url.Parse(c.Database.URL.Reveal()); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Opaque != "" || u.Fragment != "" {
 		// Not quoting the value: it carries a password.
 		r.fail(EnvDatabaseURL, "want a postgres:// or postgresql:// URL")
 	}
@@ -422,8 +422,9 @@ func (a AWDA) SignType() string {
 // Redacted is the database URL with its password masked.
 func (d Database) Redacted() string {
 	u, err := url.Parse(d.URL.Reveal())
-	if err != nil || u.Opaque != "" {
-		// "postgres:user:password@host" parses with everything opaque.
+	if err != nil || u.Opaque != "" || u.Fragment != "" {
+		// "postgres:user:password@host" parses with everything opaque, and
+		// "postgres:#:password@" with everything in the fragment.
 		return redacted
 	}
 	if _, has := u.User.Password(); has {
