@@ -27,8 +27,9 @@
 //	BENCH_LOG_DIR=.data/bench/logs
 //	BENCH_TIMEOUT=20m            the whole run
 //
-// It exits 1 when a phase fails (what was measured is still written), 0
-// otherwise, whether or not the targets are met: the table says which.
+// It exits 1 when a phase fails (what was measured is still written to the
+// JSON file, but nothing is appended to the Markdown), 0 otherwise, whether
+// or not the targets are met: the table says which.
 package main
 
 import (
@@ -185,7 +186,11 @@ func run() error {
 		return err
 	}
 	fmt.Printf("\nresults: %s\n", jsonPath)
-	if mdPath != "" {
+	switch {
+	case mdPath == "":
+	case runErr != nil:
+		fmt.Printf("incomplete: not appended to %s\n", mdPath)
+	default:
 		if err := res.AppendMarkdown(mdPath); err != nil {
 			return err
 		}
