@@ -24,10 +24,8 @@ var workerModule = fx.Module("worker",
 )
 
 func newWorker(lc fx.Lifecycle, cfg *config.Config, c client.Client, awdaClient *awda.Client, st *store.Store, l zerolog.Logger) worker.Worker {
-	if cfg.Worker.StickyCacheSize > 0 {
-		// Process-wide, and only honoured before the first worker starts.
-		worker.SetStickyWorkflowCacheSize(cfg.Worker.StickyCacheSize)
-	}
+	// Process-wide, and only honoured before the first worker starts.
+	worker.SetStickyWorkflowCacheSize(cfg.Worker.StickyCacheSize)
 	w := worker.New(c, workflows.TaskQueue, Options(cfg.Worker))
 	w.RegisterWorkflow(workflows.LoanApplication)
 	w.RegisterActivity(activities.New(awdaClient, st, st))

@@ -34,6 +34,11 @@ const (
 	EnvTemporalTLSServer = "TEMPORAL_TLS_SERVER_NAME"
 	EnvTemporalAPIKey    = "TEMPORAL_API_KEY" // Temporal Cloud API key (implies TLS)
 	EnvTemporalConnect   = "TEMPORAL_CONNECT_TIMEOUT"
+	// EnvTemporalCompression is the gRPC compression of the connection to
+	// Temporal: "none" (default) or "gzip". Every payload is AES-GCM
+	// encrypted and does not compress, so gzip mostly burns CPU on both
+	// ends; turn it on for a slow link to a remote cluster.
+	EnvTemporalCompression = "TEMPORAL_GRPC_COMPRESSION"
 
 	EnvAWDABaseURL        = "AWDA_BASE_URL" // default awda.BaseURLStaging
 	EnvAWDAAppID          = "AWDA_APP_ID"
@@ -63,6 +68,11 @@ const (
 	DefaultAWDAHTTPTimeout   = 15 * time.Second
 	DefaultHTTPAddr          = "127.0.0.1:9091"
 	DefaultStopTimeout       = 30 * time.Second
+	// DefaultStickyCacheSize is how many workflow executions a worker keeps
+	// in memory (about 80 KiB each for a loan): enough for every loan that
+	// is moving, while the many parked for months are replayed on demand.
+	// The SDK's own default (10,000) costs some 800 MiB.
+	DefaultStickyCacheSize = 1000
 )
 
 // Config is everything the worker reads from its environment.
@@ -88,7 +98,14 @@ type Temporal struct {
 	TLSServerName  string
 	APIKey         Secret
 	ConnectTimeout time.Duration // how long startup waits for the server
+	Compression    string        // CompressionNone or CompressionGzip
 }
+
+// gRPC compressions of the connection to Temporal.
+const (
+	CompressionNone = "none"
+	CompressionGzip = "gzip"
+)
 
 // TLS reports whether the connection uses TLS: with a client certificate,
 // a CA, a server name or an API key (Temporal Cloud accepts keys over TLS only).
@@ -156,8 +173,12 @@ func LoadFrom(getenv func(string) string, stderrIsTTY bool) (*Config, error) {
 		TLSServerName:  r.str(EnvTemporalTLSServer, ""),
 		APIKey:         Secret(r.str(EnvTemporalAPIKey, "")),
 		ConnectTimeout: r.duration(EnvTemporalConnect, DefaultConnectTimeout),
+		Compression:    r.str(EnvTemporalCompression, CompressionNone),
 	}
 	r.hostPort(EnvTemporalAddress, c.Temporal.Address)
+	if comp := c.Temporal.Compression; comp != CompressionNone && comp != CompressionGzip {
+		r.fail(EnvTemporalCompression, fmt.Sprintf("%q: want %q or %q", comp, CompressionNone, CompressionGzip))
+	}
 	if (c.Temporal.TLSCertFile == "") != (c.Temporal.TLSKeyFile == "") {
 		r.fail(EnvTemporalTLSCert+" and "+EnvTemporalTLSKey, "set both (client certificate and its key) or neither")
 	}
@@ -231,7 +252,7 @@ func LoadFrom(getenv func(string) string, stderrIsTTY bool) (*Config, error) {
 		MaxConcurrentWorkflowTasks: r.count(EnvMaxWorkflowTasks),
 		ActivityPollers:            r.count(EnvActivityPollers),
 		WorkflowPollers:            r.count(EnvWorkflowPollers),
-		StickyCacheSize:            r.count(EnvStickyCacheSize),
+		StickyCacheSize:            r.countOr(EnvStickyCacheSize, DefaultStickyCacheSize),
 		StopTimeout:                r.duration(EnvWorkerStopTimeout, DefaultStopTimeout),
 	}
 	// Startup waits for Temporal (and PostgreSQL) at most this long in all.
@@ -292,6 +313,20 @@ func (r *reader) count(name string) int {
 	if err != nil || n < 0 {
 		r.fail(name, fmt.Sprintf("%q: want a non-negative integer", s))
 		return 0
+	}
+	return n
+}
+
+// countOr reads a positive integer; unset is def.
+func (r *reader) countOr(name string, def int) int {
+	s := r.str(name, "")
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		r.fail(name, fmt.Sprintf("%q: want a positive integer", s))
+		return def
 	}
 	return n
 }
@@ -372,6 +407,7 @@ func (c *Config) String() string {
 	kv("temporal.tls", c.Temporal.TLS())
 	kv("temporal.mtls", c.Temporal.TLSCertFile != "")
 	kv("temporal.api_key", c.Temporal.APIKey)
+	kv("temporal.grpc_compression", c.Temporal.Compression)
 	kv("awda.base_url", c.AWDA.BaseURL)
 	kv("awda.app_id", c.AWDA.AppID)
 	kv("awda.sign_type", c.AWDA.SignType())

@@ -90,7 +90,7 @@ func FuzzLoadFrom(f *testing.F) {
 		switch {
 		case c.Temporal.ConnectTimeout <= 0 || c.AWDA.HTTPTimeout <= 0 || c.Worker.StopTimeout <= 0 || c.Worker.StartTimeout <= 0:
 			t.Fatalf("a non-positive duration: %+v", *c)
-		case c.Worker.MaxConcurrentActivities < 0 || c.Worker.StickyCacheSize < 0:
+		case c.Worker.MaxConcurrentActivities < 0 || c.Worker.StickyCacheSize <= 0:
 			t.Fatalf("a negative count: %+v", c.Worker)
 		case c.Log.Format != "json" && c.Log.Format != "console":
 			t.Fatalf("log format %q", c.Log.Format)
@@ -104,7 +104,8 @@ func FuzzLoadFrom(f *testing.F) {
 		back := map[string]string{
 			config.EnvTemporalAddress: c.Temporal.Address, config.EnvTemporalNamespace: c.Temporal.Namespace,
 			config.EnvTemporalAPIKey: c.Temporal.APIKey.Reveal(), config.EnvTemporalConnect: c.Temporal.ConnectTimeout.String(),
-			config.EnvAWDABaseURL: c.AWDA.BaseURL, config.EnvAWDAAppID: c.AWDA.AppID, config.EnvAWDAHMACSecret: c.AWDA.HMACSecret.Reveal(),
+			config.EnvTemporalCompression: c.Temporal.Compression,
+			config.EnvAWDABaseURL:         c.AWDA.BaseURL, config.EnvAWDAAppID: c.AWDA.AppID, config.EnvAWDAHMACSecret: c.AWDA.HMACSecret.Reveal(),
 			config.EnvAWDAHTTPTimeout: c.AWDA.HTTPTimeout.String(), config.EnvKeys: c.Keys.Reveal(),
 			config.EnvDatabaseURL: c.Database.URL.Reveal(), config.EnvDatabaseMigrate: strconv.FormatBool(c.Database.Migrate),
 			config.EnvHTTPAddr: c.HTTPAddr, config.EnvLogFormat: c.Log.Format, config.EnvLogLevel: c.Log.Level.String(),

@@ -61,6 +61,8 @@ func TestDefaults(t *testing.T) {
 		{"log format", c.Log.Format, "json"},
 		{"log level", c.Log.Level, zerolog.InfoLevel},
 		{"max activities", c.Worker.MaxConcurrentActivities, 0},
+		{"sticky cache", c.Worker.StickyCacheSize, 1000},
+		{"grpc compression", c.Temporal.Compression, "none"},
 		{"stop timeout", c.Worker.StopTimeout, 30 * time.Second},
 		{"start timeout", c.Worker.StartTimeout, 60 * time.Second},
 	}
@@ -88,27 +90,29 @@ func TestOverrides(t *testing.T) {
 		}
 	}
 	c, err := config.LoadFrom(env(map[string]string{
-		config.EnvTemporalAddress:   "temporal.example:7233",
-		config.EnvTemporalNamespace: "loans",
-		config.EnvTemporalTLSCert:   cert,
-		config.EnvTemporalTLSKey:    key,
-		config.EnvTemporalTLSCA:     ca,
-		config.EnvAWDABaseURL:       awda.BaseURLProduction + "/",
-		config.EnvAWDAHMACSecret:    "",
-		config.EnvAWDARSAKeyFile:    rsaKey,
-		config.EnvAWDAHTTPTimeout:   "4s",
-		config.EnvDatabaseMigrate:   "false",
-		config.EnvLogFormat:         "CONSOLE",
-		config.EnvLogLevel:          "debug",
-		config.EnvMaxActivities:     "50",
-		config.EnvWorkflowPollers:   "4",
-		config.EnvWorkerStopTimeout: "1m",
-		config.EnvHTTPAddr:          ":0",
+		config.EnvTemporalAddress:     "temporal.example:7233",
+		config.EnvTemporalNamespace:   "loans",
+		config.EnvTemporalTLSCert:     cert,
+		config.EnvTemporalTLSKey:      key,
+		config.EnvTemporalTLSCA:       ca,
+		config.EnvAWDABaseURL:         awda.BaseURLProduction + "/",
+		config.EnvAWDAHMACSecret:      "",
+		config.EnvAWDARSAKeyFile:      rsaKey,
+		config.EnvAWDAHTTPTimeout:     "4s",
+		config.EnvDatabaseMigrate:     "false",
+		config.EnvLogFormat:           "CONSOLE",
+		config.EnvLogLevel:            "debug",
+		config.EnvMaxActivities:       "50",
+		config.EnvWorkflowPollers:     "4",
+		config.EnvStickyCacheSize:     "250",
+		config.EnvTemporalCompression: "gzip",
+		config.EnvWorkerStopTimeout:   "1m",
+		config.EnvHTTPAddr:            ":0",
 	}), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Temporal.TLS() || c.Temporal.TLSCertFile != cert || c.Temporal.Namespace != "loans" {
+	if !c.Temporal.TLS() || c.Temporal.TLSCertFile != cert || c.Temporal.Namespace != "loans" || c.Temporal.Compression != config.CompressionGzip {
 		t.Errorf("temporal = %+v", c.Temporal)
 	}
 	if c.AWDA.BaseURL != awda.BaseURLProduction || c.AWDA.SignType() != awda.SignTypeRSA || c.AWDA.HTTPTimeout != 4*time.Second {
@@ -117,7 +121,7 @@ func TestOverrides(t *testing.T) {
 	if c.Database.Migrate || c.Log.Format != "console" || c.Log.Level != zerolog.DebugLevel {
 		t.Errorf("database/log = %+v %+v", c.Database, c.Log)
 	}
-	if c.Worker.MaxConcurrentActivities != 50 || c.Worker.WorkflowPollers != 4 || c.Worker.StopTimeout != time.Minute {
+	if c.Worker.MaxConcurrentActivities != 50 || c.Worker.WorkflowPollers != 4 || c.Worker.StopTimeout != time.Minute || c.Worker.StickyCacheSize != 250 {
 		t.Errorf("worker = %+v", c.Worker)
 	}
 }
@@ -154,6 +158,8 @@ func TestBadValuesNameTheirVariable(t *testing.T) {
 		{map[string]string{config.EnvMaxActivities: "-3"}, []string{config.EnvMaxActivities}},
 		{map[string]string{config.EnvWorkflowPollers: "many"}, []string{config.EnvWorkflowPollers}},
 		{map[string]string{config.EnvDatabaseMigrate: "maybe"}, []string{config.EnvDatabaseMigrate}},
+		{map[string]string{config.EnvStickyCacheSize: "0"}, []string{config.EnvStickyCacheSize}},
+		{map[string]string{config.EnvTemporalCompression: "zstd"}, []string{config.EnvTemporalCompression}},
 		{map[string]string{config.EnvHTTPAddr: "localhost:99999"}, []string{config.EnvHTTPAddr}},
 		{
 			map[string]string{config.EnvAWDAAppID: "", config.EnvKeys: "", config.EnvLogLevel: "loud"},

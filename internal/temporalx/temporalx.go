@@ -49,6 +49,7 @@ func Options(cfg config.Temporal, ring *codec.KeyRing, logger log.Logger, mh cli
 		MetricsHandler: mh,
 	}
 	o.DataConverter, o.FailureConverter = codec.ClientOptions(ring)
+	o.ConnectionOptions.GrpcCompression = GrpcCompression(cfg)
 	if cfg.TLS() {
 		tc, err := TLSConfig(cfg)
 		if err != nil {
@@ -60,6 +61,16 @@ func Options(cfg config.Temporal, ring *codec.KeyRing, logger log.Logger, mh cli
 		o.Credentials = client.NewAPIKeyStaticCredentials(cfg.APIKey.Reveal())
 	}
 	return o, nil
+}
+
+// GrpcCompression is the SDK's setting for cfg.Compression (gzip unless
+// "none"). Payloads are AES-GCM encrypted before they reach gRPC and do not
+// compress, so by default nothing is compressed.
+func GrpcCompression(cfg config.Temporal) client.GrpcCompression {
+	if cfg.Compression == config.CompressionGzip {
+		return &client.GrpcCompressionGzip{}
+	}
+	return &client.GrpcCompressionNone{}
 }
 
 // TLSConfig builds the TLS configuration: the client certificate for mTLS

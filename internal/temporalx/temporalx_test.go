@@ -93,3 +93,33 @@ func TestWaitHealthyGivesUpWithContext(t *testing.T) {
 		t.Fatal("WaitHealthy succeeded with nothing listening")
 	}
 }
+
+// The connection compresses nothing unless gzip is asked for: payloads are
+// encrypted and do not compress.
+func TestOptionsCompression(t *testing.T) {
+	for _, tc := range []struct {
+		setting string
+		want    client.GrpcCompression
+	}{
+		{"", &client.GrpcCompressionNone{}},
+		{config.CompressionNone, &client.GrpcCompressionNone{}},
+		{config.CompressionGzip, &client.GrpcCompressionGzip{}},
+	} {
+		o, err := temporalx.Options(config.Temporal{Address: "localhost:7233", Compression: tc.setting}, ring(t), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch got := o.ConnectionOptions.GrpcCompression; got.(type) {
+		case *client.GrpcCompressionNone:
+			if _, ok := tc.want.(*client.GrpcCompressionNone); !ok {
+				t.Errorf("%q: compression %T, want %T", tc.setting, got, tc.want)
+			}
+		case *client.GrpcCompressionGzip:
+			if _, ok := tc.want.(*client.GrpcCompressionGzip); !ok {
+				t.Errorf("%q: compression %T, want %T", tc.setting, got, tc.want)
+			}
+		default:
+			t.Errorf("%q: compression %T (nil means gzip in the SDK)", tc.setting, got)
+		}
+	}
+}

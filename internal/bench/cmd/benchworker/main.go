@@ -23,6 +23,7 @@ import (
 	"github.com/awdaflow/awdaflow/internal/bench"
 	"github.com/awdaflow/awdaflow/internal/config"
 	"github.com/awdaflow/awdaflow/internal/logging"
+	"github.com/awdaflow/awdaflow/internal/temporalx"
 )
 
 func main() {
@@ -46,6 +47,8 @@ func run() error {
 		HostPort:  cfg.Temporal.Address,
 		Namespace: cfg.Temporal.Namespace,
 		Logger:    logging.NewTemporalLogger(l),
+		// The same connection as the real worker's (temporalx.Options).
+		ConnectionOptions: client.ConnectionOptions{GrpcCompression: temporalx.GrpcCompression(cfg.Temporal)},
 	})
 	cancel()
 	if err != nil {
@@ -54,9 +57,7 @@ func run() error {
 	defer c.Close()
 
 	// The same mapping of the knobs as the real worker's Options.
-	if cfg.Worker.StickyCacheSize > 0 {
-		worker.SetStickyWorkflowCacheSize(cfg.Worker.StickyCacheSize)
-	}
+	worker.SetStickyWorkflowCacheSize(cfg.Worker.StickyCacheSize)
 	w := worker.New(c, bench.BaselineTaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize:     cfg.Worker.MaxConcurrentActivities,
 		MaxConcurrentWorkflowTaskExecutionSize: cfg.Worker.MaxConcurrentWorkflowTasks,
