@@ -325,6 +325,7 @@ start temporal "$LOGS/temporal.log" "$TEMPORAL" server start-dev \
 	--search-attribute AwdaLoanNo=Keyword \
 	--search-attribute ApplicantRef=Keyword \
 	--ui-codec-endpoint "$STARTER_URL/codec" \
+	--dynamic-config-value system.forceSearchAttributesCacheRefreshOnRead=false \
 	--log-level warn
 temporal_ok() {
 	"$TEMPORAL" operator cluster health --address "$TEMPORAL_ADDRESS" --command-timeout 2s 2>/dev/null | grep -q SERVING &&
