@@ -305,6 +305,25 @@ func (h *harness) stages() []string {
 	return out
 }
 
+// passed returns the stages the loan moved through, in order, from its
+// recorded transitions (the read model shows only those it rested in).
+func (h *harness) passed() []string {
+	var out []string
+	for _, tr := range h.status().Transitions {
+		if tr.Kind == workflows.KindStage {
+			out = append(out, tr.To)
+		}
+	}
+	return out
+}
+
+// upserts returns the search-attribute upserts, in order.
+func (h *harness) upserts() []temporal.SearchAttributes {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]temporal.SearchAttributes(nil), h.sa...)
+}
+
 // stuckUpserts returns the LoanStuck values upserted, in order.
 func (h *harness) stuckUpserts() []bool {
 	h.mu.Lock()

@@ -54,6 +54,11 @@ type loanWorkflow struct {
 	// authCallbacks counts the callbacks applied per authType, so that an
 	// AWDA read started before one (a page, the list) does not overwrite it.
 	authCallbacks map[string]int
+
+	// atRest caches the changePublishAtRest version (nil: not asked yet);
+	// unpublished is a stage change it has not made visible yet.
+	atRest      *bool
+	unpublished bool
 }
 
 func (w *loanWorkflow) setup(ctx workflow.Context) error {
@@ -239,7 +244,7 @@ func (w *loanWorkflow) authorize(ctx workflow.Context) error {
 		if err := w.fetchAuthPages(ctx); err != nil {
 			return err
 		}
-		ok, err := awaitUntil(ctx, w.state.Deadline, func() bool {
+		ok, err := w.awaitUntil(ctx, w.state.Deadline, func() bool {
 			return w.authorized() || w.needsAuthPage() || w.cancelReq != nil
 		})
 		if err != nil {
@@ -394,7 +399,7 @@ func (w *loanWorkflow) bindBankCard(ctx workflow.Context) error {
 	w.state.BankCard = &BankCard{}
 	w.state.Deadline = workflow.Now(ctx).Add(w.cfg.BankCardDeadline)
 	for {
-		ok, err := awaitUntil(ctx, w.state.Deadline, func() bool { return w.pendingCard != nil || w.cancelReq != nil })
+		ok, err := w.awaitUntil(ctx, w.state.Deadline, func() bool { return w.pendingCard != nil || w.cancelReq != nil })
 		switch {
 		case err != nil:
 			return err
@@ -631,7 +636,7 @@ func (w *loanWorkflow) awaitReview(ctx workflow.Context) error {
 func (w *loanWorkflow) awaitLoanStatus(ctx workflow.Context, done func(awda.LoanStatus) bool) error {
 	reached := func() bool { return done(w.state.LoanStatus) || w.state.LoanStatus.Terminal() }
 	for !reached() {
-		ok, err := awaitFor(ctx, w.cfg.PollInterval, func() bool { return reached() || w.cancelReq != nil })
+		ok, err := w.awaitFor(ctx, w.cfg.PollInterval, func() bool { return reached() || w.cancelReq != nil })
 		switch {
 		case err != nil:
 			return err
@@ -690,7 +695,7 @@ func (w *loanWorkflow) awaitSignature(ctx workflow.Context) error {
 
 	w.state.Deadline = workflow.Now(ctx).Add(w.cfg.AgreementDeadline)
 	w.acceptingSignature = true
-	ok, err := awaitUntil(ctx, w.state.Deadline, func() bool {
+	ok, err := w.awaitUntil(ctx, w.state.Deadline, func() bool {
 		return w.pendingSign != nil || w.cancelReq != nil || w.signedAtAWDA() || w.state.LoanStatus.Terminal()
 	})
 	w.acceptingSignature = false
@@ -809,6 +814,7 @@ func (w *loanWorkflow) repay(ctx workflow.Context) error {
 			tctx, cancelTimer = workflow.WithCancel(ctx)
 			timer, timerAt = workflow.NewTimer(tctx, at.Sub(now)), at
 		}
+		w.rest(ctx)
 		if err := workflow.Await(ctx, func() bool {
 			return w.state.RefreshPending || w.state.LoanStatus == awda.LoanSettled || timer.IsReady() ||
 				workflow.GetInfo(ctx).GetContinueAsNewSuggested()
@@ -882,6 +888,7 @@ func (w *loanWorkflow) nextCheck(now, pending time.Time) time.Time {
 // applied, with the state (and with it the seen eventIds). The applicant's
 // profile is not carried: nothing after submission needs it.
 func (w *loanWorkflow) continueAsNew(ctx workflow.Context) error {
+	w.rest(ctx)
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return err
 	}

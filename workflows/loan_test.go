@@ -54,8 +54,24 @@ func TestHappyPathToSettled(t *testing.T) {
 	require.NotNil(t, seen.repay.Next.RepaymentVA)
 	require.Len(t, seen.repay.Schedule, 3)
 
-	// The read model saw every stage, in order, with a growing Seq.
-	require.Equal(t, []string{"REGISTER", "ELIGIBILITY", "AUTHORIZATIONS", "BANK_CARD", "DOCUMENTS", "SUBMIT", "REVIEW", "AGREEMENT", "DISBURSEMENT", "REPAYMENT", "SETTLED"}, h.stages())
+	// The loan moved through every stage, in order; the read model and the
+	// search attributes saw the ones it rested in (waiting for the
+	// borrower, AWDA or a timer) and its outcome, with a growing Seq.
+	require.Equal(t, []string{"REGISTER", "ELIGIBILITY", "AUTHORIZATIONS", "BANK_CARD", "DOCUMENTS", "SUBMIT", "REVIEW", "AGREEMENT", "DISBURSEMENT", "REPAYMENT", "SETTLED"}, h.passed())
+	rested := []string{"AUTHORIZATIONS", "BANK_CARD", "REVIEW", "AGREEMENT", "DISBURSEMENT", "REPAYMENT", "SETTLED"}
+	require.Equal(t, rested, h.stages())
+	var upserted []string
+	for i, sa := range h.upserts() {
+		stage, ok := sa.GetKeyword(workflows.LoanStageKey)
+		require.True(t, ok, "upsert %d carries no stage", i)
+		upserted = append(upserted, stage)
+		if i > 0 {
+			// Only what changed: the stage, and the loan number once.
+			_, refAgain := sa.GetKeyword(workflows.ApplicantRefKey)
+			require.False(t, refAgain, "upsert %d repeats ApplicantRef", i)
+		}
+	}
+	require.Equal(t, rested, upserted)
 	writes := h.proj.Writes()
 	for i := 1; i < len(writes); i++ {
 		require.Greater(t, writes[i].Seq, writes[i-1].Seq)

@@ -24,6 +24,8 @@ import (
 // the old behaviour) in loans that met the race it fixes: they hold the
 // fixes' GetVersion guards (versions.go), and fail to replay without them.
 // The same scenarios recorded by the current code take the new branches.
+// before_rest_*.json were recorded before changePublishAtRest (every stage
+// published as it was entered); they replay through its old branch.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	require.NoError(t, err)

@@ -303,7 +303,11 @@ func (w *loanWorkflow) ignore(ctx workflow.Context, ig Ignored) {
 
 const maxIgnored = 200
 
-// moveTo records a stage change and publishes it.
+// moveTo records a stage change and publishes it: an outcome at once, any
+// other stage when the loan comes to rest in it (rest), so that a loan
+// passing through stages in one go (a call, the next call) makes one
+// search-attribute upsert and one read-model write instead of one per stage.
+// The transition itself is recorded now, with its time, either way.
 func (w *loanWorkflow) moveTo(ctx workflow.Context, stage Stage, note string) {
 	if w.state.Stage == stage {
 		return
@@ -311,7 +315,34 @@ func (w *loanWorkflow) moveTo(ctx workflow.Context, stage Stage, note string) {
 	w.record(ctx, Transition{Kind: KindStage, From: string(w.state.Stage), To: string(stage), Note: note})
 	w.state.Stage = stage
 	w.logger.Info("Stage", "Stage", string(stage))
+	if !stage.Terminal() && w.publishAtRest(ctx) {
+		w.unpublished = true
+		return
+	}
 	w.publish(ctx)
+}
+
+// publishAtRest reports whether this loan publishes at rest
+// (changePublishAtRest); histories from before it published every stage.
+func (w *loanWorkflow) publishAtRest(ctx workflow.Context) bool {
+	if w.atRest == nil {
+		v := workflow.GetVersion(ctx, changePublishAtRest, workflow.DefaultVersion, 1) >= 1
+		w.atRest = &v
+	}
+	return *w.atRest
+}
+
+// rest publishes a stage change not yet made visible. It is called where
+// the loan may wait for long: for the borrower, AWDA's push or a timer
+// (awaitFor, the repayment loop), and before continue-as-new. A loan that
+// is stuck or ends is published by park and end. While a loan works
+// through AWDA calls (retrying a busy AWDA included), its search attributes
+// and read-model row show the stage it last rested in; the status query
+// and the Temporal UI's pending activities show where it is.
+func (w *loanWorkflow) rest(ctx workflow.Context) {
+	if w.unpublished {
+		w.publish(ctx)
+	}
 }
 
 // end moves the loan to an outcome and returns the error that unwinds run().
@@ -329,6 +360,7 @@ func (w *loanWorkflow) end(ctx workflow.Context, outcome Stage, reason string) e
 // carries a higher Seq; only the final write gets the full retry budget.
 func (w *loanWorkflow) publish(ctx workflow.Context) {
 	w.state.Seq++
+	w.unpublished = false
 	st := &w.state
 	sa := []temporal.SearchAttributeUpdate{
 		LoanStageKey.ValueSet(string(st.Stage)),
@@ -338,8 +370,13 @@ func (w *loanWorkflow) publish(ctx workflow.Context) {
 	if st.LoanNo != "" {
 		sa = append(sa, AwdaLoanNoKey.ValueSet(st.LoanNo))
 	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, sa...); err != nil {
-		w.logger.Warn("Upserting search attributes failed", "Error", err)
+	if w.publishAtRest(ctx) {
+		sa = changedSearchAttributes(workflow.GetTypedSearchAttributes(ctx), st, w.in.ApplicantRef)
+	}
+	if len(sa) > 0 {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, sa...); err != nil {
+			w.logger.Warn("Upserting search attributes failed", "Error", err)
+		}
 	}
 
 	p := activities.ApplicationProjection{
@@ -381,9 +418,29 @@ func (w *loanWorkflow) publish(ctx workflow.Context) {
 	}
 }
 
+// changedSearchAttributes returns the updates that bring the workflow's
+// search attributes (cur) to the loan's state: only those that differ.
+func changedSearchAttributes(cur temporal.SearchAttributes, st *State, applicantRef string) []temporal.SearchAttributeUpdate {
+	var sa []temporal.SearchAttributeUpdate
+	keyword := func(k temporal.SearchAttributeKeyKeyword, v string) {
+		if got, ok := cur.GetKeyword(k); !ok || got != v {
+			sa = append(sa, k.ValueSet(v))
+		}
+	}
+	keyword(LoanStageKey, string(st.Stage))
+	if got, ok := cur.GetBool(LoanStuckKey); !ok || got != (st.Stuck != nil) {
+		sa = append(sa, LoanStuckKey.ValueSet(st.Stuck != nil))
+	}
+	keyword(ApplicantRefKey, applicantRef)
+	if st.LoanNo != "" {
+		keyword(AwdaLoanNoKey, st.LoanNo)
+	}
+	return sa
+}
+
 // awaitUntil waits for cond until deadline; false when the deadline passed.
-func awaitUntil(ctx workflow.Context, deadline time.Time, cond func() bool) (bool, error) {
-	return awaitFor(ctx, deadline.Sub(workflow.Now(ctx)), cond)
+func (w *loanWorkflow) awaitUntil(ctx workflow.Context, deadline time.Time, cond func() bool) (bool, error) {
+	return w.awaitFor(ctx, deadline.Sub(workflow.Now(ctx)), cond)
 }
 
 // awaitFor waits for cond at most d; false when d passed. Unlike
@@ -391,13 +448,14 @@ func awaitUntil(ctx workflow.Context, deadline time.Time, cond func() bool) (boo
 // cond is met, so that a loan living for months is not woken later by the
 // deadlines and polls of stages long gone (each such wake-up costs four
 // history events; the cancellation one).
-func awaitFor(ctx workflow.Context, d time.Duration, cond func() bool) (bool, error) {
+func (w *loanWorkflow) awaitFor(ctx workflow.Context, d time.Duration, cond func() bool) (bool, error) {
 	if cond() {
 		return true, nil
 	}
 	if d <= 0 {
 		return false, nil
 	}
+	w.rest(ctx)
 	tctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
 	timer := workflow.NewTimer(tctx, d)

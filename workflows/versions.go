@@ -17,4 +17,10 @@ const (
 	// loan ends when such a status is pushed, instead of waiting for
 	// operations.
 	changeFinalStatusWins = "final-status-wins"
+	// changePublishAtRest: a stage change is made visible (search
+	// attributes and the read model) when the loan comes to rest in it —
+	// waits for the borrower, AWDA, a timer or operations, is stuck, or
+	// ends — instead of at every stage it passes through on the way, and a
+	// search-attribute upsert carries only the attributes that changed.
+	changePublishAtRest = "publish-at-rest"
 )

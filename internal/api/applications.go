@@ -77,7 +77,13 @@ func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) {
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes:                    temporal.NewSearchAttributes(workflows.ApplicantRefKey.ValueSet(ref)),
+		// What ops filter on from the first moment; the workflow updates
+		// them as the loan comes to rest in later stages.
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.ApplicantRefKey.ValueSet(ref),
+			workflows.LoanStageKey.ValueSet(string(workflows.StageRegister)),
+			workflows.LoanStuckKey.ValueSet(false),
+		),
 	}, workflows.WorkflowName, req.input())
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if err != nil && !errors.As(err, &already) {
