@@ -60,6 +60,15 @@ const (
 	SignAgreementUpdate = "sign-agreement"
 )
 
+
+// Error types of a refused update (temporal.ApplicationError.Type): the
+// loan is not at the step the update belongs to (a conflict with its
+// state), or the input is wrong for the step it is at.
+const (
+	UpdateRefusedWrongStage = "WrongStage"
+	UpdateRefusedInvalid    = "InvalidInput"
+)
+
 // CancelRequest is the payload of CancelSignal.
 type CancelRequest struct {
 	Reason string `json:"reason,omitempty"`

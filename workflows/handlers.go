@@ -1,12 +1,12 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/awdaflow/awdaflow/awda"
@@ -268,17 +268,28 @@ func (w *loanWorkflow) waitingForCard() bool {
 		w.state.BankCard != nil && w.state.BankCard.Status != awda.CardBound && w.state.BankCard.Status != awda.CardVerifying
 }
 
+// wrongStage refuses an update that does not belong to the loan's current
+// step; invalidInput one whose input is wrong for it. A refusal is not
+// recorded in the history, so its wording and type can change freely.
+func wrongStage(msg string) error {
+	return temporal.NewNonRetryableApplicationError(msg, UpdateRefusedWrongStage, nil)
+}
+
+func invalidInput(msg string) error {
+	return temporal.NewNonRetryableApplicationError(msg, UpdateRefusedInvalid, nil)
+}
+
 // validateBankCard refuses, before anything is written to history, a card
 // the loan cannot use. Its messages never echo the account number or name.
 func (w *loanWorkflow) validateBankCard(in BankCardInput) error {
 	if !w.waitingForCard() {
-		return errors.New("the application is not waiting for a bank card")
+		return wrongStage("the application is not waiting for a bank card")
 	}
 	if w.pendingCard != nil {
-		return errors.New("a bank card is being verified")
+		return wrongStage("a bank card is being verified")
 	}
 	if strings.TrimSpace(in.AccountName) == "" {
-		return errors.New("accountName is required")
+		return invalidInput("accountName is required")
 	}
 	var bank *awda.Bank
 	for i := range w.state.Banks {
@@ -287,16 +298,16 @@ func (w *loanWorkflow) validateBankCard(in BankCardInput) error {
 		}
 	}
 	if bank == nil {
-		return errors.New("bankCode is not one of the banks offered")
+		return invalidInput("bankCode is not one of the banks offered")
 	}
 	if !digits(in.AccountNo) {
-		return errors.New("accountNo must be digits only")
+		return invalidInput("accountNo must be digits only")
 	}
 	if n := len(in.AccountNo); (bank.AccountNoMinLen > 0 && n < bank.AccountNoMinLen) || (bank.AccountNoMaxLen > 0 && n > bank.AccountNoMaxLen) {
 		if bank.AccountNoMinLen == bank.AccountNoMaxLen {
-			return fmt.Errorf("accountNo must be %d digits for %s", bank.AccountNoMinLen, bank.BankCode)
+			return invalidInput(fmt.Sprintf("accountNo must be %d digits for %s", bank.AccountNoMinLen, bank.BankCode))
 		}
-		return fmt.Errorf("accountNo must be %d to %d digits for %s", bank.AccountNoMinLen, bank.AccountNoMaxLen, bank.BankCode)
+		return invalidInput(fmt.Sprintf("accountNo must be %d to %d digits for %s", bank.AccountNoMinLen, bank.AccountNoMaxLen, bank.BankCode))
 	}
 	return nil
 }
@@ -341,22 +352,22 @@ type signRequest struct {
 // validateSignature refuses a signature the loan cannot use.
 func (w *loanWorkflow) validateSignature(in SignAgreementInput) error {
 	if !w.acceptingSignature || w.state.Agreement == nil || w.state.Stuck != nil {
-		return errors.New("the application is not waiting for a signature")
+		return wrongStage("the application is not waiting for a signature")
 	}
 	if w.pendingSign != nil {
-		return errors.New("the agreement is being signed")
+		return wrongStage("the agreement is being signed")
 	}
 	if w.cancelReq != nil {
-		return errors.New("the application is being cancelled")
+		return wrongStage("the application is being cancelled")
 	}
 	if in.AgreementID != w.state.Agreement.ID {
-		return errors.New("agreementId does not match the agreement on offer")
+		return invalidInput("agreementId does not match the agreement on offer")
 	}
 	if !in.Consent {
-		return errors.New("explicit consent is required")
+		return invalidInput("explicit consent is required")
 	}
 	if _, err := netip.ParseAddr(strings.TrimSpace(in.ClientIP)); err != nil {
-		return errors.New("clientIp must be an IP address")
+		return invalidInput("clientIp must be an IP address")
 	}
 	return nil
 }

@@ -1,10 +1,12 @@
 package workflows_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/workflows"
@@ -33,11 +35,11 @@ func TestBankCardValidatorRejectsBadInput(t *testing.T) {
 	h.run(loanInput())
 
 	rej, acc, _, _, _ := early["before the stage"].get()
-	require.EqualError(t, rej, "the application is not waiting for a bank card")
+	requireRefused(t, rej, workflows.UpdateRefusedWrongStage, "the application is not waiting for a bank card")
 	require.False(t, acc)
 	for want, u := range calls {
 		rej, acc, _, _, _ := u.get()
-		require.EqualError(t, rej, want)
+		requireRefused(t, rej, workflows.UpdateRefusedInvalid, want)
 		require.False(t, acc)
 		require.NotContains(t, rej.Error(), testAccount)
 	}
@@ -129,7 +131,11 @@ func TestSignatureValidatorAndSigning(t *testing.T) {
 	require.Len(t, calls, 5)
 	for _, c := range calls {
 		rej, acc, _, _, _ := c.u.get()
-		require.EqualError(t, rej, c.want)
+		typ := workflows.UpdateRefusedInvalid
+		if strings.HasPrefix(c.want, "the application is") {
+			typ = workflows.UpdateRefusedWrongStage
+		}
+		requireRefused(t, rej, typ, c.want)
 		require.False(t, acc)
 	}
 	res := decode[workflows.SignAgreementResult](t, h.requireAccepted(good))
@@ -138,4 +144,15 @@ func TestSignatureValidatorAndSigning(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, h.start.Add(last+2*time.Minute).UnixMilli(), signedAt, "signedAt is the consent's workflow time")
 	require.Equal(t, 1, h.awda.Calls(awda.PathLoanSign))
+}
+
+// requireRefused checks that an update was refused by its validator with
+// the given error type (wrong stage: 409 at the API; invalid input: 422)
+// and message.
+func requireRefused(t *testing.T, err error, typ, msg string) {
+	t.Helper()
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	require.Equal(t, typ, appErr.Type(), msg)
+	require.Equal(t, msg, appErr.Message())
 }

@@ -116,9 +116,15 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, ref, name string
 	case errors.As(err, &appErr):
 		// Refused by the workflow's validator (nothing was recorded). If the
 		// loan is not at the step this action belongs to, that is a conflict
-		// with its state; otherwise the input was wrong.
+		// with its state; otherwise the input was wrong. The validator says
+		// which by the error's type; a worker older than the types is asked
+		// what the loan waits for.
 		reason := appErr.Message()
-		if s.waitingFor(r.Context(), wfID) != action {
+		wrongStage := appErr.Type() == workflows.UpdateRefusedWrongStage
+		if appErr.Type() != workflows.UpdateRefusedWrongStage && appErr.Type() != workflows.UpdateRefusedInvalid {
+			wrongStage = s.waitingFor(r.Context(), wfID) != action
+		}
+		if wrongStage {
 			problem(w, r, http.StatusConflict, TypeWrongStage, reason)
 			return false
 		}
@@ -134,7 +140,8 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, ref, name string
 }
 
 // waitingFor returns the borrower action the workflow waits for ("" when
-// none, or when the query fails).
+// none, or when the query fails). Only refusals from workers that predate
+// the typed refusals need it.
 func (s *Server) waitingFor(ctx context.Context, wfID string) string {
 	ctx, cancel := context.WithTimeout(ctx, s.queryTO)
 	defer cancel()
