@@ -60,7 +60,6 @@ const (
 	SignAgreementUpdate = "sign-agreement"
 )
 
-
 // Error types of a refused update (temporal.ApplicationError.Type): the
 // loan is not at the step the update belongs to (a conflict with its
 // state), or the input is wrong for the step it is at.
