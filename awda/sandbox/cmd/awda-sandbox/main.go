@@ -129,7 +129,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 	fs.StringVar(&o.loanHook, "loan-webhook-url", env.str("SANDBOX_LOAN_WEBHOOK_URL", ""), "where loan status pushes go [SANDBOX_LOAN_WEBHOOK_URL]")
 	fs.StringVar(&o.authHook, "auth-webhook-url", env.str("SANDBOX_AUTH_WEBHOOK_URL", ""), "where authorization callbacks go [SANDBOX_AUTH_WEBHOOK_URL]")
 	fs.StringVar(&o.publicURL, "public-url", env.str("SANDBOX_PUBLIC_URL", ""), "base URL of H5 links; default: the request's host [SANDBOX_PUBLIC_URL]")
-	fs.Uint64Var(&o.seed, "seed", uint64(env.integer("SANDBOX_SEED", 1)), "seed of ids, fault draws and delays [SANDBOX_SEED]")
+	fs.Uint64Var(&o.seed, "seed", uint64(env.integer("SANDBOX_SEED", 0)), "seed of ids, fault draws and delays; 0: a new one from the clock, logged at startup [SANDBOX_SEED]")
 	fs.BoolVar(&o.autopilot, "autopilot", env.boolean("SANDBOX_AUTOPILOT", false), "move authorizations and loans along by the documented rules [SANDBOX_AUTOPILOT]")
 	fs.DurationVar(&o.apMin, "autopilot-min-delay", env.dur("SANDBOX_AUTOPILOT_MIN_DELAY", sandbox.DefaultAutopilotMinDelay), "shortest autopilot step [SANDBOX_AUTOPILOT_MIN_DELAY]")
 	fs.DurationVar(&o.apMax, "autopilot-max-delay", env.dur("SANDBOX_AUTOPILOT_MAX_DELAY", sandbox.DefaultAutopilotMaxDelay), "longest autopilot step; 0 and 0: no delay [SANDBOX_AUTOPILOT_MAX_DELAY]")
@@ -155,6 +155,12 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if o.seed == 0 {
+		// A sandbox restarted alone must not hand out the loan numbers and
+		// event IDs of its previous life again (the partner already has
+		// them); a run is reproduced by passing the seed it logged.
+		o.seed = uint64(time.Now().UnixNano())
 	}
 	return o, nil
 }

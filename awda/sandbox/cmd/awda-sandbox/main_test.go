@@ -165,6 +165,13 @@ func TestFlagsOverrideEnvironmentAndBadInput(t *testing.T) {
 	if err != nil || o.appID != "flag-app" || o.seed != 5 || o.dup != 2 {
 		t.Fatalf("parse: %v %+v", err, o)
 	}
+	// Without a seed, each start draws its own: a restarted sandbox does
+	// not hand out the same loan numbers again.
+	a, errA := parse(nil, func(string) string { return "" }, io.Discard)
+	b, errB := parse(nil, func(string) string { return "" }, io.Discard)
+	if errA != nil || errB != nil || a.seed == 0 || a.seed == b.seed {
+		t.Fatalf("default seeds %d and %d (%v, %v): want two different non-zero seeds", a.seed, b.seed, errA, errB)
+	}
 	if _, err := parse(nil, func(k string) string {
 		if k == "SANDBOX_AUTOPILOT_MIN_DELAY" {
 			return "soon"
