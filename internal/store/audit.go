@@ -114,6 +114,10 @@ type AuditRecorder struct {
 const (
 	defaultAuditBuffer = 4096
 	auditBatch         = 256
+	// auditLinger is how long the writer waits for more records after the
+	// first of a batch: one COPY per burst of calls instead of one per call
+	// (a loan's calls come in bursts). Close still writes everything.
+	auditLinger = 200 * time.Millisecond
 )
 
 // NewAuditRecorder starts a recorder writing to s with a buffer of size
@@ -176,7 +180,7 @@ func (r *AuditRecorder) run() {
 		select {
 		case rec := <-r.ch:
 			batch = append(batch[:0], rec)
-			batch = r.fill(batch)
+			batch = r.linger(batch)
 			r.write(batch)
 		case <-r.quit:
 			for {
@@ -188,6 +192,24 @@ func (r *AuditRecorder) run() {
 			}
 		}
 	}
+}
+
+// linger adds records as they come, for at most auditLinger or until the
+// batch is full or the recorder closes.
+func (r *AuditRecorder) linger(batch []CallRecord) []CallRecord {
+	t := time.NewTimer(auditLinger)
+	defer t.Stop()
+	for len(batch) < auditBatch {
+		select {
+		case rec := <-r.ch:
+			batch = append(batch, rec)
+		case <-t.C:
+			return batch
+		case <-r.quit:
+			return r.fill(batch)
+		}
+	}
+	return batch
 }
 
 // fill adds what is waiting in the buffer, up to a full batch, without
