@@ -2,10 +2,11 @@ package store
 
 import (
 	"context"
-	"database/sql"
+	"errors"
 	"fmt"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for goose
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib" // database/sql over pgx, for goose
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
@@ -21,11 +22,16 @@ const migrationLockID int64 = 0x617764616d6967 // "awdamig"
 // at databaseURL. It holds a PostgreSQL session advisory lock meanwhile, so
 // several processes starting at once migrate one after the other (the later
 // ones find nothing to do); a waiting process gives up after five minutes.
+//
+// databaseURL is the pool's: pool settings in it (pool_max_conns and the
+// like, which a plain connection refuses) are understood and left out.
 func Migrate(ctx context.Context, databaseURL string) error {
-	db, err := sql.Open("pgx", databaseURL)
+	pc, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
-		return fmt.Errorf("store: migrate: %w", err)
+		// pgx's parse errors can quote the connection string.
+		return errors.New("store: migrate: the database URL does not parse")
 	}
+	db := stdlib.OpenDB(*pc.ConnConfig)
 	defer db.Close()
 	db.SetMaxOpenConns(2) // one holds the lock, one runs the migrations
 

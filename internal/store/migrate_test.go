@@ -4,6 +4,7 @@ package store_test
 
 import (
 	"io/fs"
+	"strings"
 	"sync"
 	"testing"
 
@@ -32,6 +33,14 @@ func TestMigrateConcurrentlyAndTwice(t *testing.T) {
 	}
 	if err := store.Migrate(ctx(t), url); err != nil {
 		t.Fatalf("migrate again: %v", err)
+	}
+	// The pool's URL, pool settings included, is what the binaries pass.
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	if err := store.Migrate(ctx(t), url+sep+"pool_max_conns=4&pool_min_conns=1"); err != nil {
+		t.Fatalf("migrate with pool settings in the URL: %v", err)
 	}
 
 	files, err := fs.Glob(migrations.FS, "*.sql")
