@@ -1,9 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,10 +23,9 @@ const (
 	InboxRejected  = "rejected"
 )
 
-// InboxLease is how long a delivery attempt owns a pending row: a row just
-// inserted belongs to its receiver, a claimed row to its forwarder, for this
-// long. After it, the row is due again, so a crashed owner delays delivery
-// but never loses it.
+// InboxLease is how long a forwarder owns the pending rows it claimed. After
+// it, a row is due again, so a crashed forwarder delays delivery but never
+// loses it.
 const InboxLease = 30 * time.Second
 
 // InboxEntry is a verified AWDA notification to store before answering AWDA.
@@ -54,9 +56,11 @@ func inboxAAD(source, eventID string) []byte {
 
 // InsertInbox stores a notification once per (source, event ID). inserted is
 // false for a duplicate, and id is then the existing row's. A new row is
-// pending, counts one attempt, and is leased to the caller for InboxLease:
-// the receiver tries to deliver it at once, and forwarders leave it alone
-// meanwhile.
+// pending and due at once, with no attempt yet: a forwarder claims it
+// (ClaimPending).
+//
+// It is one statement in the common cases, a new row or a duplicate stored
+// earlier; only a duplicate racing its first insert takes a second.
 func (s *Store) InsertInbox(ctx context.Context, e InboxEntry) (id int64, inserted bool, err error) {
 	if e.Source != SourceLoanStatus && e.Source != SourceAuthorization {
 		return 0, false, fmt.Errorf("store: insert inbox: unknown source %q", e.Source)
@@ -68,27 +72,116 @@ func (s *Store) InsertInbox(ctx context.Context, e InboxEntry) (id int64, insert
 	if err != nil {
 		return 0, false, fmt.Errorf("store: insert inbox: seal: %w", err)
 	}
-	now := s.now()
+	// The second branch reads the existing row only when the insert found
+	// one (an uncorrelated NOT EXISTS: evaluated once, before the scan).
 	err = s.pool.QueryRow(ctx, `
-		INSERT INTO webhook_inbox (source, event_id, received_at, payload_sealed, loan_no, user_id, attempts, next_attempt_at)
-		VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), 1, $7)
-		ON CONFLICT (source, event_id) DO NOTHING
-		RETURNING id`,
-		e.Source, e.EventID, now, sealed, e.LoanNo, e.UserID, now.Add(InboxLease)).Scan(&id)
+		WITH ins AS (
+			INSERT INTO webhook_inbox (source, event_id, received_at, payload_sealed, loan_no, user_id, next_attempt_at)
+			VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), $3)
+			ON CONFLICT (source, event_id) DO NOTHING
+			RETURNING id
+		)
+		SELECT id, true FROM ins
+		UNION ALL
+		SELECT id, false FROM webhook_inbox
+		WHERE source = $1 AND event_id = $2 AND NOT EXISTS (SELECT FROM ins)`,
+		e.Source, e.EventID, s.now(), sealed, e.LoanNo, e.UserID).Scan(&id, &inserted)
 	if err == nil {
-		return id, true, nil
+		return id, inserted, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, fmt.Errorf("store: insert inbox: %w", err)
 	}
-	// A duplicate. This is a new statement, so it sees the row even if a
-	// concurrent insert committed it after our INSERT began.
+	// A duplicate whose first insert committed after this statement's
+	// snapshot was taken (the insert waited for it, the read could not see
+	// it). A new statement sees it.
 	err = s.pool.QueryRow(ctx, `SELECT id FROM webhook_inbox WHERE source = $1 AND event_id = $2`,
 		e.Source, e.EventID).Scan(&id)
 	if err != nil {
 		return 0, false, fmt.Errorf("store: insert inbox: %w", err)
 	}
 	return id, false, nil
+}
+
+// InboxInsert is what InsertInboxBatch did with one entry.
+type InboxInsert struct {
+	ID       int64 // the new row's; 0 for a duplicate
+	Inserted bool  // false: a row with its source and event ID was there already
+}
+
+// InsertInboxBatch stores several notifications in one statement, each once
+// per (source, event ID), as InsertInbox does: new rows are pending and due
+// at once. It returns one InboxInsert per entry, in entries' order; among
+// entries of the same source and event ID, the first is the one inserted.
+// receivedAt[i] is when entries[i] came in (its received_at). It fails, and
+// stores nothing, if any entry is invalid.
+//
+// Rows are inserted, and take their IDs, in (source, event ID) order: so
+// concurrent batches that share event IDs wait for each other in one order
+// and never deadlock. A batch holds notifications that were in flight
+// together, which AWDA sent without waiting for one another's answer; one
+// it sent after another's answer is in a later batch, with a higher ID.
+func (s *Store) InsertInboxBatch(ctx context.Context, entries []InboxEntry, receivedAt []time.Time) ([]InboxInsert, error) {
+	if len(receivedAt) != len(entries) {
+		return nil, errors.New("store: insert inbox batch: one receive time per entry")
+	}
+	out := make([]InboxInsert, len(entries))
+	if len(entries) == 0 {
+		return out, nil
+	}
+	type key struct{ source, eventID string }
+	first := make(map[key]int, len(entries))
+	var (
+		sources, eventIDs, loanNos, userIDs []string
+		payloads                            [][]byte
+		times                               []time.Time
+	)
+	for i, e := range entries {
+		if e.Source != SourceLoanStatus && e.Source != SourceAuthorization {
+			return nil, fmt.Errorf("store: insert inbox batch: unknown source %q", e.Source)
+		}
+		if e.EventID == "" {
+			return nil, errors.New("store: insert inbox batch: event ID is required")
+		}
+		k := key{e.Source, e.EventID}
+		if _, dup := first[k]; dup {
+			continue
+		}
+		first[k] = i
+		sealed, err := s.sealer.Seal(e.Payload, inboxAAD(e.Source, e.EventID))
+		if err != nil {
+			return nil, fmt.Errorf("store: insert inbox batch: seal: %w", err)
+		}
+		sources, eventIDs, loanNos, userIDs = append(sources, e.Source), append(eventIDs, e.EventID), append(loanNos, e.LoanNo), append(userIDs, e.UserID)
+		payloads, times = append(payloads, sealed), append(times, receivedAt[i])
+	}
+	rows, err := s.pool.Query(ctx, `
+		INSERT INTO webhook_inbox (source, event_id, received_at, payload_sealed, loan_no, user_id, next_attempt_at)
+		SELECT t.source, t.event_id, t.received_at, t.payload, NULLIF(t.loan_no, ''), NULLIF(t.user_id, ''), t.received_at
+		FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bytea[], $5::text[], $6::text[])
+			AS t(source, event_id, received_at, payload, loan_no, user_id)
+		ORDER BY t.source, t.event_id
+		ON CONFLICT (source, event_id) DO NOTHING
+		RETURNING id, source, event_id`,
+		sources, eventIDs, times, payloads, loanNos, userIDs)
+	if err != nil {
+		return nil, fmt.Errorf("store: insert inbox batch: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id int64
+			k  key
+		)
+		if err := rows.Scan(&id, &k.source, &k.eventID); err != nil {
+			return nil, fmt.Errorf("store: insert inbox batch: %w", err)
+		}
+		out[first[k]] = InboxInsert{ID: id, Inserted: true}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: insert inbox batch: %w", err)
+	}
+	return out, nil
 }
 
 // MarkDelivered records that the notification was signalled to workflowID.
@@ -138,12 +231,13 @@ func (s *Store) setInbox(ctx context.Context, id int64, set string, args ...any)
 }
 
 // ClaimPending leases up to limit pending notifications that are due at now
-// (oldest due first) and returns them opened. Each claimed row counts one
-// more attempt and is not due again before now+InboxLease, so concurrent
-// forwarders (SKIP LOCKED) never get the same row; the claimer reports the
-// outcome with MarkDelivered, MarkOrphan, MarkRejected or MarkFailed. A row
-// whose payload does not open (a key missing from the ring) is left pending
-// with that error and skipped.
+// (the longest due first) and returns them opened, in ID order (the order
+// they were stored in). Each claimed row counts one more attempt and is not
+// due again before now+InboxLease, so concurrent forwarders (SKIP LOCKED)
+// never get the same row; the claimer reports the outcomes with
+// RecordInboxOutcomes (or MarkDelivered, MarkOrphan, MarkRejected,
+// MarkFailed). A row whose payload does not open (a key missing from the
+// ring) is left pending with that error and skipped.
 func (s *Store) ClaimPending(ctx context.Context, limit int, now time.Time) ([]InboxItem, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -165,28 +259,25 @@ func (s *Store) ClaimPending(ctx context.Context, limit int, now time.Time) ([]I
 	if err != nil {
 		return nil, fmt.Errorf("store: claim pending: %w", err)
 	}
-	var (
-		items  []InboxItem
-		sealed [][]byte
-	)
+	var items []InboxItem
 	for rows.Next() {
-		var it InboxItem
-		var p []byte
+		var it InboxItem // Payload sealed until opened below
 		if err := rows.Scan(&it.ID, &it.Source, &it.EventID, &it.LoanNo, &it.UserID,
-			&it.WorkflowID, &it.Attempts, &it.ReceivedAt, &p); err != nil {
+			&it.WorkflowID, &it.Attempts, &it.ReceivedAt, &it.Payload); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: claim pending: %w", err)
 		}
 		items = append(items, it)
-		sealed = append(sealed, p)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: claim pending: %w", err)
 	}
+	// RETURNING has no order of its own.
+	slices.SortFunc(items, func(a, b InboxItem) int { return cmp.Compare(a.ID, b.ID) })
 	out := items[:0]
-	for i, it := range items {
-		p, err := s.sealer.Open(sealed[i], inboxAAD(it.Source, it.EventID))
+	for _, it := range items {
+		p, err := s.sealer.Open(it.Payload, inboxAAD(it.Source, it.EventID))
 		if err != nil {
 			_ = s.MarkFailed(ctx, it.ID, "open payload: "+err.Error(), now.Add(InboxLease))
 			continue
@@ -218,4 +309,162 @@ func (s *Store) CountByStatus(ctx context.Context) (map[string]int, error) {
 		return nil, fmt.Errorf("store: count inbox: %w", err)
 	}
 	return counts, nil
+}
+
+// InboxOutcome is what one delivery attempt of a claimed row came to, for
+// RecordInboxOutcomes.
+type InboxOutcome struct {
+	ID int64
+	// Status is InboxDelivered, InboxOrphan or InboxRejected, or
+	// InboxPending for an attempt that failed: the row is due again at
+	// NextAttemptAt.
+	Status string
+	// WorkflowID is the workflow the row was (or is to be) signalled to,
+	// when known; kept so that a retry need not route it again.
+	WorkflowID string
+	// Reason is why it was not delivered (last_error; empty when
+	// delivered). It must not contain personal data.
+	Reason        string
+	NextAttemptAt time.Time
+}
+
+// RecordInboxOutcomes records the outcomes of delivery attempts, all in one
+// statement. As with MarkDelivered and the others, only a pending row moves:
+// a late report from a slow attempt never undoes a delivery.
+func (s *Store) RecordInboxOutcomes(ctx context.Context, outs []InboxOutcome) error {
+	if len(outs) == 0 {
+		return nil
+	}
+	var (
+		ids     = make([]int64, len(outs))
+		status  = make([]string, len(outs))
+		wfIDs   = make([]string, len(outs))
+		reasons = make([]string, len(outs))
+		next    = make([]time.Time, len(outs))
+		now     = s.now()
+	)
+	for i, o := range outs {
+		switch o.Status {
+		case InboxPending, InboxDelivered, InboxOrphan, InboxRejected:
+		default:
+			return fmt.Errorf("store: record inbox outcomes: unknown status %q", o.Status)
+		}
+		ids[i], status[i], wfIDs[i], reasons[i], next[i] = o.ID, o.Status, o.WorkflowID, o.Reason, o.NextAttemptAt
+		if o.Status != InboxPending {
+			next[i] = now // unused
+		}
+	}
+	_, err := s.pool.Exec(ctx, `
+		UPDATE webhook_inbox w SET
+			status = o.status,
+			last_error = o.reason,
+			workflow_id = coalesce(nullif(o.workflow_id, ''), w.workflow_id),
+			delivered_at = CASE WHEN o.status = 'delivered' THEN $6 ELSE w.delivered_at END,
+			next_attempt_at = CASE WHEN o.status = 'pending' THEN o.next_attempt_at ELSE w.next_attempt_at END
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+			AS o(id, status, workflow_id, reason, next_attempt_at)
+		WHERE w.id = o.id AND w.status = 'pending'`,
+		ids, status, wfIDs, reasons, next, now)
+	if err != nil {
+		return fmt.Errorf("store: record %d inbox outcomes: %w", len(outs), err)
+	}
+	return nil
+}
+
+// InboxRoutes maps routing keys to workflow IDs (RouteInbox). A key with no
+// application is absent.
+type InboxRoutes struct {
+	ByLoanNo  map[string]string
+	ByOrderNo map[string]string
+	ByUserID  map[string]string
+}
+
+// RouteInbox finds, in one round trip, the workflows of the applications
+// with these AWDA loan numbers, order numbers and AWDA users: the batch form
+// of WorkflowIDByLoanNo and WorkflowIDByUserID (for a user, the open
+// application if there is one, else the newest). An empty list is not
+// queried; order numbers have no index, so ask for them only when needed.
+func (s *Store) RouteInbox(ctx context.Context, loanNos, orderNos, userIDs []string) (InboxRoutes, error) {
+	r := InboxRoutes{ByLoanNo: map[string]string{}, ByOrderNo: map[string]string{}, ByUserID: map[string]string{}}
+	var (
+		parts []string
+		args  []any
+	)
+	if len(loanNos) > 0 {
+		args = append(args, loanNos)
+		parts = append(parts, fmt.Sprintf(`SELECT 1, awda_loan_no, workflow_id FROM applications WHERE awda_loan_no = ANY($%d::text[])`, len(args)))
+	}
+	if len(orderNos) > 0 {
+		args = append(args, orderNos)
+		parts = append(parts, fmt.Sprintf(`SELECT 2, order_no, workflow_id FROM applications WHERE order_no = ANY($%d::text[])`, len(args)))
+	}
+	if len(userIDs) > 0 {
+		args = append(args, userIDs)
+		parts = append(parts, fmt.Sprintf(`(SELECT DISTINCT ON (awda_user_id) 3, awda_user_id, workflow_id FROM applications
+			WHERE awda_user_id = ANY($%d::text[]) ORDER BY awda_user_id, terminal, created_at DESC, applicant_ref DESC)`, len(args)))
+	}
+	if len(parts) == 0 {
+		return r, nil
+	}
+	rows, err := s.pool.Query(ctx, strings.Join(parts, "\nUNION ALL\n"), args...)
+	if err != nil {
+		return r, fmt.Errorf("store: route inbox: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			kind      int
+			key, wfID string
+		)
+		if err := rows.Scan(&kind, &key, &wfID); err != nil {
+			return r, fmt.Errorf("store: route inbox: %w", err)
+		}
+		switch kind {
+		case 1:
+			r.ByLoanNo[key] = wfID
+		case 2:
+			r.ByOrderNo[key] = wfID
+		case 3:
+			r.ByUserID[key] = wfID
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return r, fmt.Errorf("store: route inbox: %w", err)
+	}
+	return r, nil
+}
+
+// InboxBacklog is the state of the pending rows at a moment, for metrics:
+// how far the forwarders are behind.
+type InboxBacklog struct {
+	Pending int // every pending row
+	Due     int // of which due (waiting for a forwarder; not claimed, not backing off)
+	// OldestDue is when the longest-due row became due (zero if none): its
+	// age is the forwarders' lag.
+	OldestDue time.Time
+	// OldestPending is when the oldest pending row was received (zero if
+	// none).
+	OldestPending time.Time
+}
+
+// InboxBacklog reads the pending rows' state as of now.
+func (s *Store) InboxBacklog(ctx context.Context, now time.Time) (InboxBacklog, error) {
+	var (
+		b                        InboxBacklog
+		oldestDue, oldestPending *time.Time
+	)
+	err := s.pool.QueryRow(ctx, `
+		SELECT count(*), count(*) FILTER (WHERE next_attempt_at <= $1),
+			min(next_attempt_at) FILTER (WHERE next_attempt_at <= $1), min(received_at)
+		FROM webhook_inbox WHERE status = 'pending'`, now).Scan(&b.Pending, &b.Due, &oldestDue, &oldestPending)
+	if err != nil {
+		return b, fmt.Errorf("store: inbox backlog: %w", err)
+	}
+	if oldestDue != nil {
+		b.OldestDue = *oldestDue
+	}
+	if oldestPending != nil {
+		b.OldestPending = *oldestPending
+	}
+	return b, nil
 }
