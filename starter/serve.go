@@ -165,11 +165,12 @@ func newStore(lc fx.Lifecycle, pool *pgxpool.Pool, ring *codec.KeyRing) *store.S
 
 // ---- inbox ----
 
-// inboxModule provides the deliverer, the webhook receiver and the
-// forwarder, which starts after the store (delivering what an earlier
-// process left pending) and stops before it.
+// inboxModule provides the deliverer, the forwarder and the webhook
+// receiver, which wakes the forwarder for every notification it stores. The
+// forwarder starts after the store (delivering what an earlier process left
+// pending) and stops before it, after the HTTP server has drained.
 var inboxModule = fx.Module("inbox",
-	fx.Provide(newDeliverer, newReceiver, newForwarder),
+	fx.Provide(newDeliverer, newForwarder, newReceiver),
 )
 
 func newDeliverer(sc *Starter, st *store.Store, c client.Client, m *metrics.Metrics, l zerolog.Logger) (*inbox.Deliverer, error) {
@@ -180,15 +181,6 @@ func newDeliverer(sc *Starter, st *store.Store, c client.Client, m *metrics.Metr
 	return d, d.Instrument(m.MeterProvider())
 }
 
-func newReceiver(cfg *config.Config, sc *Starter, st *store.Store, d *inbox.Deliverer, m *metrics.Metrics, l zerolog.Logger) (*webhook.Receiver, error) {
-	v, err := sc.Verifier(cfg.AWDA.AppID)
-	if err != nil {
-		return nil, err
-	}
-	rc := &webhook.Receiver{Verifier: v, Store: st, Deliverer: d, Log: l}
-	return rc, rc.Instrument(m.MeterProvider())
-}
-
 func newForwarder(lc fx.Lifecycle, sc *Starter, d *inbox.Deliverer, l zerolog.Logger) *inbox.Forwarder {
 	f := &inbox.Forwarder{Deliverer: d, Log: l, Interval: sc.ForwardInterval}
 	lc.Append(fx.Hook{
@@ -196,6 +188,18 @@ func newForwarder(lc fx.Lifecycle, sc *Starter, d *inbox.Deliverer, l zerolog.Lo
 		OnStop:  f.Stop,
 	})
 	return f
+}
+
+// newReceiver wakes the forwarder for the rows it stores, and the forwarder
+// defers to it while it is busy.
+func newReceiver(cfg *config.Config, sc *Starter, st *store.Store, f *inbox.Forwarder, m *metrics.Metrics, l zerolog.Logger) (*webhook.Receiver, error) {
+	v, err := sc.Verifier(cfg.AWDA.AppID)
+	if err != nil {
+		return nil, err
+	}
+	rc := &webhook.Receiver{Verifier: v, Store: st, Wake: f.Wake, Log: l}
+	f.Busy = rc.Busy
+	return rc, rc.Instrument(m.MeterProvider())
 }
 
 // ---- http ----

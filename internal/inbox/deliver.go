@@ -1,13 +1,16 @@
 package inbox
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -36,7 +39,8 @@ type Signaler interface {
 
 var _ Signaler = client.Client(nil)
 
-// Deliverer makes delivery attempts. Its zero durations take the defaults.
+// Deliverer makes delivery attempts. Its zero durations and sizes take the
+// defaults.
 type Deliverer struct {
 	Store    *store.Store
 	Temporal Signaler
@@ -51,6 +55,14 @@ type Deliverer struct {
 	// MinBackoff·2^(attempts-1), ±20 %, capped at MaxBackoff.
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
+	// Concurrency bounds the signals in flight at once
+	// (DefaultConcurrency). It is what a burst of notifications may cost
+	// the machine besides their ingestion: the inbox is durable, so under
+	// a burst delivery may lag rather than take the CPU the webhook
+	// receiver needs.
+	Concurrency int
+	// AttemptTimeout bounds one signal (DefaultAttemptTimeout).
+	AttemptTimeout time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 
@@ -59,19 +71,74 @@ type Deliverer struct {
 
 // Defaults of a Deliverer.
 const (
-	DefaultMinBackoff = time.Second
-	DefaultMaxBackoff = 5 * time.Minute
+	DefaultMinBackoff     = time.Second
+	DefaultMaxBackoff     = 5 * time.Minute
+	DefaultConcurrency    = 4
+	DefaultAttemptTimeout = 10 * time.Second
 )
 
-// Instrument counts delivery attempts by source and outcome on mp.
+// Metric names as Prometheus shows them.
+const (
+	MetricDeliveries       = "awdaflow_webhook_deliveries_total"
+	MetricPending          = "awdaflow_webhook_inbox_pending"
+	MetricLag              = "awdaflow_webhook_inbox_lag_seconds"
+	MetricOldestPendingAge = "awdaflow_webhook_inbox_oldest_pending_age_seconds"
+)
+
+// Instrument counts delivery attempts by source and outcome on mp, and
+// reports the inbox's backlog, read from the database at each collection:
+// the pending rows (state "due": waiting for a forwarder; "waiting": claimed
+// or backing off), the forwarders' lag (how long the longest-due row has
+// been due) and the age of the oldest pending row.
 func (d *Deliverer) Instrument(mp metric.MeterProvider) error {
-	c, err := mp.Meter("github.com/awdaflow/awdaflow/internal/inbox").Int64Counter("awdaflow.webhook.deliveries",
+	m := mp.Meter("github.com/awdaflow/awdaflow/internal/inbox")
+	c, err := m.Int64Counter("awdaflow.webhook.deliveries",
 		metric.WithDescription("Attempts to signal stored AWDA notifications to their workflows, by source and outcome"))
+	if err != nil {
+		return err
+	}
+	pending, err := m.Int64ObservableGauge("awdaflow.webhook.inbox.pending",
+		metric.WithDescription("Pending notifications in the inbox, by state (due: waiting for a forwarder; waiting: claimed or backing off)"))
+	if err != nil {
+		return err
+	}
+	lag, err := m.Float64ObservableGauge("awdaflow.webhook.inbox.lag", metric.WithUnit("s"),
+		metric.WithDescription("How long the longest-due pending notification has waited for a forwarder (0 when none is due)"))
+	if err != nil {
+		return err
+	}
+	oldest, err := m.Float64ObservableGauge("awdaflow.webhook.inbox.oldest_pending_age", metric.WithUnit("s"),
+		metric.WithDescription("Age of the oldest pending notification (0 when none is pending)"))
+	if err != nil {
+		return err
+	}
+	due, waiting := metric.WithAttributes(attribute.String("state", "due")), metric.WithAttributes(attribute.String("state", "waiting"))
+	_, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		now := d.now()
+		b, err := d.Store.InboxBacklog(ctx, now)
+		if err != nil {
+			return nil // no reading rather than a wrong one
+		}
+		o.ObserveInt64(pending, int64(b.Due), due)
+		o.ObserveInt64(pending, int64(b.Pending-b.Due), waiting)
+		o.ObserveFloat64(lag, age(now, b.OldestDue))
+		o.ObserveFloat64(oldest, age(now, b.OldestPending))
+		return nil
+	}, pending, lag, oldest)
 	if err != nil {
 		return err
 	}
 	d.deliveries = c
 	return nil
+}
+
+func age(now, t time.Time) float64 {
+	if t.IsZero() || t.After(now) {
+		return 0
+	}
+	return now.Sub(t).Seconds()
 }
 
 func (d *Deliverer) now() time.Time {
@@ -109,125 +176,321 @@ func signalName(source string) (string, error) {
 	return "", fmt.Errorf("unknown source %q", source)
 }
 
-// Deliver makes one attempt to signal it to its workflow and records the
-// outcome in the inbox. The returned error is the failure behind a Retry
-// (nil otherwise). A failure to record the outcome leaves the row pending
-// under its lease, so that it is attempted again later: the workflow drops
-// the duplicate signal.
-func (d *Deliverer) Deliver(ctx context.Context, it store.InboxItem) (Outcome, error) {
-	out, reason, err := d.attempt(ctx, it)
-	log := d.Log.With().Str("component", "inbox").Int64("inbox_id", it.ID).Str("source", it.Source).
-		Str("event_id", it.EventID).Str("loan_no", it.LoanNo).Str("awda_user_id", it.UserID).
-		Int("attempts", it.Attempts).Logger()
-	// Record with a context of its own: the caller's may be nearly spent by
-	// a slow signal, and the outcome is worth more than the deadline.
+// attempt is one item's delivery attempt under way.
+type attempt struct {
+	it      store.InboxItem
+	signal  string // the signal's name
+	event   any    // its argument
+	orderNo string // a loan status's order number, to route by
+	out     store.InboxOutcome
+	outcome Outcome
+}
+
+// Deliver makes one delivery attempt for each of items (claimed rows, as
+// ClaimPending returns them) and records every outcome in the inbox, in one
+// statement; it returns the outcomes in items' order. The items are routed
+// in bulk (by AWDA loan number, else order number; by AWDA user), then
+// signalled, at most Concurrency at once across workflows and one at a time
+// in ID order within a workflow: a loan's notifications reach it in the
+// order AWDA sent them. An item whose signal fails holds back the later
+// items of its workflow (they are due again together, in order).
+//
+// The error is a failure to record the outcomes: the rows then stay pending
+// under their lease and are attempted again after it, and the workflow drops
+// a signal it has already seen.
+func (d *Deliverer) Deliver(ctx context.Context, items []store.InboxItem) ([]Outcome, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	now := d.now()
+	atts := make([]*attempt, len(items))
+	for i, it := range items {
+		a := &attempt{it: it, out: store.InboxOutcome{ID: it.ID, WorkflowID: it.WorkflowID}}
+		atts[i] = a
+		d.parse(a)
+	}
+	d.route(ctx, atts, now)
+	d.signalAll(ctx, atts)
+
+	outs := make([]store.InboxOutcome, len(atts))
+	outcomes := make([]Outcome, len(atts))
+	for i, a := range atts {
+		if a.outcome == Retry && a.out.NextAttemptAt.IsZero() {
+			a.out.NextAttemptAt = now.Add(d.Backoff(a.it.Attempts))
+		}
+		a.out.Status = status(a.outcome)
+		outs[i], outcomes[i] = a.out, a.outcome
+	}
+	// Record with a context of its own: the caller's may be nearly spent
+	// (or cancelled by a stop), and the outcomes are worth more.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	var merr error
-	switch out {
+	rerr := d.Store.RecordInboxOutcomes(rctx, outs)
+	d.report(ctx, atts, rerr)
+	return outcomes, rerr
+}
+
+func status(o Outcome) string {
+	switch o {
 	case Delivered:
-		merr = d.Store.MarkDelivered(rctx, it.ID, reason)
-		log.Debug().Str("workflow_id", reason).Msg("notification delivered")
+		return store.InboxDelivered
 	case Orphaned:
-		merr = d.Store.MarkOrphan(rctx, it.ID, reason)
-		// The reconciliation trail: ops compare these with AWDA's loan info.
-		log.Warn().Str("reason", reason).Msg("orphan notification: no open workflow; kept for reconciliation")
+		return store.InboxOrphan
 	case Rejected:
-		merr = d.Store.MarkRejected(rctx, it.ID, reason)
-		log.Error().Str("reason", reason).Msg("stored notification cannot be applied; rejected")
-	case Retry:
-		next := d.now().Add(d.Backoff(it.Attempts))
-		merr = d.Store.MarkFailed(rctx, it.ID, reason, next)
-		log.Info().Str("reason", reason).Time("next_attempt_at", next).Msg("notification not delivered yet; will retry")
+		return store.InboxRejected
 	}
-	if merr != nil {
-		log.Warn().Str("outcome", string(out)).Str("error_type", fmt.Sprintf("%T", merr)).
-			Msg("recording the delivery outcome failed; the row stays pending")
+	return store.InboxPending
+}
+
+// parse reads the stored payload: an item that is not an event is rejected.
+func (d *Deliverer) parse(a *attempt) {
+	name, err := signalName(a.it.Source)
+	if err != nil {
+		a.reject(err.Error())
+		return
+	}
+	a.signal = name
+	switch a.it.Source {
+	case store.SourceLoanStatus:
+		ev, err := awda.ParseLoanStatusEvent(a.it.Payload)
+		if err != nil {
+			a.reject("payload: " + err.Error())
+			return
+		}
+		a.event, a.orderNo = *ev, ev.OrderNo
+	case store.SourceAuthorization:
+		ev, err := awda.ParseAuthorizationEvent(a.it.Payload)
+		if err != nil {
+			a.reject("payload: " + err.Error())
+			return
+		}
+		a.event = *ev
+	}
+}
+
+func (a *attempt) reject(reason string) {
+	a.outcome, a.out.Reason = Rejected, reason
+}
+
+func (a *attempt) retry(reason string) {
+	a.outcome, a.out.Reason = Retry, reason
+}
+
+// route finds the workflow of every parsed item that has none yet: a loan
+// status by AWDA loan number, else by our order number (AWDA may push before
+// the workflow has recorded the loan number); an authorization by AWDA user.
+// One query for all, and a second for the order numbers of the loans not
+// found. An item without an application is orphaned once OrphanGrace has
+// passed since it was received, and retried until then.
+func (d *Deliverer) route(ctx context.Context, atts []*attempt, now time.Time) {
+	var loanNos, userIDs []string
+	for _, a := range atts {
+		if a.outcome != "" || a.out.WorkflowID != "" {
+			continue
+		}
+		if a.it.Source == store.SourceAuthorization {
+			userIDs = appendKey(userIDs, a.it.UserID)
+		} else {
+			loanNos = appendKey(loanNos, a.it.LoanNo)
+		}
+	}
+	if len(loanNos) == 0 && len(userIDs) == 0 {
+		return
+	}
+	fail := func(err error) {
+		for _, a := range atts {
+			if a.outcome == "" && a.out.WorkflowID == "" {
+				a.retry("route: " + errType(err))
+			}
+		}
+	}
+	routes, err := d.Store.RouteInbox(ctx, loanNos, nil, userIDs)
+	if err != nil {
+		fail(err)
+		return
+	}
+	var orderNos []string
+	for _, a := range atts {
+		if a.outcome != "" || a.out.WorkflowID != "" {
+			continue
+		}
+		if a.it.Source == store.SourceAuthorization {
+			a.out.WorkflowID = routes.ByUserID[a.it.UserID]
+		} else if a.out.WorkflowID = routes.ByLoanNo[a.it.LoanNo]; a.out.WorkflowID == "" {
+			orderNos = appendKey(orderNos, a.orderNo)
+		}
+	}
+	if len(orderNos) > 0 {
+		byOrder, err := d.Store.RouteInbox(ctx, nil, orderNos, nil)
+		if err != nil {
+			fail(err)
+			return
+		}
+		for _, a := range atts {
+			if a.outcome == "" && a.out.WorkflowID == "" && a.it.Source == store.SourceLoanStatus {
+				a.out.WorkflowID = byOrder.ByOrderNo[a.orderNo]
+			}
+		}
+	}
+	for _, a := range atts {
+		if a.outcome != "" || a.out.WorkflowID != "" {
+			continue
+		}
+		what := "loan"
+		if a.it.Source == store.SourceAuthorization {
+			what = "user"
+		}
+		if now.Sub(a.it.ReceivedAt) >= d.OrphanGrace {
+			a.outcome, a.out.Reason = Orphaned, "no application for this "+what
+		} else {
+			a.retry("no application for this " + what + " yet")
+		}
+	}
+}
+
+func appendKey(keys []string, k string) []string {
+	if k == "" || slices.Contains(keys, k) {
+		return keys
+	}
+	return append(keys, k)
+}
+
+// signalAll signals every routed item: one goroutine per workflow at most
+// Concurrency at a time, each signalling its workflow's items in ID order.
+func (d *Deliverer) signalAll(ctx context.Context, atts []*attempt) {
+	byWorkflow := map[string][]*attempt{}
+	var order []string
+	for _, a := range atts {
+		if a.outcome != "" {
+			continue
+		}
+		wf := a.out.WorkflowID
+		if _, ok := byWorkflow[wf]; !ok {
+			order = append(order, wf)
+		}
+		byWorkflow[wf] = append(byWorkflow[wf], a)
+	}
+	if len(order) == 0 {
+		return
+	}
+	n := d.Concurrency
+	if n <= 0 {
+		n = DefaultConcurrency
+	}
+	n = min(n, len(order))
+	next := make(chan []*attempt)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := range next {
+				d.signalInOrder(ctx, seq)
+			}
+		}()
+	}
+	for _, wf := range order {
+		seq := byWorkflow[wf]
+		slices.SortFunc(seq, func(a, b *attempt) int { return cmp.Compare(a.it.ID, b.it.ID) })
+		next <- seq
+	}
+	close(next)
+	wg.Wait()
+}
+
+// signalInOrder signals one workflow's items one after the other. After a
+// failure the rest wait with the failed one: due again at the same time,
+// they are claimed again in ID order.
+func (d *Deliverer) signalInOrder(ctx context.Context, seq []*attempt) {
+	timeout := d.AttemptTimeout
+	if timeout <= 0 {
+		timeout = DefaultAttemptTimeout
+	}
+	for i, a := range seq {
+		if ctx.Err() != nil {
+			// Stopping: not attempted, due again at once (for the next
+			// start, or another forwarder).
+			for _, rest := range seq[i:] {
+				rest.retry("not attempted: the forwarder stopped")
+				rest.out.NextAttemptAt = d.now()
+			}
+			return
+		}
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		err := d.Temporal.SignalWorkflow(actx, a.out.WorkflowID, "", a.signal, a.event)
+		cancel()
+		var notFound *serviceerror.NotFound
+		switch {
+		case err == nil:
+			a.outcome = Delivered
+		case errors.As(err, &notFound):
+			a.outcome, a.out.Reason = Orphaned, "workflow "+a.out.WorkflowID+" is not open"
+		default:
+			a.retry("signal: " + errType(err))
+			a.out.NextAttemptAt = d.now().Add(d.Backoff(a.it.Attempts))
+			for _, rest := range seq[i+1:] {
+				rest.retry("held behind inbox row " + strconv.FormatInt(a.it.ID, 10) + " of the same workflow")
+				rest.out.NextAttemptAt = a.out.NextAttemptAt
+			}
+			return
+		}
+	}
+}
+
+// report logs each outcome and counts them. Log lines carry AWDA's opaque
+// IDs and workflow IDs, never the payload.
+func (d *Deliverer) report(ctx context.Context, atts []*attempt, recordErr error) {
+	type key struct {
+		source  string
+		outcome Outcome
+	}
+	counts := map[key]int64{}
+	for _, a := range atts {
+		counts[key{a.it.Source, a.outcome}]++
+		var ev *zerolog.Event
+		switch a.outcome {
+		case Delivered:
+			ev = d.Log.Debug()
+		case Orphaned:
+			ev = d.Log.Warn() // the reconciliation trail: ops compare these with AWDA's loan info
+		case Rejected:
+			ev = d.Log.Error()
+		case Retry:
+			ev = d.Log.Info()
+		}
+		if ev == nil { // the level is off
+			continue
+		}
+		ev = ev.Str("component", "inbox").Int64("inbox_id", a.it.ID).Str("source", a.it.Source).
+			Str("event_id", a.it.EventID).Str("loan_no", a.it.LoanNo).Str("awda_user_id", a.it.UserID).
+			Int("attempts", a.it.Attempts)
+		switch a.outcome {
+		case Delivered:
+			ev.Str("workflow_id", a.out.WorkflowID).Msg("notification delivered")
+		case Orphaned:
+			ev.Str("reason", a.out.Reason).Msg("orphan notification: no open workflow; kept for reconciliation")
+		case Rejected:
+			ev.Str("reason", a.out.Reason).Msg("stored notification cannot be applied; rejected")
+		case Retry:
+			ev.Str("reason", a.out.Reason).Time("next_attempt_at", a.out.NextAttemptAt).Msg("notification not delivered yet; will retry")
+		}
+	}
+	if recordErr != nil {
+		d.Log.Warn().Str("component", "inbox").Int("rows", len(atts)).Str("error_type", errType(recordErr)).
+			Msg("recording the delivery outcomes failed; the rows stay pending and are attempted again after their lease")
 	}
 	if d.deliveries != nil {
-		d.deliveries.Add(ctx, 1, metric.WithAttributes(attribute.String("source", it.Source), attribute.String("outcome", string(out))))
-	}
-	return out, err
-}
-
-// attempt returns the outcome and, for the inbox row: the workflow ID when
-// delivered, the reason otherwise (no personal data in either).
-func (d *Deliverer) attempt(ctx context.Context, it store.InboxItem) (Outcome, string, error) {
-	name, err := signalName(it.Source)
-	if err != nil {
-		return Rejected, err.Error(), nil
-	}
-	var (
-		event   any
-		orderNo string
-	)
-	switch it.Source {
-	case store.SourceLoanStatus:
-		ev, err := awda.ParseLoanStatusEvent(it.Payload)
-		if err != nil {
-			return Rejected, "payload: " + err.Error(), nil
-		}
-		event, orderNo = *ev, ev.OrderNo
-	case store.SourceAuthorization:
-		ev, err := awda.ParseAuthorizationEvent(it.Payload)
-		if err != nil {
-			return Rejected, "payload: " + err.Error(), nil
-		}
-		event = *ev
-	}
-
-	wfID := it.WorkflowID
-	if wfID == "" {
-		wfID, err = d.route(ctx, it, orderNo)
-		if errors.Is(err, store.ErrNotFound) {
-			what := "loan"
-			if it.Source == store.SourceAuthorization {
-				what = "user"
-			}
-			if d.now().Sub(it.ReceivedAt) >= d.OrphanGrace {
-				return Orphaned, "no application for this " + what, nil
-			}
-			return Retry, "no application for this " + what + " yet", err
-		}
-		if err != nil {
-			return Retry, "route: " + errType(err), err
+		for k, n := range counts {
+			d.deliveries.Add(ctx, n, metric.WithAttributes(attribute.String("source", k.source), attribute.String("outcome", string(k.outcome))))
 		}
 	}
-
-	err = d.Temporal.SignalWorkflow(ctx, wfID, "", name, event)
-	var notFound *serviceerror.NotFound
-	switch {
-	case err == nil:
-		return Delivered, wfID, nil
-	case errors.As(err, &notFound):
-		return Orphaned, "workflow " + wfID + " is not open", nil
-	default:
-		return Retry, "signal: " + errType(err), err
-	}
-}
-
-// route finds the workflow a notification belongs to: a loan status by AWDA
-// loan number, else by our order number (AWDA may push before the workflow
-// has recorded the loan number); an authorization by AWDA user.
-func (d *Deliverer) route(ctx context.Context, it store.InboxItem, orderNo string) (string, error) {
-	if it.Source == store.SourceAuthorization {
-		return d.Store.WorkflowIDByUserID(ctx, it.UserID)
-	}
-	id, err := d.Store.WorkflowIDByLoanNo(ctx, it.LoanNo)
-	if !errors.Is(err, store.ErrNotFound) || orderNo == "" {
-		return id, err
-	}
-	err = d.Store.Pool().QueryRow(ctx, `SELECT workflow_id FROM applications WHERE order_no = $1`, orderNo).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", store.ErrNotFound
-	}
-	return id, err
 }
 
 // errType names an error for the inbox row and logs without its message
 // (which may quote a host).
 func errType(err error) string {
 	var unavailable *serviceerror.Unavailable
+	var pgErr interface{ SQLState() string }
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "deadline exceeded"
@@ -235,6 +498,8 @@ func errType(err error) string {
 		return "canceled"
 	case errors.As(err, &unavailable):
 		return "temporal unavailable"
+	case errors.As(err, &pgErr):
+		return "database error " + pgErr.SQLState()
 	}
 	return fmt.Sprintf("%T", err)
 }

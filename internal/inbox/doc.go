@@ -1,12 +1,15 @@
 // Package inbox delivers the AWDA notifications stored in webhook_inbox to
 // their loan workflows, as Temporal signals.
 //
-// The webhook receiver stores a notification and answers AWDA before (or
-// whatever the outcome of) the delivery; the Deliverer makes one attempt
-// right away and the Forwarder retries what is still pending, with backoff,
-// from startup on. Delivery is at least once: a signal whose outcome could
-// not be recorded may be sent again, and the workflow drops an eventId it
-// has seen.
+// The webhook receiver stores a notification, wakes the Forwarder and
+// answers AWDA: delivery is never on AWDA's request path. The Forwarder
+// claims the due rows in batches (leased, so that replicas share the
+// inbox), and the Deliverer routes a batch in bulk, signals it with bounded
+// concurrency across workflows and in the stored order within one, and
+// records the outcomes in one statement; what could not be delivered is
+// retried with backoff, from startup on. Delivery is at least once: a
+// signal whose outcome could not be recorded may be sent again, and the
+// workflow drops an eventId it has seen.
 //
 // It must never start a workflow: a notification is signalled to an open
 // workflow by ID (no run ID, never signal-with-start); a loan without an

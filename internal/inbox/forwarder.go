@@ -9,31 +9,46 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Forwarder delivers the pending notifications: every Interval (and at
-// once on Start) it claims the due rows in batches and hands each to the
-// Deliverer. Several forwarders (one per starter replica) share the inbox
-// safely: a claim leases its rows (store.ClaimPending).
+// Forwarder delivers the pending notifications: when woken (the webhook
+// receiver wakes it for every notification it stores), every Interval, and
+// at once on Start, it claims the due rows in batches and hands each batch
+// to the Deliverer, until none is due. Several forwarders (one per starter
+// replica) share the inbox safely: a claim leases its rows
+// (store.ClaimPending).
+//
+// One forwarder delivers a workflow's notifications in the order they were
+// stored: a batch is delivered in ID order within a workflow, and the next
+// batch is claimed only once the last one is recorded.
 type Forwarder struct {
 	Deliverer *Deliverer
 	Log       zerolog.Logger
-	// Interval between polls (DefaultInterval).
+	// Interval between polls when nothing wakes it (DefaultInterval): what
+	// retries wait for at most, beyond their backoff.
 	Interval time.Duration
 	// Batch is the most rows claimed at once (DefaultBatch).
 	Batch int
-	// AttemptTimeout bounds one delivery (DefaultAttemptTimeout).
-	AttemptTimeout time.Duration
+	// Busy, when set, tells whether notifications are being received at
+	// this moment (webhook.Receiver.Busy). Ingestion comes first: before
+	// each batch the forwarder waits for a moment when it is not busy, at
+	// most MaxDefer (DefaultMaxDefer). Under a burst, delivery then lags
+	// (about one batch per MaxDefer until the burst ends) rather than take
+	// the CPU that AWDA's requests need; the inbox is durable.
+	Busy     func() bool
+	MaxDefer time.Duration
+
+	wakeOnce sync.Once
+	wake     chan struct{}
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	done   chan struct{}
-	wake   chan struct{}
 }
 
 // Defaults of a Forwarder.
 const (
-	DefaultInterval       = 2 * time.Second
-	DefaultBatch          = 100
-	DefaultAttemptTimeout = 10 * time.Second
+	DefaultInterval = 2 * time.Second
+	DefaultBatch    = 100
+	DefaultMaxDefer = time.Second
 )
 
 func (f *Forwarder) interval() time.Duration {
@@ -41,6 +56,11 @@ func (f *Forwarder) interval() time.Duration {
 		return f.Interval
 	}
 	return DefaultInterval
+}
+
+func (f *Forwarder) wakeChan() chan struct{} {
+	f.wakeOnce.Do(func() { f.wake = make(chan struct{}, 1) })
+	return f.wake
 }
 
 // Start runs the forwarder in the background until Stop. It does not block.
@@ -51,8 +71,8 @@ func (f *Forwarder) Start() {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f.cancel, f.done, f.wake = cancel, make(chan struct{}), make(chan struct{}, 1)
-	go f.loop(ctx, f.done, f.wake)
+	f.cancel, f.done = cancel, make(chan struct{})
+	go f.loop(ctx, f.done, f.wakeChan())
 }
 
 // Stop ends the loop and waits for the batch in flight, at most until ctx
@@ -74,15 +94,13 @@ func (f *Forwarder) Stop(ctx context.Context) error {
 	}
 }
 
-// Wake asks for a poll now (for instance after Temporal came back).
+// Wake asks for a poll now: a notification was stored, or Temporal came
+// back. It never blocks, and wakes that come while a poll runs make one
+// more poll, not one each. Safe before Start and after Stop.
 func (f *Forwarder) Wake() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.wake != nil {
-		select {
-		case f.wake <- struct{}{}:
-		default:
-		}
+	select {
+	case f.wakeChan() <- struct{}{}:
+	default:
 	}
 }
 
@@ -111,27 +129,46 @@ func (f *Forwarder) RunOnce(ctx context.Context) (int, error) {
 	if batch <= 0 {
 		batch = DefaultBatch
 	}
-	timeout := f.AttemptTimeout
-	if timeout <= 0 {
-		timeout = DefaultAttemptTimeout
-	}
 	total := 0
 	for {
+		if err := f.yield(ctx); err != nil {
+			return total, err
+		}
 		items, err := f.Deliverer.Store.ClaimPending(ctx, batch, f.Deliverer.now())
 		if err != nil {
 			return total, err
 		}
-		for _, it := range items {
-			if ctx.Err() != nil {
-				return total, ctx.Err()
-			}
-			actx, cancel := context.WithTimeout(ctx, timeout)
-			_, _ = f.Deliverer.Deliver(actx, it)
-			cancel()
-			total++
-		}
+		// A failure to record is logged by Deliver; the rows come back
+		// after their lease.
+		_, _ = f.Deliverer.Deliver(ctx, items)
+		total += len(items)
 		if len(items) < batch {
 			return total, nil
 		}
 	}
+}
+
+// yield waits while Busy reports true, at most MaxDefer.
+func (f *Forwarder) yield(ctx context.Context) error {
+	if f.Busy == nil {
+		return ctx.Err()
+	}
+	limit := f.MaxDefer
+	if limit <= 0 {
+		limit = DefaultMaxDefer
+	}
+	if !f.Busy() {
+		return ctx.Err()
+	}
+	deadline := time.Now().Add(limit)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for f.Busy() && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return ctx.Err()
 }

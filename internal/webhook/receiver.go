@@ -1,8 +1,11 @@
 // Package webhook receives AWDA's notifications: the loan status push and
 // the authorization callback. A notification is verified (signature,
 // timestamp tolerance, key rotation: awda.NotificationVerifier), stored in
-// the durable inbox, and only then acknowledged; delivery to the workflow is
-// the inbox's job (one attempt at once, then the forwarder).
+// the durable inbox (sealed), and acknowledged as soon as the row has
+// committed. Delivery to the workflow is the inbox forwarder's job, which
+// the receiver wakes for new rows: AWDA's request never waits for Temporal.
+// Concurrent requests share one INSERT (group commit), so a burst costs a
+// round trip and a commit per batch rather than per notification.
 //
 // What it answers AWDA:
 //   - 401 and nothing stored: a missing, stale or forged signature;
@@ -21,6 +24,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -41,24 +46,75 @@ const (
 
 // Receiver serves both notification paths.
 type Receiver struct {
-	Verifier  *awda.NotificationVerifier
-	Store     *store.Store
-	Deliverer *inbox.Deliverer // may be nil: the forwarder delivers everything
+	Verifier *awda.NotificationVerifier
+	Store    *store.Store
+	// Wake is called once new notifications are stored, so that they are
+	// delivered at once (inbox.Forwarder.Wake). It must not block. Nil:
+	// they wait for the forwarder's next poll.
+	Wake func()
+	// Deliverer is not used: delivery is the forwarder's alone (set Wake).
+	// The field stays for the wiring written when the receiver made one
+	// delivery attempt before answering.
+	Deliverer *inbox.Deliverer
 	Log       zerolog.Logger
-	// StoreTimeout bounds the inbox write (DefaultStoreTimeout).
+	// StoreTimeout bounds the inbox write (DefaultStoreTimeout). AWDA's own
+	// timeout must be longer.
 	StoreTimeout time.Duration
-	// DeliverTimeout bounds the delivery attempt made before answering
-	// (DefaultDeliverTimeout). AWDA's own timeout must be longer than both.
-	DeliverTimeout time.Duration
+	// MaxBatch is the most notifications stored by one statement
+	// (DefaultMaxBatch), and MaxWriters the most statements at once
+	// (DefaultMaxWriters): concurrent requests share an INSERT (group
+	// commit), each acknowledged once the statement has committed.
+	MaxBatch   int
+	MaxWriters int
 
 	notifications metric.Int64Counter
+	counts        map[[2]string]metric.AddOption // by source and result
+
+	once     sync.Once
+	inserter *inserter
+	inFlight atomic.Int64
+	lastDone atomic.Int64 // unix nanoseconds
 }
 
 // Defaults of a Receiver.
 const (
-	DefaultStoreTimeout   = 5 * time.Second
-	DefaultDeliverTimeout = 2 * time.Second
+	DefaultStoreTimeout = 5 * time.Second
+	DefaultMaxBatch     = 64
+	DefaultMaxWriters   = 2
 )
+
+// quietAfter is how long after its last request a receiver still counts as
+// busy. Concurrent requests share an INSERT and so are answered together:
+// without it, a burst would look idle between the answers and the next
+// requests.
+const quietAfter = 5 * time.Millisecond
+
+// Busy reports whether notifications are being received: one is in flight,
+// or one was answered within the last few milliseconds. The inbox forwarder
+// defers to it (inbox.Forwarder.Busy): AWDA's requests come first.
+func (rc *Receiver) Busy() bool {
+	return rc.inFlight.Load() > 0 || time.Since(time.Unix(0, rc.lastDone.Load())) < quietAfter
+}
+
+func (rc *Receiver) store() *inserter {
+	rc.once.Do(func() {
+		in := &inserter{store: rc.Store, maxBatch: rc.MaxBatch, maxWriters: rc.MaxWriters, timeout: rc.StoreTimeout, stored: rc.Wake}
+		if in.maxBatch <= 0 {
+			in.maxBatch = DefaultMaxBatch
+		}
+		if in.maxWriters <= 0 {
+			in.maxWriters = DefaultMaxWriters
+		}
+		if in.timeout <= 0 {
+			in.timeout = DefaultStoreTimeout
+		}
+		rc.inserter = in
+	})
+	return rc.inserter
+}
+
+// Results counted by Instrument.
+var results = []string{"stored", "duplicate", "unauthorized", "malformed", "unavailable"}
 
 // Instrument counts notifications by source and answer on mp.
 func (rc *Receiver) Instrument(mp metric.MeterProvider) error {
@@ -68,12 +124,20 @@ func (rc *Receiver) Instrument(mp metric.MeterProvider) error {
 		return err
 	}
 	rc.notifications = c
+	// The attribute sets are made once, not on every request.
+	rc.counts = map[[2]string]metric.AddOption{}
+	for _, source := range []string{store.SourceLoanStatus, store.SourceAuthorization} {
+		for _, result := range results {
+			rc.counts[[2]string{source, result}] = metric.WithAttributeSet(
+				attribute.NewSet(attribute.String("source", source), attribute.String("result", result)))
+		}
+	}
 	return nil
 }
 
 func (rc *Receiver) count(ctx context.Context, source, result string) {
 	if rc.notifications != nil {
-		rc.notifications.Add(ctx, 1, metric.WithAttributes(attribute.String("source", source), attribute.String("result", result)))
+		rc.notifications.Add(ctx, 1, rc.counts[[2]string{source, result}])
 	}
 }
 
@@ -89,7 +153,11 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		awda.WriteNack(w, http.StatusNotFound, awda.CodeParamError, "unknown notification path")
 		return
 	}
-	log := rc.Log.With().Str("component", "webhook").Str("source", source).Logger()
+	rc.inFlight.Add(1)
+	defer func() {
+		rc.lastDone.Store(time.Now().UnixNano())
+		rc.inFlight.Add(-1)
+	}()
 
 	body, err := rc.Verifier.ReadAndVerify(r)
 	if err != nil {
@@ -98,7 +166,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			status, code = http.StatusBadRequest, awda.CodeParamError // the body could not be read
 		}
 		// The verifier's errors name the check that failed, never a value.
-		log.Warn().Int("status", status).Str("reason", err.Error()).Msg("notification refused")
+		rc.log(source).Warn().Int("status", status).Str("reason", err.Error()).Msg("notification refused")
 		rc.count(r.Context(), source, "unauthorized")
 		awda.WriteNack(w, status, code, err.Error())
 		return
@@ -109,14 +177,14 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case store.SourceLoanStatus:
 		ev, err := awda.ParseLoanStatusEvent(body)
 		if err != nil {
-			rc.malformed(w, r, log, source, err)
+			rc.malformed(w, r, source, err)
 			return
 		}
 		entry.EventID, entry.LoanNo, entry.UserID = ev.EventID, ev.LoanNo, ev.UserID
 	case store.SourceAuthorization:
 		ev, err := awda.ParseAuthorizationEvent(body)
 		if err != nil {
-			rc.malformed(w, r, log, source, err)
+			rc.malformed(w, r, source, err)
 			return
 		}
 		entry.EventID, entry.UserID = ev.EventID, ev.UserID
@@ -126,22 +194,22 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// refused as malformed instead.
 	for _, id := range [...]struct{ field, v string }{{"eventId", entry.EventID}, {"loanNo", entry.LoanNo}, {"userId", entry.UserID}} {
 		if strings.ContainsRune(id.v, 0) {
-			rc.malformed(w, r, log, source, fmt.Errorf("%w: %w", awda.ErrInvalidEvent, &awda.FieldError{Field: id.field, Reason: "contains a NUL character"}))
+			rc.malformed(w, r, source, fmt.Errorf("%w: %w", awda.ErrInvalidEvent, &awda.FieldError{Field: id.field, Reason: "contains a NUL character"}))
 			return
 		}
 	}
-	log = log.With().Str("event_id", entry.EventID).Str("loan_no", entry.LoanNo).Str("awda_user_id", entry.UserID).Logger()
 
 	storeTO := rc.StoreTimeout
 	if storeTO <= 0 {
 		storeTO = DefaultStoreTimeout
 	}
 	sctx, cancel := context.WithTimeout(r.Context(), storeTO)
-	id, inserted, err := rc.Store.InsertInbox(sctx, entry)
+	inserted, err := rc.store().insert(sctx, entry)
 	cancel()
 	if err != nil {
 		// Not stored, so not acknowledged: AWDA delivers it again.
-		log.Warn().Msg("notification not stored: inbox unavailable; answering 503")
+		rc.log(source).Warn().Str("event_id", entry.EventID).Str("loan_no", entry.LoanNo).Str("awda_user_id", entry.UserID).
+			Msg("notification not stored: inbox unavailable; answering 503")
 		rc.count(r.Context(), source, "unavailable")
 		w.Header().Set("Retry-After", "5")
 		awda.WriteNack(w, http.StatusServiceUnavailable, awda.CodeSystemBusy, "partner unavailable")
@@ -149,33 +217,30 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !inserted {
 		// Stored before: its delivery is under way or done.
-		log.Debug().Int64("inbox_id", id).Msg("duplicate notification acknowledged")
+		if ev := rc.Log.Debug(); ev != nil {
+			ev.Str("component", "webhook").Str("source", source).Str("event_id", entry.EventID).
+				Str("loan_no", entry.LoanNo).Str("awda_user_id", entry.UserID).
+				Msg("duplicate notification acknowledged")
+		}
 		rc.count(r.Context(), source, "duplicate")
 		awda.WriteAck(w)
 		return
 	}
+	// The writer has woken the forwarder.
 	rc.count(r.Context(), source, "stored")
-	if rc.Deliverer != nil {
-		deliverTO := rc.DeliverTimeout
-		if deliverTO <= 0 {
-			deliverTO = DefaultDeliverTimeout
-		}
-		// One attempt before answering keeps a loan's signals in AWDA's
-		// order when AWDA waits for each answer; its outcome does not change
-		// the answer: the row is stored, and pending until delivered.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), deliverTO)
-		_, _ = rc.Deliverer.Deliver(dctx, store.InboxItem{
-			ID: id, Source: entry.Source, EventID: entry.EventID, LoanNo: entry.LoanNo, UserID: entry.UserID,
-			Attempts: 1, ReceivedAt: time.Now(), Payload: body,
-		})
-		cancel()
-	}
 	awda.WriteAck(w)
 }
 
-func (rc *Receiver) malformed(w http.ResponseWriter, r *http.Request, log zerolog.Logger, source string, err error) {
+// log is the receiver's logger for a refusal: built only when one is
+// logged, so that the acknowledged path costs no allocation for it.
+func (rc *Receiver) log(source string) *zerolog.Logger {
+	l := rc.Log.With().Str("component", "webhook").Str("source", source).Logger()
+	return &l
+}
+
+func (rc *Receiver) malformed(w http.ResponseWriter, r *http.Request, source string, err error) {
 	status, code := awda.NackFor(err)
-	log.Warn().Int("status", status).Str("reason", err.Error()).Msg("notification refused: not a valid event")
+	rc.log(source).Warn().Int("status", status).Str("reason", err.Error()).Msg("notification refused: not a valid event")
 	rc.count(r.Context(), source, "malformed")
 	awda.WriteNack(w, status, code, err.Error())
 }

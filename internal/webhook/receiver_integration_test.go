@@ -74,9 +74,19 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// newRig wires a receiver against hostPort (the shared dev server when
-// empty). The forwarder runs only when forward is set.
-func newRig(t *testing.T, hostPort string, forward bool) *rig {
+// rigOptions shape a rig. The zero value: the shared dev server, a
+// forwarder that only the receiver's wake sets going (it polls once an
+// hour), orphans at once.
+type rigOptions struct {
+	hostPort    string        // a dev server of the test's own; empty: the shared one
+	interval    time.Duration // the forwarder's poll interval (an hour when zero)
+	grace       time.Duration // the deliverer's orphan grace
+	timeout     time.Duration // the deliverer's AttemptTimeout (its default when zero)
+	noForwarder bool          // no forwarder at all: rows stay as the receiver stored them
+}
+
+// newRig wires a receiver, a deliverer and a forwarder as the starter does.
+func newRig(t *testing.T, o rigOptions) *rig {
 	t.Helper()
 	ctx := context.Background()
 	pool, dbURL := testenv.NewDatabase(t)
@@ -92,7 +102,7 @@ func newRig(t *testing.T, hostPort string, forward bool) *rig {
 		t.Fatal(err)
 	}
 	st := store.New(pool, ring)
-	ns := "default"
+	hostPort, ns := o.hostPort, "default"
 	if hostPort == "" {
 		hostPort, ns = testenv.Temporal(t)
 	}
@@ -104,25 +114,31 @@ func newRig(t *testing.T, hostPort string, forward bool) *rig {
 	log := zerolog.New(logs)
 	oldKey, _ := awda.NewHMACSigner([]byte(secretOld))
 	newKey, _ := awda.NewHMACSigner([]byte(secretNew))
-	d := &inbox.Deliverer{Store: st, Temporal: c, Log: log, MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}
+	d := &inbox.Deliverer{Store: st, Temporal: c, Log: log, OrphanGrace: o.grace, MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second,
+		AttemptTimeout: o.timeout}
 	rc := &webhook.Receiver{
-		Verifier:  &awda.NotificationVerifier{AppID: appID, Keys: []awda.Verifier{oldKey, newKey}},
-		Store:     st,
-		Deliverer: d,
-		Log:       log,
+		Verifier: &awda.NotificationVerifier{AppID: appID, Keys: []awda.Verifier{oldKey, newKey}},
+		Store:    st,
+		Log:      log,
+	}
+	r := &rig{t: t, pool: pool, store: st, temporal: c, deliverer: d, url: "", logs: logs, dc: codec.NewDataConverter(ring),
+		taskQueue: fmt.Sprintf("webhook-test-%d", time.Now().UnixNano())}
+	if !o.noForwarder {
+		interval := o.interval
+		if interval == 0 {
+			interval = time.Hour
+		}
+		r.forwarder = &inbox.Forwarder{Deliverer: d, Log: log, Interval: interval, Busy: rc.Busy}
+		rc.Wake = r.forwarder.Wake
+		r.forwarder.Start()
+		t.Cleanup(func() { _ = r.forwarder.Stop(context.Background()) })
 	}
 	mux := http.NewServeMux()
 	mux.Handle("POST "+webhook.PathLoanStatus, rc)
 	mux.Handle("POST "+webhook.PathAuthorization, rc)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	r := &rig{t: t, pool: pool, store: st, temporal: c, deliverer: d, url: srv.URL, logs: logs, dc: codec.NewDataConverter(ring),
-		taskQueue: fmt.Sprintf("webhook-test-%d", time.Now().UnixNano())}
-	if forward {
-		r.forwarder = &inbox.Forwarder{Deliverer: d, Log: log, Interval: 100 * time.Millisecond}
-		r.forwarder.Start()
-		t.Cleanup(func() { _ = r.forwarder.Stop(context.Background()) })
-	}
+	r.url = srv.URL
 	return r
 }
 
@@ -158,8 +174,9 @@ func loanEvent(eventID, loanNo string, status awda.LoanStatus) []byte {
 }
 
 type answer struct {
-	status int
-	env    awda.Envelope
+	status     int
+	env        awda.Envelope
+	retryAfter string
 }
 
 // post sends body to path signed with secret at ts (now when zero).
@@ -183,7 +200,7 @@ func (r *rig) post(path string, body []byte, secret string, ts time.Time) answer
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
 	var a answer
-	a.status = res.StatusCode
+	a.status, a.retryAfter = res.StatusCode, res.Header.Get("Retry-After")
 	if err := json.Unmarshal(raw, &a.env); err != nil {
 		r.t.Fatalf("answer is not AWDA's envelope: %d %q", res.StatusCode, raw)
 	}
@@ -216,6 +233,20 @@ func (r *rig) rows(eventID string) []row {
 		out = append(out, x)
 	}
 	return out
+}
+
+// settled waits for the only row of eventID to reach status, and returns it.
+func (r *rig) settled(eventID, status string) row {
+	r.t.Helper()
+	var last []row
+	waitFor(r.t, eventID+" "+status, 30*time.Second, func() bool {
+		last = r.rows(eventID)
+		return len(last) == 1 && last[0].status == status
+	})
+	if len(last) != 1 {
+		r.t.Fatalf("%s: rows %+v", eventID, last)
+	}
+	return last[0]
 }
 
 func (r *rig) countRows() int {
@@ -256,18 +287,22 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 }
 
 // A signed notification is stored, acknowledged and signalled once, with
-// its payload: the workflow's history holds the event (decoded through the
-// codec) and the inbox row is delivered to that workflow.
+// its payload: the row is there when the answer comes, the forwarder (woken
+// by the receiver: it would not poll for an hour) delivers it, the
+// workflow's history holds the event (decoded through the codec) and the
+// inbox row is delivered to that workflow.
 func TestNotificationIsStoredAcknowledgedAndSignalled(t *testing.T) {
-	r := newRig(t, "", false)
+	r := newRig(t, rigOptions{})
 	wfID := r.loan("wh-deliver", "L-DELIVER", "U-DELIVER", true)
 	a := r.post(webhook.PathLoanStatus, loanEvent("ev-deliver-1", "L-DELIVER", awda.LoanUnderReview), secretNew, time.Time{})
 	if !a.acked() {
 		t.Fatalf("answer %d %+v", a.status, a.env)
 	}
-	rows := r.rows("ev-deliver-1")
-	if len(rows) != 1 || rows[0].status != store.InboxDelivered || rows[0].workflowID != wfID {
-		t.Fatalf("inbox rows %+v", rows)
+	if rows := r.rows("ev-deliver-1"); len(rows) != 1 {
+		t.Fatalf("acknowledged with inbox rows %+v", rows)
+	}
+	if row := r.settled("ev-deliver-1", store.InboxDelivered); row.workflowID != wfID || row.attempts != 1 {
+		t.Fatalf("inbox row %+v", row)
 	}
 	if n := signals(t, r.temporal, wfID, workflows.LoanStatusSignal); n != 1 {
 		t.Fatalf("%d signals, want 1", n)
@@ -297,8 +332,8 @@ func TestNotificationIsStoredAcknowledgedAndSignalled(t *testing.T) {
 	if a := r.post(webhook.PathAuthorization, auth, secretOld, time.Time{}); !a.acked() {
 		t.Fatalf("authorization answer %d %+v", a.status, a.env)
 	}
-	if rows := r.rows("ev-auth-1"); len(rows) != 1 || rows[0].status != store.InboxDelivered || rows[0].workflowID != wfID {
-		t.Fatalf("authorization inbox rows %+v", rows)
+	if row := r.settled("ev-auth-1", store.InboxDelivered); row.workflowID != wfID {
+		t.Fatalf("authorization inbox row %+v", row)
 	}
 	if n := signals(t, r.temporal, wfID, workflows.AuthorizationSignal); n != 1 {
 		t.Fatalf("%d authorization signals, want 1", n)
@@ -309,7 +344,7 @@ func TestNotificationIsStoredAcknowledgedAndSignalled(t *testing.T) {
 // another appId, missing headers (401); a verified body that is not an event
 // (400).
 func TestRefusedNotificationsStoreNothing(t *testing.T) {
-	r := newRig(t, "", false)
+	r := newRig(t, rigOptions{})
 	r.loan("wh-refuse", "L-REFUSE", "U-REFUSE", true)
 	body := loanEvent("ev-refuse", "L-REFUSE", awda.LoanApproved)
 
@@ -362,9 +397,11 @@ func TestRefusedNotificationsStoreNothing(t *testing.T) {
 }
 
 // The same notification ten times at once: one row, one signal, ten
-// acknowledgements. Then ten more, one after another: still one.
+// acknowledgements (concurrent requests share a statement, so some of the
+// repeats meet their first in the same batch). Then ten more, one after
+// another, once it is delivered: still one.
 func TestDuplicateNotificationsConcurrently(t *testing.T) {
-	r := newRig(t, "", false)
+	r := newRig(t, rigOptions{})
 	wfID := r.loan("wh-dup", "L-DUP", "U-DUP", true)
 	body := loanEvent("ev-dup-1", "L-DUP", awda.LoanApproved)
 	var wg sync.WaitGroup
@@ -386,14 +423,17 @@ func TestDuplicateNotificationsConcurrently(t *testing.T) {
 	if acks.Load() != 10 {
 		t.Fatalf("%d acknowledgements, want 10", acks.Load())
 	}
+	r.settled("ev-dup-1", store.InboxDelivered)
 	for i := 0; i < 10; i++ {
 		if !r.post(webhook.PathLoanStatus, body, secretOld, time.Time{}).acked() {
 			t.Fatal("a repeat was not acknowledged")
 		}
 	}
-	if rows := r.rows("ev-dup-1"); len(rows) != 1 || rows[0].status != store.InboxDelivered {
+	if rows := r.rows("ev-dup-1"); len(rows) != 1 || rows[0].status != store.InboxDelivered || rows[0].attempts != 1 {
 		t.Fatalf("rows %+v", rows)
 	}
+	r.forwarder.Wake() // were anything pending, it would be delivered now
+	time.Sleep(200 * time.Millisecond)
 	if n := signals(t, r.temporal, wfID, workflows.LoanStatusSignal); n != 1 {
 		t.Fatalf("%d signals, want 1", n)
 	}
@@ -401,15 +441,12 @@ func TestDuplicateNotificationsConcurrently(t *testing.T) {
 
 // A loan nobody applied for: orphan, logged, and no workflow started.
 func TestUnknownLoanIsOrphan(t *testing.T) {
-	r := newRig(t, "", false)
+	r := newRig(t, rigOptions{})
 	before := countWorkflows(t, r.temporal)
 	if a := r.post(webhook.PathLoanStatus, loanEvent("ev-unknown-1", "L-NOBODY", awda.LoanApproved), secretNew, time.Time{}); !a.acked() {
 		t.Fatalf("answer %d %+v", a.status, a.env)
 	}
-	rows := r.rows("ev-unknown-1")
-	if len(rows) != 1 || rows[0].status != store.InboxOrphan {
-		t.Fatalf("rows %+v", rows)
-	}
+	r.settled("ev-unknown-1", store.InboxOrphan)
 	if !strings.Contains(r.logs.String(), "orphan notification") || !strings.Contains(r.logs.String(), "L-NOBODY") {
 		t.Errorf("no reconciliation log line: %s", r.logs)
 	}
@@ -419,10 +456,11 @@ func TestUnknownLoanIsOrphan(t *testing.T) {
 }
 
 // A loan AWDA pushes about before the workflow has recorded its loan
-// number stays pending through the grace period (routed by orderNo when it
-// can be), and is orphaned only after it.
+// number is routed by orderNo when it can be; one no application has stays
+// pending through the grace period (its attempt recorded), and is orphaned
+// only after it.
 func TestRoutingByOrderNoAndGrace(t *testing.T) {
-	r := newRig(t, "", false)
+	r := newRig(t, rigOptions{grace: time.Hour})
 	wfID := r.loan("wh-order", "", "U-ORDER", true)
 	ev := awda.LoanStatusEvent{EventID: "ev-order-1", EventType: awda.EventTypeLoanStatus, LoanNo: "L-NOT-YET",
 		OrderNo: workflows.OrderNo(wfID), Status: awda.LoanSubmitted, OccurredAt: time.Now().UnixMilli()}
@@ -430,15 +468,18 @@ func TestRoutingByOrderNoAndGrace(t *testing.T) {
 	if a := r.post(webhook.PathLoanStatus, body, secretNew, time.Time{}); !a.acked() {
 		t.Fatalf("answer %+v", a)
 	}
-	if rows := r.rows("ev-order-1"); len(rows) != 1 || rows[0].status != store.InboxDelivered || rows[0].workflowID != wfID {
-		t.Fatalf("routed by orderNo: rows %+v", rows)
+	if row := r.settled("ev-order-1", store.InboxDelivered); row.workflowID != wfID {
+		t.Fatalf("routed by orderNo: row %+v", row)
 	}
 
-	r.deliverer.OrphanGrace = time.Hour
 	if a := r.post(webhook.PathLoanStatus, loanEvent("ev-grace-1", "L-LATER", awda.LoanSubmitted), secretNew, time.Time{}); !a.acked() {
 		t.Fatalf("answer %+v", a)
 	}
-	if rows := r.rows("ev-grace-1"); len(rows) != 1 || rows[0].status != store.InboxPending {
+	waitFor(t, "the attempt within the grace", 30*time.Second, func() bool {
+		rows := r.rows("ev-grace-1")
+		return len(rows) == 1 && rows[0].lastError != ""
+	})
+	if rows := r.rows("ev-grace-1"); rows[0].status != store.InboxPending || rows[0].lastError != "no application for this loan yet" {
 		t.Fatalf("within the grace period: rows %+v", rows)
 	}
 }
@@ -446,7 +487,7 @@ func TestRoutingByOrderNoAndGrace(t *testing.T) {
 // A notification after the workflow has closed: orphan, and the workflow
 // ID still has exactly one run (nothing was started).
 func TestNotificationForClosedWorkflowIsOrphan(t *testing.T) {
-	r := newRig(t, "", false)
+	r := newRig(t, rigOptions{})
 	wfID := r.loan("wh-closed", "L-CLOSED", "U-CLOSED", true)
 	desc, err := r.temporal.DescribeWorkflow(context.Background(), wfID, "")
 	if err != nil {
@@ -459,9 +500,7 @@ func TestNotificationForClosedWorkflowIsOrphan(t *testing.T) {
 	if a := r.post(webhook.PathLoanStatus, loanEvent("ev-closed-1", "L-CLOSED", awda.LoanSettled), secretNew, time.Time{}); !a.acked() {
 		t.Fatalf("answer %+v", a)
 	}
-	if rows := r.rows("ev-closed-1"); len(rows) != 1 || rows[0].status != store.InboxOrphan {
-		t.Fatalf("rows %+v", rows)
-	}
+	r.settled("ev-closed-1", store.InboxOrphan)
 	desc, err = r.temporal.DescribeWorkflow(context.Background(), wfID, "")
 	if err != nil {
 		t.Fatal(err)
@@ -479,7 +518,8 @@ func TestNotificationForClosedWorkflowIsOrphan(t *testing.T) {
 // and the forwarder delivers them once it is back.
 func TestTemporalDownNotificationsDeliveredLater(t *testing.T) {
 	srv := testenv.StartTemporal(t)
-	r := newRig(t, srv.HostPort(), true)
+	// Short attempts: the SDK retries an unavailable server within one.
+	r := newRig(t, rigOptions{hostPort: srv.HostPort(), interval: 100 * time.Millisecond, timeout: 300 * time.Millisecond})
 	wfID := r.loan("wh-down", "L-DOWN", "U-DOWN", true)
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
@@ -517,13 +557,13 @@ func TestTemporalDownNotificationsDeliveredLater(t *testing.T) {
 // The database away: 503 and a non-zero code, so that AWDA delivers again;
 // once it is back the same notification is stored and acknowledged.
 func TestDatabaseDownAnswers503(t *testing.T) {
-	r := newRig(t, "", false)
+	r := newRig(t, rigOptions{})
 	r.loan("wh-dbdown", "L-DBDOWN", "U-DBDOWN", true)
 	body := loanEvent("ev-dbdown-1", "L-DBDOWN", awda.LoanApproved)
 	testenv.StopPostgres(t)
 	a := r.post(webhook.PathLoanStatus, body, secretNew, time.Time{})
-	if a.status != http.StatusServiceUnavailable || a.env.Code == awda.CodeSuccess {
-		t.Fatalf("with the database down: %d %+v", a.status, a.env)
+	if a.status != http.StatusServiceUnavailable || a.env.Code == awda.CodeSuccess || a.retryAfter == "" {
+		t.Fatalf("with the database down: %d %+v, Retry-After %q", a.status, a.env, a.retryAfter)
 	}
 	testenv.RestartPostgres(t)
 	waitFor(t, "the pool to reconnect", 30*time.Second, func() bool {
@@ -532,36 +572,181 @@ func TestDatabaseDownAnswers503(t *testing.T) {
 	if a := r.post(webhook.PathLoanStatus, body, secretNew, time.Time{}); !a.acked() {
 		t.Fatalf("after the database is back: %d %+v", a.status, a.env)
 	}
-	if rows := r.rows("ev-dbdown-1"); len(rows) != 1 || rows[0].status != store.InboxDelivered {
-		t.Fatalf("rows %+v", rows)
-	}
+	r.settled("ev-dbdown-1", store.InboxDelivered)
 }
 
-// The forwarder delivers at startup what a crashed process left pending.
+// The forwarder delivers at startup what a crashed process left pending:
+// a row stored and never woken for, and a row whose claimer died (its lease
+// has run out).
 func TestForwarderDeliversLeftoversAtStartup(t *testing.T) {
-	r := newRig(t, "", false)
+	r := newRig(t, rigOptions{noForwarder: true})
 	wfID := r.loan("wh-left", "L-LEFT", "U-LEFT", true)
-	id, inserted, err := r.store.InsertInbox(context.Background(), store.InboxEntry{
-		Source: store.SourceLoanStatus, EventID: "ev-left-1", LoanNo: "L-LEFT",
-		Payload: loanEvent("ev-left-1", "L-LEFT", awda.LoanApproved),
-	})
-	if err != nil || !inserted {
-		t.Fatal(inserted, err)
+	for _, ev := range []string{"ev-left-1", "ev-left-2"} {
+		if _, inserted, err := r.store.InsertInbox(context.Background(), store.InboxEntry{
+			Source: store.SourceLoanStatus, EventID: ev, LoanNo: "L-LEFT", Payload: loanEvent(ev, "L-LEFT", awda.LoanApproved),
+		}); err != nil || !inserted {
+			t.Fatal(inserted, err)
+		}
 	}
-	// The receiver "crashed" before delivering; its lease has run out.
-	if _, err := r.pool.Exec(context.Background(), `UPDATE webhook_inbox SET next_attempt_at = now() WHERE id = $1`, id); err != nil {
+	// One of them claimed by a forwarder that then died; its lease is over.
+	claimed, err := r.store.ClaimPending(context.Background(), 1, time.Now())
+	if err != nil || len(claimed) != 1 {
+		t.Fatal(claimed, err)
+	}
+	if _, err := r.pool.Exec(context.Background(), `UPDATE webhook_inbox SET next_attempt_at = now() - interval '1 second' WHERE id = $1`, claimed[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	f := &inbox.Forwarder{Deliverer: r.deliverer, Log: zerolog.Nop(), Interval: time.Hour}
 	f.Start()
 	defer f.Stop(context.Background())
-	waitFor(t, "the leftover to be delivered", 30*time.Second, func() bool {
-		rows := r.rows("ev-left-1")
-		return len(rows) == 1 && rows[0].status == store.InboxDelivered
-	})
+	r.settled("ev-left-1", store.InboxDelivered)
+	r.settled("ev-left-2", store.InboxDelivered)
+	if n := signals(t, r.temporal, wfID, workflows.LoanStatusSignal); n != 2 {
+		t.Fatalf("%d signals, want 2", n)
+	}
+}
+
+// The receiver answers without waiting for Temporal: with no forwarder
+// running, a notification is acknowledged and stored, pending, with no
+// attempt made and no signal sent; a forwarder started later delivers it.
+func TestAcknowledgedWithoutDelivery(t *testing.T) {
+	r := newRig(t, rigOptions{noForwarder: true})
+	wfID := r.loan("wh-async", "L-ASYNC", "U-ASYNC", true)
+	if a := r.post(webhook.PathLoanStatus, loanEvent("ev-async-1", "L-ASYNC", awda.LoanApproved), secretNew, time.Time{}); !a.acked() {
+		t.Fatalf("answer %d %+v", a.status, a.env)
+	}
+	if rows := r.rows("ev-async-1"); len(rows) != 1 || rows[0].status != store.InboxPending || rows[0].attempts != 0 || rows[0].lastError != "" {
+		t.Fatalf("rows %+v", rows)
+	}
+	if n := signals(t, r.temporal, wfID, workflows.LoanStatusSignal); n != 0 {
+		t.Fatalf("%d signals before any forwarder ran", n)
+	}
+	f := &inbox.Forwarder{Deliverer: r.deliverer, Log: zerolog.Nop(), Interval: time.Hour}
+	f.Start()
+	defer f.Stop(context.Background())
+	r.settled("ev-async-1", store.InboxDelivered)
 	if n := signals(t, r.temporal, wfID, workflows.LoanStatusSignal); n != 1 {
 		t.Fatalf("%d signals, want 1", n)
 	}
+}
+
+// AWDA sends a loan's notifications one after the other, each once the
+// last was acknowledged: the workflow gets them in that order, though they
+// are delivered after the answers.
+func TestOneLoansNotificationsArriveInOrder(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	wfID := r.loan("wh-order-many", "L-MANY", "U-MANY", true)
+	var sent []string
+	for i := range 12 {
+		id := fmt.Sprintf("ev-many-%02d", i)
+		if a := r.post(webhook.PathLoanStatus, loanEvent(id, "L-MANY", awda.LoanUnderReview), secretNew, time.Time{}); !a.acked() {
+			t.Fatalf("%s: %d %+v", id, a.status, a.env)
+		}
+		sent = append(sent, id)
+	}
+	for _, id := range sent {
+		r.settled(id, store.InboxDelivered)
+	}
+	if got := signalledEvents(t, r, wfID); fmt.Sprint(got) != fmt.Sprint(sent) {
+		t.Fatalf("signalled %v, want %v", got, sent)
+	}
+}
+
+// A burst of concurrent notifications about several loans, each sent twice
+// or three times: every one acknowledged, each stored once and signalled
+// once, and each loan's in the order they were stored.
+func TestBurstOfNotifications(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	const loans, perLoan = 4, 10
+	wfIDs := make([]string, loans)
+	for l := range loans {
+		wfIDs[l] = r.loan(fmt.Sprintf("wh-burst-%d", l), fmt.Sprintf("L-BURST-%d", l), fmt.Sprintf("U-BURST-%d", l), true)
+	}
+	type post struct{ id, loanNo string }
+	var posts []post
+	for l := range loans {
+		for i := range perLoan {
+			p := post{fmt.Sprintf("ev-burst-%d-%02d", l, i), fmt.Sprintf("L-BURST-%d", l)}
+			for range 1 + (l+i)%3 {
+				posts = append(posts, p)
+			}
+		}
+	}
+	var (
+		wg    sync.WaitGroup
+		acks  atomic.Int32
+		next  atomic.Int32
+		fails = make(chan string, len(posts))
+	)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(posts) {
+					return
+				}
+				if a := r.post(webhook.PathLoanStatus, loanEvent(posts[i].id, posts[i].loanNo, awda.LoanUnderReview), secretNew, time.Time{}); a.acked() {
+					acks.Add(1)
+				} else {
+					fails <- fmt.Sprintf("%s: %d %+v", posts[i].id, a.status, a.env)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(fails)
+	for f := range fails {
+		t.Error(f)
+	}
+	if int(acks.Load()) != len(posts) {
+		t.Fatalf("%d acknowledgements of %d", acks.Load(), len(posts))
+	}
+	if n := r.countRows(); n != loans*perLoan {
+		t.Fatalf("%d rows, want %d", n, loans*perLoan)
+	}
+	for l, wfID := range wfIDs {
+		var stored []string // in ID order
+		rows, err := r.pool.Query(context.Background(), `SELECT event_id FROM webhook_inbox WHERE loan_no = $1 ORDER BY id`, fmt.Sprintf("L-BURST-%d", l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id string
+			_ = rows.Scan(&id)
+			stored = append(stored, id)
+		}
+		rows.Close()
+		for _, id := range stored {
+			r.settled(id, store.InboxDelivered)
+		}
+		if got := signalledEvents(t, r, wfID); fmt.Sprint(got) != fmt.Sprint(stored) {
+			t.Errorf("%s signalled %v, want %v", wfID, got, stored)
+		}
+	}
+}
+
+// signalledEvents lists the event IDs of the loan-status signals in the
+// workflow's history, in order.
+func signalledEvents(t *testing.T, r *rig, wfID string) []string {
+	t.Helper()
+	it := r.temporal.GetWorkflowHistory(context.Background(), wfID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var out []string
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := ev.GetWorkflowExecutionSignaledEventAttributes(); a != nil && a.GetSignalName() == workflows.LoanStatusSignal {
+			var got awda.LoanStatusEvent
+			if err := codecDecode(r, a.GetInput().GetPayloads()[0], &got); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, got.EventID)
+		}
+	}
+	return out
 }
 
 func countWorkflows(t *testing.T, c client.Client) int64 {
