@@ -290,6 +290,13 @@ func runWebhooks(ctx context.Context, s *stack.Stack, cfg Config, refs []string,
 	}
 	res.Webhooks = ours
 	logf("   starter: %.0f/s, p50 %s, p99 %s, %d errors (%s)", ours.PerSecond, ms(ours.Latency.P50), ms(ours.Latency.P99), ours.Errors, ours.FirstError)
+	// The forwarder delivers after the acknowledgements: let it finish
+	// before the second bare run, which it would slow down.
+	if ours.Drain, err = WaitInboxDrained(ctx, s.Pool, 5*time.Minute); err != nil {
+		return err
+	}
+	logf("   forwarder: %d rows left at the last acknowledgement, first attempts done in %s (%.0f/s, done %v)",
+		ours.Drain.Backlog, ours.Drain.Elapsed.Round(time.Millisecond), ours.Drain.PerSecond, ours.Drain.Done)
 	if err := blastBare(2); err != nil {
 		return err
 	}
