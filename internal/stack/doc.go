@@ -6,7 +6,8 @@
 //     a bin directory and run as subprocesses (so that they can be killed
 //     with SIGKILL, restarted and measured: RSS from /proc);
 //   - a Temporal dev server with a persistent SQLite file (a restart keeps
-//     every workflow) and the workflow's search attributes;
+//     every workflow) and the workflow's search attributes, or an external
+//     server given by TemporalAddress (e.g. the one a test process shares);
 //   - PostgreSQL: a throwaway cluster of its own (testenv.PostgresCluster),
 //     or a fresh database on an external server given by DatabaseURL;
 //   - the AWDA sandbox in this process, on its own HTTP listener, so that the

@@ -3,6 +3,7 @@ package stack
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -76,6 +77,31 @@ func TestWithQuery(t *testing.T) {
 	} {
 		if got := withQuery(in[0], in[1]); got != want {
 			t.Errorf("withQuery(%q, %q) = %q, want %q", in[0], in[1], got, want)
+		}
+	}
+}
+
+func TestCopyLogs(t *testing.T) {
+	logDir, dst := t.TempDir(), filepath.Join(t.TempDir(), "kept")
+	for name, body := range map[string]string{"worker.log": "w\n", "starter.log": "s\n"} {
+		if err := os.WriteFile(filepath.Join(logDir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(logDir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := &Stack{logDir: logDir}
+	got, err := s.CopyLogs(dst, "TestX-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("copied %v, want the two logs only", got)
+	}
+	for name, body := range map[string]string{"TestX-worker.log": "w\n", "TestX-starter.log": "s\n"} {
+		if b, err := os.ReadFile(filepath.Join(dst, name)); err != nil || string(b) != body {
+			t.Errorf("%s: %q, %v; want %q", name, b, err, body)
 		}
 	}
 }

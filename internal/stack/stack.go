@@ -86,6 +86,14 @@ type Options struct {
 
 	// TemporalArgs go to `temporal server start-dev` as they are.
 	TemporalArgs []string
+	// TemporalAddress is an external Temporal server (host:port) to use
+	// instead of a dev server of the stack's own, with TemporalNamespace
+	// (default "default"), e.g. the server a test process shares
+	// (testenv.Temporal). The caller registers the workflow's search
+	// attributes there (testenv.Temporal does). TemporalArgs are unused,
+	// RestartTemporal fails and Close leaves the server running.
+	TemporalAddress   string
+	TemporalNamespace string
 
 	// Logf reports progress (nil: silent).
 	Logf func(format string, args ...any)
@@ -100,8 +108,8 @@ type Stack struct {
 	binDir string
 	ownDir bool
 
-	// Temporal is the dev server; Postgres the throwaway cluster (nil with
-	// an external DatabaseURL).
+	// Temporal is the dev server (nil with an external TemporalAddress);
+	// Postgres the throwaway cluster (nil with an external DatabaseURL).
 	Temporal *testenv.TemporalServer
 	Postgres *testenv.PostgresCluster
 	// Sandbox is AWDA, in this process: read Stats, set faults and
@@ -224,14 +232,21 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 
 	// Temporal and PostgreSQL (in turn: both are CPU-hungry at startup).
 	began := time.Now()
-	if s.Temporal, err = testenv.NewTemporalServer(filepath.Join(s.dir, "temporal"), 0, o.TemporalArgs...); err != nil {
-		return nil, err
+	if o.TemporalAddress != "" {
+		s.TemporalAddress, s.Namespace = o.TemporalAddress, o.TemporalNamespace
+		if s.Namespace == "" {
+			s.Namespace = "default"
+		}
+	} else {
+		if s.Temporal, err = testenv.NewTemporalServer(filepath.Join(s.dir, "temporal"), 0, o.TemporalArgs...); err != nil {
+			return nil, err
+		}
+		if err = s.Temporal.Start(ctx); err != nil {
+			return nil, err
+		}
+		s.TemporalAddress, s.Namespace = s.Temporal.HostPort(), s.Temporal.Namespace()
+		s.logf("temporal dev server %s up in %s", s.TemporalAddress, time.Since(began).Round(time.Millisecond))
 	}
-	if err = s.Temporal.Start(ctx); err != nil {
-		return nil, err
-	}
-	s.TemporalAddress, s.Namespace = s.Temporal.HostPort(), s.Temporal.Namespace()
-	s.logf("temporal dev server %s up in %s", s.TemporalAddress, time.Since(began).Round(time.Millisecond))
 
 	began = time.Now()
 	if err = s.startPostgres(ctx); err != nil {
@@ -417,6 +432,39 @@ func (s *Stack) Bin(name string) string { return filepath.Join(s.binDir, name) }
 func (s *Stack) Dir() string    { return s.dir }
 func (s *Stack) LogDir() string { return s.logDir }
 
+// CopyLogs copies every file of LogDir (one log per process) into dir,
+// each named prefix followed by its own name, e.g. to keep the logs of a
+// failed test. It returns the paths it wrote. Call it before Close, or after
+// it when Options.LogDir is the caller's (Close removes the default one).
+func (s *Stack) CopyLogs(dir, prefix string) ([]string, error) {
+	entries, err := os.ReadDir(s.logDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var out []string
+	var errs []error
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.logDir, e.Name()))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		dst := filepath.Join(dir, prefix+e.Name())
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, dst)
+	}
+	return out, errors.Join(errs...)
+}
+
 // Env is the environment the worker and the starter share (Temporal,
 // AWDA, keys, database, logging), for more processes of the same system.
 func (s *Stack) Env() []string {
@@ -477,6 +525,9 @@ func (s *Stack) RestartStarter(ctx context.Context) error { return s.Starter.Res
 // namespace is served. With kill, the server is ended with SIGKILL instead,
 // as a crash would. Clients reconnect by themselves.
 func (s *Stack) RestartTemporal(ctx context.Context, kill bool) error {
+	if s.Temporal == nil {
+		return errors.New("stack: RestartTemporal needs the stack's own dev server (Options.TemporalAddress is set)")
+	}
 	var err error
 	if kill {
 		err = s.Temporal.Kill()
