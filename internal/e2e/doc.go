@@ -1,10 +1,12 @@
 // Package e2e holds the end-to-end tests of awdaflow (build tag
-// integration): the whole system as a lending backend sees it. A Temporal
-// dev server, a throwaway PostgreSQL database, the AWDA sandbox over HTTP on
-// autopilot pushing its notifications to the starter, the starter binary
-// (`starter serve`) and the worker binary, both built once and run as
-// subprocesses so that a test can SIGKILL the worker and start it again.
-// Applicants are driven through the public HTTP API only, by internal/demo.
+// integration): the whole system as a lending backend sees it, launched by
+// internal/stack for each test: a throwaway PostgreSQL database, the AWDA
+// sandbox over HTTP on autopilot pushing its notifications to the starter,
+// the starter binary (`starter serve`) and the worker binary, both built once
+// and run as subprocesses so that a test can SIGKILL the worker and start it
+// again, around the Temporal dev server and the PostgreSQL server the tests
+// share (internal/testenv). Applicants are driven through the public HTTP
+// API only, by internal/demo.
 //
 //	go test -tags integration ./internal/e2e/ -v -count=1
 package e2e

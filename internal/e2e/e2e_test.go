@@ -20,6 +20,7 @@ import (
 
 	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/internal/demo"
+	"github.com/awdaflow/awdaflow/internal/stack"
 	"github.com/awdaflow/awdaflow/workflows"
 )
 
@@ -34,7 +35,7 @@ func repeat(s demo.Scenario, n int) []demo.Scenario {
 // historyOf counts the events of a loan's history (all runs would be
 // separate; a loan this short never continues as new) and their encoded
 // size.
-func (s *stack) historyOf(ctx context.Context, ref string) (events, bytes int) {
+func (s *system) historyOf(ctx context.Context, ref string) (events, bytes int) {
 	s.t.Helper()
 	it := s.temporal.GetWorkflowHistory(ctx, workflows.LoanWorkflowID(ref), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
@@ -54,7 +55,7 @@ func (s *stack) historyOf(ctx context.Context, ref string) (events, bytes int) {
 // history of every settled loan stays within the budget of issue 6 (200
 // events); its size is logged.
 func TestLoansSettleConcurrently(t *testing.T) {
-	s := newStack(t, 11)
+	s := newSystem(t, 11)
 	plan := append(repeat(demo.Happy, 20), demo.Reject, demo.Ineligible)
 	o := s.options(plan)
 	o.Tenors = []demo.Tenor{{Tenor: 3, Unit: awda.TenorMonth}}
@@ -74,7 +75,7 @@ func TestLoansSettleConcurrently(t *testing.T) {
 		if r.Scenario != demo.Happy || r.Actual != string(workflows.StageSettled) {
 			continue
 		}
-		if info, err := s.sandbox.Loan(r.LoanNo); err != nil || len(info.Schedule) != 3 {
+		if info, err := s.Sandbox.Loan(r.LoanNo); err != nil || len(info.Schedule) != 3 {
 			t.Errorf("%s: AWDA schedule %d installments (%v), want 3", r.Ref, len(info.Schedule), err)
 		}
 		n, size := s.historyOf(ctx, r.Ref)
@@ -99,7 +100,7 @@ func TestLoansSettleConcurrently(t *testing.T) {
 // Retry through the API) all settle; a rejection, an ineligible applicant
 // and a withdrawal end REJECTED, INELIGIBLE and CANCELLED.
 func TestEveryDemoScenario(t *testing.T) {
-	s := newStack(t, 12)
+	s := newSystem(t, 12)
 	sum := s.run(context.Background(), s.options(demo.Scenarios))
 	s.checkOutcomes(sum)
 	s.checkOneLoanPerOrder(sum)
@@ -113,7 +114,7 @@ func TestEveryDemoScenario(t *testing.T) {
 			if r.Retries != 1 || !slices.Contains(r.Stages, string(workflows.StageDisbursement)) {
 				t.Errorf("%s: %d ops retries, stages %v; want 1 retry at DISBURSEMENT", r.Ref, r.Retries, r.Stages)
 			}
-			tr, err := s.sandbox.LoanTransitions(r.LoanNo)
+			tr, err := s.Sandbox.LoanTransitions(r.LoanNo)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,9 +135,9 @@ func TestEveryDemoScenario(t *testing.T) {
 // activities retry with fresh signatures), and AWDA still holds exactly one
 // loan per orderNo.
 func TestBusyFaultsOnEveryEndpoint(t *testing.T) {
-	s := newStack(t, 13)
+	s := newSystem(t, 13)
 	ctx := context.Background()
-	if err := s.admin.SetFaults(ctx, map[string]demo.Fault{"*": {BusyRate: 0.3}}); err != nil {
+	if err := s.Admin.SetFaults(ctx, map[string]demo.Fault{"*": {BusyRate: 0.3}}); err != nil {
 		t.Fatal(err)
 	}
 	plan := append(repeat(demo.Happy, 7), demo.AuthFail, demo.CardRetry, demo.Overdue)
@@ -162,32 +163,34 @@ func TestBusyFaultsOnEveryEndpoint(t *testing.T) {
 }
 
 // The worker is killed with SIGKILL while loans are spread over the stages
-// from submission to repayment, with workflow tasks, local activities,
-// pushes and signals in flight, and started again: nothing is lost, every
-// loan settles, AWDA holds one loan per orderNo, no loan ran twice.
-//
-// The kill waits until every loan is past its document upload: an upload
-// activity lost with the worker is only retried after its start-to-close
-// timeout (UploadTimeout, 2 minutes), which would make this test slow
-// without making it stronger.
+// around their document upload, with workflow tasks, activities, local
+// activities, pushes and signals in flight, and started again: nothing is
+// lost, every loan settles, AWDA holds one loan per orderNo, no loan ran
+// twice. The kill does not wait for the uploads: one lost with the worker is
+// retried once its heartbeat times out (UploadHeartbeatTimeout, 15 s). The
+// activities that needed another attempt are logged.
 func TestWorkerKilledMidRun(t *testing.T) {
-	s := newStack(t, 14)
+	s := newSystem(t, 14)
 	plan := repeat(demo.Happy, 12)
 	o := s.options(plan)
 	o.Tenors = []demo.Tenor{{Tenor: 6, Unit: awda.TenorMonth}}
 
-	early := []string{demo.StageWaiting, demo.StageUploading, "NEW"}
-	for _, st := range workflows.Stages[:slices.Index(workflows.Stages, workflows.StageSubmit)] {
-		early = append(early, string(st))
+	// The kill comes as soon as a loan is seen at its document upload or
+	// past it, while the others are still behind.
+	late := map[string]bool{}
+	for _, st := range workflows.Stages[slices.Index(workflows.Stages, workflows.StageDocuments):] {
+		late[string(st)] = true
 	}
 	var once sync.Once
 	kill := make(chan demo.Progress, 1)
 	o.OnProgress = func(p demo.Progress) {
 		n := 0
-		for _, st := range early {
-			n += p.Stages[st]
+		for st, c := range p.Stages {
+			if late[st] {
+				n += c
+			}
 		}
-		if n == 0 && p.Done < p.Total {
+		if n > 0 && p.Done < p.Total {
 			once.Do(func() { kill <- p })
 		}
 	}
@@ -196,19 +199,26 @@ func TestWorkerKilledMidRun(t *testing.T) {
 		defer close(killed)
 		select {
 		case p := <-kill:
-			s.worker.kill(t)
+			if err := s.KillWorker(); err != nil {
+				t.Errorf("kill the worker: %v", err)
+				return
+			}
 			t.Logf("worker killed at %s with %d of %d loans done; stages %v", p.Elapsed.Round(time.Millisecond), p.Done, p.Total, p.Stages)
 			time.Sleep(2 * time.Second) // loans wait with no worker at all
-			s.worker.start(t)
-			s.worker.waitReady(t, time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := s.StartWorker(ctx); err != nil {
+				t.Errorf("restart the worker: %v", err)
+				return
+			}
 			t.Logf("worker restarted")
 		case <-time.After(3 * time.Minute):
 		}
 	}()
 	sum := s.run(context.Background(), o)
 	<-killed
-	if s.worker.starts != 2 {
-		t.Fatalf("the worker was started %d times; the kill never happened", s.worker.starts)
+	if n := s.Worker.Starts(); n != 2 {
+		t.Fatalf("the worker was started %d times; the kill never happened", n)
 	}
 	s.checkOutcomes(sum)
 	st := s.checkOneLoanPerOrder(sum)
@@ -217,7 +227,11 @@ func TestWorkerKilledMidRun(t *testing.T) {
 	}
 	// No loan was started twice or continued as new.
 	ctx := context.Background()
+	retried := map[string]int{}
 	for _, r := range sum.Results {
+		for typ, n := range s.retriedActivities(ctx, r.Ref) {
+			retried[typ] += n
+		}
 		resp, err := s.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			Query: fmt.Sprintf("WorkflowId = '%s'", workflows.LoanWorkflowID(r.Ref)),
 		})
@@ -228,6 +242,29 @@ func TestWorkerKilledMidRun(t *testing.T) {
 			t.Errorf("%s: %d runs", r.Ref, n)
 		}
 	}
+	t.Logf("activities that needed more than one attempt, by type: %v", retried)
+}
+
+// retriedActivities counts a loan's activities that completed or failed on
+// a later attempt than their first, by activity type.
+func (s *system) retriedActivities(ctx context.Context, ref string) map[string]int {
+	s.t.Helper()
+	types := map[int64]string{} // scheduled event ID → activity type
+	out := map[string]int{}
+	it := s.temporal.GetWorkflowHistory(ctx, workflows.LoanWorkflowID(ref), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			s.t.Fatalf("history of %s: %v", ref, err)
+		}
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			types[ev.GetEventId()] = a.GetActivityType().GetName()
+		}
+		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && a.GetAttempt() > 1 {
+			out[types[a.GetScheduledEventId()]]++
+		}
+	}
+	return out
 }
 
 // A configuration error at AWDA (1005, forced on loan/submit) parks the loan
@@ -236,10 +273,10 @@ func TestWorkerKilledMidRun(t *testing.T) {
 // through the API re-runs the step and the loan settles, with one loan at
 // AWDA.
 func TestStuckOnConfigurationErrorThenRetried(t *testing.T) {
-	s := newStack(t, 15)
+	s := newSystem(t, 15)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	if err := s.admin.SetFaults(ctx, map[string]demo.Fault{"loan/submit": {ForceCode: awda.CodeMerchantInvalid}}); err != nil {
+	if err := s.Admin.SetFaults(ctx, map[string]demo.Fault{"loan/submit": {ForceCode: awda.CodeMerchantInvalid}}); err != nil {
 		t.Fatal(err)
 	}
 	o := s.options([]demo.Scenario{demo.Happy})
@@ -272,7 +309,7 @@ func TestStuckOnConfigurationErrorThenRetried(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	v, err := s.api.Application(ctx, ref)
+	v, err := s.API.Application(ctx, ref)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +317,7 @@ func TestStuckOnConfigurationErrorThenRetried(t *testing.T) {
 		t.Fatalf("the API shows stage %s, stuck %v (%q); want stuck at SUBMIT on a configuration error", v.Stage, v.Stuck, v.StuckReason)
 	}
 	t.Logf("stuck at %s: %s", v.Stage, v.StuckReason)
-	list, err := s.api.ListApplications(ctx, url.Values{"stuck": {"true"}})
+	list, err := s.API.ListApplications(ctx, url.Values{"stuck": {"true"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,15 +326,15 @@ func TestStuckOnConfigurationErrorThenRetried(t *testing.T) {
 	}
 	// Still stuck a moment later: nothing retries a configuration error.
 	time.Sleep(2 * time.Second)
-	if v, err := s.api.Application(ctx, ref); err != nil || !v.Stuck {
+	if v, err := s.API.Application(ctx, ref); err != nil || !v.Stuck {
 		t.Fatalf("no longer stuck before the retry (%v)", err)
 	}
 
 	// The cause fixed (the merchant configuration), ops retry.
-	if err := s.admin.ClearFaults(ctx); err != nil {
+	if err := s.Admin.ClearFaults(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.api.Retry(ctx, ref, "e2e-ops", "merchant configuration fixed"); err != nil {
+	if err := s.API.Retry(ctx, ref, "e2e-ops", "merchant configuration fixed"); err != nil {
 		t.Fatal(err)
 	}
 	<-ran
@@ -316,18 +353,14 @@ func TestStuckOnConfigurationErrorThenRetried(t *testing.T) {
 // expected; with AWDA refusing every submission (1005) its applicant ends
 // STUCK instead of SETTLED, and it exits 1.
 func TestStarterDemoCommand(t *testing.T) {
-	s := newStack(t, 16)
-	_, starterBin := buildBinaries(t)
+	s := newSystem(t, 16)
+	starterBin := s.Bin(stack.StarterBinary)
 	demoRun := func(runID string, n int, extra ...string) (int, string) {
-		for i, sc := range demo.Plan(n, demo.DefaultMix, 3) {
-			s.mu.Lock()
-			s.refs = append(s.refs, demo.RefFor("demo-"+runID, i, sc))
-			s.mu.Unlock()
-		}
+		s.refPrefix("demo-" + runID)
 		args := append([]string{"demo", "-n", fmt.Sprint(n), "-concurrency", "8", "-seed", "3", "-run-id", runID,
-			"-api", s.starterURL, "-sandbox-admin", s.sandboxURL, "-poll", "250ms", "-progress", "lines"}, extra...)
+			"-api", s.StarterURL, "-sandbox-admin", s.SandboxURL, "-poll", "250ms", "-progress", "lines"}, extra...)
 		cmd := exec.Command(starterBin, args...)
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "STARTER_API_TOKENS=" + apiToken}
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "STARTER_API_TOKENS=" + s.APIToken}
 		out, err := cmd.CombinedOutput()
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -354,7 +387,7 @@ func TestStarterDemoCommand(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	if err := s.admin.SetFaults(ctx, map[string]demo.Fault{"loan/submit": {ForceCode: awda.CodeMerchantInvalid}}); err != nil {
+	if err := s.Admin.SetFaults(ctx, map[string]demo.Fault{"loan/submit": {ForceCode: awda.CodeMerchantInvalid}}); err != nil {
 		t.Fatal(err)
 	}
 	code, out = demoRun("cli2", 1, "-mix", "happy=1")
