@@ -143,7 +143,7 @@ func TestLoanLifecycleThroughTheAPI(t *testing.T) {
 	if code, env := s.notify(webhook.PathLoanStatus, late); code != http.StatusOK || env.Code != awda.CodeSuccess {
 		t.Fatalf("late notification: %d %+v", code, env)
 	}
-	if st := s.inboxStatus("late-" + ref); st != store.InboxOrphan {
+	if st := s.waitInbox("late-"+ref, 30*time.Second); st != store.InboxOrphan {
 		t.Fatalf("late notification is %s, want orphan", st)
 	}
 	list, err := s.temporal.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{

@@ -162,14 +162,14 @@ func newStack(t *testing.T) *stack {
 	if err := d.Instrument(m.MeterProvider()); err != nil {
 		t.Fatal(err)
 	}
-	rc := &webhook.Receiver{Store: s.store, Deliverer: d, Log: zl,
+	fw := &inbox.Forwarder{Deliverer: d, Log: zl, Interval: 200 * time.Millisecond}
+	fw.Start()
+	t.Cleanup(func() { _ = fw.Stop(context.Background()) })
+	rc := &webhook.Receiver{Store: s.store, Wake: fw.Wake, Log: zl,
 		Verifier: &awda.NotificationVerifier{AppID: stackAppID, Keys: []awda.Verifier{signer}}}
 	if err := rc.Instrument(m.MeterProvider()); err != nil {
 		t.Fatal(err)
 	}
-	fw := &inbox.Forwarder{Deliverer: d, Log: zl, Interval: 200 * time.Millisecond}
-	fw.Start()
-	t.Cleanup(func() { _ = fw.Stop(context.Background()) })
 
 	bankObserver := func(_ context.Context, ci awda.CallInfo) {
 		if ci.Endpoint == awda.PathBankList {
@@ -323,6 +323,20 @@ func (s *stack) notify(path string, body []byte) (int, awda.Envelope) {
 	var env awda.Envelope
 	_ = json.NewDecoder(res.Body).Decode(&env)
 	return res.StatusCode, env
+}
+
+// waitInbox waits until the inbox row of eventID has left pending (the
+// forwarder delivers after the receiver has answered) and returns its status.
+func (s *stack) waitInbox(eventID string, timeout time.Duration) string {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		st := s.inboxStatus(eventID)
+		if st != store.InboxPending || time.Now().After(deadline) {
+			return st
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (s *stack) inboxStatus(eventID string) string {
