@@ -192,8 +192,9 @@ type attempt struct {
 // in bulk (by AWDA loan number, else order number; by AWDA user), then
 // signalled, at most Concurrency at once across workflows and one at a time
 // in ID order within a workflow: a loan's notifications reach it in the
-// order AWDA sent them. An item whose signal fails holds back the later
-// items of its workflow (they are due again together, in order).
+// order they were stored, which is the order AWDA sent them when it waited
+// for each answer. An item whose signal fails holds back the later items of
+// its workflow (they are due again together, in order).
 //
 // The error is a failure to record the outcomes: the rows then stay pending
 // under their lease and are attempted again after it, and the workflow drops

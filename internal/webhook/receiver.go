@@ -63,7 +63,11 @@ type Receiver struct {
 	// MaxBatch is the most notifications stored by one statement
 	// (DefaultMaxBatch), and MaxWriters the most statements at once
 	// (DefaultMaxWriters): concurrent requests share an INSERT (group
-	// commit), each acknowledged once the statement has committed.
+	// commit), each acknowledged once the statement has committed. One
+	// writer makes the largest batches, the requests that arrive during a
+	// statement going together in the next: on make bench's two cores that
+	// took a third less database CPU than two writers, for the same or
+	// better throughput and p99.
 	MaxBatch   int
 	MaxWriters int
 
@@ -80,7 +84,7 @@ type Receiver struct {
 const (
 	DefaultStoreTimeout = 5 * time.Second
 	DefaultMaxBatch     = 64
-	DefaultMaxWriters   = 2
+	DefaultMaxWriters   = 1
 )
 
 // quietAfter is how long after its last request a receiver still counts as
