@@ -30,11 +30,15 @@ type Forwarder struct {
 	// Busy, when set, tells whether notifications are being received at
 	// this moment (webhook.Receiver.Busy). Ingestion comes first: before
 	// each batch the forwarder waits for a moment when it is not busy, at
-	// most MaxDefer (DefaultMaxDefer). Under a burst, delivery then lags
-	// (about one batch per MaxDefer until the burst ends) rather than take
-	// the CPU that AWDA's requests need; the inbox is durable.
-	Busy     func() bool
-	MaxDefer time.Duration
+	// most MaxDefer (DefaultMaxDefer), and if it is still busy then, it
+	// claims at most BusyBatch rows (DefaultBusyBatch). Under a burst,
+	// delivery lags, with a trickle of BusyBatch per MaxDefer so that it
+	// never stops, rather than take the CPU that AWDA's requests need (a
+	// full batch of signals at once would show in their latency); the
+	// inbox is durable, and the backlog is delivered when the burst ends.
+	Busy      func() bool
+	MaxDefer  time.Duration
+	BusyBatch int
 
 	wakeOnce sync.Once
 	wake     chan struct{}
@@ -46,9 +50,10 @@ type Forwarder struct {
 
 // Defaults of a Forwarder.
 const (
-	DefaultInterval = 2 * time.Second
-	DefaultBatch    = 100
-	DefaultMaxDefer = time.Second
+	DefaultInterval  = 2 * time.Second
+	DefaultBatch     = 100
+	DefaultMaxDefer  = time.Second
+	DefaultBusyBatch = 20
 )
 
 func (f *Forwarder) interval() time.Duration {
@@ -131,10 +136,15 @@ func (f *Forwarder) RunOnce(ctx context.Context) (int, error) {
 	}
 	total := 0
 	for {
-		if err := f.yield(ctx); err != nil {
+		busy, err := f.yield(ctx)
+		if err != nil {
 			return total, err
 		}
-		items, err := f.Deliverer.Store.ClaimPending(ctx, batch, f.Deliverer.now())
+		n := batch
+		if busy {
+			n = min(n, f.busyBatch())
+		}
+		items, err := f.Deliverer.Store.ClaimPending(ctx, n, f.Deliverer.now())
 		if err != nil {
 			return total, err
 		}
@@ -142,33 +152,43 @@ func (f *Forwarder) RunOnce(ctx context.Context) (int, error) {
 		// after their lease.
 		_, _ = f.Deliverer.Deliver(ctx, items)
 		total += len(items)
-		if len(items) < batch {
+		if len(items) < n {
 			return total, nil
 		}
 	}
 }
 
-// yield waits while Busy reports true, at most MaxDefer.
-func (f *Forwarder) yield(ctx context.Context) error {
-	if f.Busy == nil {
-		return ctx.Err()
+func (f *Forwarder) busyBatch() int {
+	if f.BusyBatch > 0 {
+		return f.BusyBatch
+	}
+	return DefaultBusyBatch
+}
+
+// yield waits while Busy reports true, at most MaxDefer, and reports
+// whether it is still busy.
+func (f *Forwarder) yield(ctx context.Context) (bool, error) {
+	if f.Busy == nil || !f.Busy() {
+		return false, ctx.Err()
 	}
 	limit := f.MaxDefer
 	if limit <= 0 {
 		limit = DefaultMaxDefer
 	}
-	if !f.Busy() {
-		return ctx.Err()
-	}
 	deadline := time.Now().Add(limit)
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
-	for f.Busy() && time.Now().Before(deadline) {
+	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return true, ctx.Err()
 		case <-tick.C:
 		}
+		if !f.Busy() {
+			return false, nil
+		}
+		if !time.Now().Before(deadline) {
+			return true, nil
+		}
 	}
-	return ctx.Err()
 }

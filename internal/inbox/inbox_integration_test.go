@@ -423,6 +423,55 @@ func TestForwarderDefersAtMostMaxDefer(t *testing.T) {
 	})
 }
 
+// While the receiver is still busy after MaxDefer, the forwarder claims a
+// small batch (BusyBatch), not a full one: a trickle that keeps delivery
+// going without a burst of signals. Once it is quiet, full batches.
+func TestForwarderClaimsBusyBatchUnderPressure(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		busy        bool
+		wantClaimed int
+	}{{"busy", true, 2}, {"quiet", false, 5}} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t)
+			r.loan("pressure", "L-P", "U-P")
+			for i := range 5 {
+				r.insert(loanEntry(fmt.Sprintf("p%d", i), "L-P", ""))
+			}
+			rec := newRecorder()
+			started, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			rec.hold = func(context.Context, string, string) error {
+				once.Do(func() { close(started) })
+				<-release
+				return nil
+			}
+			d := &inbox.Deliverer{Store: r.store, Temporal: rec, Log: zerolog.Nop()}
+			f := &inbox.Forwarder{Deliverer: d, Log: zerolog.Nop(), Interval: time.Hour, Batch: 100,
+				MaxDefer: 50 * time.Millisecond, BusyBatch: 2, Busy: func() bool { return c.busy }}
+			f.Start()
+			defer f.Stop(context.Background())
+			<-started // the first signal of the first claim is in flight
+			var claimed int
+			if err := r.store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM webhook_inbox WHERE attempts > 0`).Scan(&claimed); err != nil {
+				t.Fatal(err)
+			}
+			close(release)
+			if claimed != c.wantClaimed {
+				t.Errorf("the first claim took %d rows, want %d", claimed, c.wantClaimed)
+			}
+			waitFor(t, "every row delivered", 20*time.Second, func() bool {
+				for i := range 5 {
+					if r.row(fmt.Sprintf("p%d", i)).status != store.InboxDelivered {
+						return false
+					}
+				}
+				return true
+			})
+		})
+	}
+}
+
 // Stopping the forwarder in the middle of a batch loses nothing: the signal
 // in flight is cancelled and retried, and the notifications it had not
 // attempted yet are due again at once.
