@@ -33,7 +33,6 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/awdaflow/awdaflow/awda"
-	"github.com/awdaflow/awdaflow/internal/inbox"
 	"github.com/awdaflow/awdaflow/internal/store"
 )
 
@@ -52,11 +51,7 @@ type Receiver struct {
 	// delivered at once (inbox.Forwarder.Wake). It must not block. Nil:
 	// they wait for the forwarder's next poll.
 	Wake func()
-	// Deliverer is not used: delivery is the forwarder's alone (set Wake).
-	// The field stays for the wiring written when the receiver made one
-	// delivery attempt before answering.
-	Deliverer *inbox.Deliverer
-	Log       zerolog.Logger
+	Log  zerolog.Logger
 	// StoreTimeout bounds the inbox write (DefaultStoreTimeout). AWDA's own
 	// timeout must be longer.
 	StoreTimeout time.Duration
