@@ -8,6 +8,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
+	"go.temporal.io/sdk/client"
+
+	"github.com/awdaflow/awdaflow/internal/store"
 )
 
 // call serves one request on h and decodes a JSON answer into out (if not
@@ -368,5 +373,51 @@ func TestRequestHash(t *testing.T) {
 	b.Loan.Amount++
 	if requestHash(&a) == requestHash(&b) {
 		t.Error("a different amount hashes the same")
+	}
+}
+
+// Acknowledged AWDA notifications are logged at debug (they come by the
+// thousand and each has its inbox row); a refused one, and API calls, at
+// info.
+func TestAccessLogLevels(t *testing.T) {
+	var buf bytes.Buffer
+	c, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	status := http.StatusOK
+	s, err := New(Options{Store: store.New(nil, nil), Temporal: c, Tokens: []string{testToken},
+		Logger:   zerolog.New(&buf).Level(zerolog.DebugLevel),
+		Webhooks: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(status) })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	levels := func() []string {
+		var out []string
+		for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			var e struct {
+				Level string `json:"level"`
+				Route string `json:"route"`
+			}
+			if json.Unmarshal([]byte(line), &e) == nil && e.Route != "" {
+				out = append(out, e.Level)
+			}
+		}
+		buf.Reset()
+		return out
+	}
+	call(t, s, "POST", "/webhooks/awda/loan-status", "", "application/json", []byte(`{}`))
+	if got := levels(); len(got) != 1 || got[0] != "debug" {
+		t.Errorf("acknowledged notification logged at %v, want debug", got)
+	}
+	status = http.StatusUnauthorized
+	call(t, s, "POST", "/webhooks/awda/loan-status", "", "application/json", []byte(`{}`))
+	if got := levels(); len(got) != 1 || got[0] != "info" {
+		t.Errorf("refused notification logged at %v, want info", got)
+	}
+	call(t, s, "GET", "/v1/applications?limit=abc", testToken, "", nil)
+	if got := levels(); len(got) != 1 || got[0] != "info" {
+		t.Errorf("API call logged at %v, want info", got)
 	}
 }

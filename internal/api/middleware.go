@@ -190,6 +190,10 @@ func (s *Server) access(r *http.Request, rec *recorder, id string, start time.Ti
 	switch {
 	case status >= 500:
 		ev = s.log.Warn()
+	case status < 300 && strings.HasPrefix(r.URL.Path, "/webhooks/"):
+		// AWDA's acknowledged notifications come by the thousand and each
+		// is in webhook_inbox already; refusals stay at info.
+		ev = s.log.Debug()
 	default:
 		ev = s.log.Info()
 	}
