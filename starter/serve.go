@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
@@ -23,6 +21,7 @@ import (
 	"github.com/awdaflow/awdaflow/internal/logging"
 	"github.com/awdaflow/awdaflow/internal/metrics"
 	"github.com/awdaflow/awdaflow/internal/store"
+	"github.com/awdaflow/awdaflow/internal/storefx"
 	"github.com/awdaflow/awdaflow/internal/temporalx"
 	"github.com/awdaflow/awdaflow/internal/webhook"
 )
@@ -41,7 +40,7 @@ func newApp(cfg *config.Config, sc *Starter, extra ...fx.Option) *fx.App {
 		logging.FxLogger,
 		metrics.Module,
 		temporalModule,
-		storeModule,
+		storefx.Module,
 		awdafx.Module,
 		inboxModule,
 		httpModule,
@@ -89,78 +88,6 @@ func newTemporalClient(lc fx.Lifecycle, cfg *config.Config, ring *codec.KeyRing,
 		},
 	})
 	return c, nil
-}
-
-// ---- store ----
-
-// storeModule provides the PostgreSQL store. Its start waits for the
-// database and applies the migrations under the advisory lock.
-var storeModule = fx.Module("store",
-	fx.Provide(
-		newPool,
-		newStore,
-		// The bank list is an AWDA call like the worker's: audit it too.
-		awdafx.AsObserver(func(s *store.Store, l zerolog.Logger) awda.Observer {
-			return s.AuditObserver(l.With().Str("component", "audit").Logger())
-		}),
-	),
-)
-
-func newPool(lc fx.Lifecycle, cfg *config.Config, l zerolog.Logger) (*pgxpool.Pool, error) {
-	pool, err := pgxpool.New(context.Background(), cfg.Database.URL.Reveal())
-	if err != nil {
-		// pgx's parse errors can quote the connection string.
-		return nil, fmt.Errorf("%s: cannot open a pool with this URL", config.EnvDatabaseURL)
-	}
-	l = l.With().Str("component", "store").Str("database", cfg.Database.Redacted()).Logger()
-	lc.Append(fx.Hook{
-		OnStart: func(ctx context.Context) error {
-			if err := waitDatabase(ctx, pool, l); err != nil {
-				return err
-			}
-			if cfg.Database.Migrate {
-				if err := store.Migrate(ctx, cfg.Database.URL.Reveal()); err != nil {
-					return err
-				}
-				l.Info().Msg("database migrated")
-			}
-			return nil
-		},
-		OnStop: func(context.Context) error {
-			pool.Close()
-			return nil
-		},
-	})
-	return pool, nil
-}
-
-func waitDatabase(ctx context.Context, pool *pgxpool.Pool, l zerolog.Logger) error {
-	backoff := 200 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := pool.Ping(pctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		l.Warn().Int("attempt", attempt).Msg("database not reachable yet")
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("database not reachable: %w", ctx.Err())
-		case <-time.After(backoff):
-		}
-		if backoff < 5*time.Second {
-			backoff *= 2
-		}
-	}
-}
-
-// newStore seals documents and inbox payloads with the payload key ring. Its
-// stop hook flushes the buffered audit rows.
-func newStore(lc fx.Lifecycle, pool *pgxpool.Pool, ring *codec.KeyRing) *store.Store {
-	s := store.New(pool, ring)
-	lc.Append(fx.StopHook(s.Close))
-	return s
 }
 
 // ---- inbox ----

@@ -9,6 +9,7 @@ import (
 	"github.com/awdaflow/awdaflow/internal/config"
 	"github.com/awdaflow/awdaflow/internal/logging"
 	"github.com/awdaflow/awdaflow/internal/metrics"
+	"github.com/awdaflow/awdaflow/internal/storefx"
 	"github.com/awdaflow/awdaflow/internal/temporalx"
 )
 
@@ -26,7 +27,7 @@ func newApp(cfg *config.Config, extra ...fx.Option) *fx.App {
 		logging.FxLogger,
 		metrics.Module,
 		temporalx.Module,
-		storeModule,
+		storefx.Module,
 		awdafx.Module,
 		workerModule,
 		httpModule,
