@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,7 +38,26 @@ func ring(t *testing.T) *codec.KeyRing {
 	return r
 }
 
-func app(t *testing.T, url string, migrate bool, logs *bytes.Buffer, populate ...any) *fx.App {
+// syncBuffer is a log sink safe for the start hook's goroutine, which fx
+// leaves running when a start times out.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func app(t *testing.T, url string, migrate bool, logs *syncBuffer, populate ...any) *fx.App {
 	t.Helper()
 	cfg := &config.Config{Database: config.Database{URL: config.Secret(url), Migrate: migrate}}
 	return fx.New(
@@ -60,7 +80,7 @@ func TestModuleMigratesAndServes(t *testing.T) {
 		sep = "&"
 	}
 	var (
-		logs bytes.Buffer
+		logs syncBuffer
 		st   *store.Store
 		pool *pgxpool.Pool
 	)
@@ -94,7 +114,7 @@ func TestModuleMigratesAndServes(t *testing.T) {
 // Without DATABASE_MIGRATE the schema is left alone.
 func TestModuleWithoutMigrate(t *testing.T) {
 	pool, url := testenv.NewDatabase(t)
-	var logs bytes.Buffer
+	var logs syncBuffer
 	a := app(t, url, false, &logs)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -116,7 +136,7 @@ func TestUnreachableDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	const password = "pw-never-printed-8c2e"
-	var logs bytes.Buffer
+	var logs syncBuffer
 	a := app(t, "postgres://awdaflow:"+password+"@127.0.0.1:"+strconv.Itoa(port)+"/awdaflow?connect_timeout=1", true, &logs)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
