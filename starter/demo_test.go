@@ -3,11 +3,11 @@ package main
 import (
 	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/awdaflow/awdaflow/internal/demo"
+	"github.com/awdaflow/awdaflow/internal/testenv"
 )
 
 func TestDemoUsageErrors(t *testing.T) {
@@ -37,24 +37,6 @@ func TestDemoUsageErrors(t *testing.T) {
 	}
 }
 
-// syncBuffer is written by the display's goroutine and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func progress(done int, ev demo.Event, stages map[string]int) demo.Progress {
 	return demo.Progress{Total: 4, Done: done, Matched: done, Stages: stages, Elapsed: 1500 * time.Millisecond, Event: ev}
 }
@@ -62,7 +44,7 @@ func progress(done int, ev demo.Event, stages map[string]int) demo.Progress {
 // The live display redraws its three lines in place (cursor up, clear line)
 // and prints notable events above them.
 func TestLiveDisplay(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.SyncBuffer
 	d := newLiveDisplay(&buf)
 	d.update(progress(0, demo.Event{Kind: demo.EventStage, Ref: "r1", Stage: "REGISTER"},
 		map[string]int{"REGISTER": 2, "BANK_CARD": 1, "WAITING": 1}))

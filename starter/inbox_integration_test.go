@@ -52,22 +52,10 @@ func TestServeWakesTheForwarder(t *testing.T) {
 		EnvForwardEvery:             "1h",
 		EnvOrphanGrace:              "0s",
 	}
-	getenv := func(k string) string { return env[k] }
-	cfg, err := config.LoadFrom(getenv, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := loadStarter(getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := newApp(cfg, sc)
+	app := startServe(t, env)
+	defer func() { _ = app.Stop(context.Background()) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := app.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = app.Stop(context.Background()) }()
 	pool, err := pgxpool.New(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)

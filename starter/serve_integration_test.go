@@ -33,6 +33,7 @@ import (
 	"github.com/awdaflow/awdaflow/internal/testenv"
 	"github.com/awdaflow/awdaflow/internal/webhook"
 	"github.com/awdaflow/awdaflow/workflows"
+	"go.uber.org/fx"
 )
 
 const (
@@ -120,20 +121,9 @@ func TestServeAndCLI(t *testing.T) {
 		EnvURL:                      base,
 	}
 	getenv := func(k string) string { return env[k] }
-	cfg, err := config.LoadFrom(getenv, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := loadStarter(getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := newApp(cfg, sc)
+	app := startServe(t, env)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := app.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -294,4 +284,26 @@ func httpGet(t *testing.T, url string) (int, string) {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
+}
+
+// startServe loads the configuration from env as `starter serve` does and
+// starts its application (two minutes at most); the caller stops it.
+func startServe(t *testing.T, env map[string]string) *fx.App {
+	t.Helper()
+	getenv := func(k string) string { return env[k] }
+	cfg, err := config.LoadFrom(getenv, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := loadStarter(getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := newApp(cfg, sc)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := app.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return app
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/awdaflow/awdaflow/activities"
 	"github.com/awdaflow/awdaflow/activities/fake"
 	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/internal/testenv"
 	"github.com/awdaflow/awdaflow/workflows"
 )
 
@@ -50,24 +51,6 @@ func loanInput() workflows.LoanApplicationInput {
 	}
 }
 
-// syncBuffer collects log output from the workflow and activity goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness runs LoanApplication in the test environment (simulated time) with
 // the real activities over the in-memory AWDA, and plays AWDA's and the
 // borrower's part through delayed callbacks.
@@ -78,7 +61,7 @@ type harness struct {
 	awda  *fake.AWDA
 	docs  *fake.Documents
 	proj  *fake.Projections
-	logs  *syncBuffer
+	logs  *testenv.SyncBuffer
 	start time.Time
 
 	mu       sync.Mutex
@@ -88,7 +71,7 @@ type harness struct {
 
 func newHarness(t *testing.T, opts ...fake.Option) *harness {
 	t.Helper()
-	h := &harness{t: t, logs: &syncBuffer{}}
+	h := &harness{t: t, logs: &testenv.SyncBuffer{}}
 	h.suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	h.env = h.suite.NewTestWorkflowEnvironment()
 	h.start = time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,23 +41,6 @@ const (
 	codecToken  = "codec-test-token-0123456789"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // stack is the starter's wiring in process, around real services: a fresh
 // database, the shared Temporal dev server (with a task queue of the test's
 // own, polled by a real worker running the real loan workflow and
@@ -75,7 +57,7 @@ type stack struct {
 	sandbox   *sandbox.Server
 	api       *Server
 	url       string
-	logs      *syncBuffer
+	logs      *testenv.SyncBuffer
 	taskQueue string
 	bankCalls atomic.Int32 // bank/list calls by the API's AWDA client
 }
@@ -83,7 +65,7 @@ type stack struct {
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	ctx := context.Background()
-	s := &stack{t: t, logs: &syncBuffer{}, taskQueue: fmt.Sprintf("api-test-%d", time.Now().UnixNano())}
+	s := &stack{t: t, logs: &testenv.SyncBuffer{}, taskQueue: fmt.Sprintf("api-test-%d", time.Now().UnixNano())}
 	zl := zerolog.New(s.logs).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 
 	pool, dbURL := testenv.NewDatabase(t)

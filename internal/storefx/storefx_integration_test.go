@@ -3,12 +3,10 @@
 package storefx_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,26 +36,7 @@ func ring(t *testing.T) *codec.KeyRing {
 	return r
 }
 
-// syncBuffer is a log sink safe for the start hook's goroutine, which fx
-// leaves running when a start times out.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func app(t *testing.T, url string, migrate bool, logs *syncBuffer, populate ...any) *fx.App {
+func app(t *testing.T, url string, migrate bool, logs *testenv.SyncBuffer, populate ...any) *fx.App {
 	t.Helper()
 	cfg := &config.Config{Database: config.Database{URL: config.Secret(url), Migrate: migrate}}
 	return fx.New(
@@ -80,7 +59,7 @@ func TestModuleMigratesAndServes(t *testing.T) {
 		sep = "&"
 	}
 	var (
-		logs syncBuffer
+		logs testenv.SyncBuffer
 		st   *store.Store
 		pool *pgxpool.Pool
 	)
@@ -114,7 +93,7 @@ func TestModuleMigratesAndServes(t *testing.T) {
 // Without DATABASE_MIGRATE the schema is left alone.
 func TestModuleWithoutMigrate(t *testing.T) {
 	pool, url := testenv.NewDatabase(t)
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	a := app(t, url, false, &logs)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -136,7 +115,7 @@ func TestUnreachableDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	const password = "pw-never-printed-8c2e"
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	a := app(t, "postgres://awdaflow:"+password+"@127.0.0.1:"+strconv.Itoa(port)+"/awdaflow?connect_timeout=1", true, &logs)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

@@ -52,26 +52,9 @@ type rig struct {
 	deliverer *inbox.Deliverer
 	forwarder *inbox.Forwarder
 	url       string
-	logs      *syncBuffer
+	logs      *testenv.SyncBuffer
 	taskQueue string
 	dc        converter.DataConverter
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // rigOptions shape a rig. The zero value: the shared dev server, a
@@ -110,7 +93,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	codec.ConfigureClient(&opts, ring)
 	c := testenv.NewTemporalClient(t, opts)
 
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	log := zerolog.New(logs)
 	oldKey, _ := awda.NewHMACSigner([]byte(secretOld))
 	newKey, _ := awda.NewHMACSigner([]byte(secretNew))
