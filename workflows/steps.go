@@ -362,16 +362,19 @@ func (w *loanWorkflow) publish(ctx workflow.Context) {
 	w.state.Seq++
 	w.unpublished = false
 	st := &w.state
-	sa := []temporal.SearchAttributeUpdate{
-		LoanStageKey.ValueSet(string(st.Stage)),
-		LoanStuckKey.ValueSet(st.Stuck != nil),
-		ApplicantRefKey.ValueSet(w.in.ApplicantRef),
-	}
-	if st.LoanNo != "" {
-		sa = append(sa, AwdaLoanNoKey.ValueSet(st.LoanNo))
-	}
+	var sa []temporal.SearchAttributeUpdate
 	if w.publishAtRest(ctx) {
 		sa = changedSearchAttributes(workflow.GetTypedSearchAttributes(ctx), st, w.in.ApplicantRef)
+	} else {
+		// Histories from before publish-at-rest upserted every attribute.
+		sa = []temporal.SearchAttributeUpdate{
+			LoanStageKey.ValueSet(string(st.Stage)),
+			LoanStuckKey.ValueSet(st.Stuck != nil),
+			ApplicantRefKey.ValueSet(w.in.ApplicantRef),
+		}
+		if st.LoanNo != "" {
+			sa = append(sa, AwdaLoanNoKey.ValueSet(st.LoanNo))
+		}
 	}
 	if len(sa) > 0 {
 		if err := workflow.UpsertTypedSearchAttributes(ctx, sa...); err != nil {

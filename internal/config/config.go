@@ -304,28 +304,24 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 }
 
 // count reads a non-negative integer; unset is 0 (the SDK's default).
-func (r *reader) count(name string) int {
-	s := r.str(name, "")
-	if s == "" {
-		return 0
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		r.fail(name, fmt.Sprintf("%q: want a non-negative integer", s))
-		return 0
-	}
-	return n
-}
+func (r *reader) count(name string) int { return r.integer(name, 0, 0) }
 
 // countOr reads a positive integer; unset is def.
-func (r *reader) countOr(name string, def int) int {
+func (r *reader) countOr(name string, def int) int { return r.integer(name, 1, def) }
+
+// integer reads an integer of at least min; unset is def.
+func (r *reader) integer(name string, least, def int) int {
 	s := r.str(name, "")
 	if s == "" {
 		return def
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n <= 0 {
-		r.fail(name, fmt.Sprintf("%q: want a positive integer", s))
+	if err != nil || n < least {
+		want := "a non-negative integer"
+		if least > 0 {
+			want = "a positive integer"
+		}
+		r.fail(name, fmt.Sprintf("%q: want %s", s, want))
 		return def
 	}
 	return n
