@@ -39,7 +39,8 @@ type ApplicationProjection struct {
 	Seq          int64 // per-workflow, strictly increasing with each transition
 	Stage        string
 	Stuck        bool
-	StuckReason  string
+	StuckStep    string // the step a stuck loan is parked on ("" when not stuck)
+	StuckReason  string // why, in the same words as the status query's stuck.reason
 	AwdaUserID   string
 	AwdaLoanNo   string
 	OrderNo      string
@@ -49,5 +50,26 @@ type ApplicationProjection struct {
 	TenorUnit    string
 	Terminal     bool
 	Reason       string    // why the loan ended (terminal stages): AWDA's reason or the deadline missed; no PII
+	Operator     string    // who ended it, when operations did (abandon); no PII
 	UpdatedAt    time.Time // the workflow time of the transition
+	// Trail holds the loan's transitions not yet written (Seq above the
+	// last write that succeeded), oldest first. The writer stores each once
+	// by (WorkflowID, TrailEntry.Seq): a retried or repeated write adds
+	// nothing, so the trail outlives the workflow state, which keeps only
+	// the last few, and Temporal's retention.
+	Trail []TrailEntry
+}
+
+// TrailEntry is one recorded change of a loan: a stage, an AWDA status, an
+// authorization, stuck or resumed (with the operator and their reason). No
+// personal data.
+type TrailEntry struct {
+	Seq      int64 // 1, 2, … per loan, across continue-as-new
+	At       time.Time
+	Kind     string // stage, loan_status, authorization, stuck, resumed
+	From     string
+	To       string
+	EventID  string // the AWDA notification that caused it
+	Note     string
+	Operator string // for operator actions (retry, abandon)
 }

@@ -3,6 +3,8 @@ package workflows
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -270,8 +272,10 @@ type LoanRequest struct {
 // LoanResult is how a loan ended. Every business outcome, FAILED included,
 // completes the workflow with a result; only invalid input fails it.
 type LoanResult struct {
-	Outcome    Stage           `json:"outcome"`
-	Reason     string          `json:"reason,omitempty"`
+	Outcome Stage  `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
+	// Operator is who ended the loan, when operations did (abandon).
+	Operator   string          `json:"operator,omitempty"`
 	AwdaUserID string          `json:"awdaUserId,omitempty"`
 	AwdaLoanNo string          `json:"awdaLoanNo,omitempty"`
 	OrderNo    string          `json:"orderNo"`
@@ -289,8 +293,27 @@ type Config struct {
 	// AgreementDeadline bounds the wait for the signature (7 days).
 	AgreementDeadline time.Duration `json:"agreementDeadline,omitempty"`
 	// PollInterval is how long the workflow waits for a push before it asks
-	// AWDA itself (10 minutes).
+	// AWDA itself the first time (10 minutes). Each poll that finds nothing
+	// new doubles the wait, up to PollBackoffCap, with ±20% jitter; news (a
+	// push or a poll that moves the loan) resets it.
 	PollInterval time.Duration `json:"pollInterval,omitempty"`
+	// PollBackoffCap caps the growing poll interval (6 hours).
+	PollBackoffCap time.Duration `json:"pollBackoffCap,omitempty"`
+	// ReviewDeadline bounds the wait for AWDA's review decision after
+	// submission (14 days); then the loan is parked as stuck for operations.
+	ReviewDeadline time.Duration `json:"reviewDeadline,omitempty"`
+	// DisbursementDeadline bounds the wait for DISBURSED after the signature,
+	// and again after operations retry a failed disbursement (30 days); then
+	// the loan is parked as stuck.
+	DisbursementDeadline time.Duration `json:"disbursementDeadline,omitempty"`
+	// CardVerifyDeadline bounds AWDA's VERIFYING of a bank card (3 days);
+	// then the loan is parked as stuck.
+	CardVerifyDeadline time.Duration `json:"cardVerifyDeadline,omitempty"`
+	// ContinueAsNewEvents is the history length at which a waiting loan
+	// continues as new even before the server suggests it (1,500): every run
+	// stays well under 2,000 events, cheap to replay when a parked loan wakes
+	// on a worker whose cache no longer holds it.
+	ContinueAsNewEvents int `json:"continueAsNewEvents,omitempty"`
 	// OverduePollInterval is how often an overdue loan's schedule is
 	// refreshed when no notification comes (24 hours).
 	OverduePollInterval time.Duration `json:"overduePollInterval,omitempty"`
@@ -325,6 +348,11 @@ func DefaultConfig() Config {
 		BankCardDeadline:         72 * time.Hour,
 		AgreementDeadline:        7 * 24 * time.Hour,
 		PollInterval:             10 * time.Minute,
+		PollBackoffCap:           6 * time.Hour,
+		ReviewDeadline:           14 * 24 * time.Hour,
+		DisbursementDeadline:     30 * 24 * time.Hour,
+		CardVerifyDeadline:       72 * time.Hour,
+		ContinueAsNewEvents:      1500,
 		OverduePollInterval:      24 * time.Hour,
 		RetryBudget:              30 * time.Minute,
 		ReadBudget:               30 * time.Second,
@@ -357,6 +385,11 @@ func (c Config) WithDefaults() Config {
 		BankCardDeadline:         pick(c.BankCardDeadline, d.BankCardDeadline),
 		AgreementDeadline:        pick(c.AgreementDeadline, d.AgreementDeadline),
 		PollInterval:             pick(c.PollInterval, d.PollInterval),
+		PollBackoffCap:           pick(c.PollBackoffCap, d.PollBackoffCap),
+		ReviewDeadline:           pick(c.ReviewDeadline, d.ReviewDeadline),
+		DisbursementDeadline:     pick(c.DisbursementDeadline, d.DisbursementDeadline),
+		CardVerifyDeadline:       pick(c.CardVerifyDeadline, d.CardVerifyDeadline),
+		ContinueAsNewEvents:      pickN(c.ContinueAsNewEvents, d.ContinueAsNewEvents),
 		OverduePollInterval:      pick(c.OverduePollInterval, d.OverduePollInterval),
 		RetryBudget:              pick(c.RetryBudget, d.RetryBudget),
 		ReadBudget:               pick(c.ReadBudget, d.ReadBudget),
@@ -367,4 +400,65 @@ func (c Config) WithDefaults() Config {
 		MaxAuthorizationAttempts: pickN(c.MaxAuthorizationAttempts, d.MaxAuthorizationAttempts),
 		MaxBankCardAttempts:      pickN(c.MaxBankCardAttempts, d.MaxBankCardAttempts),
 	}
+}
+
+// Bounds a Config must stay within (Validate).
+const (
+	// MinContinueAsNewEvents keeps a run long enough to do a stage's work
+	// between two waits; MaxContinueAsNewEvents keeps it under the server's
+	// history warning (10,240 events) with room for that work.
+	MinContinueAsNewEvents = 100
+	MaxContinueAsNewEvents = 8000
+)
+
+// Validate reports every field of c (after WithDefaults) that a loan cannot
+// run with, all at once, naming fields by their JSON names. Starters and
+// workers call it at startup, so a bad deployment setting stops the process
+// instead of a loan.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, msg string) { errs = append(errs, errors.New(field+" "+msg)) }
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"authorizationDeadline", c.AuthorizationDeadline}, {"bankCardDeadline", c.BankCardDeadline},
+		{"agreementDeadline", c.AgreementDeadline}, {"pollInterval", c.PollInterval},
+		{"pollBackoffCap", c.PollBackoffCap}, {"reviewDeadline", c.ReviewDeadline},
+		{"disbursementDeadline", c.DisbursementDeadline}, {"cardVerifyDeadline", c.CardVerifyDeadline},
+		{"overduePollInterval", c.OverduePollInterval}, {"retryBudget", c.RetryBudget},
+		{"readBudget", c.ReadBudget}, {"callTimeout", c.CallTimeout}, {"uploadTimeout", c.UploadTimeout},
+		{"uploadHeartbeatTimeout", c.UploadHeartbeatTimeout}, {"maxRetryInterval", c.MaxRetryInterval},
+	} {
+		if d.v < 0 {
+			bad(d.name, "must not be negative")
+		}
+	}
+	switch {
+	case c.PollInterval > 0 && c.PollInterval < time.Second:
+		bad("pollInterval", "must be at least 1s")
+	case c.PollBackoffCap > 0 && c.PollBackoffCap < c.PollInterval:
+		bad("pollBackoffCap", "must not be below pollInterval")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"reviewDeadline", c.ReviewDeadline}, {"disbursementDeadline", c.DisbursementDeadline}, {"cardVerifyDeadline", c.CardVerifyDeadline}} {
+		if d.v > 0 && d.v < c.PollInterval {
+			bad(d.name, "must not be below pollInterval")
+		}
+	}
+	if c.RetryBudget > 0 && c.RetryBudget < c.CallTimeout {
+		bad("retryBudget", "must not be below callTimeout")
+	}
+	if n := c.ContinueAsNewEvents; n != 0 && (n < MinContinueAsNewEvents || n > MaxContinueAsNewEvents) {
+		bad("continueAsNewEvents", fmt.Sprintf("must be between %d and %d", MinContinueAsNewEvents, MaxContinueAsNewEvents))
+	}
+	if c.MaxAuthorizationAttempts < 0 {
+		bad("maxAuthorizationAttempts", "must not be negative")
+	}
+	if c.MaxBankCardAttempts < 0 {
+		bad("maxBankCardAttempts", "must not be negative")
+	}
+	return errors.Join(errs...)
 }

@@ -123,12 +123,18 @@ const (
 
 // Transition is one recorded change.
 type Transition struct {
+	// Seq numbers the loan's transitions, 1, 2, … across continue-as-new;
+	// the durable trail (PostgreSQL) is keyed by it. Zero in histories from
+	// before the trail.
+	Seq     int64     `json:"seq,omitempty"`
 	At      time.Time `json:"at"`
 	Kind    string    `json:"kind"`
 	From    string    `json:"from,omitempty"`
 	To      string    `json:"to"`
 	EventID string    `json:"eventId,omitempty"` // the AWDA notification that caused it
 	Note    string    `json:"note,omitempty"`
+	// Operator is who sent an operator action (retry, abandon).
+	Operator string `json:"operator,omitempty"`
 }
 
 // Ignored is a notification or request that was not applied, and why.
