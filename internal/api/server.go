@@ -164,7 +164,7 @@ func New(o Options) (*Server, error) {
 		{"GET /v1/applications/{ref}", auth(s.getApplication)},
 		{"POST /v1/applications/{ref}/bank-card", auth(s.submitBankCard)},
 		{"POST /v1/applications/{ref}/signature", auth(s.signAgreement)},
-		{"POST /v1/applications/{ref}/cancel", auth(s.signal(workflows.CancelSignal, decodeCancel))},
+		{"POST /v1/applications/{ref}/cancel", auth(s.cancelApplication)},
 		{"POST /v1/applications/{ref}/retry", auth(s.signal(workflows.RetrySignal, decodeRetry))},
 		{"POST /v1/applications/{ref}/abandon", auth(s.signal(workflows.AbandonSignal, decodeAbandon))},
 		{"POST /v1/documents", auth(s.uploadDocument)},
