@@ -281,6 +281,18 @@ func (f *AWDA) SetCardStatus(userID, bankCode string, s awda.CardStatus) {
 	}
 }
 
+// SetAccountCardStatus sets the status of the user's card of bankCode whose
+// masked account number ends in last4 (one card among several at a bank).
+func (f *AWDA) SetAccountCardStatus(userID, bankCode, last4 string, s awda.CardStatus) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, c := range f.cards[userID] {
+		if c.BankCode == bankCode && len(c.AccountNoMasked) >= 4 && c.AccountNoMasked[len(c.AccountNoMasked)-4:] == last4 {
+			f.cards[userID][i].Status = s
+		}
+	}
+}
+
 // UserID returns the userId registered for partnerUserID, or "".
 func (f *AWDA) UserID(partnerUserID string) string {
 	f.mu.Lock()
