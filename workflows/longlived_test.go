@@ -136,10 +136,14 @@ func TestVerifyingCardIsMatchedByAccount(t *testing.T) {
 	h.awda.NextCardVerdicts(awda.CardFailed, "closed account", 1)
 	h.awda.NextCardVerdicts(awda.CardVerifying, "", 1)
 	h.at(time.Minute, h.authorizeAll)
-	h.at(2*time.Minute, func() { h.submitCard(workflows.BankCardInput{BankCode: "BCA", AccountNo: "1111222233", AccountName: testName}) })
+	h.at(2*time.Minute, func() {
+		h.submitCard(workflows.BankCardInput{BankCode: "BCA", AccountNo: "1111222233", AccountName: testName})
+	})
 	var second *updateCall
 	h.at(3*time.Minute, func() { second = h.submitCard(goodCard()) })
-	h.at(5*time.Hour, func() { h.awda.SetAccountCardStatus(h.status().UserID, "BCA", testAccount[len(testAccount)-4:], awda.CardBound) })
+	h.at(5*time.Hour, func() {
+		h.awda.SetAccountCardStatus(h.status().UserID, "BCA", testAccount[len(testAccount)-4:], awda.CardBound)
+	})
 	var st workflows.Status
 	h.at(12*time.Hour, func() { st = h.status(); h.env.CancelWorkflow() })
 	h.run(loanInput())
