@@ -203,12 +203,12 @@ func (r *Result) Windows() []Window {
 			}
 			continue
 		}
-		if e.At > end {
-			break
-		}
-		from, to := prev+time.Hour, e.At
+		from, to := prev+time.Hour, min(e.At, end)
 		if to-from >= minWindow {
 			ws = append(ws, Window{From: from, To: to})
+		}
+		if e.At >= end {
+			break
 		}
 		prev = e.At
 	}
