@@ -178,11 +178,11 @@ func Generate(seed uint64) *Scenario {
 
 // gen draws one draft.
 type gen struct {
-	r      *rand.Rand
-	ev     []Event
-	evSeq  int
-	span   time.Duration
-	tenor  int
+	r     *rand.Rand
+	ev    []Event
+	evSeq int
+	span  time.Duration
+	tenor int
 	// signed and disbursedAt are when the borrower signed and AWDA
 	// disbursed (0: not in the story).
 	signed, disbursedAt time.Duration
