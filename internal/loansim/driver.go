@@ -190,6 +190,14 @@ func Simulate(s *Scenario) *Result {
 	d.executed = make([]bool, len(s.Events))
 	d.run()
 	d.r.Writes = d.proj.Writes()
+	// The durable trail: transitions the workflow state no longer keeps.
+	for _, w := range d.r.Writes {
+		var ts []workflows.Transition
+		for _, e := range w.Trail {
+			ts = append(ts, workflows.Transition{Seq: e.Seq, At: e.At, Kind: e.Kind, From: e.From, To: e.To, EventID: e.EventID, Note: e.Note, Operator: e.Operator})
+		}
+		d.merge(ts, nil)
+	}
 	d.r.AppliedSubmits = d.awda.AppliedSubmissions(orderNo())
 	d.r.Loans = d.awda.Loans()
 	d.r.Payloads, d.r.Plain, d.r.Leaks, d.r.LogLeaks = d.insp.findings()
@@ -265,15 +273,23 @@ func (d *driver) run() {
 				continue
 			}
 			i, e := i, e
+			// The delayed callback's own timer starts a workflow task right
+			// after it; the action runs in a callback queued behind that
+			// task, so that a signal it sends and a suggestion it sets are
+			// seen together in the next task, and an action whose run has
+			// ended meanwhile is left for the next run (as the server hands
+			// a signal arriving after a continue-as-new to the new run).
 			env.RegisterDelayedCallback(func() {
-				if env.IsWorkflowCompleted() {
-					return // for the next run
-				}
-				d.executed[i] = true
-				if e.CAN {
-					env.SetContinueAsNewSuggested(true)
-				}
-				d.apply(env, e)
+				env.RegisterDelayedCallback(func() {
+					if env.IsWorkflowCompleted() {
+						return // for the next run
+					}
+					d.executed[i] = true
+					if e.CAN {
+						env.SetContinueAsNewSuggested(true)
+					}
+					d.apply(env, e)
+				}, 0)
 			}, max(0, e.At-offset))
 		}
 		start := offset
