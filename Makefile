@@ -120,6 +120,15 @@ CHAOS_SEED ?= 1
 chaos: temporal-cli ## CHAOS_N (200) loans through sandbox faults, worker SIGKILLs, Temporal/PostgreSQL/starter restarts; exit 1 if anything is lost.
 	CHAOS_N=$(CHAOS_N) CHAOS_SEED=$(CHAOS_SEED) $(GO) run ./internal/chaos/cmd/chaos
 
+# make sim: SIM_SEEDS scenarios of the deterministic simulator from
+# SIM_SEED_BASE (same seed, same scenario, same outcome); see internal/loansim.
+SIM_SEEDS     ?= 10000
+SIM_SEED_BASE ?= 1
+
+.PHONY: sim
+sim: ## SIM_SEEDS (10000) simulated loans over up to 2 years each through the real workflow; figures, exit 1 on a broken invariant.
+	$(GO) run ./internal/loansim/cmd/loansim -seeds $(SIM_SEEDS) -base $(SIM_SEED_BASE) -bench
+
 .PHONY: run
 run: temporal-cli ## The whole stack (Temporal + UI, PostgreSQL, sandbox, worker, starter) and a live demo of DEMO_N (20) loans; Ctrl-C stops it.
 	@GO=$(GO) BIN=$(BIN) TEMPORAL=$(TEMPORAL) scripts/run.sh

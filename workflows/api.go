@@ -320,9 +320,11 @@ type Config struct {
 	// RetryBudget bounds all attempts of one AWDA call (ScheduleToClose,
 	// 30 minutes); when it is spent the loan is parked as stuck.
 	RetryBudget time.Duration `json:"retryBudget,omitempty"`
-	// ReadBudget bounds the retries of an AWDA read (a list, a page, loan
-	// info) run as a local activity (30 s); a read still failing then runs as
-	// a regular activity with the full RetryBudget.
+	// ReadBudget bounds an AWDA read (a list, a page, loan info) run as a
+	// local activity, its retries included (4 s): a local activity runs
+	// inside the workflow task, which must stay short (the SDK warns past
+	// 5 s) under a busy storm. A read still failing then runs as a regular
+	// activity with the full RetryBudget, its retries kept by the server.
 	ReadBudget time.Duration `json:"readBudget,omitempty"`
 	// CallTimeout bounds one attempt of an AWDA call (StartToClose, 30 s).
 	CallTimeout time.Duration `json:"callTimeout,omitempty"`
@@ -355,7 +357,7 @@ func DefaultConfig() Config {
 		ContinueAsNewEvents:      1500,
 		OverduePollInterval:      24 * time.Hour,
 		RetryBudget:              30 * time.Minute,
-		ReadBudget:               30 * time.Second,
+		ReadBudget:               4 * time.Second,
 		CallTimeout:              30 * time.Second,
 		UploadTimeout:            2 * time.Minute,
 		UploadHeartbeatTimeout:   15 * time.Second,

@@ -45,17 +45,37 @@ func (w *loanWorkflow) signalDefs() []signalDef {
 	}
 }
 
-// listen applies signals as they arrive, in a workflow coroutine.
+// listen applies signals as they arrive, in a workflow coroutine. It never
+// blocks in Receive: a coroutine blocked there is handed a signal when the
+// signal's event is applied, before any coroutine runs, and would apply it
+// only after the main coroutine had its turn in the same workflow task —
+// after a continue-as-new that main built from a state without it (the push
+// would be lost with the run). Waiting until a channel holds something and
+// taking it with ReceiveAsync leaves every signal in its channel until
+// someone applies it: this coroutine, or drainSignals before a hand-over.
 func (w *loanWorkflow) listen(ctx workflow.Context) {
+	defs := w.signalDefs()
+	chans := make([]workflow.ReceiveChannel, len(defs))
+	for i, s := range defs {
+		chans[i] = workflow.GetSignalChannel(ctx, s.name)
+	}
 	workflow.Go(ctx, func(ctx workflow.Context) {
-		sel := workflow.NewSelector(ctx)
-		for _, s := range w.signalDefs() {
-			sel.AddReceive(workflow.GetSignalChannel(ctx, s.name), func(ch workflow.ReceiveChannel, _ bool) {
-				s.receive(ctx, ch, true)
-			})
-		}
 		for {
-			sel.Select(ctx)
+			if err := workflow.Await(ctx, func() bool {
+				for _, ch := range chans {
+					if ch.Len() > 0 {
+						return true
+					}
+				}
+				return false
+			}); err != nil {
+				return // the workflow was cancelled through Temporal
+			}
+			for i, s := range defs {
+				if s.receive(ctx, chans[i], false) {
+					break // one at a time, in the order of signalDefs
+				}
+			}
 		}
 	})
 }
@@ -233,6 +253,9 @@ func (w *loanWorkflow) onCancel(ctx workflow.Context, req CancelRequest) {
 		return
 	}
 	w.cancelReq = &req
+	if w.stepCancel != nil {
+		w.stepCancel()
+	}
 }
 
 func (w *loanWorkflow) onRetry(ctx workflow.Context, req RetryRequest) {
@@ -287,6 +310,9 @@ func (w *loanWorkflow) validateBankCard(in BankCardInput) error {
 	}
 	if w.pendingCard != nil {
 		return wrongStage("a bank card is being verified")
+	}
+	if w.cancelReq != nil {
+		return wrongStage("the application is being cancelled")
 	}
 	if strings.TrimSpace(in.AccountName) == "" {
 		return invalidInput("accountName is required")

@@ -59,12 +59,25 @@ type loanWorkflow struct {
 	// unpublished is a stage change it has not made visible yet.
 	atRest      *bool
 	unpublished bool
+
+	// bounded is set in runs begun with changeBoundedWaits: every wait
+	// bounded and able to continue as new, the durable trail. Histories from
+	// before it replay through the old waits.
+	bounded    bool
+	workflowID string
+	// stepCancel interrupts the AWDA step in flight when the borrower
+	// withdraws before submission (nil outside such a step).
+	stepCancel workflow.CancelFunc
+	// abandonedBy is the operator whose Abandon ended the loan.
+	abandonedBy string
 }
 
 func (w *loanWorkflow) setup(ctx workflow.Context) error {
 	info := workflow.GetInfo(ctx)
 	w.cfg = w.in.Config.WithDefaults()
+	w.workflowID = info.WorkflowExecution.ID
 	w.logger = log.With(workflow.GetLogger(ctx), "ApplicantRef", w.in.ApplicantRef)
+	w.bounded = workflow.GetVersion(ctx, changeBoundedWaits, workflow.DefaultVersion, 1) >= 1
 	if w.in.Resume != nil {
 		w.state = *w.in.Resume
 		w.state.Runs++
@@ -76,6 +89,7 @@ func (w *loanWorkflow) setup(ctx workflow.Context) error {
 			TenorUnit: w.in.Loan.TenorUnit,
 		}
 	}
+	w.numberTransitions()
 	w.authCallbacks = map[string]int{}
 	w.seen = make(map[string]bool, len(w.state.SeenEventIDs))
 	for _, id := range w.state.SeenEventIDs {
@@ -119,6 +133,12 @@ func (w *loanWorkflow) run(ctx workflow.Context) error {
 		{StageDisbursement, w.awaitDisbursement},
 		{StageRepayment, w.repay},
 	}
+	if w.state.Stuck != nil {
+		// A loan handed over while parked stays parked in the new run.
+		if err := w.parked(ctx); err != nil {
+			return err
+		}
+	}
 	for _, s := range stages {
 		if s.stage.index() < w.state.Stage.index() {
 			continue
@@ -155,6 +175,7 @@ func (w *loanWorkflow) finish(ctx workflow.Context, err error) (*LoanResult, err
 	return &LoanResult{
 		Outcome:    e.outcome,
 		Reason:     e.reason,
+		Operator:   w.abandonedBy,
 		AwdaUserID: w.state.UserID,
 		AwdaLoanNo: w.state.LoanNo,
 		OrderNo:    w.state.OrderNo,
@@ -229,7 +250,7 @@ func offered(opts []awda.TenorOption, tenor int, unit awda.TenorUnit) bool {
 // ---- 3. authorizations ----
 
 func (w *loanWorkflow) authorize(ctx workflow.Context) error {
-	w.state.Deadline = workflow.Now(ctx).Add(w.cfg.AuthorizationDeadline)
+	w.startDeadline(ctx, w.cfg.AuthorizationDeadline)
 	if err := w.do(ctx, "list authorizations", w.listAuthorizations); err != nil {
 		return err
 	}
@@ -396,8 +417,18 @@ func (w *loanWorkflow) bindBankCard(ctx workflow.Context) error {
 		return nil
 	}
 	w.state.Banks = banks.Banks
-	w.state.BankCard = &BankCard{}
-	w.state.Deadline = workflow.Now(ctx).Add(w.cfg.BankCardDeadline)
+	if w.bounded && w.state.BankCard != nil && w.state.BankCard.Status == awda.CardVerifying {
+		// Handed over while AWDA verified the card: go on waiting for it.
+		bound, err := w.awaitCardVerdict(ctx, cards.Cards)
+		if err != nil || bound {
+			w.state.Deadline = time.Time{}
+			w.state.Banks = nil
+			return err
+		}
+	} else if w.state.BankCard == nil || !w.bounded {
+		w.state.BankCard = &BankCard{}
+	}
+	w.startDeadline(ctx, w.cfg.BankCardDeadline)
 	for {
 		ok, err := w.awaitUntil(ctx, w.state.Deadline, func() bool { return w.pendingCard != nil || w.cancelReq != nil })
 		switch {
@@ -454,11 +485,30 @@ func (w *loanWorkflow) verifyCard(ctx workflow.Context) (bool, error) {
 		return false, err
 	}
 
-	for res.Status == awda.CardVerifying {
+	if res.Status == awda.CardVerifying {
 		card.Status = awda.CardVerifying
 		w.cardVerdict = &cardVerdict{n: sub.n, res: BankCardResult{Accepted: true, Status: string(awda.CardVerifying)}}
-		if err := workflow.Sleep(ctx, w.cfg.PollInterval); err != nil {
+		if w.bounded {
+			// The update has its answer, and the account number is needed
+			// no more: the verdict is read from AWDA's card list.
+			w.pendingCard = nil
+			return w.awaitCardVerdict(ctx, nil)
+		}
+		if err := w.pollVerifyingLegacy(ctx, in, &res); err != nil {
 			return false, err
+		}
+	}
+	return w.cardDecided(ctx, res.Status, res.FailReason, sub.n)
+}
+
+// pollVerifyingLegacy is how loans from before changeBoundedWaits waited for
+// a VERIFYING card: a poll every PollInterval, for ever, matching AWDA's
+// cards by bank code alone. Kept for their replay.
+func (w *loanWorkflow) pollVerifyingLegacy(ctx workflow.Context, in BankCardInput, res *awda.BankCardVerifyResponse) error {
+	card := w.state.BankCard
+	for res.Status == awda.CardVerifying {
+		if err := workflow.Sleep(ctx, w.cfg.PollInterval); err != nil {
+			return err
 		}
 		if err := w.do(ctx, "query bank cards", func(ctx workflow.Context) error {
 			var q awda.BankCardQueryResponse
@@ -475,23 +525,92 @@ func (w *loanWorkflow) verifyCard(ctx workflow.Context) (bool, error) {
 			}
 			return nil
 		}); err != nil {
-			return false, err
+			return err
 		}
 	}
+	return nil
+}
 
-	card.Status = res.Status
-	if res.Status == awda.CardBound {
+// awaitCardVerdict waits while AWDA verifies the loan's card (State.BankCard,
+// VERIFYING), polling its card list with backoff, for at most
+// CardVerifyDeadline before the loan is parked for operations. The
+// borrower's cancel ends the loan. known is a card list just read, if any.
+func (w *loanWorkflow) awaitCardVerdict(ctx workflow.Context, known []awda.BankCard) (bool, error) {
+	card := w.state.BankCard
+	if known != nil {
+		w.applyCards(known)
+	}
+	if err := w.awaitAWDA(ctx, waitVerifyCard, w.cfg.CardVerifyDeadline,
+		func() bool { return card.Status != awda.CardVerifying },
+		func(ctx workflow.Context) error {
+			return w.do(ctx, "query bank cards", func(ctx workflow.Context) error {
+				var q awda.BankCardQueryResponse
+				if err := firstErr(w.reads(ctx, rd(&q, a.BankCardQuery, awda.BankCardQueryRequest{UserID: w.state.UserID}))); err != nil {
+					return err
+				}
+				w.applyCards(q.Cards)
+				return nil
+			})
+		}); err != nil {
+		return false, err
+	}
+	if card.Status == awda.CardVerifying {
+		return false, w.end(ctx, StageCancelled, "cancelled by the borrower")
+	}
+	return w.cardDecided(ctx, card.Status, "", w.cardSeq)
+}
+
+// applyCards takes the verdict on the loan's card from AWDA's card list. A
+// card is the loan's when its bank and the last four digits of its account
+// number match: an earlier card at the same bank (say, one AWDA refused) says
+// nothing about this one. Of several matches (the same account submitted
+// again), a BOUND one wins, then one still VERIFYING.
+func (w *loanWorkflow) applyCards(cards []awda.BankCard) {
+	card := w.state.BankCard
+	var status awda.CardStatus
+	for _, c := range cards {
+		if c.BankCode != card.BankCode || last4(c.AccountNoMasked) != last4(card.AccountNoMasked) {
+			continue
+		}
+		switch {
+		case c.Status == awda.CardBound:
+			status = awda.CardBound
+		case c.Status == awda.CardVerifying && status != awda.CardBound:
+			status = awda.CardVerifying
+		case c.Status == awda.CardFailed && status == "":
+			status = awda.CardFailed
+		}
+	}
+	if status != "" {
+		card.Status = status
+	}
+}
+
+func last4(masked string) string {
+	if len(masked) <= 4 {
+		return masked
+	}
+	return masked[len(masked)-4:]
+}
+
+// cardDecided records AWDA's verdict on the card and hands it to the update
+// that submitted it (n); true when the card is bound. A borrower refused
+// MaxBankCardAttempts times ends the loan FAILED.
+func (w *loanWorkflow) cardDecided(ctx workflow.Context, status awda.CardStatus, failReason string, n int) (bool, error) {
+	card := w.state.BankCard
+	card.Status = status
+	if status == awda.CardBound {
 		card.Reason = ""
-		w.cardVerdict = &cardVerdict{n: sub.n, res: BankCardResult{Accepted: true, Status: string(awda.CardBound)}}
-		w.logger.Info("Bank card bound", "BankCode", in.BankCode)
+		w.cardVerdict = &cardVerdict{n: n, res: BankCardResult{Accepted: true, Status: string(awda.CardBound)}}
+		w.logger.Info("Bank card bound", "BankCode", card.BankCode)
 		return true, nil
 	}
 	card.Attempts++
-	card.Reason = res.FailReason
+	card.Reason = failReason
 	if card.Reason == "" {
 		card.Reason = "refused by AWDA"
 	}
-	w.cardVerdict = &cardVerdict{n: sub.n, res: BankCardResult{Accepted: false, Status: string(awda.CardFailed), Reason: card.Reason}}
+	w.cardVerdict = &cardVerdict{n: n, res: BankCardResult{Accepted: false, Status: string(awda.CardFailed), Reason: card.Reason}}
 	if card.Attempts >= w.cfg.MaxBankCardAttempts {
 		return false, w.end(ctx, StageFailed, fmt.Sprintf("bank card refused %d times", card.Attempts))
 	}
@@ -618,7 +737,15 @@ func (w *loanWorkflow) submitRequest() awda.LoanSubmitRequest {
 // ---- 7. review ----
 
 func (w *loanWorkflow) awaitReview(ctx workflow.Context) error {
-	if err := w.awaitLoanStatus(ctx, func(s awda.LoanStatus) bool { return s.Rank() >= awda.LoanApproved.Rank() }); err != nil {
+	if w.bounded {
+		decided := func() bool { return w.state.LoanStatus.Rank() >= awda.LoanApproved.Rank() }
+		if err := w.awaitAWDA(ctx, waitReview, w.cfg.ReviewDeadline, decided, w.pollLoan); err != nil {
+			return err
+		}
+		if !decided() {
+			return w.end(ctx, StageCancelled, ReasonWithdrawnAfterSubmission)
+		}
+	} else if err := w.awaitLoanStatus(ctx, func(s awda.LoanStatus) bool { return s.Rank() >= awda.LoanApproved.Rank() }); err != nil {
 		return err
 	}
 	switch w.state.LoanStatus {
@@ -630,9 +757,16 @@ func (w *loanWorkflow) awaitReview(ctx workflow.Context) error {
 	return nil
 }
 
-// awaitLoanStatus waits until the loan's status satisfies done (or is
-// final): pushed by AWDA, or found by asking AWDA after PollInterval without
-// news, so that a lost push never strands a loan.
+// ReasonWithdrawnAfterSubmission is the outcome reason of a loan the
+// borrower withdrew after it was submitted and before it was signed. AWDA
+// has no endpoint to cancel a submitted loan: it keeps the status it had
+// (APPROVED, say), but a loan nobody signs is never disbursed.
+const ReasonWithdrawnAfterSubmission = "withdrawn by the borrower after submission; AWDA has no cancel endpoint, so the loan stays unsigned at AWDA and is never disbursed"
+
+// awaitLoanStatus is how loans from before changeBoundedWaits waited for
+// AWDA (review, disbursement): until the loan's status satisfies done (or is
+// final), pushed by AWDA, or found by asking AWDA every PollInterval, with no
+// deadline. Kept for their replay; awaitAWDA replaced it.
 func (w *loanWorkflow) awaitLoanStatus(ctx workflow.Context, done func(awda.LoanStatus) bool) error {
 	reached := func() bool { return done(w.state.LoanStatus) || w.state.LoanStatus.Terminal() }
 	for !reached() {
@@ -693,7 +827,7 @@ func (w *loanWorkflow) awaitSignature(ctx workflow.Context) error {
 		}
 	}
 
-	w.state.Deadline = workflow.Now(ctx).Add(w.cfg.AgreementDeadline)
+	w.startDeadline(ctx, w.cfg.AgreementDeadline)
 	w.acceptingSignature = true
 	ok, err := w.awaitUntil(ctx, w.state.Deadline, func() bool {
 		return w.pendingSign != nil || w.cancelReq != nil || w.signedAtAWDA() || w.state.LoanStatus.Terminal()
@@ -709,6 +843,8 @@ func (w *loanWorkflow) awaitSignature(ctx workflow.Context) error {
 		return w.end(ctx, StageCancelled, "cancelled by AWDA")
 	case w.state.LoanStatus.Terminal() && !w.signedAtAWDA():
 		return w.end(ctx, StageRejected, "rejected by AWDA")
+	case w.pendingSign == nil && w.cancelReq != nil && w.bounded:
+		return w.end(ctx, StageCancelled, ReasonWithdrawnAfterSubmission)
 	case w.pendingSign == nil && w.cancelReq != nil:
 		return w.end(ctx, StageCancelled, "cancelled by the borrower")
 	case !ok:
@@ -724,6 +860,18 @@ func (w *loanWorkflow) awaitSignature(ctx workflow.Context) error {
 		if err := w.call(ctx, &res, a.LoanSign, awda.LoanSignRequest{
 			LoanNo: w.state.LoanNo, AgreementID: sign.in.AgreementID, SignedAt: sign.at.UnixMilli(), ClientIP: sign.in.ClientIP,
 		}); err != nil {
+			if w.bounded && errorType(err) == activities.ErrorType(awda.ClassValidation) {
+				// An attempt whose answer was lost may have signed: AWDA
+				// then refuses the retry (1007). Ask before calling it a
+				// failure.
+				var info awda.LoanInfoResponse
+				if firstErr(w.reads(ctx, rd(&info, a.LoanInfo, awda.LoanInfoRequest{LoanNo: w.state.LoanNo}))) == nil {
+					w.applyLoanInfo(ctx, &info, "asked after AWDA refused the signature")
+					if w.signedAtAWDA() {
+						return nil
+					}
+				}
+			}
 			return err
 		}
 		status := res.Status
@@ -744,11 +892,19 @@ func (w *loanWorkflow) awaitSignature(ctx workflow.Context) error {
 // ---- 9. disbursement ----
 
 func (w *loanWorkflow) awaitDisbursement(ctx workflow.Context) error {
+	disbursed := func() bool {
+		s := w.state.LoanStatus
+		return s == awda.LoanDisbursed || s.Rank() > awda.LoanDisbursed.Rank()
+	}
 	for {
-		if err := w.awaitLoanStatus(ctx, func(s awda.LoanStatus) bool {
-			return s == awda.LoanDisbursed || s.Rank() > awda.LoanDisbursed.Rank() ||
-				w.state.DisburseFailures > w.state.DisburseFailuresSeen
-		}); err != nil {
+		news := func() bool { return disbursed() || w.state.DisburseFailures > w.state.DisburseFailuresSeen }
+		var err error
+		if w.bounded {
+			err = w.awaitAWDA(ctx, waitDisbursement, w.cfg.DisbursementDeadline, news, w.pollLoan)
+		} else {
+			err = w.awaitLoanStatus(ctx, func(awda.LoanStatus) bool { return news() })
+		}
+		if err != nil {
 			return err
 		}
 		switch {
@@ -756,7 +912,11 @@ func (w *loanWorkflow) awaitDisbursement(ctx workflow.Context) error {
 			return w.end(ctx, StageCancelled, "cancelled by AWDA")
 		case w.state.LoanStatus == awda.LoanDisburseFailed && w.state.DisburseFailures > w.state.DisburseFailuresSeen:
 			w.state.DisburseFailuresSeen = w.state.DisburseFailures
-			if err := w.park(ctx, "disbursement", "AWDA reported DISBURSE_FAILED"); err != nil {
+			var resumeWhen func() bool
+			if w.bounded {
+				resumeWhen = disbursed // AWDA disbursed after all: nothing for ops to do
+			}
+			if err := w.parkAwaiting(ctx, "disbursement", "AWDA reported DISBURSE_FAILED", waitDisbursement, resumeWhen); err != nil {
 				return err
 			}
 			if err := w.pollLoan(ctx); err != nil {
@@ -797,8 +957,13 @@ func (w *loanWorkflow) repay(ctx workflow.Context) error {
 		case awda.LoanCancelled:
 			return w.end(ctx, StageCancelled, "cancelled by AWDA")
 		}
-		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
-			return w.continueAsNew(ctx)
+		if w.continueAsNewDue(ctx) {
+			if err := w.continueAsNew(ctx, func() bool {
+				return w.state.RefreshPending || w.state.LoanStatus.Terminal()
+			}); err != nil {
+				return err
+			}
+			continue
 		}
 
 		now := workflow.Now(ctx)
@@ -817,11 +982,11 @@ func (w *loanWorkflow) repay(ctx workflow.Context) error {
 		w.rest(ctx)
 		if err := workflow.Await(ctx, func() bool {
 			return w.state.RefreshPending || w.state.LoanStatus == awda.LoanSettled || timer.IsReady() ||
-				workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+				w.continueAsNewDue(ctx) || w.bounded && w.state.LoanStatus.Terminal()
 		}); err != nil {
 			return err
 		}
-		if timer.IsReady() && w.state.LoanStatus != awda.LoanSettled {
+		if timer.IsReady() && !w.state.LoanStatus.Terminal() {
 			w.state.RefreshPending = true // no news by the due date: ask AWDA
 		}
 	}
@@ -884,15 +1049,24 @@ func (w *loanWorkflow) nextCheck(now, pending time.Time) time.Time {
 }
 
 // continueAsNew hands the loan to a fresh run when the history grows long:
-// after every update handler has answered and every buffered signal is
-// applied, with the state (and with it the seen eventIds). The applicant's
-// profile is not carried: nothing after submission needs it.
-func (w *loanWorkflow) continueAsNew(ctx workflow.Context) error {
+// after every update handler has answered and every signal still in its
+// channel is applied, with the state (and with it the seen eventIds, the
+// unwritten trail and the wait in progress). Nothing can take a signal
+// between the drain and the hand-over: no coroutine blocks in Receive (see
+// listen) and nothing yields after the drain. When what the drain applied
+// ends the wait (cond; in runs with bounded waits), the loan stays in this
+// run and nil is returned: the caller acts on it, and hands over at its next
+// wait. The applicant's profile travels only while the loan still needs it
+// (until submission); the payload codec encrypts it like the first input.
+func (w *loanWorkflow) continueAsNew(ctx workflow.Context, cond func() bool) error {
 	w.rest(ctx)
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return err
 	}
 	w.drainSignals(ctx)
+	if w.bounded && cond != nil && cond() {
+		return nil
+	}
 	st := w.state
 	next := LoanApplicationInput{
 		ApplicantRef: w.in.ApplicantRef,
@@ -901,7 +1075,11 @@ func (w *loanWorkflow) continueAsNew(ctx workflow.Context) error {
 		Config:       w.cfg,
 		Resume:       &st,
 	}
-	w.logger.Info("Continuing as new", "Runs", st.Runs+1, "HistoryLength", workflow.GetInfo(ctx).GetCurrentHistoryLength())
+	if w.bounded && st.LoanNo == "" {
+		next.Applicant, next.Loan = w.in.Applicant, w.in.Loan
+		next.EmergencyContacts, next.Documents = w.in.EmergencyContacts, w.in.Documents
+	}
+	w.logger.Info("Continuing as new", "Stage", string(st.Stage), "Runs", st.Runs+1, "HistoryLength", workflow.GetInfo(ctx).GetCurrentHistoryLength())
 	return workflow.NewContinueAsNewError(ctx, LoanApplication, next)
 }
 

@@ -93,11 +93,11 @@ func TestPollingWhenNoPushComes(t *testing.T) {
 	h := newHarness(t)
 	h.at(time.Minute, h.authorizeAll)
 	h.at(2*time.Minute, func() { h.submitCard(goodCard()) })
-	h.at(15*time.Minute, func() { h.moves(awda.LoanApproved) }) // seen by the poll at 22 min
-	h.at(30*time.Minute, func() { h.sign() })
-	h.at(35*time.Minute, func() { h.moves(awda.LoanDisbursed) }) // seen by the poll at 40 min
+	h.at(15*time.Minute, func() { h.moves(awda.LoanApproved) }) // seen by the second poll, about 30 min after the first at ~12
+	h.at(60*time.Minute, func() { h.sign() })
+	h.at(65*time.Minute, func() { h.moves(awda.LoanDisbursed) }) // seen by the poll about 10 min after signing
 	var sched []awda.Installment
-	h.at(45*time.Minute, func() {
+	h.at(100*time.Minute, func() {
 		no := h.awda.LoanNo(h.orderNo())
 		sched = h.awda.Schedule(no)
 		h.awda.PayInstallment(no, 1) // paid early, silently
@@ -126,7 +126,8 @@ func TestPollingWhenNoPushComes(t *testing.T) {
 		"SUBMITTED submitted", "APPROVED poll", "SIGNED signed", "DISBURSED poll",
 		"REPAYING schedule refresh", "SETTLED schedule refresh",
 	}, via)
-	// Polls: review at 12 and 22 min, disbursement at 40 min, then one
+	// Polls: review at about 12 and 32 min (backing off), disbursement about
+	// 10 min after signing, then one
 	// refresh at the start of repayment and one per due date.
 	require.Equal(t, 3+1+3, h.awda.Calls(awda.PathLoanInfo))
 }

@@ -164,7 +164,7 @@ func TestCancelAtAgreement(t *testing.T) {
 	h.run(loanInput())
 	res := h.result()
 	require.Equal(t, workflows.StageCancelled, res.Outcome)
-	require.Equal(t, "cancelled by the borrower", res.Reason)
+	require.Equal(t, workflows.ReasonWithdrawnAfterSubmission, res.Reason, "AWDA has no cancel: the outcome says what became of the loan there")
 	require.Equal(t, 0, h.awda.Calls(awda.PathLoanSign))
 }
 

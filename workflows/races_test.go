@@ -173,7 +173,7 @@ func TestParkedLoanEndsWhenAWDACancelsIt(t *testing.T) {
 	st := h.status()
 	require.Nil(t, st.Stuck)
 	last := st.Transitions[len(st.Transitions)-2]
-	require.Equal(t, workflows.Transition{At: res.ClosedAt, Kind: workflows.KindResumed, From: "disbursement", To: "CANCELLED", Note: "final status from AWDA"}, last)
+	require.Equal(t, workflows.Transition{Seq: last.Seq, At: res.ClosedAt, Kind: workflows.KindResumed, From: "disbursement", To: "CANCELLED", Note: "final status from AWDA"}, last)
 	row, _ := h.proj.Row(workflows.LoanWorkflowID(applicantRef))
 	require.False(t, row.Stuck)
 	require.True(t, row.Terminal)

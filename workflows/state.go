@@ -40,9 +40,20 @@ type State struct {
 
 	Stuck *Stuck `json:"stuck,omitempty"`
 
-	// Transitions records every stage change, loan-status change and
-	// stuck/resume, with its workflow time.
-	Transitions []Transition `json:"transitions"`
+	// Transitions holds the loan's latest stage changes, loan-status
+	// changes and stuck/resumes, with their workflow time: the last
+	// maxTrail written to the durable trail (PostgreSQL, through the
+	// projection) plus every one not written yet. TrailSeq numbers them
+	// (it is also the count of all transitions so far); TrailWritten is the
+	// highest Seq the read model has confirmed.
+	Transitions  []Transition `json:"transitions"`
+	TrailSeq     int64        `json:"trailSeq,omitempty"`
+	TrailWritten int64        `json:"trailWritten,omitempty"`
+	// Wait is the AWDA wait in progress (review, disbursement, a card
+	// VERIFYING): its deadline and poll backoff, carried across
+	// continue-as-new so that a resumed run neither restarts the deadline
+	// nor polls from the shortest interval again.
+	Wait *Wait `json:"wait,omitempty"`
 	// Ignored records notifications and requests that were not applied.
 	Ignored []Ignored `json:"ignored,omitempty"`
 	// SeenEventIDs are the AWDA eventIds already applied or ignored, oldest
@@ -63,6 +74,21 @@ type State struct {
 // sees a few dozen events; an eventId older than this many is also stopped
 // by the rule that a status never moves backwards.
 const maxSeenEvents = 1000
+
+// maxTrail is how many written transitions the state keeps; the rest are
+// in the durable trail. A month of repayment makes a handful, so the status
+// query still shows a loan's recent story.
+const maxTrail = 50
+
+// Wait is an AWDA wait in progress.
+type Wait struct {
+	Kind     string    `json:"kind"` // review, disbursement, verify bank card
+	Deadline time.Time `json:"deadline"`
+	// Polls counts the polls since the last news; the next poll comes
+	// after PollInterval·2^Polls (capped), jittered.
+	Polls    int       `json:"polls"`
+	NextPoll time.Time `json:"nextPoll,omitzero"`
+}
 
 // Eligibility is AWDA's eligibility answer.
 type Eligibility struct {
@@ -110,6 +136,9 @@ type Stuck struct {
 	Step   string    `json:"step"`
 	Reason string    `json:"reason"`
 	Since  time.Time `json:"since"`
+	// Awaiting is the AWDA wait whose deadline parked the loan ("" for a
+	// failed step): the awaited news resumes it without operations.
+	Awaiting string `json:"awaiting,omitempty"`
 }
 
 // Transition kinds.

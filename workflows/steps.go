@@ -39,6 +39,27 @@ func isEnded(err error) bool {
 	return errors.As(err, &e)
 }
 
+func isContinueAsNew(err error) bool {
+	var can *workflow.ContinueAsNewError
+	return errors.As(err, &can)
+}
+
+// interruptible runs one try of a step. Before submission (in runs with
+// bounded waits) the borrower's cancel interrupts it: the AWDA calls in
+// flight are abandoned (cancelled) rather than awaited through a busy
+// storm's retries, so the loan ends within the workflow task that applies
+// the cancel. From submission on a call always runs to its end: AWDA must
+// not be left holding a loan we do not know of.
+func (w *loanWorkflow) interruptible(ctx workflow.Context, fn func(workflow.Context) error) error {
+	if !w.bounded || w.state.LoanNo != "" || w.state.Stage.index() >= StageSubmit.index() {
+		return fn(ctx)
+	}
+	sctx, cancel := workflow.WithCancel(ctx)
+	w.stepCancel = cancel
+	defer func() { w.stepCancel = nil; cancel() }()
+	return fn(sctx)
+}
+
 // do runs one step of the loan — one AWDA call, or a few in parallel —
 // until it succeeds. A failure that retrying cannot fix (the step's retry
 // budget spent, a configuration error, a refusal, an answer the contract
@@ -47,8 +68,13 @@ func isEnded(err error) bool {
 // FAILED). Every AWDA step goes through here.
 func (w *loanWorkflow) do(ctx workflow.Context, step string, fn func(workflow.Context) error) error {
 	for {
-		err := fn(ctx)
-		if err == nil || isEnded(err) || temporal.IsCanceledError(err) {
+		err := w.interruptible(ctx, fn)
+		if w.cancelReq != nil && w.bounded && w.state.LoanNo == "" && (err == nil || temporal.IsCanceledError(err)) {
+			// The borrower withdrew while the step ran: before submission
+			// the loan ends at once, whatever the step did.
+			return w.end(ctx, StageCancelled, "cancelled by the borrower")
+		}
+		if err == nil || isEnded(err) || temporal.IsCanceledError(err) || isContinueAsNew(err) {
 			return err
 		}
 		if err := w.finalStatusWins(ctx, err); err != nil {
@@ -109,55 +135,96 @@ func (w *loanWorkflow) endAtFinalStatus(ctx workflow.Context) error {
 // (nothing is left for operations to do). The time spent parked does not
 // count against the borrower's deadline.
 func (w *loanWorkflow) park(ctx workflow.Context, step, reason string) error {
-	since := workflow.Now(ctx)
-	w.state.Stuck = &Stuck{Step: step, Reason: reason, Since: since}
+	return w.parkAwaiting(ctx, step, reason, "", nil)
+}
+
+// parkAwaiting parks the loan like park, for a wait whose deadline passed
+// (awaiting names it, in runs with bounded waits): the awaited news
+// (resumeWhen) arriving while parked resumes the loan without operations.
+func (w *loanWorkflow) parkAwaiting(ctx workflow.Context, step, reason, awaiting string, resumeWhen func() bool) error {
+	w.state.Stuck = &Stuck{Step: step, Reason: reason, Since: workflow.Now(ctx)}
+	if w.bounded {
+		w.state.Stuck.Awaiting = awaiting
+	}
 	w.record(ctx, Transition{Kind: KindStuck, To: step, Note: reason})
 	w.publish(ctx)
-
 	w.retryReq, w.abandonReq = nil, nil
+	return w.parkedUntil(ctx, resumeWhen)
+}
+
+// parked goes on waiting for operations in a run that a parked loan was
+// handed to (continue-as-new), with the news its wait awaited.
+func (w *loanWorkflow) parked(ctx workflow.Context) error {
+	var resumeWhen func() bool
+	switch w.state.Stuck.Awaiting {
+	case waitReview:
+		resumeWhen = func() bool { return w.state.LoanStatus.Rank() >= awda.LoanApproved.Rank() }
+	case waitDisbursement:
+		resumeWhen = func() bool {
+			return w.state.LoanStatus == awda.LoanDisbursed || w.state.LoanStatus.Rank() > awda.LoanDisbursed.Rank()
+		}
+	}
+	if err := w.parkedUntil(ctx, resumeWhen); err != nil {
+		return err
+	}
+	w.state.Wait = nil // the stage waits again from a fresh deadline
+	return nil
+}
+
+func (w *loanWorkflow) parkedUntil(ctx workflow.Context, resumeWhen func() bool) error {
+	step, since := w.state.Stuck.Step, w.state.Stuck.Since
 	watchFinal := !w.state.LoanStatus.Terminal()
 	for {
-		if err := workflow.Await(ctx, func() bool {
+		if _, err := w.wait(ctx, time.Time{}, func() bool {
 			return w.retryReq != nil || w.abandonReq != nil || w.cancelReq != nil ||
-				watchFinal && w.state.LoanStatus.Terminal()
+				watchFinal && w.state.LoanStatus.Terminal() || resumeWhen != nil && resumeWhen()
 		}); err != nil {
 			return err
 		}
 		if w.retryReq != nil || w.abandonReq != nil || w.cancelReq != nil {
 			break
 		}
-		// A final status was pushed. Histories from before the rule waited on.
-		watchFinal = false
-		if workflow.GetVersion(ctx, changeFinalStatusWins, workflow.DefaultVersion, 1) >= 1 {
-			w.record(ctx, Transition{Kind: KindResumed, From: step, To: string(w.state.LoanStatus), Note: "final status from AWDA"})
-			return w.endAtFinalStatus(ctx)
+		if watchFinal && w.state.LoanStatus.Terminal() {
+			// A final status was pushed. Histories from before the rule waited on.
+			watchFinal = false
+			if workflow.GetVersion(ctx, changeFinalStatusWins, workflow.DefaultVersion, 1) >= 1 {
+				w.record(ctx, Transition{Kind: KindResumed, From: step, To: string(w.state.LoanStatus), Note: "final status from AWDA"})
+				return w.endAtFinalStatus(ctx)
+			}
+			continue
+		}
+		if resumeWhen != nil && resumeWhen() {
+			w.record(ctx, Transition{Kind: KindResumed, From: step, To: string(w.state.LoanStatus), Note: "AWDA answered"})
+			w.unpark(ctx, since)
+			return nil
 		}
 	}
 	switch {
 	case w.abandonReq != nil:
-		w.record(ctx, Transition{Kind: KindResumed, From: step, To: "abandon", Note: operatorNote(w.abandonReq.Operator, w.abandonReq.Reason)})
-		return w.end(ctx, StageFailed, "abandoned by operations while stuck at "+step)
+		w.record(ctx, Transition{Kind: KindResumed, From: step, To: "abandon", Note: w.abandonReq.Reason, Operator: w.abandonReq.Operator})
+		w.abandonedBy = w.abandonReq.Operator
+		reason := "abandoned by operations while stuck at " + step
+		if w.bounded && w.abandonReq.Reason != "" {
+			reason += ": " + w.abandonReq.Reason
+		}
+		return w.end(ctx, StageFailed, reason)
 	case w.retryReq == nil:
 		return w.end(ctx, StageCancelled, "cancelled by the borrower")
 	}
-	w.record(ctx, Transition{Kind: KindResumed, From: step, To: "retry", Note: operatorNote(w.retryReq.Operator, w.retryReq.Reason)})
+	w.record(ctx, Transition{Kind: KindResumed, From: step, To: "retry", Note: w.retryReq.Reason, Operator: w.retryReq.Operator})
 	w.retryReq = nil
+	w.unpark(ctx, since)
+	return nil
+}
+
+// unpark takes the loan out of stuck: the borrower's deadline moves on by
+// the time spent parked.
+func (w *loanWorkflow) unpark(ctx workflow.Context, since time.Time) {
 	w.state.Stuck = nil
 	if !w.state.Deadline.IsZero() {
 		w.state.Deadline = w.state.Deadline.Add(workflow.Now(ctx).Sub(since))
 	}
 	w.publish(ctx)
-	return nil
-}
-
-func operatorNote(operator, reason string) string {
-	switch {
-	case operator == "":
-		return reason
-	case reason == "":
-		return "by " + operator
-	}
-	return "by " + operator + ": " + reason
 }
 
 // describe turns a step's failure into a stuck reason: the error type and
@@ -245,12 +312,12 @@ func rd(out, fn any, args ...any) read { return read{out: out, fn: fn, args: arg
 // activity with the step's full retry budget. It returns one error per read.
 func (w *loanWorkflow) reads(ctx workflow.Context, rs ...read) []error {
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout:    w.cfg.CallTimeout,
+		StartToCloseTimeout:    min(w.cfg.CallTimeout, w.cfg.ReadBudget),
 		ScheduleToCloseTimeout: w.cfg.ReadBudget,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
-			MaximumInterval:        5 * time.Second, // below the workflow task timeout: retried in the worker
+			MaximumInterval:        2 * time.Second, // a few quick tries inside ReadBudget, then a regular activity
 			NonRetryableErrorTypes: activities.NonRetryableErrorTypes,
 		},
 	})
@@ -285,10 +352,66 @@ func nonRetryable(err error) bool {
 	return errors.As(err, &appErr) && (appErr.NonRetryable() || slices.Contains(activities.NonRetryableErrorTypes, appErr.Type()))
 }
 
-// record appends a transition at the current workflow time.
+// record appends a transition at the current workflow time, numbered.
 func (w *loanWorkflow) record(ctx workflow.Context, t Transition) {
 	t.At = workflow.Now(ctx)
+	w.state.TrailSeq++
+	t.Seq = w.state.TrailSeq
 	w.state.Transitions = append(w.state.Transitions, t)
+}
+
+// numberTransitions numbers the transitions of a state from before the
+// trail (Seq zero), so that they reach the durable trail too.
+func (w *loanWorkflow) numberTransitions() {
+	for i := range w.state.Transitions {
+		if w.state.Transitions[i].Seq == 0 {
+			w.state.TrailSeq++
+			w.state.Transitions[i].Seq = w.state.TrailSeq
+		}
+	}
+}
+
+// trailWritten notes that the read model holds the trail up to seq, and
+// keeps in the state only the last maxTrail transitions written (and every
+// one not written yet): a loan living for years carries a bounded state
+// through continue-as-new, and the full trail lives in PostgreSQL.
+func (w *loanWorkflow) trailWritten(seq int64) {
+	w.state.TrailWritten = max(w.state.TrailWritten, seq)
+	if !w.bounded {
+		return
+	}
+	tr := w.state.Transitions
+	written := 0
+	for _, t := range tr {
+		if t.Seq <= w.state.TrailWritten {
+			written++
+		}
+	}
+	if drop := written - maxTrail; drop > 0 {
+		w.state.Transitions = append([]Transition(nil), tr[drop:]...)
+	}
+}
+
+// unwrittenTrail is the trail the read model does not hold yet.
+func (w *loanWorkflow) unwrittenTrail() []activities.TrailEntry {
+	var out []activities.TrailEntry
+	for _, t := range w.state.Transitions {
+		if t.Seq > w.state.TrailWritten {
+			out = append(out, activities.TrailEntry{
+				Seq: t.Seq, At: t.At, Kind: t.Kind, From: t.From, To: t.To, EventID: t.EventID, Note: t.Note, Operator: t.Operator,
+			})
+		}
+	}
+	return out
+}
+
+// startDeadline starts the borrower's deadline of a stage. A run that was
+// handed the loan in the middle of the stage keeps the deadline it had.
+func (w *loanWorkflow) startDeadline(ctx workflow.Context, d time.Duration) {
+	if w.bounded && !w.state.Deadline.IsZero() {
+		return
+	}
+	w.state.Deadline = workflow.Now(ctx).Add(d)
 }
 
 // ignore records a notification or request that is not applied.
@@ -400,7 +523,35 @@ func (w *loanWorkflow) publish(ctx workflow.Context) {
 		UpdatedAt:    workflow.Now(ctx),
 	}
 	if st.Stuck != nil {
-		p.StuckReason = st.Stuck.Step + ": " + st.Stuck.Reason
+		p.StuckStep, p.StuckReason = st.Stuck.Step, st.Stuck.Reason
+		if !w.bounded {
+			p.StuckReason = st.Stuck.Step + ": " + st.Stuck.Reason
+		}
+	}
+	if p.Terminal {
+		p.Operator = w.abandonedBy
+	}
+	if w.bounded {
+		p.Trail = w.unwrittenTrail()
+		if p.Terminal {
+			// The last write must land, or the read model shows a closed
+			// loan at a working stage for good: a regular activity that
+			// retries until it does, however long PostgreSQL is away.
+			actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+				StartToCloseTimeout: 30 * time.Second,
+				RetryPolicy: &temporal.RetryPolicy{
+					InitialInterval:    time.Second,
+					BackoffCoefficient: 2,
+					MaximumInterval:    5 * time.Minute,
+				},
+			})
+			if err := workflow.ExecuteActivity(actx, a.UpsertProjection, p).Get(ctx, nil); err != nil {
+				w.logger.Error("Final read-model write failed", "Seq", p.Seq, "Error", err)
+				return
+			}
+			w.trailWritten(st.TrailSeq)
+			return
+		}
 	}
 	budget := time.Minute
 	if p.Terminal {
@@ -418,7 +569,9 @@ func (w *loanWorkflow) publish(ctx workflow.Context) {
 	})
 	if err := workflow.ExecuteLocalActivity(lctx, a.UpsertProjection, p).Get(ctx, nil); err != nil {
 		w.logger.Warn("Read-model write failed; the next transition writes a newer row", "Seq", p.Seq, "Error", err)
+		return
 	}
+	w.trailWritten(st.TrailSeq)
 }
 
 // changedSearchAttributes returns the updates that bring the workflow's
@@ -439,33 +592,6 @@ func changedSearchAttributes(cur temporal.SearchAttributes, st *State, applicant
 		keyword(AwdaLoanNoKey, st.LoanNo)
 	}
 	return sa
-}
-
-// awaitUntil waits for cond until deadline; false when the deadline passed.
-func (w *loanWorkflow) awaitUntil(ctx workflow.Context, deadline time.Time, cond func() bool) (bool, error) {
-	return w.awaitFor(ctx, deadline.Sub(workflow.Now(ctx)), cond)
-}
-
-// awaitFor waits for cond at most d; false when d passed. Unlike
-// workflow.AwaitWithTimeout in this SDK version, it cancels its timer when
-// cond is met, so that a loan living for months is not woken later by the
-// deadlines and polls of stages long gone (each such wake-up costs four
-// history events; the cancellation one).
-func (w *loanWorkflow) awaitFor(ctx workflow.Context, d time.Duration, cond func() bool) (bool, error) {
-	if cond() {
-		return true, nil
-	}
-	if d <= 0 {
-		return false, nil
-	}
-	w.rest(ctx)
-	tctx, cancel := workflow.WithCancel(ctx)
-	defer cancel()
-	timer := workflow.NewTimer(tctx, d)
-	if err := workflow.Await(ctx, func() bool { return cond() || timer.IsReady() }); err != nil {
-		return false, err
-	}
-	return cond(), nil
 }
 
 // wib is Indonesia's western time zone, in which AWDA's due dates fall.

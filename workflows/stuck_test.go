@@ -1,6 +1,7 @@
 package workflows_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -54,12 +55,12 @@ func TestConfigurationErrorParksThenRetryProgresses(t *testing.T) {
 	var kinds []string
 	for _, tr := range st.Transitions {
 		if tr.Kind == workflows.KindStuck || tr.Kind == workflows.KindResumed {
-			kinds = append(kinds, tr.Kind+" "+tr.To+" "+tr.Note)
+			kinds = append(kinds, strings.Join(strings.Fields(tr.Kind+" "+tr.To+" "+tr.Operator+" "+tr.Note), " "))
 		}
 	}
 	require.Equal(t, []string{
-		"stuck check eligibility " + stuck.Stuck.Reason,
-		"resumed retry by ops-1: AWDA fixed our key",
+		strings.Join(strings.Fields("stuck check eligibility "+stuck.Stuck.Reason), " "),
+		"resumed retry ops-1 AWDA fixed our key",
 	}, kinds)
 }
 
@@ -102,7 +103,8 @@ func TestAbandonEndsFailed(t *testing.T) {
 	h.run(in)
 	res := h.result()
 	require.Equal(t, workflows.StageFailed, res.Outcome)
-	require.Equal(t, "abandoned by operations while stuck at upload documents", res.Reason)
+	require.Equal(t, "abandoned by operations while stuck at upload documents: duplicate applicant", res.Reason)
+	require.Equal(t, "ops-1", res.Operator)
 	row, _ := h.proj.Row(workflows.LoanWorkflowID(applicantRef))
 	require.Equal(t, "FAILED", row.Stage)
 	require.False(t, row.Stuck)

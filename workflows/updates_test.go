@@ -92,12 +92,12 @@ func TestBankCardVerifyingIsPolled(t *testing.T) {
 	h.at(2*time.Minute, func() { u = h.submitCard(goodCard()) })
 	h.at(17*time.Minute, func() { h.awda.SetCardStatus(h.status().UserID, "BCA", awda.CardBound) })
 	var st workflows.Status
-	h.at(30*time.Minute, func() { st = h.status(); h.env.CancelWorkflow() })
+	h.at(45*time.Minute, func() { st = h.status(); h.env.CancelWorkflow() })
 	h.run(loanInput())
 	require.Equal(t, workflows.BankCardResult{Accepted: true, Status: "VERIFYING"}, decode[workflows.BankCardResult](t, h.requireAccepted(u)))
 	require.Equal(t, workflows.StageReview, st.Stage)
 	require.Equal(t, awda.CardBound, st.BankCard.Status)
-	require.Equal(t, 3, h.awda.Calls(awda.PathBankCardQuery), "at the stage, then at 12 and 22 minutes")
+	require.Equal(t, 3, h.awda.Calls(awda.PathBankCardQuery), "at the stage, then about 10 and 30 minutes later (backing off)")
 }
 
 func TestSignatureValidatorAndSigning(t *testing.T) {

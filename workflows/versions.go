@@ -23,4 +23,12 @@ const (
 	// ends — instead of at every stage it passes through on the way, and a
 	// search-attribute upsert carries only the attributes that changed.
 	changePublishAtRest = "publish-at-rest"
+	// changeBoundedWaits: asked once when a run starts. Runs begun with it
+	// wait through one primitive that can continue as new from any stage
+	// (waits for AWDA back off, have deadlines that park the loan, and
+	// honour the borrower's cancel), keep a bounded trail in the state with
+	// the full one in the read model, and write the final projection with a
+	// regular activity. Runs from before it keep the old waits; their next
+	// continue-as-new (repayment only) starts a run with the new ones.
+	changeBoundedWaits = "bounded-waits"
 )
