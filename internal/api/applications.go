@@ -210,12 +210,11 @@ func viewFromRow(a *store.Application) ApplicationView {
 		if a.StuckSince != nil {
 			v.StuckAt.Since = a.StuckSince.UTC()
 		}
-		if v.StuckAt.Step == "" {
-			// Rows written before the step had a column of its own held
-			// "step: reason"; step names have no colon.
-			if step, reason, ok := strings.Cut(a.StuckReason, ": "); ok {
-				v.StuckAt.Step, v.StuckAt.Reason = step, reason
-			}
+		// Rows written before the step had a column of its own, and loans
+		// still running the workflow code from before bounded waits, write
+		// "step: reason" as the reason; step names have no colon.
+		if step, reason, ok := strings.Cut(a.StuckReason, ": "); ok && (v.StuckAt.Step == "" || v.StuckAt.Step == step) {
+			v.StuckAt.Step, v.StuckAt.Reason = step, reason
 		}
 	}
 	return v

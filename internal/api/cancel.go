@@ -26,8 +26,13 @@ import (
 //     cancel as ignored and go on).
 const (
 	NoteCancelBeforeSubmission = "the application ends CANCELLED; no loan was submitted to AWDA"
-	NoteCancelAfterSubmission  = "the application ends CANCELLED here, but the loan was already submitted to AWDA, " +
-		"which has no cancel endpoint: AWDA keeps it unsigned (loanStatus stays AWDA's last, e.g. APPROVED) and never disburses it"
+	// At SUBMIT the submission may be in flight: the workflow honours the
+	// cancel when it returns, as after submission if AWDA took it.
+	NoteCancelDuringSubmission = "the application ends CANCELLED; if its submission to AWDA is in flight, " +
+		"AWDA keeps the loan unsigned and never disburses it (AWDA has no cancel endpoint)"
+	// The workflow's own reason for it, and what the read model shows.
+	NoteCancelAfterSubmission = "the application ends CANCELLED: " + workflows.ReasonWithdrawnAfterSubmission +
+		"; its loanStatus stays AWDA's last (e.g. APPROVED)"
 	DetailCancelTooLate = "too late to cancel: the agreement is signed"
 )
 
@@ -73,6 +78,8 @@ func cancelStanding(st *workflows.Status) (ended, tooLate bool, note string) {
 		return false, true, ""
 	case st.LoanNo != "" || st.Stage == workflows.StageReview || st.Stage == workflows.StageAgreement:
 		return false, false, NoteCancelAfterSubmission
+	case st.Stage == workflows.StageSubmit:
+		return false, false, NoteCancelDuringSubmission
 	}
 	return false, false, NoteCancelBeforeSubmission
 }

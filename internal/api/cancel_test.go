@@ -95,7 +95,8 @@ func TestCancelPerStage(t *testing.T) {
 		{"bank card", status(workflows.StageBankCard, nil), http.StatusAccepted, NoteCancelBeforeSubmission, ""},
 		{"stuck before submission", status(workflows.StageSubmit, func(st *workflows.Status) {
 			st.Stuck = &workflows.Stuck{Step: "submit loan", Reason: "configuration: code 1005"}
-		}), http.StatusAccepted, NoteCancelBeforeSubmission, ""},
+		}), http.StatusAccepted, NoteCancelDuringSubmission, ""},
+		{"documents", status(workflows.StageDocuments, nil), http.StatusAccepted, NoteCancelBeforeSubmission, ""},
 		{"review", status(workflows.StageReview, func(st *workflows.Status) { st.LoanNo, st.LoanStatus = "LN1", awda.LoanUnderReview }),
 			http.StatusAccepted, NoteCancelAfterSubmission, ""},
 		{"agreement offered", status(workflows.StageAgreement, offered), http.StatusAccepted, NoteCancelAfterSubmission, ""},

@@ -22,7 +22,10 @@ func TestStuckReadsTheSameLiveAndFromTheReadModel(t *testing.T) {
 	// A row written before the step had its own column.
 	legacy := viewFromRow(&store.Application{ApplicantRef: "app-1", WorkflowID: "loan:app-1", Stage: "SUBMIT", Stuck: true,
 		StuckReason: want.Step + ": " + want.Reason, UpdatedAt: since})
-	for name, v := range map[string]ApplicationView{"live": live, "read model": row, "legacy row": legacy} {
+	// A loan still on the workflow code from before bounded waits.
+	older := viewFromRow(&store.Application{ApplicantRef: "app-1", WorkflowID: "loan:app-1", Stage: "SUBMIT", Stuck: true,
+		StuckStep: want.Step, StuckReason: want.Step + ": " + want.Reason, StuckSince: &since})
+	for name, v := range map[string]ApplicationView{"live": live, "read model": row, "legacy row": legacy, "older workflow": older} {
 		if !v.Stuck || v.StuckAt == nil || *v.StuckAt != want {
 			t.Errorf("%s: stuck %v at %+v, want %+v", name, v.Stuck, v.StuckAt, want)
 		}
