@@ -84,7 +84,7 @@ func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) {
 			workflows.LoanStageKey.ValueSet(string(workflows.StageRegister)),
 			workflows.LoanStuckKey.ValueSet(false),
 		),
-	}, workflows.WorkflowName, req.input())
+	}, workflows.WorkflowName, req.input(s.loanCfg))
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if err != nil && !errors.As(err, &already) {
 		s.unavailable(w, r, "temporal", err)

@@ -54,6 +54,10 @@ type Options struct {
 	// QueryTimeout bounds the status query before the read model answers
 	// instead (DefaultQueryTimeout).
 	QueryTimeout time.Duration
+	// LoanConfig goes into every loan workflow the server starts
+	// (LoanApplicationInput.Config): the deployment's knobs, zero fields
+	// keeping the workflow's defaults. The caller validates it.
+	LoanConfig workflows.Config
 }
 
 // Defaults of Options.
@@ -78,6 +82,7 @@ type Server struct {
 	maxDoc    int64
 	updateTO  time.Duration
 	queryTO   time.Duration
+	loanCfg   workflows.Config
 	metrics   *httpMetrics
 	routes    []route
 	mux       *http.ServeMux
@@ -114,6 +119,7 @@ func New(o Options) (*Server, error) {
 		maxDoc:    o.MaxDocumentBytes,
 		updateTO:  o.UpdateTimeout,
 		queryTO:   o.QueryTimeout,
+		loanCfg:   o.LoanConfig,
 	}
 	if s.taskQueue == "" {
 		s.taskQueue = workflows.TaskQueue
