@@ -220,6 +220,9 @@ func clientCommand(cmd string, args []string, getenv func(string) string, stdout
 		fmt.Fprintf(stderr, "starter %s: %v\n", cmd, err)
 		return 1
 	}
+	if cmd == "status" {
+		statusSummary(stderr, body)
+	}
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, body, "", "  ") != nil {
 		pretty.Reset()
@@ -293,4 +296,50 @@ func prepareApplication(c *apiClient, path string) ([]byte, error) {
 	}
 	app["documents"] = b
 	return json.Marshal(app)
+}
+
+// statusSummary prints the lines a person looks for first on stderr (stdout
+// stays the JSON, for scripts): the stage, where a stuck loan is parked and
+// why, and how a closed loan ended and who ended it.
+//
+//	loan:REF  FAILED (ended; from the read model)
+//	  reason:   abandoned by operations while stuck at submit loan
+//	  operator: alice
+func statusSummary(w io.Writer, body []byte) {
+	var v struct {
+		WorkflowID, Source, Stage, Reason, Operator, LoanStatus string
+		Terminal                                                bool
+		StuckAt                                                 *struct {
+			Step, Reason string
+			Since        time.Time
+		}
+		Trail []json.RawMessage
+	}
+	if json.Unmarshal(body, &v) != nil || v.Stage == "" {
+		return
+	}
+	state := "open"
+	if v.Terminal {
+		state = "ended"
+	}
+	src := "live"
+	if v.Source == "readModel" {
+		src = "from the read model"
+	}
+	fmt.Fprintf(w, "%s  %s (%s; %s)\n", v.WorkflowID, v.Stage, state, src)
+	if v.StuckAt != nil {
+		fmt.Fprintf(w, "  stuck at: %s, since %s\n  reason:   %s\n", v.StuckAt.Step, v.StuckAt.Since.UTC().Format(time.RFC3339), v.StuckAt.Reason)
+	}
+	if v.Terminal && v.Reason != "" {
+		fmt.Fprintf(w, "  reason:   %s\n", v.Reason)
+	}
+	if v.Operator != "" {
+		fmt.Fprintf(w, "  operator: %s\n", v.Operator)
+	}
+	if v.LoanStatus != "" {
+		fmt.Fprintf(w, "  AWDA:     %s\n", v.LoanStatus)
+	}
+	if len(v.Trail) > 0 {
+		fmt.Fprintf(w, "  trail:    %d transitions (below)\n", len(v.Trail))
+	}
 }
