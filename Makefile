@@ -85,9 +85,21 @@ lint: tools ## gofmt check, go vet, staticcheck, workflowcheck.
 		echo "$(WORKFLOWCHECK) ./workflows/..."; $(WORKFLOWCHECK) ./workflows/...; \
 	else echo "workflowcheck: no workflows/ yet"; fi
 
+# The simulator (internal/loansim) runs in a step of its own, without -race:
+# it drives the workflow single-threaded in simulated time, where the race
+# detector finds nothing and makes its 300 loans take minutes instead of
+# seconds; its own package tests run with -race in `make test-race-sim`.
+SIMPKG    ?= ./internal/loansim
+SIM_TESTFLAGS ?= -count=1 -timeout 10m
+
 .PHONY: test
-test: tools ## Everything, self-contained: unit + integration tests with -race, every fuzz corpus entry as a test.
-	$(GO) test $(TESTFLAGS) -tags $(TAGS) $(PKGS)
+test: tools ## Everything, self-contained: unit + integration tests with -race, every fuzz corpus entry as a test, then the simulator's 300 loans.
+	$(GO) test $(TESTFLAGS) -tags $(TAGS) $$($(GO) list -tags $(TAGS) $(PKGS) | grep -v '/internal/loansim')
+	$(GO) test $(SIM_TESTFLAGS) $(SIMPKG)/...
+
+.PHONY: test-race-sim
+test-race-sim: ## The simulator's tests under the race detector (slow: minutes).
+	$(GO) test -race $(SIM_TESTFLAGS) $(SIMPKG)/...
 
 .PHONY: test-unit
 test-unit: ## Unit tests only (no dev server, no PostgreSQL).
