@@ -141,6 +141,16 @@ func TestLoanLifecycleThroughTheAPI(t *testing.T) {
 	if v.Stage != string(workflows.StageSettled) || v.Source != SourceReadModel || v.AwdaLoanNo != loanNo || v.LoanStatus != string(awda.LoanSettled) {
 		t.Fatalf("settled: %+v", v)
 	}
+	// The closed loan's whole trail, from PostgreSQL: numbered from 1
+	// without a gap, from REGISTER to SETTLED.
+	if len(v.Trail) < 10 || v.Trail[0].To != string(workflows.StageRegister) || v.Trail[len(v.Trail)-1].To != string(workflows.StageSettled) {
+		t.Fatalf("trail of the settled loan: %+v", v.Trail)
+	}
+	for i, tr := range v.Trail {
+		if tr.Seq != int64(i+1) || tr.At.IsZero() || tr.Kind == "" {
+			t.Fatalf("trail entry %d: %+v", i, tr)
+		}
+	}
 
 	// A late notification for the settled loan: acknowledged, orphaned,
 	// and no new run.
