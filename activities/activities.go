@@ -184,10 +184,14 @@ func (a *Activities) RedirectURL(ctx context.Context, req awda.RedirectURLReques
 	return res, temporalError(err)
 }
 
-// UpsertProjection writes the read model of one application. Meant to run as
-// a local activity (it saves two history events per transition); the writer
-// ignores a write whose Seq is not newer, so retries and reordering are safe.
-// Without a ProjectionWriter it does nothing.
+// UpsertProjection writes the read model of one application and the
+// projection's Trail (the transitions not written yet) as they are. It runs
+// as a local activity while the loan moves (two history events fewer per
+// transition) and as a regular one for the final write, which must land.
+// Idempotent: the writer ignores a row whose Seq is not newer and stores each
+// trail entry once by (WorkflowID, Seq), so retries, repeats and reordering
+// are safe, and a late write still adds its entries. Without a
+// ProjectionWriter it does nothing.
 func (a *Activities) UpsertProjection(ctx context.Context, p ApplicationProjection) error {
 	if a.Projection == nil {
 		return nil

@@ -373,6 +373,35 @@ func TestUpsertProjection(t *testing.T) {
 	require.True(t, appError(t, err).NonRetryable())
 }
 
+// The trail goes through to the writer: once per Seq, from a retried write
+// and from a late one whose row is skipped.
+func TestUpsertProjectionPassesTheTrail(t *testing.T) {
+	f := newFixture(t)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tr := func(seq int64, kind, to string) activities.TrailEntry {
+		return activities.TrailEntry{Seq: seq, At: at.Add(time.Duration(seq) * time.Minute), Kind: kind, To: to}
+	}
+	p := activities.ApplicationProjection{WorkflowID: "loan:app-7", ApplicantRef: "app-7", Seq: 2, Stage: "FAILED", Terminal: true,
+		Reason: "abandoned by operations while stuck at submit loan", Operator: "alice",
+		Trail: []activities.TrailEntry{tr(3, "resumed", "abandon"), tr(4, "stage", "FAILED")}}
+	p.Trail[0].Operator, p.Trail[0].Note = "alice", "borrower unreachable"
+	for i := 0; i < 2; i++ {
+		_, err := f.env.ExecuteActivity(f.acts.UpsertProjection, p)
+		require.NoError(t, err)
+	}
+	late := activities.ApplicationProjection{WorkflowID: "loan:app-7", ApplicantRef: "app-7", Seq: 1, Stage: "SUBMIT",
+		Trail: []activities.TrailEntry{tr(1, "stage", "REGISTER"), tr(2, "stuck", "submit loan")}}
+	_, err := f.env.ExecuteLocalActivity(f.acts.UpsertProjection, late)
+	require.NoError(t, err)
+
+	row, ok := f.proj.Row("loan:app-7")
+	require.True(t, ok)
+	require.Equal(t, "FAILED", row.Stage)
+	require.Equal(t, "alice", row.Operator)
+	got := f.proj.Trail("loan:app-7")
+	require.Equal(t, []activities.TrailEntry{late.Trail[0], late.Trail[1], p.Trail[0], p.Trail[1]}, got)
+}
+
 // TestErrorTextsCarryNoPersonalData runs the activities over the real client
 // against a server whose answers quote the borrower's data back.
 func TestErrorTextsCarryNoPersonalData(t *testing.T) {

@@ -1,8 +1,10 @@
 package fake
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/awdaflow/awdaflow/activities"
@@ -54,17 +56,21 @@ func (d *Documents) GetDocument(_ context.Context, id string) (*activities.Docum
 }
 
 // Projections records every accepted projection write and, like the real
-// writer, ignores a write whose Seq is not newer than the stored one.
+// writer, ignores a write whose Seq is not newer than the stored one. It
+// keeps the trail as the real writer does: each entry once per workflow and
+// Seq (the first write wins), from every write that succeeds, late ones
+// included.
 type Projections struct {
 	mu     sync.Mutex
 	rows   map[string]activities.ApplicationProjection
 	writes []activities.ApplicationProjection
+	trails map[string]map[int64]activities.TrailEntry
 	fail   int
 }
 
 // NewProjections returns an empty writer.
 func NewProjections() *Projections {
-	return &Projections{rows: map[string]activities.ApplicationProjection{}}
+	return &Projections{rows: map[string]activities.ApplicationProjection{}, trails: map[string]map[int64]activities.TrailEntry{}}
 }
 
 // ErrUnavailable is what a failing Projections returns.
@@ -91,6 +97,19 @@ func (p *Projections) UpsertApplication(_ context.Context, a activities.Applicat
 		p.fail--
 		return ErrUnavailable
 	}
+	for _, e := range a.Trail {
+		if e.Seq <= 0 {
+			continue
+		}
+		tr := p.trails[a.WorkflowID]
+		if tr == nil {
+			tr = map[int64]activities.TrailEntry{}
+			p.trails[a.WorkflowID] = tr
+		}
+		if _, ok := tr[e.Seq]; !ok {
+			tr[e.Seq] = e
+		}
+	}
 	if cur, ok := p.rows[a.WorkflowID]; ok && a.Seq <= cur.Seq {
 		return nil
 	}
@@ -112,4 +131,16 @@ func (p *Projections) Writes() []activities.ApplicationProjection {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]activities.ApplicationProjection(nil), p.writes...)
+}
+
+// Trail returns the stored trail of a workflow, oldest first (by Seq).
+func (p *Projections) Trail(workflowID string) []activities.TrailEntry {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]activities.TrailEntry, 0, len(p.trails[workflowID]))
+	for _, e := range p.trails[workflowID] {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b activities.TrailEntry) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out
 }

@@ -16,34 +16,40 @@ import (
 
 // Application is one row of the read model.
 type Application struct {
-	ApplicantRef string    `json:"applicantRef"`
-	WorkflowID   string    `json:"workflowId"`
-	Seq          int64     `json:"seq"`
-	Stage        string    `json:"stage"`
-	Stuck        bool      `json:"stuck"`
-	StuckReason  string    `json:"stuckReason,omitempty"`
-	AwdaUserID   string    `json:"awdaUserId,omitempty"`
-	AwdaLoanNo   string    `json:"awdaLoanNo,omitempty"`
-	OrderNo      string    `json:"orderNo,omitempty"`
-	LoanStatus   string    `json:"loanStatus,omitempty"`
-	Amount       int64     `json:"amount"`
-	Tenor        int       `json:"tenor"`
-	TenorUnit    string    `json:"tenorUnit"`
-	Terminal     bool      `json:"terminal"`
-	RequestHash  string    `json:"-"`
-	CreatedAt    time.Time `json:"createdAt"`
-	UpdatedAt    time.Time `json:"updatedAt"`
+	ApplicantRef string `json:"applicantRef"`
+	WorkflowID   string `json:"workflowId"`
+	Seq          int64  `json:"seq"`
+	Stage        string `json:"stage"`
+	Stuck        bool   `json:"stuck"`
+	StuckStep    string `json:"stuckStep,omitempty"`
+	StuckReason  string `json:"stuckReason,omitempty"`
+	// StuckSince is when the loan was parked on StuckStep (nil when not
+	// stuck): the first write that showed it stuck there.
+	StuckSince  *time.Time `json:"stuckSince,omitempty"`
+	AwdaUserID  string     `json:"awdaUserId,omitempty"`
+	AwdaLoanNo  string     `json:"awdaLoanNo,omitempty"`
+	OrderNo     string     `json:"orderNo,omitempty"`
+	LoanStatus  string     `json:"loanStatus,omitempty"`
+	Amount      int64      `json:"amount"`
+	Tenor       int        `json:"tenor"`
+	TenorUnit   string     `json:"tenorUnit"`
+	Terminal    bool       `json:"terminal"`
+	Reason      string     `json:"reason,omitempty"`   // why it ended (terminal stages)
+	Operator    string     `json:"operator,omitempty"` // who ended it, when operations did
+	RequestHash string     `json:"-"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	UpdatedAt   time.Time  `json:"updatedAt"`
 }
 
-const applicationColumns = `applicant_ref, workflow_id, seq, stage, stuck, stuck_reason,
+const applicationColumns = `applicant_ref, workflow_id, seq, stage, stuck, stuck_step, stuck_reason, stuck_since,
 	coalesce(awda_user_id, ''), coalesce(awda_loan_no, ''), coalesce(order_no, ''), loan_status,
-	amount, tenor, tenor_unit, terminal, coalesce(request_hash, ''), created_at, updated_at`
+	amount, tenor, tenor_unit, terminal, reason, operator, coalesce(request_hash, ''), created_at, updated_at`
 
 func scanApplication(row pgx.Row) (*Application, error) {
 	var a Application
-	err := row.Scan(&a.ApplicantRef, &a.WorkflowID, &a.Seq, &a.Stage, &a.Stuck, &a.StuckReason,
+	err := row.Scan(&a.ApplicantRef, &a.WorkflowID, &a.Seq, &a.Stage, &a.Stuck, &a.StuckStep, &a.StuckReason, &a.StuckSince,
 		&a.AwdaUserID, &a.AwdaLoanNo, &a.OrderNo, &a.LoanStatus,
-		&a.Amount, &a.Tenor, &a.TenorUnit, &a.Terminal, &a.RequestHash, &a.CreatedAt, &a.UpdatedAt)
+		&a.Amount, &a.Tenor, &a.TenorUnit, &a.Terminal, &a.Reason, &a.Operator, &a.RequestHash, &a.CreatedAt, &a.UpdatedAt)
 	if err != nil {
 		return nil, err
 	}
@@ -51,10 +57,16 @@ func scanApplication(row pgx.Row) (*Application, error) {
 }
 
 // UpsertApplication writes the workflow's projection of one application. A
-// write whose Seq is not greater than the stored one changes nothing, so a
-// retried or late activity never moves a row backwards. AWDA IDs, once known,
-// are kept if a later projection leaves them empty. The create-time columns
-// (request_hash, created_at) are never touched.
+// write whose Seq is not greater than the stored one changes nothing in the
+// row, so a retried or late activity never moves a row backwards. AWDA IDs,
+// once known, are kept if a later projection leaves them empty. The
+// create-time columns (request_hash, created_at) are never touched.
+//
+// The projection's Trail is stored in the same statement (one transaction),
+// each entry once by (WorkflowID, Seq): a retry or a repeat adds nothing,
+// and the entries of a late write are kept even though its row is not (they
+// are the loan's history, which a later row does not contain). Entries
+// without a Seq (from histories before the trail) are skipped.
 func (s *Store) UpsertApplication(ctx context.Context, p activities.ApplicationProjection) error {
 	if p.ApplicantRef == "" || p.WorkflowID == "" {
 		return errors.New("store: upsert application: applicant ref and workflow ID are required")
@@ -63,16 +75,34 @@ func (s *Store) UpsertApplication(ctx context.Context, p activities.ApplicationP
 	if updated.IsZero() {
 		updated = s.now()
 	}
+	var stuckSince *time.Time
+	if p.Stuck {
+		stuckSince = &updated
+	}
+	t := trailColumns(p.Trail)
 	_, err := s.pool.Exec(ctx, `
-		INSERT INTO applications AS a (applicant_ref, workflow_id, seq, stage, stuck, stuck_reason,
-			awda_user_id, awda_loan_no, order_no, loan_status, amount, tenor, tenor_unit, terminal, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), NULLIF($8, ''), NULLIF($9, ''), $10, $11, $12, $13, $14, $15)
+		WITH trail AS (
+			INSERT INTO loan_trail (workflow_id, seq, at, kind, from_state, to_state, event_id, note, operator)
+			SELECT $2, t.* FROM unnest($18::bigint[], $19::timestamptz[], $20::text[], $21::text[], $22::text[],
+				$23::text[], $24::text[], $25::text[]) AS t
+			ON CONFLICT (workflow_id, seq) DO NOTHING
+		)
+		INSERT INTO applications AS a (applicant_ref, workflow_id, seq, stage, stuck, stuck_step, stuck_reason, stuck_since,
+			awda_user_id, awda_loan_no, order_no, loan_status, amount, tenor, tenor_unit, terminal, reason, operator, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), NULLIF($10, ''), NULLIF($11, ''), $12, $13, $14, $15, $16,
+			$26, $27, $17)
 		ON CONFLICT (applicant_ref) DO UPDATE SET
 			workflow_id  = EXCLUDED.workflow_id,
 			seq          = EXCLUDED.seq,
 			stage        = EXCLUDED.stage,
 			stuck        = EXCLUDED.stuck,
+			stuck_step   = EXCLUDED.stuck_step,
 			stuck_reason = EXCLUDED.stuck_reason,
+			-- Parked on the same step as before: still the first time it was
+			-- seen there.
+			stuck_since  = CASE WHEN EXCLUDED.stuck AND a.stuck AND a.stuck_step = EXCLUDED.stuck_step
+			                    THEN coalesce(a.stuck_since, EXCLUDED.stuck_since)
+			                    ELSE EXCLUDED.stuck_since END,
 			awda_user_id = coalesce(EXCLUDED.awda_user_id, a.awda_user_id),
 			awda_loan_no = coalesce(EXCLUDED.awda_loan_no, a.awda_loan_no),
 			order_no     = coalesce(EXCLUDED.order_no, a.order_no),
@@ -81,10 +111,14 @@ func (s *Store) UpsertApplication(ctx context.Context, p activities.ApplicationP
 			tenor        = EXCLUDED.tenor,
 			tenor_unit   = EXCLUDED.tenor_unit,
 			terminal     = EXCLUDED.terminal,
+			reason       = EXCLUDED.reason,
+			operator     = EXCLUDED.operator,
 			updated_at   = EXCLUDED.updated_at
 		WHERE a.seq < EXCLUDED.seq`,
-		p.ApplicantRef, p.WorkflowID, p.Seq, p.Stage, p.Stuck, p.StuckReason,
-		p.AwdaUserID, p.AwdaLoanNo, p.OrderNo, p.LoanStatus, p.Amount, p.Tenor, p.TenorUnit, p.Terminal, updated)
+		p.ApplicantRef, p.WorkflowID, p.Seq, p.Stage, p.Stuck, p.StuckStep, p.StuckReason, stuckSince,
+		p.AwdaUserID, p.AwdaLoanNo, p.OrderNo, p.LoanStatus, p.Amount, p.Tenor, p.TenorUnit, p.Terminal, updated,
+		t.seq, t.at, t.kind, t.from, t.to, t.eventID, t.note, t.operator,
+		p.Reason, p.Operator)
 	if err != nil {
 		return fmt.Errorf("store: upsert application %s: %w", p.ApplicantRef, err)
 	}

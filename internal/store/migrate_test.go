@@ -56,7 +56,7 @@ func TestMigrateConcurrentlyAndTwice(t *testing.T) {
 	if applied != len(files) || maxVersion != len(files) {
 		t.Errorf("goose_db_version: %d rows, max version %d; want %d", applied, maxVersion, len(files))
 	}
-	for _, table := range []string{"applications", "documents", "webhook_inbox", "awda_calls"} {
+	for _, table := range []string{"applications", "documents", "webhook_inbox", "awda_calls", "loan_trail", "action_keys"} {
 		var ok bool
 		if err := pool.QueryRow(ctx(t), `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&ok); err != nil || !ok {
 			t.Errorf("table %s missing (%v)", table, err)
