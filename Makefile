@@ -89,6 +89,10 @@ lint: tools ## gofmt check, go vet, staticcheck, workflowcheck.
 test: tools ## Everything, self-contained: unit + integration tests with -race, every fuzz corpus entry as a test.
 	$(GO) test $(TESTFLAGS) -tags $(TAGS) $(PKGS)
 
+.PHONY: lane
+lane: temporal-cli ## Just the dev-server lane (issue 10): its own dev server suggesting continue-as-new at 60 events, 8 loans through every waiting stage.
+	$(GO) test -race -count=1 -timeout 10m -tags $(TAGS) -run '^TestDevServerLane$$' -v ./internal/e2e/
+
 .PHONY: test-unit
 test-unit: ## Unit tests only (no dev server, no PostgreSQL).
 	$(GO) test -count=1 $(PKGS)
