@@ -85,9 +85,21 @@ lint: tools ## gofmt check, go vet, staticcheck, workflowcheck.
 		echo "$(WORKFLOWCHECK) ./workflows/..."; $(WORKFLOWCHECK) ./workflows/...; \
 	else echo "workflowcheck: no workflows/ yet"; fi
 
+# The simulator (internal/loansim) runs in a step of its own, without -race:
+# it drives the workflow single-threaded in simulated time, where the race
+# detector finds nothing and makes its 300 loans take minutes instead of
+# seconds; its own package tests run with -race in `make test-race-sim`.
+SIMPKG    ?= ./internal/loansim
+SIM_TESTFLAGS ?= -count=1 -timeout 10m
+
 .PHONY: test
-test: tools ## Everything, self-contained: unit + integration tests with -race, every fuzz corpus entry as a test.
-	$(GO) test $(TESTFLAGS) -tags $(TAGS) $(PKGS)
+test: tools ## Everything, self-contained: unit + integration tests with -race, every fuzz corpus entry as a test, then the simulator's 300 loans.
+	$(GO) test $(TESTFLAGS) -tags $(TAGS) $$($(GO) list -tags $(TAGS) $(PKGS) | grep -v '/internal/loansim')
+	$(GO) test $(SIM_TESTFLAGS) $(SIMPKG)/...
+
+.PHONY: test-race-sim
+test-race-sim: ## The simulator's tests under the race detector (slow: minutes).
+	$(GO) test -race $(SIM_TESTFLAGS) $(SIMPKG)/...
 
 .PHONY: lane
 lane: temporal-cli ## Just the dev-server lane (issue 10): its own dev server suggesting continue-as-new at 60 events, 8 loans through every waiting stage.
@@ -123,6 +135,15 @@ CHAOS_SEED ?= 1
 .PHONY: chaos
 chaos: temporal-cli ## CHAOS_N (200) loans through sandbox faults, worker SIGKILLs, Temporal/PostgreSQL/starter restarts; exit 1 if anything is lost.
 	CHAOS_N=$(CHAOS_N) CHAOS_SEED=$(CHAOS_SEED) $(GO) run ./internal/chaos/cmd/chaos
+
+# make sim: SIM_SEEDS scenarios of the deterministic simulator from
+# SIM_SEED_BASE (same seed, same scenario, same outcome); see internal/loansim.
+SIM_SEEDS     ?= 10000
+SIM_SEED_BASE ?= 1
+
+.PHONY: sim
+sim: ## SIM_SEEDS (10000) simulated loans over up to 2 years each through the real workflow; figures, exit 1 on a broken invariant.
+	$(GO) run ./internal/loansim/cmd/loansim -seeds $(SIM_SEEDS) -base $(SIM_SEED_BASE) -bench
 
 .PHONY: run
 run: temporal-cli ## The whole stack (Temporal + UI, PostgreSQL, sandbox, worker, starter) and a live demo of DEMO_N (20) loans; Ctrl-C stops it.

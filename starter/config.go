@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/awdaflow/awdaflow/internal/api"
 	"github.com/awdaflow/awdaflow/internal/config"
 	"github.com/awdaflow/awdaflow/internal/inbox"
+	"github.com/awdaflow/awdaflow/workflows"
 )
 
 // The starter's own environment variables. The shared ones (Temporal, AWDA
@@ -34,6 +36,21 @@ const (
 	EnvNotifySecrets  = "AWDA_NOTIFY_HMAC_SECRETS"    // AWDA's notification HMAC secrets, comma-separated (rotation); default AWDA_HMAC_SECRET
 	EnvNotifyRSAKeys  = "AWDA_NOTIFY_RSA_PUBLIC_KEYS" // AWDA's notification RSA public key files (PEM), comma-separated
 	EnvNotifyTolerate = "AWDA_NOTIFY_TOLERANCE"
+
+	// The loan workflow's knobs, put into every workflow the starter starts
+	// (workflows.Config); unset keeps the workflow's default.
+	EnvLoanPollInterval         = "LOAN_POLL_INTERVAL"
+	EnvLoanPollBackoffCap       = "LOAN_POLL_BACKOFF_CAP"
+	EnvLoanReviewDeadline       = "LOAN_REVIEW_DEADLINE"
+	EnvLoanDisbursementDeadline = "LOAN_DISBURSEMENT_DEADLINE"
+	EnvLoanCardVerifyDeadline   = "LOAN_CARD_VERIFY_DEADLINE"
+	EnvLoanAuthDeadline         = "LOAN_AUTHORIZATION_DEADLINE"
+	EnvLoanBankCardDeadline     = "LOAN_BANK_CARD_DEADLINE"
+	EnvLoanAgreementDeadline    = "LOAN_AGREEMENT_DEADLINE"
+	EnvLoanOverduePollInterval  = "LOAN_OVERDUE_POLL_INTERVAL"
+	EnvLoanRetryBudget          = "LOAN_RETRY_BUDGET"
+	EnvLoanCallTimeout          = "LOAN_CALL_TIMEOUT"
+	EnvLoanContinueAsNewEvents  = "LOAN_CONTINUE_AS_NEW_EVENTS"
 
 	// The CLI's client commands (apply, status, retry, …).
 	EnvURL      = "STARTER_URL"       // default DefaultURL
@@ -70,6 +87,11 @@ type Starter struct {
 	NotifyHMACSecrets []config.Secret
 	NotifyRSAKeyFiles []string
 	NotifyTolerance   time.Duration
+
+	// Loan is the workflow configuration every started loan carries: only
+	// the LOAN_* variables set, the rest zero (the workflow's defaults, as
+	// the worker running the loan has them).
+	Loan workflows.Config
 }
 
 // loadStarter reads the starter's variables through getenv. Its error lists
@@ -181,10 +203,104 @@ func loadStarter(getenv func(string) string) (*Starter, error) {
 			fail(EnvNotifyRSAKeys, err.Error())
 		}
 	}
+	c.Loan = loadLoan(str, fail)
 	if len(errs) > 0 {
 		return nil, &config.Error{Problems: errs}
 	}
 	return c, nil
+}
+
+// loanKnob is one LOAN_* variable: its workflows.Config field and that
+// field's JSON name, by which Config.Validate names it.
+type loanKnob struct {
+	env, field string
+	dur        func(*workflows.Config) *time.Duration
+	count      func(*workflows.Config) *int
+}
+
+var loanKnobs = []loanKnob{
+	{env: EnvLoanPollInterval, field: "pollInterval", dur: func(c *workflows.Config) *time.Duration { return &c.PollInterval }},
+	{env: EnvLoanPollBackoffCap, field: "pollBackoffCap", dur: func(c *workflows.Config) *time.Duration { return &c.PollBackoffCap }},
+	{env: EnvLoanReviewDeadline, field: "reviewDeadline", dur: func(c *workflows.Config) *time.Duration { return &c.ReviewDeadline }},
+	{env: EnvLoanDisbursementDeadline, field: "disbursementDeadline", dur: func(c *workflows.Config) *time.Duration { return &c.DisbursementDeadline }},
+	{env: EnvLoanCardVerifyDeadline, field: "cardVerifyDeadline", dur: func(c *workflows.Config) *time.Duration { return &c.CardVerifyDeadline }},
+	{env: EnvLoanAuthDeadline, field: "authorizationDeadline", dur: func(c *workflows.Config) *time.Duration { return &c.AuthorizationDeadline }},
+	{env: EnvLoanBankCardDeadline, field: "bankCardDeadline", dur: func(c *workflows.Config) *time.Duration { return &c.BankCardDeadline }},
+	{env: EnvLoanAgreementDeadline, field: "agreementDeadline", dur: func(c *workflows.Config) *time.Duration { return &c.AgreementDeadline }},
+	{env: EnvLoanOverduePollInterval, field: "overduePollInterval", dur: func(c *workflows.Config) *time.Duration { return &c.OverduePollInterval }},
+	{env: EnvLoanRetryBudget, field: "retryBudget", dur: func(c *workflows.Config) *time.Duration { return &c.RetryBudget }},
+	{env: EnvLoanCallTimeout, field: "callTimeout", dur: func(c *workflows.Config) *time.Duration { return &c.CallTimeout }},
+	{env: EnvLoanContinueAsNewEvents, field: "continueAsNewEvents", count: func(c *workflows.Config) *int { return &c.ContinueAsNewEvents }},
+}
+
+// loadLoan reads the LOAN_* variables: each must parse (a positive
+// duration, a positive integer), and the configuration a loan would run
+// with — these values over the workflow's defaults — must pass
+// workflows.Config.Validate, whose complaints name the variable to change.
+func loadLoan(str func(name, def string) string, fail func(name, msg string)) workflows.Config {
+	var c workflows.Config
+	set := map[string]bool{}
+	for _, k := range loanKnobs {
+		s := str(k.env, "")
+		if s == "" {
+			continue
+		}
+		if k.dur != nil {
+			d, err := time.ParseDuration(s)
+			if err != nil || d <= 0 {
+				fail(k.env, fmt.Sprintf("%q: want a positive duration such as 10m, 6h or 336h", s))
+				continue
+			}
+			*k.dur(&c) = d
+		} else {
+			n, err := strconv.Atoi(s)
+			if err != nil || n <= 0 {
+				fail(k.env, fmt.Sprintf("%q: want a positive integer", s))
+				continue
+			}
+			*k.count(&c) = n
+		}
+		set[k.field] = true
+	}
+	err := c.WithDefaults().Validate()
+	if err == nil {
+		return c
+	}
+	var problems []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		problems = j.Unwrap()
+	} else {
+		problems = []error{err}
+	}
+	for _, p := range problems {
+		field, msg, _ := strings.Cut(p.Error(), " ")
+		name := field
+		for _, k := range loanKnobs {
+			if k.field == field {
+				name = k.env
+				if !set[field] {
+					msg += " (unset: the default " + defaultOf(k) + ")"
+				}
+			}
+			// "must not be below pollInterval": name the variable, and its
+			// default when it is not set.
+			other := k.env
+			if k.field != field && !set[k.field] {
+				other += " (default " + defaultOf(k) + ")"
+			}
+			msg = regexp.MustCompile(`\b`+k.field+`\b`).ReplaceAllString(msg, other)
+		}
+		fail(name, msg)
+	}
+	return c
+}
+
+func defaultOf(k loanKnob) string {
+	d := workflows.DefaultConfig()
+	if k.dur != nil {
+		return k.dur(&d).String()
+	}
+	return strconv.Itoa(*k.count(&d))
 }
 
 func loopback(host string) bool {

@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/awdaflow/awdaflow/internal/config"
+	"github.com/awdaflow/awdaflow/workflows"
 )
 
 const (
@@ -129,5 +131,82 @@ func TestUsage(t *testing.T) {
 	if code := run([]string{"serve"}, func(k string) string { return map[string]string{}[k] }, &out, &errOut); code != 2 ||
 		!strings.Contains(errOut.String(), config.EnvAWDAAppID) || !strings.Contains(errOut.String(), EnvAPITokens) {
 		t.Errorf("serve without configuration: %d %q", code, errOut.String())
+	}
+}
+
+// The LOAN_* knobs: set values go into the workflow configuration as they
+// are, unset ones stay zero (the workflow's defaults).
+func TestLoadStarterLoanKnobs(t *testing.T) {
+	env := map[string]string{EnvAPITokens: tokenA, config.EnvAWDAHMACSecret: "s",
+		EnvLoanPollInterval: "15m", EnvLoanPollBackoffCap: "4h", EnvLoanReviewDeadline: "504h",
+		EnvLoanDisbursementDeadline: "720h", EnvLoanCardVerifyDeadline: "48h", EnvLoanAuthDeadline: "24h",
+		EnvLoanBankCardDeadline: "36h", EnvLoanAgreementDeadline: "96h", EnvLoanOverduePollInterval: "12h",
+		EnvLoanRetryBudget: "45m", EnvLoanCallTimeout: "20s", EnvLoanContinueAsNewEvents: "1200"}
+	sc, err := loadStarter(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := workflows.Config{PollInterval: 15 * time.Minute, PollBackoffCap: 4 * time.Hour, ReviewDeadline: 21 * 24 * time.Hour,
+		DisbursementDeadline: 30 * 24 * time.Hour, CardVerifyDeadline: 48 * time.Hour, AuthorizationDeadline: 24 * time.Hour,
+		BankCardDeadline: 36 * time.Hour, AgreementDeadline: 4 * 24 * time.Hour, OverduePollInterval: 12 * time.Hour,
+		RetryBudget: 45 * time.Minute, CallTimeout: 20 * time.Second, ContinueAsNewEvents: 1200}
+	if sc.Loan != want {
+		t.Errorf("loan config\n got %+v\nwant %+v", sc.Loan, want)
+	}
+	if len(loanKnobs) != 12 {
+		t.Errorf("%d knobs; this test sets 12", len(loanKnobs))
+	}
+
+	sc, err = loadStarter(func(k string) string {
+		return map[string]string{EnvAPITokens: tokenA, config.EnvAWDAHMACSecret: "s"}[k]
+	})
+	if err != nil || sc.Loan != (workflows.Config{}) {
+		t.Fatalf("unset knobs: %+v %v", sc.Loan, err)
+	}
+}
+
+// A bad knob stops the starter with every problem at once, each naming its
+// variable: unparsable values, and values the workflow would refuse
+// (workflows.Config.Validate over the defaults), also against a default.
+func TestLoadStarterLoanKnobErrors(t *testing.T) {
+	env := map[string]string{EnvAPITokens: tokenA, config.EnvAWDAHMACSecret: "s",
+		EnvLoanPollInterval:         "soon",
+		EnvLoanContinueAsNewEvents:  "50",
+		EnvLoanPollBackoffCap:       "5m", // below the default poll interval (10m)
+		EnvLoanReviewDeadline:       "-1h",
+		EnvLoanDisbursementDeadline: "1m",  // below the default poll interval
+		EnvLoanRetryBudget:          "10s", // below the default call timeout (30s)
+	}
+	_, err := loadStarter(func(k string) string { return env[k] })
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		EnvLoanPollInterval + `: "soon": want a positive duration`,
+		EnvLoanContinueAsNewEvents + ": must be between 100 and 8000",
+		// LOAN_POLL_INTERVAL does not parse: the default stands in for it.
+		EnvLoanPollBackoffCap + ": must not be below " + EnvLoanPollInterval + " (default 10m0s)",
+		EnvLoanReviewDeadline + `: "-1h": want a positive duration`,
+		EnvLoanDisbursementDeadline + ": must not be below " + EnvLoanPollInterval,
+		EnvLoanRetryBudget + ": must not be below " + EnvLoanCallTimeout + " (default 30s)",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in:\n%s", want, msg)
+		}
+	}
+	if len(ce.Problems) != 6 {
+		t.Errorf("%d problems, want 6:\n%s", len(ce.Problems), msg)
+	}
+
+	// serve refuses to start (exit 2) and says which variable.
+	var out, errOut bytes.Buffer
+	full := map[string]string{EnvAPITokens: tokenA, config.EnvAWDAHMACSecret: "s", config.EnvAWDAAppID: "app",
+		config.EnvKeys: "k1=" + strings.Repeat("A", 43) + "=", config.EnvDatabaseURL: "postgres://u@127.0.0.1:1/db",
+		EnvLoanCardVerifyDeadline: "3 days"}
+	if code := run([]string{"serve"}, func(k string) string { return full[k] }, &out, &errOut); code != 2 ||
+		!strings.Contains(errOut.String(), EnvLoanCardVerifyDeadline+`: "3 days"`) || strings.Count(errOut.String(), "\n  ") != 1 {
+		t.Errorf("serve with a bad knob: %d %q", code, errOut.String())
 	}
 }

@@ -157,6 +157,7 @@ func newAPI(sc *Starter, st *store.Store, c client.Client, ac *awda.Client, ring
 		BanksTTL:         sc.BanksTTL,
 		MaxDocumentBytes: sc.MaxDocumentBytes,
 		UpdateTimeout:    sc.UpdateTimeout,
+		LoanConfig:       sc.Loan,
 	})
 }
 

@@ -1060,11 +1060,15 @@ func (w *loanWorkflow) nextCheck(now, pending time.Time) time.Time {
 // (until submission); the payload codec encrypts it like the first input.
 func (w *loanWorkflow) continueAsNew(ctx workflow.Context, cond func() bool) error {
 	w.rest(ctx)
-	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+	stay := func() bool { return w.bounded && cond != nil && cond() }
+	// An update that arrives meanwhile may itself be what the wait waits
+	// for (a bank card, a signature): its handler then waits for run(), so
+	// the wait ends instead of waiting for the handler.
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) || stay() }); err != nil {
 		return err
 	}
 	w.drainSignals(ctx)
-	if w.bounded && cond != nil && cond() {
+	if stay() {
 		return nil
 	}
 	st := w.state

@@ -325,3 +325,20 @@ func TestRefusedSignatureRetryAfterALostAnswerGoesOn(t *testing.T) {
 		require.NotEqual(t, workflows.KindStuck, tr.Kind, "not parked: AWDA had the signature")
 	}
 }
+
+// An update that is what the wait waits for, arriving with the suggestion,
+// is served in this run; the loan hands over at its next wait.
+func TestUpdateWithTheContinueAsNewSuggestionIsServed(t *testing.T) {
+	h := newHarness(t)
+	last := h.happyUntil(workflows.StageBankCard)
+	var u *updateCall
+	h.at(last+time.Hour, func() {
+		h.suggestWithNext()
+		u = h.submitCard(goodCard())
+	})
+	h.run(loanInput())
+	require.True(t, decode[workflows.BankCardResult](t, h.requireAccepted(u)).Accepted)
+	next := h.continued()
+	require.Equal(t, workflows.StageReview, next.Resume.Stage, "bound, submitted, then handed over at the review wait")
+	require.Equal(t, 1, h.awda.Submissions(h.orderNo()))
+}

@@ -26,6 +26,9 @@ import (
 // The same scenarios recorded by the current code take the new branches.
 // before_rest_*.json were recorded before changePublishAtRest (every stage
 // published as it was entered); they replay through its old branch.
+// before_bounded_*.json were recorded before changeBoundedWaits (fixed
+// 10-minute polls with no deadline, continue-as-new only in repayment, the
+// final projection as a local activity); they replay through the old waits.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	require.NoError(t, err)

@@ -3,6 +3,7 @@ package workflows
 import (
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -160,7 +161,7 @@ func (w *loanWorkflow) pollDelay(n int) time.Duration {
 	}
 	d = min(d, w.cfg.PollBackoffCap)
 	h := fnv.New64a()
-	fmt.Fprintf(h, "%s/%d", w.workflowID, n)
+	_, _ = h.Write([]byte(w.workflowID + "/" + strconv.Itoa(n)))
 	frac := float64(h.Sum64()%4001)/10000 - 0.2 // -0.2 … +0.2
 	return d + time.Duration(float64(d)*frac)
 }

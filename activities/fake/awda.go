@@ -24,6 +24,8 @@ type AWDA struct {
 	tokenTTL         time.Duration
 	installments     int
 	vaTTL            time.Duration
+	tenors           []awda.TenorOption
+	onCall           func(path string, at time.Time)
 
 	seq         int
 	users       map[string]string // partnerUserId → userId
@@ -40,7 +42,9 @@ type AWDA struct {
 	outages     map[string]error
 	calls       map[string]int
 	submissions map[string]int
-	uploads     map[string]int // by image type
+	uploads     map[string]int     // by image type
+	lostAnswers map[string][]error // applied, then answered with the error
+	applied     map[string]int     // loans created per orderNo
 }
 
 type cardVerdict struct {
@@ -81,6 +85,17 @@ func WithTokenTTL(d time.Duration) Option { return func(f *AWDA) { f.tokenTTL = 
 // WithInstallments sets the schedule length created at disbursement (default 3).
 func WithInstallments(n int) Option { return func(f *AWDA) { f.installments = n } }
 
+// WithTenors sets the tenors the eligibility check offers (default 3 and 6
+// months).
+func WithTenors(opts ...awda.TenorOption) Option {
+	return func(f *AWDA) { f.tenors = append([]awda.TenorOption(nil), opts...) }
+}
+
+// OnCall makes the fake report every call it receives (path and the fake's
+// time), failed ones included. fn runs under the fake's lock: it must not
+// call the fake.
+func OnCall(fn func(path string, at time.Time)) Option { return func(f *AWDA) { f.onCall = fn } }
+
 // NewAWDA returns an AWDA: every user eligible, two required authorizations, three
 // banks, cards bound on verification, three monthly installments.
 func NewAWDA(opts ...Option) *AWDA {
@@ -114,6 +129,9 @@ func NewAWDA(opts ...Option) *AWDA {
 		calls:        map[string]int{},
 		submissions:  map[string]int{},
 		uploads:      map[string]int{},
+		lostAnswers:  map[string][]error{},
+		applied:      map[string]int{},
+		tenors:       []awda.TenorOption{{Tenor: 3, TenorUnit: awda.TenorMonth}, {Tenor: 6, TenorUnit: awda.TenorMonth}},
 	}
 	for _, o := range opts {
 		o(f)
@@ -132,6 +150,32 @@ func (f *AWDA) Fail(path string, errs ...error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.faults[path] = append(f.faults[path], errs...)
+}
+
+// ApplyThenFail queues errors for the next calls to path that the fake
+// applies first and then answers with the error instead of its answer: a
+// call that reached AWDA whose answer was lost (a timeout, a dropped
+// connection). Supported on register, loan/submit, loan/sign and
+// bankcard/verify.
+func (f *AWDA) ApplyThenFail(path string, errs ...error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lostAnswers[path] = append(f.lostAnswers[path], errs...)
+}
+
+// Lost returns the transport error a lost answer on path looks like to the
+// real client.
+func Lost(path string) error {
+	return &awda.Error{Class: awda.ClassTimeout, Endpoint: path, Message: "fake: answer lost after the call was applied"}
+}
+
+// lose returns the queued lost-answer error of path, if any. Callers hold mu.
+func (f *AWDA) lose(path string) error {
+	if q := f.lostAnswers[path]; len(q) > 0 {
+		f.lostAnswers[path] = q[1:]
+		return q[0]
+	}
+	return nil
 }
 
 // FailAuthPage queues errors that the next auth/page calls for authType
@@ -222,6 +266,14 @@ func (f *AWDA) Submissions(orderNo string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.submissions[orderNo]
+}
+
+// AppliedSubmissions returns how many submissions with orderNo created a
+// loan at the fake (at most one, unless the fake is broken).
+func (f *AWDA) AppliedSubmissions(orderNo string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.applied[orderNo]
 }
 
 // Loans returns how many distinct loans exist.
@@ -353,6 +405,43 @@ func (f *AWDA) PayInstallment(loanNo string, period int) {
 	}
 }
 
+// SetCardStatusOf sets the status of the one card of a user whose bank code
+// and masked account number match (SetCardStatus changes every card at the
+// bank, an earlier FAILED one included).
+func (f *AWDA) SetCardStatusOf(userID, bankCode, accountNoMasked string, s awda.CardStatus) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.cards[userID] {
+		c := &f.cards[userID][i]
+		if c.BankCode == bankCode && c.AccountNoMasked == accountNoMasked {
+			c.Status = s
+		}
+	}
+}
+
+// MarkOverdue marks installment period OVERDUE and the loan OVERDUE.
+func (f *AWDA) MarkOverdue(loanNo string, period int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := f.loans[loanNo]
+	for i := range l.info.Schedule {
+		if in := &l.info.Schedule[i]; in.Period == period && in.Status != awda.InstallmentPaid {
+			in.Status = awda.InstallmentOverdue
+		}
+	}
+	l.info.Status = awda.LoanOverdue
+}
+
+// LoanStatus returns a loan's status at the fake, or "".
+func (f *AWDA) LoanStatus(loanNo string) awda.LoanStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if l := f.loans[loanNo]; l != nil {
+		return l.info.Status
+	}
+	return ""
+}
+
 // Schedule returns a copy of a loan's schedule.
 func (f *AWDA) Schedule(loanNo string) []awda.Installment {
 	f.mu.Lock()
@@ -377,6 +466,9 @@ func (f *AWDA) makeSchedule(l *loan) {
 // enter counts the call and returns a queued fault, if any. Callers hold mu.
 func (f *AWDA) enter(path string) error {
 	f.calls[path]++
+	if f.onCall != nil {
+		f.onCall(path, f.now())
+	}
 	if err := f.outages[path]; err != nil {
 		return err
 	}
@@ -413,6 +505,9 @@ func (f *AWDA) Register(_ context.Context, req *awda.RegisterRequest) (*awda.Reg
 	id := f.id("U")
 	f.users[req.PartnerUserID] = id
 	f.auths[id] = append([]awda.AuthItem(nil), f.authTemplate...)
+	if err := f.lose(awda.PathUserRegister); err != nil {
+		return nil, err
+	}
 	return &awda.RegisterResponse{UserID: id}, nil
 }
 
@@ -435,7 +530,7 @@ func (f *AWDA) EligibleCheck(_ context.Context, req *awda.EligibleCheckRequest) 
 	if !f.eligible {
 		return &awda.EligibleCheckResponse{Eligible: false, Reason: f.ineligibleReason}, nil
 	}
-	return &awda.EligibleCheckResponse{Eligible: true, MaxAmount: f.maxAmount, Tenors: []awda.TenorOption{{Tenor: 3, TenorUnit: awda.TenorMonth}, {Tenor: 6, TenorUnit: awda.TenorMonth}}}, nil
+	return &awda.EligibleCheckResponse{Eligible: true, MaxAmount: f.maxAmount, Tenors: append([]awda.TenorOption(nil), f.tenors...)}, nil
 }
 
 func (f *AWDA) AuthList(_ context.Context, req *awda.AuthListRequest) (*awda.AuthListResponse, error) {
@@ -511,6 +606,9 @@ func (f *AWDA) BankCardVerify(_ context.Context, req *awda.BankCardVerifyRequest
 	}
 	masked := "****" + req.AccountNo[len(req.AccountNo)-4:]
 	f.cards[req.UserID] = append(f.cards[req.UserID], awda.BankCard{BankCode: req.BankCode, AccountNoMasked: masked, Status: v.status})
+	if err := f.lose(awda.PathBankCardVerify); err != nil {
+		return nil, err
+	}
 	return &awda.BankCardVerifyResponse{Status: v.status, FailReason: v.reason}, nil
 }
 
@@ -591,6 +689,10 @@ func (f *AWDA) LoanSubmit(_ context.Context, req *awda.LoanSubmitRequest) (*awda
 	no := f.id("L")
 	f.byOrder[req.OrderNo] = no
 	f.loans[no] = &loan{req: *req, info: awda.LoanInfoResponse{LoanNo: no, OrderNo: req.OrderNo, Status: awda.LoanSubmitted, Amount: req.Amount}}
+	f.applied[req.OrderNo]++
+	if err := f.lose(awda.PathLoanSubmit); err != nil {
+		return nil, err
+	}
 	return &awda.LoanSubmitResponse{LoanNo: no, Status: awda.LoanSubmitted}, nil
 }
 
@@ -603,6 +705,7 @@ func (f *AWDA) SubmitOutOfBand(req awda.LoanSubmitRequest) string {
 	no := f.id("L")
 	f.byOrder[req.OrderNo] = no
 	f.loans[no] = &loan{req: req, info: awda.LoanInfoResponse{LoanNo: no, OrderNo: req.OrderNo, Status: awda.LoanSubmitted, Amount: req.Amount}}
+	f.applied[req.OrderNo]++
 	return no
 }
 
@@ -664,6 +767,9 @@ func (f *AWDA) LoanSign(_ context.Context, req *awda.LoanSignRequest) (*awda.Loa
 	}
 	l.signedAt = req.SignedAt
 	l.info.Status = awda.LoanSigned
+	if err := f.lose(awda.PathLoanSign); err != nil {
+		return nil, err
+	}
 	return &awda.LoanSignResponse{Status: awda.LoanSigned}, nil
 }
 

@@ -2,9 +2,12 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -24,8 +27,10 @@ type Verdict struct {
 }
 
 // HeaderIdempotencyKey makes a bank card or signature submission
-// idempotent: the same key again gets the first submission's verdict instead
-// of being processed twice. 1 to 128 characters of [A-Za-z0-9._:-].
+// idempotent: the same key again with the same body gets the first
+// submission's verdict instead of being processed twice; the same key with
+// another body is refused (409), as a create with another body is. Keys are
+// per application and route. 1 to 128 characters of [A-Za-z0-9._:-].
 const HeaderIdempotencyKey = "Idempotency-Key"
 
 func (s *Server) submitBankCard(w http.ResponseWriter, r *http.Request) {
@@ -94,10 +99,34 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, ref, name string
 		Args:         []any{arg},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	}
+	// The key is claimed for this body before the update (its ID): the
+	// update ID alone would answer another card with the first card's
+	// verdict. A claim is released when nothing was recorded under it.
+	var release func()
 	if key := r.Header.Get(HeaderIdempotencyKey); key != "" {
 		if !saneRequestID(key) {
 			validationProblem(w, r, []FieldError{{Field: HeaderIdempotencyKey, Detail: "1 to 128 characters of A-Z a-z 0-9 . _ : -"}})
 			return false
+		}
+		b, _ := json.Marshal(arg) // validated and normalised: its canonical form
+		sum := sha256.Sum256(b)
+		same, err := s.store.ClaimActionKey(ctx, wfID, name, key, sum[:])
+		if err != nil {
+			s.unavailable(w, r, "database", err)
+			return false
+		}
+		if !same {
+			problem(w, r, http.StatusConflict, TypeConflict,
+				"this "+HeaderIdempotencyKey+" was used for this application with a different body")
+			return false
+		}
+		release = func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+			defer cancel()
+			if err := s.store.ReleaseActionKey(rctx, wfID, name, key, sum[:]); err != nil {
+				s.log.Warn().Str("request_id", RequestIDFrom(r.Context())).Str("error_type", errorType(err)).
+					Msg("releasing an idempotency key failed; a corrected request needs a new key")
+			}
 		}
 		opts.UpdateID = name + "/" + key
 	}
@@ -110,6 +139,9 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, ref, name string
 	}
 	var notFound *serviceerror.NotFound
 	var appErr *temporal.ApplicationError
+	if release != nil && (errors.As(err, &notFound) || errors.As(err, &appErr)) {
+		release()
+	}
 	switch {
 	case errors.As(err, &notFound):
 		s.notOpen(w, r, ref)
@@ -176,12 +208,15 @@ func (s *Server) notOpen(w http.ResponseWriter, r *http.Request, ref string) {
 // ---- signals ----
 
 // SignalResponse answers cancel, retry and abandon (202): the request is
-// recorded in the workflow; whether it applies (a cancel after signing, a
-// retry of a loan that is not stuck) shows in the application's status.
+// recorded in the workflow; whether a retry or abandon applies (a loan that
+// is not stuck ignores them) shows in the application's status. A cancel
+// is answered 202 only where the loan takes it, with a note on what it
+// means there (cancel.go).
 type SignalResponse struct {
 	ApplicationID string `json:"applicationId"`
 	WorkflowID    string `json:"workflowId"`
 	Signal        string `json:"signal"`
+	Note          string `json:"note,omitempty"`
 }
 
 func decodeCancel(w http.ResponseWriter, r *http.Request) (any, bool) {

@@ -98,7 +98,8 @@ func (d *downTemporal) UpdateWorkflow(_ context.Context, o client.UpdateWorkflow
 	return nil, errTemporalDown
 }
 
-func (d *downTemporal) QueryWorkflowWithOptions(context.Context, *client.QueryWorkflowWithOptionsRequest) (*client.QueryWorkflowWithOptionsResponse, error) {
+func (d *downTemporal) QueryWorkflowWithOptions(_ context.Context, req *client.QueryWorkflowWithOptionsRequest) (*client.QueryWorkflowWithOptionsResponse, error) {
+	d.record(temporalCall{method: "QueryWorkflowWithOptions", workflowID: req.WorkflowID, name: req.QueryType})
 	return nil, errTemporalDown
 }
 
@@ -461,7 +462,9 @@ var actionRoutes = []struct {
 // refused with nothing sent to Temporal; what does reach Temporal (503, as
 // it is down) is addressed to LoanWorkflowID(ref) under the route's update
 // or signal name, with the key as its update ID, and carries an input that
-// is valid and already normalised.
+// is valid and already normalised. A cancel first asks the loan's status
+// (what a cancel means depends on its stage); an update with a key first
+// claims the key in the database, which is down too (503, nothing sent).
 func FuzzActions(f *testing.F) {
 	fs := newFuzzServer(f)
 	f.Add(uint8(0), "app-1", "", "application/json", []byte(`{"bankCode":"BCA","accountNo":"1234567890","accountName":"Dewi"}`))
@@ -499,10 +502,24 @@ func FuzzActions(f *testing.F) {
 			checkLogs(t, fs.takeLogs(), values, ref)
 			return
 		}
+		if rt.update && idemKey != "" {
+			if len(calls) != 0 || !strings.Contains(rec.Body.String(), "database") {
+				t.Fatalf("a keyed update with the database down: %d Temporal calls, %s", len(calls), rec.Body)
+			}
+			checkLogs(t, fs.takeLogs(), jsonStrings(body), ref)
+			return
+		}
 		if len(calls) != 1 {
 			t.Fatalf("503 after %d Temporal calls", len(calls))
 		}
 		c := calls[0]
+		if rt.name == workflows.CancelSignal {
+			if c.method != "QueryWorkflowWithOptions" || c.name != workflows.StatusQuery || c.workflowID != workflows.LoanWorkflowID(ref) {
+				t.Fatalf("cancel asked %s %q of %q first", c.method, c.name, c.workflowID)
+			}
+			checkLogs(t, fs.takeLogs(), jsonStrings(body), ref)
+			return
+		}
 		if c.workflowID != workflows.LoanWorkflowID(ref) || c.name != rt.name {
 			t.Fatalf("sent %s %q to %q", c.method, c.name, c.workflowID)
 		}

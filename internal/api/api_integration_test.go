@@ -105,6 +105,12 @@ func TestLoanLifecycleThroughTheAPI(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(string(body), string(awda.CardBound)) {
 		t.Fatalf("repeated card with the same key: %d %s", code, body)
 	}
+	// The same key with another card is a conflict, not the first verdict.
+	code, body = s.postJSON("/v1/applications/"+ref+"/bank-card", BankCardRequest{BankCode: "BCA", AccountNo: failAccount, AccountName: fixtureName},
+		HeaderIdempotencyKey, "card-1")
+	if code != http.StatusConflict || problemOf(t, body).Type != TypeConflict {
+		t.Fatalf("another card with the same key: %d %s", code, body)
+	}
 
 	v = s.waitView(ref, "the agreement", time.Minute, func(v ApplicationView) bool {
 		return nextAction(v) == workflows.ActionSignAgreement
@@ -357,12 +363,17 @@ func TestApplicationsErrorsCancelAndBanks(t *testing.T) {
 	})
 	code, body = s.postJSON("/v1/applications/"+ref+"/cancel", map[string]string{"reason": "changed my mind"})
 	var sr SignalResponse
-	if code != http.StatusAccepted || json.Unmarshal(body, &sr) != nil || sr.Signal != workflows.CancelSignal {
+	if code != http.StatusAccepted || json.Unmarshal(body, &sr) != nil || sr.Signal != workflows.CancelSignal || sr.Note != NoteCancelBeforeSubmission {
 		t.Fatalf("cancel: %d %s", code, body)
 	}
 	v := s.waitView(ref, "CANCELLED", time.Minute, func(v ApplicationView) bool { return v.Terminal })
 	if v.Stage != string(workflows.StageCancelled) {
 		t.Fatalf("after cancel: %+v", v)
+	}
+	// Ended: another cancel is a conflict.
+	code, body = s.postJSON("/v1/applications/"+ref+"/cancel", map[string]string{})
+	if code != http.StatusConflict || problemOf(t, body).Type != TypeWrongStage {
+		t.Fatalf("cancel after the end: %d %s", code, body)
 	}
 
 	// The same image for the same applicant and type is the same document.

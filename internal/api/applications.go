@@ -84,7 +84,7 @@ func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) {
 			workflows.LoanStageKey.ValueSet(string(workflows.StageRegister)),
 			workflows.LoanStuckKey.ValueSet(false),
 		),
-	}, workflows.WorkflowName, req.input())
+	}, workflows.WorkflowName, req.input(s.loanCfg))
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if err != nil && !errors.As(err, &already) {
 		s.unavailable(w, r, "temporal", err)
@@ -148,28 +148,38 @@ func (s *Server) checkDocuments(ctx context.Context, refs []activities.DocumentR
 // (the applications table: the workflow has closed, or Temporal did not
 // answer in time).
 type ApplicationView struct {
-	ApplicationID string     `json:"applicationId"`
-	WorkflowID    string     `json:"workflowId"`
-	Source        string     `json:"source"`
-	Stage         string     `json:"stage"`
-	Stuck         bool       `json:"stuck"`
-	StuckReason   string     `json:"stuckReason,omitempty"`
-	Terminal      bool       `json:"terminal"`
-	Reason        string     `json:"reason,omitempty"`
-	LoanStatus    string     `json:"loanStatus,omitempty"`
-	AwdaUserID    string     `json:"awdaUserId,omitempty"`
-	AwdaLoanNo    string     `json:"awdaLoanNo,omitempty"`
-	OrderNo       string     `json:"orderNo,omitempty"`
-	Amount        int64      `json:"amount"`
-	Tenor         int        `json:"tenor"`
-	TenorUnit     string     `json:"tenorUnit"`
-	CreatedAt     *time.Time `json:"createdAt,omitempty"`
-	UpdatedAt     *time.Time `json:"updatedAt,omitempty"`
+	ApplicationID string `json:"applicationId"`
+	WorkflowID    string `json:"workflowId"`
+	Source        string `json:"source"`
+	Stage         string `json:"stage"`
+	Stuck         bool   `json:"stuck"`
+	// StuckAt is where a stuck loan is parked, why and since when, in the
+	// same words live and from the read model (live.stuck is the same).
+	StuckAt  *workflows.Stuck `json:"stuckAt,omitempty"`
+	Terminal bool             `json:"terminal"`
+	// Reason is why the loan ended (terminal stages).
+	Reason string `json:"reason,omitempty"`
+	// Operator is who ended it, when operations did (abandon).
+	Operator   string     `json:"operator,omitempty"`
+	LoanStatus string     `json:"loanStatus,omitempty"`
+	AwdaUserID string     `json:"awdaUserId,omitempty"`
+	AwdaLoanNo string     `json:"awdaLoanNo,omitempty"`
+	OrderNo    string     `json:"orderNo,omitempty"`
+	Amount     int64      `json:"amount"`
+	Tenor      int        `json:"tenor"`
+	TenorUnit  string     `json:"tenorUnit"`
+	CreatedAt  *time.Time `json:"createdAt,omitempty"`
+	UpdatedAt  *time.Time `json:"updatedAt,omitempty"`
 	// Next is what the loan waits for from the borrower (live only).
 	Next *workflows.NextAction `json:"next,omitempty"`
 	// Live is the workflow's whole status: transitions, authorizations,
 	// agreement, schedule (live only). It holds no personal data.
 	Live *workflows.Status `json:"live,omitempty"`
+	// Trail is every transition of the loan written to the database, oldest
+	// first (GET of one application only). It outlives Temporal's
+	// retention; for an open loan the newest transitions may be in
+	// live.transitions before they are here.
+	Trail []workflows.Transition `json:"trail,omitempty"`
 }
 
 // Sources of an ApplicationView.
@@ -188,13 +198,26 @@ func viewFromRow(a *store.Application) ApplicationView {
 	if stage == "" {
 		stage = StageNew
 	}
-	return ApplicationView{
+	v := ApplicationView{
 		ApplicationID: a.ApplicantRef, WorkflowID: a.WorkflowID, Source: SourceReadModel,
-		Stage: stage, Stuck: a.Stuck, StuckReason: a.StuckReason, Terminal: a.Terminal,
+		Stage: stage, Stuck: a.Stuck, Terminal: a.Terminal, Reason: a.Reason, Operator: a.Operator,
 		LoanStatus: a.LoanStatus, AwdaUserID: a.AwdaUserID, AwdaLoanNo: a.AwdaLoanNo, OrderNo: a.OrderNo,
 		Amount: a.Amount, Tenor: a.Tenor, TenorUnit: a.TenorUnit,
 		CreatedAt: &created, UpdatedAt: &updated,
 	}
+	if a.Stuck {
+		v.StuckAt = &workflows.Stuck{Step: a.StuckStep, Reason: a.StuckReason, Since: updated}
+		if a.StuckSince != nil {
+			v.StuckAt.Since = a.StuckSince.UTC()
+		}
+		// Rows written before the step had a column of its own, and loans
+		// still running the workflow code from before bounded waits, write
+		// "step: reason" as the reason; step names have no colon.
+		if step, reason, ok := strings.Cut(a.StuckReason, ": "); ok && (v.StuckAt.Step == "" || v.StuckAt.Step == step) {
+			v.StuckAt.Step, v.StuckAt.Reason = step, reason
+		}
+	}
+	return v
 }
 
 func viewFromStatus(ref string, st *workflows.Status) ApplicationView {
@@ -209,9 +232,34 @@ func viewFromStatus(ref string, st *workflows.Status) ApplicationView {
 		v.Stage = StageNew
 	}
 	if st.Stuck != nil {
-		v.Stuck, v.StuckReason = true, st.Stuck.Reason
+		stuck := *st.Stuck
+		v.Stuck, v.StuckAt = true, &stuck
+	}
+	if st.Stage == workflows.StageFailed {
+		v.Operator = abandonedBy(st.Transitions)
 	}
 	return v
+}
+
+// abandonedBy is the operator of the abandon that ended a loan, from its
+// transitions ("" if operations did not end it).
+func abandonedBy(ts []workflows.Transition) string {
+	for i := len(ts) - 1; i >= 0; i-- {
+		if ts[i].Kind == workflows.KindResumed && ts[i].To == "abandon" {
+			return ts[i].Operator
+		}
+	}
+	return ""
+}
+
+// trailView turns stored trail entries into the transitions' wire form.
+func trailView(es []activities.TrailEntry) []workflows.Transition {
+	out := make([]workflows.Transition, len(es))
+	for i, e := range es {
+		out[i] = workflows.Transition{Seq: e.Seq, At: e.At.UTC(), Kind: e.Kind, From: e.From, To: e.To,
+			EventID: e.EventID, Note: e.Note, Operator: e.Operator}
+	}
+	return out
 }
 
 func (s *Server) getApplication(w http.ResponseWriter, r *http.Request) {
@@ -234,7 +282,16 @@ func (s *Server) getApplication(w http.ResponseWriter, r *http.Request) {
 			if st.WorkflowID == "" {
 				st.WorkflowID = wfID
 			}
-			writeJSON(w, http.StatusOK, viewFromStatus(ref, &st))
+			v := viewFromStatus(ref, &st)
+			// The live answer stands without the stored trail: the status
+			// holds the latest transitions.
+			if tr, terr := s.store.Trail(r.Context(), wfID); terr == nil {
+				v.Trail = trailView(tr)
+			} else {
+				s.log.Warn().Str("request_id", RequestIDFrom(r.Context())).Str("workflow_id", wfID).
+					Str("error_type", errorType(terr)).Msg("reading the trail failed; answering without it")
+			}
+			writeJSON(w, http.StatusOK, v)
 			return
 		} else {
 			err = derr
@@ -253,7 +310,14 @@ func (s *Server) getApplication(w http.ResponseWriter, r *http.Request) {
 	case gerr != nil:
 		s.unavailable(w, r, "database", gerr)
 	default:
-		writeJSON(w, http.StatusOK, viewFromRow(a))
+		v := viewFromRow(a)
+		tr, terr := s.store.Trail(r.Context(), a.WorkflowID)
+		if terr != nil {
+			s.unavailable(w, r, "database", terr)
+			return
+		}
+		v.Trail = trailView(tr)
+		writeJSON(w, http.StatusOK, v)
 	}
 }
 

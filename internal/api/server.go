@@ -54,6 +54,10 @@ type Options struct {
 	// QueryTimeout bounds the status query before the read model answers
 	// instead (DefaultQueryTimeout).
 	QueryTimeout time.Duration
+	// LoanConfig goes into every loan workflow the server starts
+	// (LoanApplicationInput.Config): the deployment's knobs, zero fields
+	// keeping the workflow's defaults. The caller validates it.
+	LoanConfig workflows.Config
 }
 
 // Defaults of Options.
@@ -78,6 +82,7 @@ type Server struct {
 	maxDoc    int64
 	updateTO  time.Duration
 	queryTO   time.Duration
+	loanCfg   workflows.Config
 	metrics   *httpMetrics
 	routes    []route
 	mux       *http.ServeMux
@@ -114,6 +119,7 @@ func New(o Options) (*Server, error) {
 		maxDoc:    o.MaxDocumentBytes,
 		updateTO:  o.UpdateTimeout,
 		queryTO:   o.QueryTimeout,
+		loanCfg:   o.LoanConfig,
 	}
 	if s.taskQueue == "" {
 		s.taskQueue = workflows.TaskQueue
@@ -164,7 +170,7 @@ func New(o Options) (*Server, error) {
 		{"GET /v1/applications/{ref}", auth(s.getApplication)},
 		{"POST /v1/applications/{ref}/bank-card", auth(s.submitBankCard)},
 		{"POST /v1/applications/{ref}/signature", auth(s.signAgreement)},
-		{"POST /v1/applications/{ref}/cancel", auth(s.signal(workflows.CancelSignal, decodeCancel))},
+		{"POST /v1/applications/{ref}/cancel", auth(s.cancelApplication)},
 		{"POST /v1/applications/{ref}/retry", auth(s.signal(workflows.RetrySignal, decodeRetry))},
 		{"POST /v1/applications/{ref}/abandon", auth(s.signal(workflows.AbandonSignal, decodeAbandon))},
 		{"POST /v1/documents", auth(s.uploadDocument)},

@@ -30,8 +30,9 @@ type ApplicationRequest struct {
 }
 
 // input is the workflow input for a validated request.
-func (a *ApplicationRequest) input() workflows.LoanApplicationInput {
+func (a *ApplicationRequest) input(cfg workflows.Config) workflows.LoanApplicationInput {
 	return workflows.LoanApplicationInput{
+		Config:            cfg,
 		ApplicantRef:      a.ApplicantRef,
 		Applicant:         a.Applicant,
 		Loan:              a.Loan,

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"github.com/awdaflow/awdaflow/internal/loansim"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -78,6 +80,15 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		if err != nil {
 			return res, err
 		}
+	}
+
+	// Months of waiting cost history, not wall time: measured in the
+	// simulator (simulated time, the real workflow), before any process.
+	if err := phase("history over time", func() error {
+		res.LongWaits = loansim.HistoryCost()
+		return nil
+	}); err != nil {
+		return res, err
 	}
 
 	var s *stack.Stack

@@ -542,7 +542,7 @@ func (r *runner) applicant(ctx context.Context, i int, sc Scenario, p *Person) R
 		if v.Stuck {
 			if stuckSince.IsZero() {
 				stuckSince = time.Now()
-				r.emit(i, ev(EventStuck, "", v.StuckReason), +1)
+				r.emit(i, ev(EventStuck, "", stuckText(v)), +1)
 			}
 			if sc == DisburseFail && v.Stage == string(workflows.StageDisbursement) && !opsDone && v.AwdaLoanNo != "" {
 				// Operations: have AWDA disburse again, then re-run the step.
@@ -558,7 +558,7 @@ func (r *runner) applicant(ctx context.Context, i int, sc Scenario, p *Person) R
 					r.emit(i, ev(EventAction, "", "ops: AWDA disbursed again, retried"), 0)
 				}
 			} else if (!opsDone || time.Since(opsAt) > 15*time.Second) && time.Since(stuckSince) >= r.o.StuckGrace {
-				return finish(OutcomeStuck, "stuck at "+stage+": "+v.StuckReason)
+				return finish(OutcomeStuck, "stuck at "+stage+": "+stuckText(v))
 			}
 			sleep(ctx, r.o.PollInterval, true)
 			continue
@@ -650,4 +650,12 @@ func (r *runner) redisburse(ctx context.Context, loanNo string) error {
 		return nil
 	}
 	return r.admin.Advance(ctx, loanNo, awda.LoanDisbursing)
+}
+
+// stuckText says where a stuck loan is parked and why: "<step>: <reason>".
+func stuckText(v api.ApplicationView) string {
+	if v.StuckAt == nil {
+		return ""
+	}
+	return v.StuckAt.Step + ": " + v.StuckAt.Reason
 }

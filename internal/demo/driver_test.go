@@ -191,7 +191,8 @@ func (f *fakeAPI) get(w http.ResponseWriter, ref string) {
 		Stage: string(a.stage), Terminal: a.stage.Terminal(), AwdaLoanNo: a.loanNo,
 		OrderNo: workflows.OrderNo(workflows.LoanWorkflowID(ref))}
 	if a.stuck != "" {
-		v.Stuck, v.StuckReason = true, a.stuck
+		step, reason, _ := strings.Cut(a.stuck, ": ")
+		v.Stuck, v.StuckAt = true, &workflows.Stuck{Step: step, Reason: reason}
 	}
 	switch {
 	case v.Stuck || v.Terminal:

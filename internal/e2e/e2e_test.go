@@ -313,10 +313,10 @@ func TestStuckOnConfigurationErrorThenRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !v.Stuck || v.Stage != string(workflows.StageSubmit) || !strings.Contains(v.StuckReason, "configuration") {
-		t.Fatalf("the API shows stage %s, stuck %v (%q); want stuck at SUBMIT on a configuration error", v.Stage, v.Stuck, v.StuckReason)
+	if !v.Stuck || v.Stage != string(workflows.StageSubmit) || v.StuckAt == nil || !strings.Contains(v.StuckAt.Reason, "configuration") {
+		t.Fatalf("the API shows stage %s, stuck %v (%+v); want stuck at SUBMIT on a configuration error", v.Stage, v.Stuck, v.StuckAt)
 	}
-	t.Logf("stuck at %s: %s", v.Stage, v.StuckReason)
+	t.Logf("stuck at %s (%s): %s", v.Stage, v.StuckAt.Step, v.StuckAt.Reason)
 	list, err := s.API.ListApplications(ctx, url.Values{"stuck": {"true"}})
 	if err != nil {
 		t.Fatal(err)

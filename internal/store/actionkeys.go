@@ -64,3 +64,34 @@ func (s *Store) ClaimActionKey(ctx context.Context, workflowID, route, key strin
 func actionKeyAAD(workflowID, route, key string) []byte {
 	return fmt.Appendf(nil, "action_keys:%d:%s:%d:%s:%d:%s", len(workflowID), workflowID, len(route), route, len(key), key)
 }
+
+// ReleaseActionKey forgets a key claimed for requestHash, when nothing was
+// recorded under it (the workflow's validator refused the request, or there
+// is no such loan): the borrower may then send a corrected request with the
+// same key. A key claimed for another request is left alone.
+func (s *Store) ReleaseActionKey(ctx context.Context, workflowID, route, key string, requestHash []byte) error {
+	if s.sealer == nil {
+		return errors.New("store: release action key: no sealer")
+	}
+	var stored []byte
+	err := s.pool.QueryRow(ctx, `
+		SELECT request_hash_sealed FROM action_keys WHERE workflow_id = $1 AND route = $2 AND idem_key = $3`,
+		workflowID, route, key).Scan(&stored)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: release action key: %w", err)
+	}
+	first, err := s.sealer.Open(stored, actionKeyAAD(workflowID, route, key))
+	if err != nil || subtle.ConstantTimeCompare(first, requestHash) != 1 {
+		return nil
+	}
+	// The exact sealed bytes: a row replaced meanwhile is not ours.
+	if _, err := s.pool.Exec(ctx, `
+		DELETE FROM action_keys WHERE workflow_id = $1 AND route = $2 AND idem_key = $3 AND request_hash_sealed = $4`,
+		workflowID, route, key, stored); err != nil {
+		return fmt.Errorf("store: release action key: %w", err)
+	}
+	return nil
+}

@@ -34,6 +34,24 @@ func TestClaimActionKey(t *testing.T) {
 		t.Fatal("a key of another application or route conflicted")
 	}
 
+	// Released (nothing was recorded under it): the key is free for a
+	// corrected request; a release for another body leaves it alone.
+	if err := s.ReleaseActionKey(ctx(t), "loan:r2", "bank-card", "k1", a[:]); err != nil {
+		t.Fatal(err)
+	}
+	if claim("loan:r2", "bank-card", "k1", a) {
+		t.Fatal("released for another body")
+	}
+	if err := s.ReleaseActionKey(ctx(t), "loan:r2", "bank-card", "k1", b[:]); err != nil {
+		t.Fatal(err)
+	}
+	if !claim("loan:r2", "bank-card", "k1", a) {
+		t.Fatal("a released key is still bound to its first body")
+	}
+	if err := s.ReleaseActionKey(ctx(t), "loan:none", "bank-card", "k1", a[:]); err != nil {
+		t.Fatalf("release of an unknown key: %v", err)
+	}
+
 	// The hash is not stored in clear.
 	var stored []byte
 	if err := s.Pool().QueryRow(ctx(t), `SELECT request_hash_sealed FROM action_keys WHERE workflow_id = 'loan:r1' AND route = 'bank-card'`).Scan(&stored); err != nil {

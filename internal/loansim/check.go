@@ -1,0 +1,229 @@
+package loansim
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/workflows"
+)
+
+// Bounds the invariants hold the workflow to.
+const (
+	// MaxRunEvents is the server's history warning threshold: no run may
+	// reach it.
+	MaxRunEvents = 10240
+	// CallsPerWaitingDay bounds AWDA calls per day over every waiting
+	// window of at least minWindow: a poll backing off to 6 h (±20%) costs
+	// about 6 calls in its first 11 h and 5 a day after; repayment costs at
+	// most 2 a day (loan/info and a fresh VA).
+	CallsPerWaitingDay = 12
+	// minWindow is the shortest stretch without scripted events that counts
+	// as waiting; the first hour after an event (its work) is left out.
+	minWindow = 2 * day
+)
+
+// Invariant names.
+const (
+	InvOutcome     = "outcome"
+	InvEnded       = "ended"
+	InvCancel      = "cancel-within-one-task"
+	InvFinalPush   = "final-push-wakes"
+	InvBackwards   = "status-never-backwards"
+	InvPushOnce    = "push-applied-exactly-once"
+	InvSubmitOnce  = "one-submit-per-orderNo"
+	InvHistory     = "history-per-run"
+	InvContinued   = "long-loan-continued-as-new"
+	InvCallsPerDay = "awda-calls-per-waiting-day"
+	InvEncrypted   = "payloads-encrypted"
+	InvBadUpdate   = "invalid-update-refused"
+)
+
+func (r *Result) violate(inv, format string, args ...any) {
+	r.Violations = append(r.Violations, Violation{Invariant: inv, Detail: fmt.Sprintf(format, args...)})
+}
+
+func check(r *Result) {
+	s, p := r.Scenario, r.Prediction
+	// The outcome is the model's.
+	switch {
+	case r.Err != "":
+		r.violate(InvEnded, "%s (model: %s at %s)", r.Err, p.Outcome, fmtDur(p.EndAt))
+	case p.Ambiguous != "":
+	case r.Outcome != p.Outcome:
+		r.violate(InvOutcome, "got %s (%q) at %s, model %s (%s) at %s", r.Outcome, r.Reason, fmtDur(r.EndAt), p.Outcome, p.Why, fmtDur(p.EndAt))
+	case p.Exact && r.EndAt != p.EndAt:
+		inv := InvOutcome
+		if p.Outcome == workflows.StageCancelled {
+			inv = InvCancel
+		}
+		r.violate(inv, "%s at %s, expected at %s exactly", r.Outcome, fmtDur(r.EndAt), fmtDur(p.EndAt))
+	case p.Within && r.EndAt > p.EndAt+pushLatency:
+		r.violate(InvFinalPush, "%s pushed at %s ended the loan only at %s", p.Outcome, fmtDur(p.EndAt), fmtDur(r.EndAt))
+	}
+
+	// Status never moves backwards: in each recorded transition, along the
+	// transitions, and along the read-model writes.
+	var cur awda.LoanStatus
+	for _, t := range r.Transitions {
+		if t.Kind != workflows.KindLoanStatus {
+			continue
+		}
+		from, to := awda.LoanStatus(t.From), awda.LoanStatus(t.To)
+		if !forward(from, to) || !forward(cur, to) {
+			r.violate(InvBackwards, "transition %s→%s at %s (after %s)", from, to, t.At.Sub(Start), cur)
+		}
+		cur = to
+	}
+	cur = ""
+	stage := -1
+	var seq int64
+	for _, w := range r.Writes {
+		if w.Seq <= seq {
+			r.violate(InvBackwards, "projection seq %d after %d", w.Seq, seq)
+		}
+		seq = w.Seq
+		if to := awda.LoanStatus(w.LoanStatus); to != "" && !forward(cur, to) {
+			r.violate(InvBackwards, "projection loan status %s after %s (seq %d)", to, cur, w.Seq)
+		} else if to != "" {
+			cur = to
+		}
+		if i := stageIndex(workflows.Stage(w.Stage)); i < stage {
+			r.violate(InvBackwards, "projection stage %s after a later one (seq %d)", w.Stage, w.Seq)
+		} else {
+			stage = i
+		}
+	}
+
+	// Every delivered push applied exactly once across runs.
+	seen := map[string]bool{}
+	for _, id := range r.Delivered {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		applied, ignored := 0, 0
+		for _, t := range r.Transitions {
+			if t.EventID == id {
+				applied++
+			}
+		}
+		for _, ig := range r.Ignored {
+			if ig.EventID == id {
+				ignored++
+			}
+		}
+		switch {
+		case applied > 1:
+			r.violate(InvPushOnce, "push %s applied %d times", id, applied)
+		case applied+ignored == 0:
+			r.violate(InvPushOnce, "push %s delivered but neither applied nor recorded as ignored", id)
+		}
+	}
+
+	if r.AppliedSubmits > 1 || r.Loans > 1 {
+		r.violate(InvSubmitOnce, "%d submissions applied, %d loans at AWDA", r.AppliedSubmits, r.Loans)
+	}
+
+	total := 0
+	for i, rn := range r.Runs {
+		total += rn.Events
+		if rn.Events >= MaxRunEvents {
+			r.violate(InvHistory, "run %d: about %d events (%s to %s)", i+1, rn.Events, fmtDur(rn.Start), fmtDur(rn.End))
+		}
+	}
+	if th := s.Config.WithDefaults().ContinueAsNewEvents; total > th && len(r.Runs) < 2 {
+		r.violate(InvContinued, "about %d events in one run, threshold %d", total, th)
+	}
+
+	for _, w := range r.Windows() {
+		if w.Days() >= minWindow.Hours()/24 && float64(w.Calls)/w.Days() > CallsPerWaitingDay {
+			r.violate(InvCallsPerDay, "%.1f calls a day from %s to %s", float64(w.Calls)/w.Days(), fmtDur(w.From), fmtDur(w.To))
+			break
+		}
+	}
+
+	if r.Plain > 0 || len(r.Leaks) > 0 || r.LogLeaks > 0 {
+		r.violate(InvEncrypted, "%d of %d payloads not encrypted, %d with PII, %d log lines with PII", r.Plain, r.Payloads, len(r.Leaks), r.LogLeaks)
+	}
+	for _, b := range r.BadUpdatesAccepted {
+		r.violate(InvBadUpdate, "%s accepted", b)
+	}
+}
+
+// forward reports whether a loan may move from one status to another.
+func forward(from, to awda.LoanStatus) bool {
+	switch {
+	case from == "" || from == to:
+		return true
+	case from.Terminal():
+		return false
+	case to.Rank() > from.Rank():
+		return true
+	}
+	return from == awda.LoanDisburseFailed && to == awda.LoanDisbursed ||
+		from == awda.LoanRepaying && to == awda.LoanOverdue || from == awda.LoanOverdue && to == awda.LoanRepaying
+}
+
+func stageIndex(s workflows.Stage) int {
+	if s.Terminal() {
+		return len(workflows.Stages)
+	}
+	for i, st := range workflows.Stages {
+		if st == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// Window is a stretch of waiting: no scripted event between From and To.
+type Window struct {
+	From, To      time.Duration
+	Calls, Events int
+}
+
+// Days is the window's length in days.
+func (w Window) Days() float64 { return (w.To - w.From).Hours() / 24 }
+
+// Windows returns the waiting windows of at least minWindow after the loan
+// was submitted for review (the first card), before it ended, with the AWDA
+// calls and estimated history events in each.
+func (r *Result) Windows() []Window {
+	end := r.EndAt
+	if end == 0 && len(r.Runs) > 0 {
+		end = r.Runs[len(r.Runs)-1].End
+	}
+	var ws []Window
+	prev := time.Duration(-1)
+	for _, e := range append(r.Scenario.Events, Event{At: end}) {
+		if prev < 0 {
+			if e.Kind == KCard {
+				prev = e.At
+			}
+			continue
+		}
+		from, to := prev+time.Hour, min(e.At, end)
+		if to-from >= minWindow {
+			ws = append(ws, Window{From: from, To: to})
+		}
+		if e.At >= end {
+			break
+		}
+		prev = e.At
+	}
+	for i := range ws {
+		w := &ws[i]
+		for _, c := range r.Calls {
+			if c.At >= w.From && c.At < w.To {
+				w.Calls++
+			}
+		}
+		for _, m := range r.History {
+			if m.At >= w.From && m.At < w.To {
+				w.Events += m.N
+			}
+		}
+	}
+	return ws
+}

@@ -1,0 +1,490 @@
+package loansim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/awdaflow/awdaflow/activities"
+	"github.com/awdaflow/awdaflow/activities/fake"
+	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/internal/codec"
+	"github.com/awdaflow/awdaflow/workflows"
+)
+
+// applicantRef is every scenario's applicant (one loan per scenario).
+const applicantRef = "sim-applicant"
+
+// maxRuns bounds the runs of one loan (a loop of continue-as-new is a
+// finding, not a hang).
+const maxRuns = 400
+
+// abortEvents ends a run whose estimate passes it (twice the server's
+// warning threshold): the finding is made, the rest would only cost time.
+const abortEvents = 2 * MaxRunEvents
+
+// ring is the simulator's payload key (random: ciphertexts differ between
+// processes, outcomes do not).
+var ring = sync.OnceValue(func() *codec.KeyRing {
+	spec, err := codec.GenerateKeySpec("sim")
+	if err != nil {
+		panic(err)
+	}
+	k, err := codec.ParseKeyRing(spec)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
+
+// Run is what became of one scenario.
+type Run struct {
+	Start, End time.Duration
+	Events     int // estimated history events
+	CAN        bool
+}
+
+// Result is everything observed while a scenario ran.
+type Result struct {
+	Scenario   *Scenario
+	Prediction Prediction
+
+	Outcome workflows.Stage
+	Reason  string
+	EndAt   time.Duration
+	Err     string // the workflow failed, or never ended
+
+	Runs []Run
+	// Delivered are the pushes whose signal reached a run, by eventId.
+	Delivered []string
+	// BadUpdatesAccepted lists invalid updates the workflow accepted.
+	BadUpdatesAccepted []string
+	Transitions        []workflows.Transition // union over every run, in order seen
+	Ignored            []workflows.Ignored
+	Writes             []activities.ApplicationProjection
+	Calls              []Call
+	History            []Mark // estimated events, when they happened
+	AppliedSubmits     int
+	Loans              int
+	Payloads, Plain    int
+	Leaks              []string
+	LogLeaks           int
+
+	Violations []Violation
+}
+
+// Call is one AWDA call.
+type Call struct {
+	At   time.Duration
+	Path string
+}
+
+// Mark is n estimated history events at At.
+type Mark struct {
+	At time.Duration
+	N  int
+}
+
+// Violation is one invariant broken by a scenario.
+type Violation struct {
+	Invariant string
+	Detail    string
+}
+
+func (v Violation) String() string { return v.Invariant + ": " + v.Detail }
+
+// driver runs one scenario.
+type driver struct {
+	s    *Scenario
+	r    *Result
+	awda *fake.AWDA
+	docs *fake.Documents
+	proj *fake.Projections
+	insp *inspector
+	dc   converter.DataConverter
+
+	mu       sync.Mutex
+	env      *testsuite.TestWorkflowEnvironment
+	runIdx   int
+	events   atomic.Int64 // this run's estimate
+	executed []bool
+
+	aborted   bool
+	transKeys map[string]bool
+	ignKeys   map[string]bool
+}
+
+func (d *driver) now() time.Time {
+	d.mu.Lock()
+	env := d.env
+	d.mu.Unlock()
+	if env == nil {
+		return Start
+	}
+	return env.Now()
+}
+
+func (d *driver) at() time.Duration { return d.now().Sub(Start) }
+
+// count adds n estimated events to the run's history, and tells the
+// workflow (GetCurrentHistoryLength) when it is safe to: from callbacks that
+// run while the workflow is not running.
+func (d *driver) count(n int, tell bool) {
+	total := d.events.Add(int64(n))
+	d.mu.Lock()
+	d.r.History = append(d.r.History, Mark{At: d.at0(), N: n})
+	env := d.env
+	abort := tell && total > abortEvents && !d.aborted
+	if abort {
+		d.aborted = true
+	}
+	d.mu.Unlock()
+	if tell && env != nil {
+		env.SetCurrentHistoryLength(int(total))
+	}
+	if abort {
+		env.CancelWorkflow() // the run is a finding already; save the time
+	}
+}
+
+// at0 is at() for callers holding mu.
+func (d *driver) at0() time.Duration {
+	if d.env == nil {
+		return 0
+	}
+	return d.env.Now().Sub(Start)
+}
+
+// Simulate runs scenario s against the real workflow and activities.
+func Simulate(s *Scenario) *Result {
+	d := &driver{s: s, r: &Result{Scenario: s, Prediction: Predict(s)}, transKeys: map[string]bool{}, ignKeys: map[string]bool{}}
+	d.insp = newInspector(codec.NewDataConverter(ring()), s.PII())
+	d.dc = d.insp
+	var tenors []awda.TenorOption
+	for m := 1; m <= 24; m++ {
+		tenors = append(tenors, awda.TenorOption{Tenor: m, TenorUnit: awda.TenorMonth})
+	}
+	opts := []fake.Option{fake.WithClock(d.now), fake.WithTenors(tenors...), fake.WithInstallments(s.Tenor), fake.OnCall(func(path string, at time.Time) {
+		d.r.Calls = append(d.r.Calls, Call{At: at.Sub(Start), Path: path})
+	})}
+	if s.Ineligible {
+		opts = append(opts, fake.Ineligible("income below the minimum"))
+	}
+	d.awda = fake.NewAWDA(opts...)
+	d.docs = fake.NewDocuments(
+		activities.Document{ID: "doc-ktp", ContentType: "image/jpeg", FileName: "ktp.jpg", Bytes: []byte("ktp-image")},
+		activities.Document{ID: "doc-selfie", ContentType: "image/jpeg", FileName: "selfie.jpg", Bytes: []byte("selfie-image")},
+	)
+	d.proj = fake.NewProjections()
+	d.executed = make([]bool, len(s.Events))
+	d.run()
+	d.r.Writes = d.proj.Writes()
+	// The durable trail: transitions the workflow state no longer keeps.
+	for _, w := range d.r.Writes {
+		var ts []workflows.Transition
+		for _, e := range w.Trail {
+			ts = append(ts, workflows.Transition{Seq: e.Seq, At: e.At, Kind: e.Kind, From: e.From, To: e.To, EventID: e.EventID, Note: e.Note, Operator: e.Operator})
+		}
+		d.merge(ts, nil)
+	}
+	d.r.AppliedSubmits = d.awda.AppliedSubmissions(orderNo())
+	d.r.Loans = d.awda.Loans()
+	d.r.Payloads, d.r.Plain, d.r.Leaks, d.r.LogLeaks = d.insp.findings()
+	check(d.r)
+	return d.r
+}
+
+func orderNo() string { return workflows.OrderNo(workflows.LoanWorkflowID(applicantRef)) }
+
+func (d *driver) input() workflows.LoanApplicationInput {
+	a := d.s.Applicant
+	return workflows.LoanApplicationInput{
+		ApplicantRef: applicantRef,
+		Applicant: workflows.Applicant{
+			Name: a.Name, NIK: a.NIK, Mobile: a.Mobile, BirthDate: "1990-01-05", BirthPlace: "Jakarta",
+			Personal: awda.PersonalInfo{Gender: "FEMALE", MaritalStatus: "SINGLE", Province: "DKI Jakarta", City: "Jakarta Selatan", Address: "Jl. Contoh 1"},
+			Work:     awda.WorkInfo{Occupation: "EMPLOYEE", MonthlyIncome: 8_000_000},
+		},
+		Loan:              workflows.LoanRequest{Amount: 3_000_000, Tenor: d.s.Tenor, TenorUnit: awda.TenorMonth, Purpose: "WORKING_CAPITAL"},
+		EmergencyContacts: []awda.EmergencyContact{{Name: a.ContactName, Mobile: a.Contact, Relation: "SIBLING"}},
+		Documents:         []activities.DocumentRef{{Type: awda.ImageKTP, DocumentID: "doc-ktp"}, {Type: awda.ImageSelfie, DocumentID: "doc-selfie"}},
+		ReturnURL:         "https://lender.example/return",
+		Config:            d.s.Config,
+	}
+}
+
+// newEnv is a fresh test environment for one run, starting at offset.
+func (d *driver) newEnv(offset time.Duration) *testsuite.TestWorkflowEnvironment {
+	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(logger{d.insp})
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetStartTime(Start.Add(offset))
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.LoanWorkflowID(applicantRef), TaskQueue: workflows.TaskQueue})
+	env.SetDataConverter(d.dc)
+	env.SetTestTimeout(2 * time.Minute)
+	// The SDK's deadlock detector (1 s of a workflow task without a yield)
+	// measures wall time: on two busy cores a long loan's replay-free task
+	// can exceed it with no deadlock at all (seed 274 under make test's
+	// load). Determinism is what the simulator checks, not wall time.
+	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: 30 * time.Second})
+	env.SetWorkflowRunTimeout(d.s.Span() - offset + 200*day)
+	env.RegisterWorkflow(workflows.LoanApplication)
+	acts := activities.New(d.awda, d.docs, d.proj)
+	acts.Now = d.now
+	env.RegisterActivity(acts)
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(mock.Arguments) { d.count(1, false) }).Return(nil).Maybe()
+
+	// The history estimate (see the package doc).
+	env.SetOnTimerScheduledListener(func(string, time.Duration) { d.count(1, true) })
+	env.SetOnTimerFiredListener(func(string) { d.count(1+3, true) })
+	env.SetOnTimerCanceledListener(func(string) { d.count(1, true) })
+	env.SetOnActivityStartedListener(func(*activity.Info, context.Context, converter.EncodedValues) { d.count(2, false) })
+	env.SetOnActivityCompletedListener(func(*activity.Info, converter.EncodedValue, error) { d.count(1+3, false) })
+	env.SetOnActivityCanceledListener(func(*activity.Info) { d.count(2+3, false) })
+	env.SetOnLocalActivityCompletedListener(func(*activity.Info, converter.EncodedValue, error) { d.count(1, true) })
+	env.SetOnLocalActivityCanceledListener(func(*activity.Info) { d.count(1, true) })
+	return env
+}
+
+func (d *driver) run() {
+	in := d.input()
+	offset := time.Duration(0)
+	for run := 0; run < maxRuns; run++ {
+		env := d.newEnv(offset)
+		d.mu.Lock()
+		d.env, d.runIdx = env, run
+		d.mu.Unlock()
+		d.events.Store(0)
+		d.aborted = false
+		d.count(4, true) // started, first workflow task
+		for i, e := range d.s.Events {
+			if d.executed[i] {
+				continue
+			}
+			if run == 0 && e.At == 0 && e.Kind == KFault {
+				d.executed[i] = true
+				d.apply(env, e)
+				continue
+			}
+			i, e := i, e
+			// The delayed callback's own timer starts a workflow task right
+			// after it; the action runs in a callback queued behind that
+			// task, so that a signal it sends and a suggestion it sets are
+			// seen together in the next task, and an action whose run has
+			// ended meanwhile is left for the next run (as the server hands
+			// a signal arriving after a continue-as-new to the new run).
+			env.RegisterDelayedCallback(func() {
+				env.RegisterDelayedCallback(func() {
+					if env.IsWorkflowCompleted() {
+						return // for the next run
+					}
+					d.executed[i] = true
+					if e.CAN {
+						env.SetContinueAsNewSuggested(true)
+					}
+					d.apply(env, e)
+				}, 0)
+			}, max(0, e.At-offset))
+		}
+		start := offset
+		env.ExecuteWorkflow(workflows.LoanApplication, in)
+		d.count(1, false) // completed or continued-as-new
+		offset = env.Now().Sub(Start)
+		rn := Run{Start: start, End: offset, Events: int(d.events.Load())}
+		err := env.GetWorkflowError()
+		var can *workflow.ContinueAsNewError
+		switch {
+		case !env.IsWorkflowCompleted():
+			d.r.Err = "the workflow did not complete"
+		case errors.As(err, &can):
+			rn.CAN = true
+			d.r.Runs = append(d.r.Runs, rn)
+			var next workflows.LoanApplicationInput
+			if err := d.dc.FromPayloads(can.Input, &next); err != nil {
+				d.r.Err = "decode continue-as-new input: " + err.Error()
+				return
+			}
+			if next.Resume != nil {
+				d.merge(next.Resume.Transitions, next.Resume.Ignored)
+			}
+			in = next
+			continue
+		case err != nil && d.aborted:
+			d.r.Err = fmt.Sprintf("run aborted at about %d events", abortEvents)
+		case err != nil:
+			var to *temporal.TimeoutError
+			if errors.As(err, &to) {
+				d.r.Err = "the loan never ended (run timeout)"
+			} else {
+				d.r.Err = "workflow failed: " + err.Error()
+			}
+		default:
+			var res workflows.LoanResult
+			if err := env.GetWorkflowResult(&res); err != nil {
+				d.r.Err = "decode result: " + err.Error()
+			}
+			d.r.Outcome, d.r.Reason, d.r.EndAt = res.Outcome, res.Reason, res.ClosedAt.Sub(Start)
+		}
+		d.r.Runs = append(d.r.Runs, rn)
+		if v, qerr := env.QueryWorkflow(workflows.StatusQuery); qerr == nil {
+			var st workflows.Status
+			if v.Get(&st) == nil {
+				d.merge(st.Transitions, st.Ignored)
+			}
+		}
+		return
+	}
+	d.r.Err = fmt.Sprintf("more than %d runs", maxRuns)
+}
+
+// merge adds transitions and ignored records not seen before (a run's state
+// carries its predecessors').
+func (d *driver) merge(ts []workflows.Transition, igs []workflows.Ignored) {
+	for _, t := range ts {
+		k := fmt.Sprintf("%d|%d|%s|%s|%s|%s|%s", t.Seq, t.At.UnixNano(), t.Kind, t.From, t.To, t.EventID, t.Note)
+		if t.Seq > 0 {
+			k = fmt.Sprint(t.Seq)
+		}
+		if !d.transKeys[k] {
+			d.transKeys[k] = true
+			d.r.Transitions = append(d.r.Transitions, t)
+		}
+	}
+	for _, ig := range igs {
+		k := fmt.Sprintf("%d|%s|%s|%s|%s", ig.At.UnixNano(), ig.Signal, ig.EventID, ig.Status, ig.Reason)
+		if !d.ignKeys[k] {
+			d.ignKeys[k] = true
+			d.r.Ignored = append(d.r.Ignored, ig)
+		}
+	}
+}
+
+// signal sends a signal and counts its events (signaled + a workflow task).
+func (d *driver) signal(env *testsuite.TestWorkflowEnvironment, name string, v any) {
+	d.count(1+3, true)
+	env.SignalWorkflow(name, v)
+}
+
+// update sends an update; bad updates must be refused.
+func (d *driver) update(env *testsuite.TestWorkflowEnvironment, name string, v any, bad string) {
+	d.count(2+3, true)
+	id := fmt.Sprintf("upd-%d", d.events.Load())
+	env.UpdateWorkflow(name, id, &testsuite.TestUpdateCallback{
+		OnReject: func(error) {},
+		OnAccept: func() {
+			if bad != "" {
+				d.r.BadUpdatesAccepted = append(d.r.BadUpdatesAccepted, fmt.Sprintf("%s at %s", bad, fmtDur(d.at())))
+			}
+		},
+		OnComplete: func(any, error) {},
+	}, v)
+}
+
+func (d *driver) apply(env *testsuite.TestWorkflowEnvironment, e Event) {
+	uid := d.awda.UserID(applicantRef)
+	loanNo := d.awda.LoanNo(orderNo())
+	switch e.Kind {
+	case KFault:
+		f := e.Fault
+		switch {
+		case f.Outage:
+			d.awda.Outage(f.Path, fake.Err(f.Path, awda.CodeSystemBusy))
+		case f.Lost:
+			d.awda.ApplyThenFail(f.Path, fake.Lost(f.Path))
+		default:
+			d.awda.FailCodes(f.Path, f.Codes...)
+		}
+	case KRestore:
+		d.awda.Restore(e.Fault.Path)
+	case KForceCAN:
+		env.SetContinueAsNewSuggested(true)
+	case KAuthorize:
+		for _, t := range []string{"KTP_OCR", "LIVENESS"} {
+			d.awda.SetAuth(uid, t, awda.AuthSuccess)
+			d.signal(env, workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: fmt.Sprintf("auth-%s-%s", t, fmtDur(e.At)), UserID: uid, AuthType: t, Status: awda.AuthSuccess})
+		}
+	case KCard:
+		c := e.Card
+		if c.Verdict != awda.CardBound {
+			d.awda.NextCardVerdicts(c.Verdict, "account name does not match", 1)
+		}
+		d.update(env, workflows.SubmitBankCardUpdate, workflows.BankCardInput{BankCode: c.Bank, AccountNo: c.AccountNo, AccountName: d.s.Applicant.Name}, "")
+	case KBadCard:
+		in := workflows.BankCardInput{BankCode: "BCA", AccountNo: "1234567890", AccountName: d.s.Applicant.Name}
+		switch e.Variant {
+		case 0:
+			in.BankCode = "NOSUCHBANK"
+		case 1:
+			in.AccountNo = "12AB567890"
+		case 2:
+			in.AccountNo = "123"
+		default:
+			in.AccountName = " "
+		}
+		d.update(env, workflows.SubmitBankCardUpdate, in, fmt.Sprintf("bad card #%d", e.Variant))
+	case KCardResolve:
+		d.awda.SetCardStatusOf(uid, e.Card.Bank, e.Card.Masked(), e.Card.Final)
+	case KStatus:
+		if loanNo != "" {
+			d.awda.SetLoanStatus(loanNo, e.Status)
+		}
+	case KPay:
+		if loanNo != "" {
+			d.awda.PayInstallment(loanNo, e.Period)
+		}
+	case KOverdue:
+		if loanNo != "" {
+			d.awda.MarkOverdue(loanNo, e.Period)
+		}
+	case KSettleAll:
+		if loanNo != "" {
+			d.awda.SetLoanStatus(loanNo, awda.LoanSettled)
+		}
+	case KPush:
+		d.r.Delivered = append(d.r.Delivered, e.EventID)
+		d.signal(env, workflows.LoanStatusSignal, awda.LoanStatusEvent{
+			EventID: e.EventID, EventType: awda.EventTypeLoanStatus, LoanNo: loanNo, OrderNo: orderNo(), UserID: uid,
+			Status: e.Status, Period: e.Period, OccurredAt: Start.Add(e.At).UnixMilli(),
+		})
+	case KSign, KBadSign:
+		agreement := "AGR-" + loanNo
+		if v, err := env.QueryWorkflow(workflows.StatusQuery); err == nil {
+			var st workflows.Status
+			if v.Get(&st) == nil && st.Agreement != nil {
+				agreement = st.Agreement.ID
+			}
+		}
+		in := workflows.SignAgreementInput{AgreementID: agreement, Consent: true, ClientIP: "203.0.113.7"}
+		bad := ""
+		if e.Kind == KBadSign {
+			bad = fmt.Sprintf("bad signature #%d", e.Variant)
+			switch e.Variant {
+			case 0:
+				in.AgreementID = "AGR-not-this-one"
+			case 1:
+				in.Consent = false
+			default:
+				in.ClientIP = "not-an-ip"
+			}
+		}
+		d.update(env, workflows.SignAgreementUpdate, in, bad)
+	case KCancel:
+		d.signal(env, workflows.CancelSignal, workflows.CancelRequest{Reason: "changed my mind"})
+	case KRetry:
+		d.signal(env, workflows.RetrySignal, workflows.RetryRequest{Operator: "ops-sim", Reason: "simulated"})
+	case KAbandon:
+		d.signal(env, workflows.AbandonSignal, workflows.AbandonRequest{Operator: "ops-sim", Reason: "simulated"})
+	}
+}

@@ -1,0 +1,176 @@
+package loansim
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/converter"
+
+	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/internal/codec"
+	"github.com/awdaflow/awdaflow/workflows"
+)
+
+func TestGenerateIsDeterministic(t *testing.T) {
+	for seed := uint64(1); seed <= 200; seed++ {
+		a, b := Generate(seed), Generate(seed)
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("seed %d: two scenarios", seed)
+		}
+		if !reflect.DeepEqual(Predict(a), Predict(b)) {
+			t.Fatalf("seed %d: two predictions", seed)
+		}
+	}
+	if reflect.DeepEqual(Generate(1).Events, Generate(2).Events) {
+		t.Fatal("seeds 1 and 2 drew the same script")
+	}
+}
+
+func TestGenerateCoversTheIssuesList(t *testing.T) {
+	kinds := map[Kind]int{}
+	outcomes := map[workflows.Stage]int{}
+	var maxSpan time.Duration
+	faults := map[string]int{}
+	ambiguous := 0
+	for seed := uint64(1); seed <= 1000; seed++ {
+		s := Generate(seed)
+		for i, e := range s.Events {
+			kinds[e.Kind]++
+			if i > 0 && e.At < s.Events[i-1].At {
+				t.Fatalf("seed %d: events out of order", seed)
+			}
+			if e.Fault != nil {
+				switch {
+				case e.Fault.Lost:
+					faults["lost"]++
+				case e.Fault.Outage:
+					faults["outage"]++
+				default:
+					faults["codes"]++
+				}
+			}
+			if e.CAN && e.Kind == KPush {
+				faults["push+CAN"]++
+			}
+		}
+		maxSpan = max(maxSpan, s.Span())
+		p := Predict(s)
+		if p.Ambiguous != "" {
+			ambiguous++
+		}
+		outcomes[p.Outcome]++
+	}
+	for _, k := range []Kind{KAuthorize, KCard, KCardResolve, KBadCard, KStatus, KPay, KOverdue, KSettleAll, KPush, KSign, KBadSign, KCancel, KRetry, KAbandon, KFault, KRestore, KForceCAN} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s event in 1000 seeds", k)
+		}
+	}
+	for _, o := range []workflows.Stage{workflows.StageSettled, workflows.StageRejected, workflows.StageIneligible, workflows.StageExpired, workflows.StageCancelled, workflows.StageFailed} {
+		if outcomes[o] == 0 {
+			t.Errorf("no %s outcome predicted in 1000 seeds", o)
+		}
+	}
+	for _, f := range []string{"lost", "outage", "codes", "push+CAN"} {
+		if faults[f] == 0 {
+			t.Errorf("no %s fault in 1000 seeds", f)
+		}
+	}
+	if maxSpan < 600*day {
+		t.Errorf("the longest scenario spans %s, want close to 2 years", maxSpan)
+	}
+	if ambiguous > 10 {
+		t.Errorf("%d ambiguous scenarios left after redrawing", ambiguous)
+	}
+	t.Logf("outcomes %v, longest %.0f days, faults %v", outcomes, maxSpan.Hours()/24, faults)
+}
+
+// script helpers for model tests.
+func story(evs ...Event) *Scenario {
+	base := []Event{{At: time.Minute, Kind: KAuthorize}, {At: 2 * time.Minute, Kind: KCard, Card: &Card{Bank: "BCA", AccountNo: "1234567890", Verdict: awda.CardBound}}}
+	return &Scenario{Seed: 1, Tenor: 1, Events: append(base, evs...)}
+}
+
+func st(at time.Duration, s awda.LoanStatus, id string, pushed bool) []Event {
+	evs := []Event{{At: at, Kind: KStatus, Status: s, EventID: id}}
+	if pushed {
+		evs = append(evs, Event{At: at, Kind: KPush, Status: s, EventID: id})
+	}
+	return evs
+}
+
+func cat(parts ...[]Event) []Event {
+	var out []Event
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func TestModel(t *testing.T) {
+	h := time.Hour
+	for _, tc := range []struct {
+		name string
+		s    *Scenario
+		want workflows.Stage
+		at   time.Duration
+	}{
+		{"never authorizes", &Scenario{}, workflows.StageExpired, authDeadline},
+		{"rejected", story(st(h, awda.LoanRejected, "e1", true)...), workflows.StageRejected, h},
+		{"rejected, push lost: seen by a poll", story(st(h, awda.LoanRejected, "e1", false)...), workflows.StageRejected, h + obsBound},
+		{"cancel in review", story(Event{At: 5 * h, Kind: KCancel}), workflows.StageCancelled, 5 * h},
+		{"review past the deadline, abandoned", story(Event{At: 15 * day, Kind: KAbandon}), workflows.StageFailed, 15 * day},
+		{"abandon while not stuck is ignored", story(cat(
+			[]Event{{At: h, Kind: KAbandon}}, st(2*h, awda.LoanRejected, "e1", true))...), workflows.StageRejected, 2 * h},
+		{"cancel after signing is refused", story(cat(
+			st(h, awda.LoanApproved, "e1", true), []Event{{At: 2 * h, Kind: KSign}, {At: 3 * h, Kind: KCancel}},
+			st(4*h, awda.LoanCancelled, "e2", true))...), workflows.StageCancelled, 4 * h},
+		{"disburse failed, retried, disbursed, settled", story(cat(
+			st(h, awda.LoanApproved, "e1", true), []Event{{At: 2 * h, Kind: KSign}},
+			st(3*h, awda.LoanDisburseFailed, "e2", true), []Event{{At: 5 * day, Kind: KRetry}},
+			st(9*day, awda.LoanDisbursed, "e3", false), st(40*day, awda.LoanSettled, "e4", true))...), workflows.StageSettled, 40 * day},
+		{"disburse failed, abandoned", story(cat(
+			st(h, awda.LoanApproved, "e1", true), []Event{{At: 2 * h, Kind: KSign}},
+			st(3*h, awda.LoanDisburseFailed, "e2", true), []Event{{At: 5 * day, Kind: KAbandon}})...), workflows.StageFailed, 5 * day},
+		{"approval parked at the review deadline resumes by itself", story(cat(
+			st(16*day, awda.LoanApproved, "e1", true), []Event{{At: 17 * day, Kind: KSign}},
+			st(18*day, awda.LoanCancelled, "e2", true))...), workflows.StageCancelled, 18 * day},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := Predict(tc.s)
+			if p.Ambiguous != "" || p.Outcome != tc.want || p.EndAt != tc.at {
+				t.Fatalf("got %+v, want %s at %s", p, tc.want, tc.at)
+			}
+		})
+	}
+	// A cancel a moment after a lost REJECTED cannot be called.
+	p := Predict(story(cat(st(h, awda.LoanRejected, "e1", false), []Event{{At: 2 * h, Kind: KCancel}})...))
+	if p.Ambiguous == "" {
+		t.Fatalf("got %+v, want ambiguous", p)
+	}
+}
+
+// The PII inspector must see plain text where there is some: with the
+// default (unencrypted) converter it finds the borrower's name.
+func TestInspectorFindsPlainPII(t *testing.T) {
+	plain := newInspector(converter.GetDefaultDataConverter(), []string{"Siti Rahmawati 123"})
+	if _, err := plain.ToPayloads(map[string]string{"name": "Siti Rahmawati 123"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, n, leaks, _ := plain.findings(); n != 1 || len(leaks) != 1 {
+		t.Fatalf("plain converter: %d unencrypted, leaks %v", n, leaks)
+	}
+	enc := newInspector(codec.NewDataConverter(ring()), []string{"Siti Rahmawati 123"})
+	if _, err := enc.ToPayloads(map[string]string{"name": "Siti Rahmawati 123"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, n, leaks, _ := enc.findings(); n != 0 || len(leaks) != 0 {
+		t.Fatalf("codec converter: %d unencrypted, leaks %v", n, leaks)
+	}
+	logs := logger{plain}
+	logs.Info("Stage", "Name", "Siti Rahmawati 123")
+	if _, _, _, n := plain.findings(); n != 1 || strings.Contains(plain.leaks[0], "Siti") {
+		t.Fatalf("log leaks %d, finding %q", n, plain.leaks[0])
+	}
+}
