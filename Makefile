@@ -101,6 +101,10 @@ test: tools ## Everything, self-contained: unit + integration tests with -race, 
 test-race-sim: ## The simulator's tests under the race detector (slow: minutes).
 	$(GO) test -race $(SIM_TESTFLAGS) $(SIMPKG)/...
 
+.PHONY: lane
+lane: temporal-cli ## Just the dev-server lane (issue 10): its own dev server suggesting continue-as-new at 60 events, 8 loans through every waiting stage.
+	$(GO) test -race -count=1 -timeout 10m -tags $(TAGS) -run '^TestDevServerLane$$' -v ./internal/e2e/
+
 .PHONY: test-unit
 test-unit: ## Unit tests only (no dev server, no PostgreSQL).
 	$(GO) test -count=1 $(PKGS)

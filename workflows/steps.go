@@ -531,6 +531,9 @@ func (w *loanWorkflow) publish(ctx workflow.Context) {
 	if p.Terminal {
 		p.Operator = w.abandonedBy
 	}
+	// The trail is written up to what this write carries: transitions that
+	// signals record while it runs go with the next one.
+	upTo := st.TrailSeq
 	if w.bounded {
 		p.Trail = w.unwrittenTrail()
 		if p.Terminal {
@@ -549,7 +552,7 @@ func (w *loanWorkflow) publish(ctx workflow.Context) {
 				w.logger.Error("Final read-model write failed", "Seq", p.Seq, "Error", err)
 				return
 			}
-			w.trailWritten(st.TrailSeq)
+			w.trailWritten(upTo)
 			return
 		}
 	}
@@ -571,7 +574,7 @@ func (w *loanWorkflow) publish(ctx workflow.Context) {
 		w.logger.Warn("Read-model write failed; the next transition writes a newer row", "Seq", p.Seq, "Error", err)
 		return
 	}
-	w.trailWritten(st.TrailSeq)
+	w.trailWritten(upTo)
 }
 
 // changedSearchAttributes returns the updates that bring the workflow's

@@ -62,6 +62,9 @@ func (w *loanWorkflow) wait(ctx workflow.Context, until time.Time, cond func() b
 		err := workflow.Await(ctx, func() bool {
 			return cond() || timer != nil && timer.IsReady() || w.bounded && w.continueAsNewDue(ctx)
 		})
+		// Read before cancel: cancelling a timer resolves its future (with
+		// ErrCanceled) at once, which would read as the deadline passing.
+		fired := timer != nil && timer.IsReady()
 		cancel()
 		if err != nil {
 			return false, err
@@ -69,7 +72,7 @@ func (w *loanWorkflow) wait(ctx workflow.Context, until time.Time, cond func() b
 		if cond() {
 			return true, nil
 		}
-		if timer != nil && timer.IsReady() {
+		if fired {
 			return false, nil
 		}
 		// Continue-as-new is due: the top of the loop hands over.
