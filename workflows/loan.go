@@ -90,6 +90,14 @@ func (w *loanWorkflow) setup(ctx workflow.Context) error {
 		}
 	}
 	w.numberTransitions()
+	if w.in.Resume != nil && w.bounded && w.state.Stage == StageAgreement && w.state.Agreement != nil &&
+		w.state.Stuck == nil && !w.signedAtAWDA() && !w.state.LoanStatus.Terminal() {
+		// Handed over while waiting for the signature: a signature that
+		// arrives with the new run's first task (its validator runs as the
+		// handler is registered, before run() is back at the wait) is
+		// taken, not refused as if the loan were elsewhere.
+		w.acceptingSignature = true
+	}
 	w.authCallbacks = map[string]int{}
 	w.seen = make(map[string]bool, len(w.state.SeenEventIDs))
 	for _, id := range w.state.SeenEventIDs {

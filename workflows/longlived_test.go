@@ -342,3 +342,30 @@ func TestUpdateWithTheContinueAsNewSuggestionIsServed(t *testing.T) {
 	require.Equal(t, workflows.StageReview, next.Resume.Stage, "bound, submitted, then handed over at the review wait")
 	require.Equal(t, 1, h.awda.Submissions(h.orderNo()))
 }
+
+// A signature that reaches a run handed the loan at AGREEMENT in that run's
+// first workflow task is taken (found by the simulator, seed 336).
+func TestSignatureInTheFirstTaskOfAResumedRun(t *testing.T) {
+	h := newHarness(t)
+	last := h.happyUntil(workflows.StageAgreement)
+	h.at(last+time.Hour, func() { h.env.SetContinueAsNewSuggested(true) })
+	h.run(loanInput())
+	next := h.continued()
+	require.Equal(t, workflows.StageAgreement, next.Resume.Stage)
+	require.NotNil(t, next.Resume.Agreement)
+
+	n := h.next()
+	var u *updateCall
+	n.env.RegisterDelayedCallback(func() {
+		u = n.update(workflows.SignAgreementUpdate, workflows.SignAgreementInput{AgreementID: next.Resume.Agreement.ID, Consent: true, ClientIP: "203.0.113.7"})
+	}, 0)
+	n.at(time.Minute, func() { n.push(awda.LoanDisbursed) })
+	n.at(2*time.Minute, func() {
+		for p := 1; p <= 3; p++ {
+			n.pay(p)
+		}
+	})
+	n.run(next)
+	require.True(t, decode[workflows.SignAgreementResult](t, n.requireAccepted(u)).Accepted)
+	require.Equal(t, workflows.StageSettled, n.result().Outcome)
+}
