@@ -70,6 +70,11 @@ type loanWorkflow struct {
 	stepCancel workflow.CancelFunc
 	// abandonedBy is the operator whose Abandon ended the loan.
 	abandonedBy string
+	// pollNews is set while awaitAWDA polls: the news it waits for, which
+	// resumes a loan parked because the poll failed (pollKind names the
+	// wait, for a run handed the parked loan).
+	pollNews func() bool
+	pollKind string
 }
 
 func (w *loanWorkflow) setup(ctx workflow.Context) error {

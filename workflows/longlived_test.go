@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/awdaflow/awdaflow/activities/fake"
 	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/workflows"
 )
@@ -368,4 +369,40 @@ func TestSignatureInTheFirstTaskOfAResumedRun(t *testing.T) {
 	n.run(next)
 	require.True(t, decode[workflows.SignAgreementResult](t, n.requireAccepted(u)).Accepted)
 	require.Equal(t, workflows.StageSettled, n.result().Outcome)
+}
+
+// An AWDA wait that ends leaves no wait behind: a later wait of the same
+// kind (disbursement again after a DISBURSE_FAILED) starts from a fresh
+// deadline (found by the simulator, seed 1096).
+func TestAWDAWaitEndsClean(t *testing.T) {
+	h := newHarness(t)
+	last := h.happyUntil("")
+	var st workflows.Status
+	h.at(last+time.Hour, func() { st = h.status(); h.env.CancelWorkflow() })
+	h.run(loanInput())
+	require.Equal(t, workflows.StageRepayment, st.Stage)
+	require.Nil(t, st.Wait)
+}
+
+// A poll that fails until its budget is spent parks the loan; AWDA's push
+// of the awaited status resumes it (found by the simulator, seed 1005).
+func TestFailedPollIsMootOnceAWDAPushes(t *testing.T) {
+	h := newHarness(t)
+	last := h.happyUntil(workflows.StageDisbursement)
+	in := loanInput()
+	in.Config.RetryBudget = time.Minute
+	h.at(last+time.Minute, func() { h.awda.Outage(awda.PathLoanInfo, fake.Err(awda.PathLoanInfo, awda.CodeSystemBusy)) })
+	var stuck workflows.Status
+	h.at(last+2*time.Hour, func() { stuck = h.status() })
+	h.at(last+3*time.Hour, func() { h.push(awda.LoanDisbursed) })
+	h.at(last+4*time.Hour, func() {
+		h.awda.Restore(awda.PathLoanInfo)
+		for p := 1; p <= 3; p++ {
+			h.pay(p)
+		}
+	})
+	h.run(in)
+	require.NotNil(t, stuck.Stuck)
+	require.Equal(t, "poll loan status", stuck.Stuck.Step)
+	require.Equal(t, workflows.StageSettled, h.result().Outcome)
 }

@@ -82,6 +82,16 @@ func (w *loanWorkflow) do(ctx workflow.Context, step string, fn func(workflow.Co
 		}
 		reason := describe(err)
 		w.logger.Warn("Step failed; parking the loan for operations", "Step", step, "Reason", reason)
+		if w.bounded && w.pollNews != nil {
+			news := w.pollNews
+			if err := w.parkAwaiting(ctx, step, reason, w.pollKind, news); err != nil {
+				return err
+			}
+			if news() {
+				return nil // AWDA's push answered what the poll asked
+			}
+			continue
+		}
 		if err := w.park(ctx, step, reason); err != nil {
 			return err
 		}

@@ -127,8 +127,11 @@ func (w *loanWorkflow) awaitAWDA(ctx workflow.Context, kind string, limit time.D
 		}
 		news := w.state.TrailSeq
 		ok, err := w.wait(ctx, earliest(wt.NextPoll, wt.Deadline), func() bool { return reached() || w.cancelReq != nil })
-		if err != nil || ok {
-			return err
+		if err != nil {
+			return err // continue-as-new carries the wait on
+		}
+		if ok {
+			break
 		}
 		if !workflow.Now(ctx).Before(wt.Deadline) {
 			reason := fmt.Sprintf("no answer from AWDA within %s", days(limit))
@@ -138,7 +141,13 @@ func (w *loanWorkflow) awaitAWDA(ctx workflow.Context, kind string, limit time.D
 			w.state.Wait = &Wait{Kind: kind, Deadline: workflow.Now(ctx).Add(limit)}
 			continue
 		}
-		if err := poll(ctx); err != nil {
+		// A poll that fails until its retry budget is spent parks the loan
+		// like any step, but the awaited news arriving meanwhile (AWDA's
+		// push) makes the poll moot and resumes the loan.
+		w.pollNews, w.pollKind = reached, kind
+		err = poll(ctx)
+		w.pollNews, w.pollKind = nil, ""
+		if err != nil {
 			return err
 		}
 		wt = w.state.Wait
