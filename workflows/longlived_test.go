@@ -395,6 +395,8 @@ func TestFailedPollIsMootOnceAWDAPushes(t *testing.T) {
 	var stuck workflows.Status
 	h.at(last+2*time.Hour, func() { stuck = h.status() })
 	h.at(last+3*time.Hour, func() { h.push(awda.LoanDisbursed) })
+	var resumed workflows.Status
+	h.at(last+3*time.Hour+time.Minute, func() { resumed = h.status() })
 	h.at(last+4*time.Hour, func() {
 		h.awda.Restore(awda.PathLoanInfo)
 		for p := 1; p <= 3; p++ {
@@ -404,5 +406,7 @@ func TestFailedPollIsMootOnceAWDAPushes(t *testing.T) {
 	h.run(in)
 	require.NotNil(t, stuck.Stuck)
 	require.Equal(t, "poll loan status", stuck.Stuck.Step)
+	require.Nil(t, resumed.Stuck, "the push resumed the loan without operations")
+	require.Equal(t, workflows.StageRepayment, resumed.Stage)
 	require.Equal(t, workflows.StageSettled, h.result().Outcome)
 }
