@@ -394,11 +394,13 @@ func TestFailedPollIsMootOnceAWDAPushes(t *testing.T) {
 	h.at(last+time.Minute, func() { h.awda.Outage(awda.PathLoanInfo, fake.Err(awda.PathLoanInfo, awda.CodeSystemBusy)) })
 	var stuck workflows.Status
 	h.at(last+2*time.Hour, func() { stuck = h.status() })
-	h.at(last+3*time.Hour, func() { h.push(awda.LoanDisbursed) })
+	h.at(last+3*time.Hour, func() {
+		h.awda.Restore(awda.PathLoanInfo)
+		h.push(awda.LoanDisbursed)
+	})
 	var resumed workflows.Status
 	h.at(last+3*time.Hour+time.Minute, func() { resumed = h.status() })
 	h.at(last+4*time.Hour, func() {
-		h.awda.Restore(awda.PathLoanInfo)
 		for p := 1; p <= 3; p++ {
 			h.pay(p)
 		}
