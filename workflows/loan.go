@@ -109,19 +109,15 @@ func (w *loanWorkflow) setup(ctx workflow.Context) error {
 		w.seen[id] = true
 	}
 
-	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (Status, error) {
+	if err := StatusQuery.setHandler(ctx, func() (Status, error) {
 		return w.status(info.WorkflowExecution.ID), nil
 	}); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, SubmitBankCardUpdate, w.submitBankCard, workflow.UpdateHandlerOptions{
-		Validator: w.validateBankCard,
-	}); err != nil {
+	if err := SubmitBankCardUpdate.setHandler(ctx, w.submitBankCard, w.validateBankCard); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, SignAgreementUpdate, w.signAgreement, workflow.UpdateHandlerOptions{
-		Validator: w.validateSignature,
-	}); err != nil {
+	if err := SignAgreementUpdate.setHandler(ctx, w.signAgreement, w.validateSignature); err != nil {
 		return err
 	}
 	w.listen(ctx)
