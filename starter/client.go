@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/awdaflow/awdaflow/workflows"
 )
 
 // apiClient calls a running starter's /v1 API.
@@ -204,13 +206,17 @@ func clientCommand(cmd string, args []string, getenv func(string) string, stdout
 		}
 		status, body, err = c.do(http.MethodGet, path, "", nil)
 		want = http.StatusOK
-	case "retry", "abandon":
-		status, body, err = c.doJSON(http.MethodPost, "/v1/applications/"+url.PathEscape(positional[0])+"/"+cmd,
-			map[string]string{"operator": operator, "reason": reason})
+	case "retry":
+		status, body, err = c.doJSON(http.MethodPost, "/v1/applications/"+url.PathEscape(positional[0])+"/retry",
+			workflows.RetryRequest{Operator: operator, Reason: reason})
+		want = http.StatusAccepted
+	case "abandon":
+		status, body, err = c.doJSON(http.MethodPost, "/v1/applications/"+url.PathEscape(positional[0])+"/abandon",
+			workflows.AbandonRequest{Operator: operator, Reason: reason})
 		want = http.StatusAccepted
 	case "cancel":
 		status, body, err = c.doJSON(http.MethodPost, "/v1/applications/"+url.PathEscape(positional[0])+"/cancel",
-			map[string]string{"reason": reason})
+			workflows.CancelRequest{Reason: reason})
 		want = http.StatusAccepted
 	}
 	if err == nil && status != want {

@@ -193,11 +193,9 @@ func TestWorkerRunsLoansInProcess(t *testing.T) {
 	// authorizations (the sandbox is not on autopilot).
 	var st workflows.Status
 	waitFor(t, "the loan to reach AUTHORIZATIONS", time.Minute, func() bool {
-		v, err := c.QueryWorkflow(ctx, run.GetID(), run.GetRunID(), workflows.StatusQuery)
-		if err != nil {
-			return false
-		}
-		return v.Get(&st) == nil && st.Stage == workflows.StageAuthorizations
+		var err error
+		st, err = workflows.StatusQuery.Get(ctx, c, run.GetID(), run.GetRunID())
+		return err == nil && st.Stage == workflows.StageAuthorizations
 	})
 	if st.UserID == "" {
 		t.Fatalf("no AWDA userId in the status: %+v", st)

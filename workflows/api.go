@@ -33,32 +33,29 @@ func OrderNo(workflowID string) string {
 	return "AF" + hex.EncodeToString(sum[:15])
 }
 
-// Query, signal and update names.
-const (
+// The query, signals and updates, each a wire name with its payload types
+// (messages.go). The names are what running loans, recorded histories and
+// the Temporal UI know: never change one.
+var (
 	// StatusQuery returns the loan's Status.
-	StatusQuery = "status"
+	StatusQuery = Query[Status]{Name: "status"}
 
-	// LoanStatusSignal carries AWDA's LOAN_STATUS push (awda.LoanStatusEvent).
-	LoanStatusSignal = "loan-status"
-	// AuthorizationSignal carries AWDA's authorization callback
-	// (awda.AuthorizationEvent).
-	AuthorizationSignal = "authorization"
-	// CancelSignal is the borrower withdrawing (CancelRequest). Honoured
-	// until the agreement is signed; ignored (and recorded) afterwards.
-	CancelSignal = "cancel"
-	// RetrySignal is ops re-running the step a stuck loan is parked on
-	// (RetryRequest).
-	RetrySignal = "retry"
-	// AbandonSignal is ops giving up on a stuck loan, which ends FAILED
-	// (AbandonRequest).
-	AbandonSignal = "abandon"
+	// LoanStatusSignal carries AWDA's LOAN_STATUS push.
+	LoanStatusSignal = Signal[awda.LoanStatusEvent]{Name: "loan-status"}
+	// AuthorizationSignal carries AWDA's authorization callback.
+	AuthorizationSignal = Signal[awda.AuthorizationEvent]{Name: "authorization"}
+	// CancelSignal is the borrower withdrawing. Honoured until the
+	// agreement is signed; ignored (and recorded) afterwards.
+	CancelSignal = Signal[CancelRequest]{Name: "cancel"}
+	// RetrySignal is ops re-running the step a stuck loan is parked on.
+	RetrySignal = Signal[RetryRequest]{Name: "retry"}
+	// AbandonSignal is ops giving up on a stuck loan, which ends FAILED.
+	AbandonSignal = Signal[AbandonRequest]{Name: "abandon"}
 
-	// SubmitBankCardUpdate submits the card that receives the disbursement:
-	// BankCardInput → BankCardResult.
-	SubmitBankCardUpdate = "submit-bank-card"
-	// SignAgreementUpdate signs the agreement on offer:
-	// SignAgreementInput → SignAgreementResult.
-	SignAgreementUpdate = "sign-agreement"
+	// SubmitBankCardUpdate submits the card that receives the disbursement.
+	SubmitBankCardUpdate = Update[BankCardInput, BankCardResult]{Name: "submit-bank-card"}
+	// SignAgreementUpdate signs the agreement on offer.
+	SignAgreementUpdate = Update[SignAgreementInput, SignAgreementResult]{Name: "sign-agreement"}
 )
 
 // Error types of a refused update (temporal.ApplicationError.Type): the

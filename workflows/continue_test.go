@@ -54,7 +54,7 @@ func TestContinueAsNewKeepsStateAndDedupe(t *testing.T) {
 	// The next run, against the same AWDA: an old event is still a duplicate.
 	n := h.next()
 	n.at(time.Minute, func() {
-		n.env.SignalWorkflow(workflows.LoanStatusSignal, awda.LoanStatusEvent{EventID: disbursed, OrderNo: h.orderNo(), Status: awda.LoanDisbursed})
+		signal(n.env, workflows.LoanStatusSignal, awda.LoanStatusEvent{EventID: disbursed, OrderNo: h.orderNo(), Status: awda.LoanDisbursed})
 		n.pay(2)
 	})
 	n.at(2*time.Minute, func() { n.pay(3) })
@@ -64,7 +64,7 @@ func TestContinueAsNewKeepsStateAndDedupe(t *testing.T) {
 
 	end := n.status()
 	require.Equal(t, 1, end.Runs)
-	require.Contains(t, end.Ignored, workflows.Ignored{At: n.start.Add(time.Minute), Signal: workflows.LoanStatusSignal, EventID: disbursed, Status: "DISBURSED", Reason: "duplicate eventId"})
+	require.Contains(t, end.Ignored, workflows.Ignored{At: n.start.Add(time.Minute), Signal: workflows.LoanStatusSignal.Name, EventID: disbursed, Status: "DISBURSED", Reason: "duplicate eventId"})
 	require.Greater(t, len(end.Transitions), len(st.Transitions), "the first run's transitions are kept")
 	require.Equal(t, st.Transitions, end.Transitions[:len(st.Transitions)])
 

@@ -127,7 +127,7 @@ func TestDevServerHistories(t *testing.T) {
 		fk.FailCodes(awda.PathEligibleCheck, awda.CodeSignatureFailed)
 		r.start("dev-stuck", workflows.Config{})
 		r.waitFor("stuck", func(s workflows.Status) bool { return s.Stuck != nil })
-		r.signal(workflows.RetrySignal, workflows.RetryRequest{Operator: "ops-1"})
+		devSignal(r, workflows.RetrySignal, workflows.RetryRequest{Operator: "ops-1"})
 		r.throughReview()
 		r.approveSignDisburse()
 		r.repayAll()
@@ -145,7 +145,7 @@ func TestDevServerHistories(t *testing.T) {
 		r.throughReview()
 		require.Equal(t, ktp+1, fk.Uploads(awda.ImageKTP), "the KTP image was uploaded once")
 		require.Equal(t, selfie+1, fk.Uploads(awda.ImageSelfie))
-		r.signal(workflows.CancelSignal, workflows.CancelRequest{})
+		devSignal(r, workflows.CancelSignal, workflows.CancelRequest{})
 		require.Equal(t, workflows.StageCancelled, r.result().Outcome)
 	})
 
@@ -203,7 +203,7 @@ func raceScenarios(t *testing.T, ctx context.Context, c client.Client, fk *fake.
 		}
 		userID := fk.UserID("dev-auth-race")
 		r.awda.SetAuth(userID, "KTP_OCR", awda.AuthFailed)
-		r.signal(workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: r.eventID(), UserID: userID, AuthType: "KTP_OCR", Status: awda.AuthFailed})
+		devSignal(r, workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: r.eventID(), UserID: userID, AuthType: "KTP_OCR", Status: awda.AuthFailed})
 		st := r.waitFor("a fresh KTP_OCR page", func(s workflows.Status) bool {
 			for _, au := range s.Authorizations {
 				if au.AuthType == "KTP_OCR" && au.Attempts == 2 && !au.NeedsPage {
@@ -213,7 +213,7 @@ func raceScenarios(t *testing.T, ctx context.Context, c client.Client, fk *fake.
 			return false
 		})
 		require.Equal(t, workflows.ActionAuthorize, st.Next.Action)
-		r.signal(workflows.CancelSignal, workflows.CancelRequest{})
+		devSignal(r, workflows.CancelSignal, workflows.CancelRequest{})
 		require.Equal(t, workflows.StageCancelled, r.result().Outcome)
 		r.requireVersionMarker("auth-callback-wins")
 		r.report("auth_callback_during_page_fetch")
@@ -225,8 +225,7 @@ func raceScenarios(t *testing.T, ctx context.Context, c client.Client, fk *fake.
 		r.throughReview()
 		r.push(awda.LoanApproved, 0)
 		st := r.waitNext(workflows.ActionSignAgreement)
-		var signed workflows.SignAgreementResult
-		r.update(workflows.SignAgreementUpdate, workflows.SignAgreementInput{AgreementID: st.Agreement.ID, Consent: true, ClientIP: "203.0.113.7"}, &signed)
+		devUpdate(r, workflows.SignAgreementUpdate, workflows.SignAgreementInput{AgreementID: st.Agreement.ID, Consent: true, ClientIP: "203.0.113.7"})
 		r.push(awda.LoanDisbursing, 0)
 		// The first schedule fetch reads loan/info (DISBURSED) and the VA;
 		// the borrower repays everything in between and the push is lost.
@@ -251,8 +250,7 @@ func raceScenarios(t *testing.T, ctx context.Context, c client.Client, fk *fake.
 		r.push(awda.LoanApproved, 0)
 		st := r.waitNext(workflows.ActionSignAgreement)
 		fk.SetLoanStatus(st.LoanNo, awda.LoanCancelled) // the push is late
-		var signed workflows.SignAgreementResult
-		r.update(workflows.SignAgreementUpdate, workflows.SignAgreementInput{AgreementID: st.Agreement.ID, Consent: true, ClientIP: "203.0.113.7"}, &signed)
+		signed := devUpdate(r, workflows.SignAgreementUpdate, workflows.SignAgreementInput{AgreementID: st.Agreement.ID, Consent: true, ClientIP: "203.0.113.7"})
 		require.False(t, signed.Accepted)
 		res := r.result()
 		require.Equal(t, workflows.StageCancelled, res.Outcome)
@@ -298,12 +296,7 @@ func (r *devRun) status() workflows.Status {
 }
 
 func (r *devRun) tryStatus() (workflows.Status, error) {
-	var s workflows.Status
-	v, err := r.c.QueryWorkflow(r.ctx, r.id, "", workflows.StatusQuery)
-	if err != nil {
-		return s, err
-	}
-	return s, v.Get(&s)
+	return workflows.StatusQuery.Get(r.ctx, r.c, r.id, "")
 }
 
 // waitFor polls the status query until cond holds. A query that fails is
@@ -328,8 +321,8 @@ func (r *devRun) waitNext(action string) workflows.Status {
 	return r.waitFor(action, func(s workflows.Status) bool { return s.Next != nil && s.Next.Action == action })
 }
 
-func (r *devRun) signal(name string, arg any) {
-	require.NoError(r.t, r.c.SignalWorkflow(r.ctx, r.id, "", name, arg))
+func devSignal[T any](r *devRun, s workflows.Signal[T], v T) {
+	require.NoError(r.t, s.Send(r.ctx, r.c, r.id, v))
 }
 
 func (r *devRun) eventID() string {
@@ -346,7 +339,7 @@ func (r *devRun) push(s awda.LoanStatus, period int) {
 		r.awda.SetLoanStatus(st.LoanNo, s)
 	}
 	id := r.eventID()
-	r.signal(workflows.LoanStatusSignal, awda.LoanStatusEvent{EventID: id, EventType: awda.EventTypeLoanStatus, LoanNo: st.LoanNo, OrderNo: st.OrderNo, Status: s, Period: period})
+	devSignal(r, workflows.LoanStatusSignal, awda.LoanStatusEvent{EventID: id, EventType: awda.EventTypeLoanStatus, LoanNo: st.LoanNo, OrderNo: st.OrderNo, Status: s, Period: period})
 	r.waitFor("event "+id, func(s workflows.Status) bool {
 		for _, tr := range s.Transitions {
 			if tr.EventID == id {
@@ -357,10 +350,10 @@ func (r *devRun) push(s awda.LoanStatus, period int) {
 	})
 }
 
-func (r *devRun) update(name string, arg any, out any) {
-	h, err := r.c.UpdateWorkflow(r.ctx, client.UpdateWorkflowOptions{WorkflowID: r.id, UpdateName: name, WaitForStage: client.WorkflowUpdateStageCompleted, Args: []any{arg}})
+func devUpdate[In, Out any](r *devRun, u workflows.Update[In, Out], in In) Out {
+	out, err := u.Execute(r.ctx, r.c, r.id, "", in)
 	require.NoError(r.t, err)
-	require.NoError(r.t, h.Get(r.ctx, out))
+	return out
 }
 
 func (r *devRun) throughReview() {
@@ -368,11 +361,10 @@ func (r *devRun) throughReview() {
 	for _, au := range st.Next.Authorizations {
 		r.awda.SetAuth(st.UserID, au.AuthType, awda.AuthSuccess)
 		id := r.eventID()
-		r.signal(workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: id, UserID: st.UserID, AuthType: au.AuthType, Status: awda.AuthSuccess})
+		devSignal(r, workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: id, UserID: st.UserID, AuthType: au.AuthType, Status: awda.AuthSuccess})
 	}
 	r.waitNext(workflows.ActionSubmitBankCard)
-	var card workflows.BankCardResult
-	r.update(workflows.SubmitBankCardUpdate, goodCard(), &card)
+	card := devUpdate(r, workflows.SubmitBankCardUpdate, goodCard())
 	require.True(r.t, card.Accepted)
 	r.waitFor("review", func(s workflows.Status) bool { return s.Stage == workflows.StageReview })
 	r.push(awda.LoanUnderReview, 0)
@@ -381,8 +373,7 @@ func (r *devRun) throughReview() {
 func (r *devRun) approveSignDisburse() {
 	r.push(awda.LoanApproved, 0)
 	st := r.waitNext(workflows.ActionSignAgreement)
-	var signed workflows.SignAgreementResult
-	r.update(workflows.SignAgreementUpdate, workflows.SignAgreementInput{AgreementID: st.Agreement.ID, Consent: true, ClientIP: "203.0.113.7"}, &signed)
+	signed := devUpdate(r, workflows.SignAgreementUpdate, workflows.SignAgreementInput{AgreementID: st.Agreement.ID, Consent: true, ClientIP: "203.0.113.7"})
 	require.True(r.t, signed.Accepted)
 	r.push(awda.LoanDisbursing, 0)
 	r.push(awda.LoanDisbursed, 0)

@@ -5,12 +5,14 @@
 // CANCELLED or FAILED.
 //
 // api.go is the package's contract with starters, workers and the front
-// door: the task queue, workflow ID and orderNo helpers, the query, signal
-// and update names with their payloads, the search attributes and the
-// configuration. loan.go is the story, stage by stage; handlers.go the
-// query, updates and signals; steps.go the generic step runner that parks a
-// loan as stuck for operations instead of failing it; versions.go the
-// GetVersion change IDs.
+// door: the task queue, workflow ID and orderNo helpers, the query, signals
+// and updates (each one typed value of its name and payload types, whose
+// senders and workflow-side registration live in messages.go), the search
+// attributes and the configuration. loan.go is the story, stage by stage;
+// handlers.go the query, updates and signals; steps.go the generic step
+// runner that parks a loan as stuck for operations instead of failing it,
+// and the typed AWDA calls (callOf) it runs; versions.go the GetVersion
+// change IDs.
 //
 // Two rules hold between the handlers and run(): an AWDA answer that was
 // asked for before a signal arrived never overwrites what the signal

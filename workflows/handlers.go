@@ -18,16 +18,16 @@ import (
 
 // signalDef is one signal channel and what applying a value means.
 type signalDef struct {
-	name    string
-	receive func(ctx workflow.Context, ch workflow.ReceiveChannel, wait bool) bool
+	channel func(workflow.Context) workflow.ReceiveChannel
+	// takeOne applies the next value buffered in ch, if there is one, and
+	// reports whether there was.
+	takeOne func(ctx workflow.Context, ch workflow.ReceiveChannel) bool
 }
 
-func onSignal[T any](name string, apply func(workflow.Context, T)) signalDef {
-	return signalDef{name: name, receive: func(ctx workflow.Context, ch workflow.ReceiveChannel, wait bool) bool {
+func onSignal[T any](s Signal[T], apply func(workflow.Context, T)) signalDef {
+	return signalDef{channel: s.channel, takeOne: func(ctx workflow.Context, ch workflow.ReceiveChannel) bool {
 		var v T
-		if wait {
-			ch.Receive(ctx, &v)
-		} else if !ch.ReceiveAsync(&v) {
+		if !ch.ReceiveAsync(&v) {
 			return false
 		}
 		apply(ctx, v)
@@ -57,7 +57,7 @@ func (w *loanWorkflow) listen(ctx workflow.Context) {
 	defs := w.signalDefs()
 	chans := make([]workflow.ReceiveChannel, len(defs))
 	for i, s := range defs {
-		chans[i] = workflow.GetSignalChannel(ctx, s.name)
+		chans[i] = s.channel(ctx)
 	}
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
@@ -72,7 +72,7 @@ func (w *loanWorkflow) listen(ctx workflow.Context) {
 				return // the workflow was cancelled through Temporal
 			}
 			for i, s := range defs {
-				if s.receive(ctx, chans[i], false) {
+				if s.takeOne(ctx, chans[i]) {
 					break // one at a time, in the order of signalDefs
 				}
 			}
@@ -83,8 +83,8 @@ func (w *loanWorkflow) listen(ctx workflow.Context) {
 // drainSignals applies every signal still buffered (before continue-as-new).
 func (w *loanWorkflow) drainSignals(ctx workflow.Context) {
 	for _, s := range w.signalDefs() {
-		ch := workflow.GetSignalChannel(ctx, s.name)
-		for s.receive(ctx, ch, false) {
+		ch := s.channel(ctx)
+		for s.takeOne(ctx, ch) {
 		}
 	}
 }
@@ -109,7 +109,7 @@ func (w *loanWorkflow) seenBefore(eventID string) bool {
 // onLoanStatus applies AWDA's LOAN_STATUS push: once per eventId, never
 // backwards, only for this loan.
 func (w *loanWorkflow) onLoanStatus(ctx workflow.Context, ev awda.LoanStatusEvent) {
-	ig := Ignored{Signal: LoanStatusSignal, EventID: ev.EventID, Status: string(ev.Status)}
+	ig := Ignored{Signal: LoanStatusSignal.Name, EventID: ev.EventID, Status: string(ev.Status)}
 	switch {
 	case ev.EventID == "":
 		ig.Reason = "no eventId"
@@ -165,7 +165,7 @@ func (w *loanWorkflow) advance(ctx workflow.Context, s awda.LoanStatus, eventID,
 		why = "would move the status back from " + string(cur)
 	}
 	if why != "" {
-		w.ignore(ctx, Ignored{Signal: LoanStatusSignal, EventID: eventID, Status: string(s), Reason: why})
+		w.ignore(ctx, Ignored{Signal: LoanStatusSignal.Name, EventID: eventID, Status: string(s), Reason: why})
 		return false
 	}
 	if s == cur {
@@ -200,7 +200,7 @@ func (w *loanWorkflow) applyLoanInfo(ctx workflow.Context, info *awda.LoanInfoRe
 
 // onAuthorization applies AWDA's authorization callback.
 func (w *loanWorkflow) onAuthorization(ctx workflow.Context, ev awda.AuthorizationEvent) {
-	ig := Ignored{Signal: AuthorizationSignal, EventID: ev.EventID, Status: string(ev.Status)}
+	ig := Ignored{Signal: AuthorizationSignal.Name, EventID: ev.EventID, Status: string(ev.Status)}
 	switch {
 	case ev.EventID == "":
 		ig.Reason = "no eventId"
@@ -249,7 +249,7 @@ func (w *loanWorkflow) cancellable() bool {
 
 func (w *loanWorkflow) onCancel(ctx workflow.Context, req CancelRequest) {
 	if !w.cancellable() {
-		w.ignore(ctx, Ignored{Signal: CancelSignal, Reason: "too late to cancel at " + string(w.state.Stage)})
+		w.ignore(ctx, Ignored{Signal: CancelSignal.Name, Reason: "too late to cancel at " + string(w.state.Stage)})
 		return
 	}
 	w.cancelReq = &req
@@ -260,7 +260,7 @@ func (w *loanWorkflow) onCancel(ctx workflow.Context, req CancelRequest) {
 
 func (w *loanWorkflow) onRetry(ctx workflow.Context, req RetryRequest) {
 	if w.state.Stuck == nil {
-		w.ignore(ctx, Ignored{Signal: RetrySignal, Reason: "not stuck"})
+		w.ignore(ctx, Ignored{Signal: RetrySignal.Name, Reason: "not stuck"})
 		return
 	}
 	w.retryReq = &req
@@ -268,7 +268,7 @@ func (w *loanWorkflow) onRetry(ctx workflow.Context, req RetryRequest) {
 
 func (w *loanWorkflow) onAbandon(ctx workflow.Context, req AbandonRequest) {
 	if w.state.Stuck == nil {
-		w.ignore(ctx, Ignored{Signal: AbandonSignal, Reason: "not stuck"})
+		w.ignore(ctx, Ignored{Signal: AbandonSignal.Name, Reason: "not stuck"})
 		return
 	}
 	w.abandonReq = &req

@@ -116,11 +116,25 @@ func (h *harness) result() workflows.LoanResult {
 
 func (h *harness) status() workflows.Status {
 	h.t.Helper()
-	v, err := h.env.QueryWorkflow(workflows.StatusQuery)
+	s, err := query(h.env, workflows.StatusQuery)
 	require.NoError(h.t, err)
-	var s workflows.Status
-	require.NoError(h.t, v.Get(&s))
 	return s
+}
+
+// signal sends a signal in the test environment, its payload checked
+// against the signal's type.
+func signal[T any](env *testsuite.TestWorkflowEnvironment, s workflows.Signal[T], v T) {
+	env.SignalWorkflow(s.Name, v)
+}
+
+// query asks a query in the test environment.
+func query[T any](env *testsuite.TestWorkflowEnvironment, q workflows.Query[T]) (T, error) {
+	var out T
+	v, err := env.QueryWorkflow(q.Name)
+	if err != nil {
+		return out, err
+	}
+	return out, v.Get(&out)
 }
 
 func (h *harness) eventID() string {
@@ -135,7 +149,7 @@ func (h *harness) authorize(authType string, s awda.AuthStatus) string {
 	st := h.status()
 	h.awda.SetAuth(st.UserID, authType, s)
 	id := h.eventID()
-	h.env.SignalWorkflow(workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: id, UserID: st.UserID, AuthType: authType, Status: s})
+	signal(h.env, workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: id, UserID: st.UserID, AuthType: authType, Status: s})
 	return id
 }
 
@@ -161,7 +175,7 @@ func (h *harness) pushEvent(s awda.LoanStatus, period int) awda.LoanStatusEvent 
 		EventID: h.eventID(), EventType: awda.EventTypeLoanStatus, LoanNo: h.awda.LoanNo(h.orderNo()), OrderNo: h.orderNo(),
 		Status: s, Period: period, OccurredAt: h.env.Now().UnixMilli(),
 	}
-	h.env.SignalWorkflow(workflows.LoanStatusSignal, ev)
+	signal(h.env, workflows.LoanStatusSignal, ev)
 	return ev
 }
 
@@ -192,9 +206,11 @@ func (u *updateCall) get() (rejected error, accepted, done bool, value any, err 
 	return u.rejected, u.accepted, u.done, u.value, u.err
 }
 
-func (h *harness) update(name string, arg any) *updateCall {
+// update sends an update in the test environment, its input checked
+// against the update's type.
+func update[In, Out any](h *harness, upd workflows.Update[In, Out], in In) *updateCall {
 	u := &updateCall{}
-	h.env.UpdateWorkflow(name, h.eventID(), &testsuite.TestUpdateCallback{
+	h.env.UpdateWorkflow(upd.Name, h.eventID(), &testsuite.TestUpdateCallback{
 		OnReject: func(err error) { u.mu.Lock(); u.rejected = err; u.mu.Unlock() },
 		OnAccept: func() { u.mu.Lock(); u.accepted = true; u.mu.Unlock() },
 		OnComplete: func(v any, err error) {
@@ -202,12 +218,12 @@ func (h *harness) update(name string, arg any) *updateCall {
 			u.done, u.value, u.err = true, v, err
 			u.mu.Unlock()
 		},
-	}, arg)
+	}, in)
 	return u
 }
 
 func (h *harness) submitCard(in workflows.BankCardInput) *updateCall {
-	return h.update(workflows.SubmitBankCardUpdate, in)
+	return update(h, workflows.SubmitBankCardUpdate, in)
 }
 
 func goodCard() workflows.BankCardInput {
@@ -217,7 +233,7 @@ func goodCard() workflows.BankCardInput {
 func (h *harness) sign() *updateCall {
 	st := h.status()
 	require.NotNil(h.t, st.Agreement, "no agreement on offer")
-	return h.update(workflows.SignAgreementUpdate, workflows.SignAgreementInput{AgreementID: st.Agreement.ID, Consent: true, ClientIP: "203.0.113.7"})
+	return update(h, workflows.SignAgreementUpdate, workflows.SignAgreementInput{AgreementID: st.Agreement.ID, Consent: true, ClientIP: "203.0.113.7"})
 }
 
 // decode turns an update's result into T (the test environment hands it
@@ -338,7 +354,7 @@ func (h *harness) requireNoPII() {
 		}
 	}
 	h.mu.Unlock()
-	if v, err := h.env.QueryWorkflow(workflows.StatusQuery); err == nil {
+	if v, err := h.env.QueryWorkflow(workflows.StatusQuery.Name); err == nil {
 		var raw json.RawMessage
 		require.NoError(h.t, v.Get(&raw))
 		seen.Write(raw)

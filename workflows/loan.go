@@ -109,19 +109,15 @@ func (w *loanWorkflow) setup(ctx workflow.Context) error {
 		w.seen[id] = true
 	}
 
-	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (Status, error) {
+	if err := StatusQuery.setHandler(ctx, func() (Status, error) {
 		return w.status(info.WorkflowExecution.ID), nil
 	}); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, SubmitBankCardUpdate, w.submitBankCard, workflow.UpdateHandlerOptions{
-		Validator: w.validateBankCard,
-	}); err != nil {
+	if err := SubmitBankCardUpdate.setHandler(ctx, w.submitBankCard, w.validateBankCard); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, SignAgreementUpdate, w.signAgreement, workflow.UpdateHandlerOptions{
-		Validator: w.validateSignature,
-	}); err != nil {
+	if err := SignAgreementUpdate.setHandler(ctx, w.signAgreement, w.validateSignature); err != nil {
 		return err
 	}
 	w.listen(ctx)
@@ -214,7 +210,7 @@ func (w *loanWorkflow) register(ctx workflow.Context) error {
 	}
 	return w.do(ctx, "register", func(ctx workflow.Context) error {
 		var res activities.RegisterResult
-		if err := w.call(ctx, &res, a.Register, req); err != nil {
+		if err := w.call(ctx, callOf(&res, a.Register, req)); err != nil {
 			return err
 		}
 		if res.UserID == "" {
@@ -230,7 +226,7 @@ func (w *loanWorkflow) register(ctx workflow.Context) error {
 func (w *loanWorkflow) checkEligibility(ctx workflow.Context) error {
 	var res awda.EligibleCheckResponse
 	if err := w.do(ctx, "check eligibility", func(ctx workflow.Context) error {
-		return firstErr(w.reads(ctx, rd(&res, a.EligibleCheck, awda.EligibleCheckRequest{UserID: w.state.UserID})))
+		return firstErr(w.reads(ctx, callOf(&res, a.EligibleCheck, awda.EligibleCheckRequest{UserID: w.state.UserID})))
 	}); err != nil {
 		return err
 	}
@@ -301,7 +297,7 @@ func (w *loanWorkflow) authorize(ctx workflow.Context) error {
 func (w *loanWorkflow) listAuthorizations(ctx workflow.Context) error {
 	callbacks := w.authCallbacksNow()
 	var res awda.AuthListResponse
-	if err := firstErr(w.reads(ctx, rd(&res, a.AuthList, awda.AuthListRequest{UserID: w.state.UserID}))); err != nil {
+	if err := firstErr(w.reads(ctx, callOf(&res, a.AuthList, awda.AuthListRequest{UserID: w.state.UserID}))); err != nil {
 		return err
 	}
 	for _, it := range res.Items {
@@ -353,16 +349,20 @@ func (w *loanWorkflow) fetchAuthPages(ctx workflow.Context) error {
 	return w.do(ctx, "fetch authorization pages", func(ctx workflow.Context) error {
 		callbacks := w.authCallbacksNow()
 		var idx []int
-		var rs []read
 		for i, au := range w.state.Authorizations {
 			if au.Required && au.Status != awda.AuthSuccess && au.NeedsPage {
 				idx = append(idx, i)
-				rs = append(rs, rd(&awda.AuthPageResponse{}, a.AuthPage, awda.AuthPageRequest{UserID: w.state.UserID, AuthType: au.AuthType, ReturnURL: w.in.ReturnURL}))
 			}
 		}
+		pages := make([]awda.AuthPageResponse, len(idx))
+		rs := make([]awdaCall, len(idx))
+		for k, i := range idx {
+			au := w.state.Authorizations[i]
+			rs[k] = callOf(&pages[k], a.AuthPage, awda.AuthPageRequest{UserID: w.state.UserID, AuthType: au.AuthType, ReturnURL: w.in.ReturnURL})
+		}
 		errs := w.reads(ctx, rs...)
-		for k, r := range rs {
-			page := r.out.(*awda.AuthPageResponse)
+		for k := range rs {
+			page := &pages[k]
 			if errs[k] != nil {
 				continue
 			}
@@ -413,8 +413,8 @@ func (w *loanWorkflow) bindBankCard(ctx workflow.Context) error {
 	var banks awda.BankListResponse
 	if err := w.do(ctx, "query bank cards", func(ctx workflow.Context) error {
 		if err := firstErr(w.reads(ctx,
-			rd(&cards, a.BankCardQuery, awda.BankCardQueryRequest{UserID: w.state.UserID}),
-			rd(&banks, a.BankList),
+			callOf(&cards, a.BankCardQuery, awda.BankCardQueryRequest{UserID: w.state.UserID}),
+			callOfNoReq(&banks, a.BankList),
 		)); err != nil {
 			return err
 		}
@@ -481,7 +481,7 @@ func (w *loanWorkflow) verifyCard(ctx workflow.Context) (bool, error) {
 
 	var res awda.BankCardVerifyResponse
 	if err := w.do(ctx, "verify bank card", func(ctx workflow.Context) error {
-		err := w.call(ctx, &res, a.BankCardVerify, awda.BankCardVerifyRequest{UserID: w.state.UserID, BankCode: in.BankCode, AccountNo: in.AccountNo, AccountName: in.AccountName})
+		err := w.call(ctx, callOf(&res, a.BankCardVerify, awda.BankCardVerifyRequest{UserID: w.state.UserID, BankCode: in.BankCode, AccountNo: in.AccountNo, AccountName: in.AccountName}))
 		if errorType(err) == activities.ErrorType(awda.ClassValidation) {
 			res = awda.BankCardVerifyResponse{Status: awda.CardFailed, FailReason: "AWDA refused the card details"}
 			return nil
@@ -525,7 +525,7 @@ func (w *loanWorkflow) pollVerifyingLegacy(ctx workflow.Context, in BankCardInpu
 		}
 		if err := w.do(ctx, "query bank cards", func(ctx workflow.Context) error {
 			var q awda.BankCardQueryResponse
-			if err := firstErr(w.reads(ctx, rd(&q, a.BankCardQuery, awda.BankCardQueryRequest{UserID: w.state.UserID}))); err != nil {
+			if err := firstErr(w.reads(ctx, callOf(&q, a.BankCardQuery, awda.BankCardQueryRequest{UserID: w.state.UserID}))); err != nil {
 				return err
 			}
 			for _, c := range q.Cards {
@@ -558,7 +558,7 @@ func (w *loanWorkflow) awaitCardVerdict(ctx workflow.Context, known []awda.BankC
 		func(ctx workflow.Context) error {
 			return w.do(ctx, "query bank cards", func(ctx workflow.Context) error {
 				var q awda.BankCardQueryResponse
-				if err := firstErr(w.reads(ctx, rd(&q, a.BankCardQuery, awda.BankCardQueryRequest{UserID: w.state.UserID}))); err != nil {
+				if err := firstErr(w.reads(ctx, callOf(&q, a.BankCardQuery, awda.BankCardQueryRequest{UserID: w.state.UserID}))); err != nil {
 					return err
 				}
 				w.applyCards(q.Cards)
@@ -701,7 +701,7 @@ func (w *loanWorkflow) submit(ctx workflow.Context) error {
 	req := w.submitRequest()
 	return w.do(ctx, "submit loan", func(ctx workflow.Context) error {
 		var res activities.LoanSubmitResult
-		if err := w.call(ctx, &res, a.LoanSubmit, req); err != nil {
+		if err := w.call(ctx, callOf(&res, a.LoanSubmit, req)); err != nil {
 			return err
 		}
 		if !res.Duplicate && res.LoanNo != "" {
@@ -714,7 +714,7 @@ func (w *loanWorkflow) submit(ctx workflow.Context) error {
 			return nil
 		}
 		var info awda.LoanInfoResponse
-		if err := firstErr(w.reads(ctx, rd(&info, a.LoanInfo, awda.LoanInfoRequest{OrderNo: w.state.OrderNo}))); err != nil {
+		if err := firstErr(w.reads(ctx, callOf(&info, a.LoanInfo, awda.LoanInfoRequest{OrderNo: w.state.OrderNo}))); err != nil {
 			return err
 		}
 		if info.LoanNo == "" || (res.LoanNo != "" && res.LoanNo != info.LoanNo) {
@@ -801,7 +801,7 @@ func (w *loanWorkflow) awaitLoanStatus(ctx workflow.Context, done func(awda.Loan
 func (w *loanWorkflow) pollLoan(ctx workflow.Context) error {
 	return w.do(ctx, "poll loan status", func(ctx workflow.Context) error {
 		var info awda.LoanInfoResponse
-		if err := firstErr(w.reads(ctx, rd(&info, a.LoanInfo, awda.LoanInfoRequest{LoanNo: w.state.LoanNo}))); err != nil {
+		if err := firstErr(w.reads(ctx, callOf(&info, a.LoanInfo, awda.LoanInfoRequest{LoanNo: w.state.LoanNo}))); err != nil {
 			return err
 		}
 		w.applyLoanInfo(ctx, &info, "poll")
@@ -825,8 +825,8 @@ func (w *loanWorkflow) awaitSignature(ctx workflow.Context) error {
 			var ag awda.LoanAgreementResponse
 			var page awda.RedirectURLResponse
 			if err := firstErr(w.reads(ctx,
-				rd(&ag, a.LoanAgreement, awda.LoanAgreementRequest{LoanNo: w.state.LoanNo}),
-				rd(&page, a.RedirectURL, awda.RedirectURLRequest{UserID: w.state.UserID, LoanNo: w.state.LoanNo, PageType: awda.PageSignature, ReturnURL: w.in.ReturnURL}),
+				callOf(&ag, a.LoanAgreement, awda.LoanAgreementRequest{LoanNo: w.state.LoanNo}),
+				callOf(&page, a.RedirectURL, awda.RedirectURLRequest{UserID: w.state.UserID, LoanNo: w.state.LoanNo, PageType: awda.PageSignature, ReturnURL: w.in.ReturnURL}),
 			)); err != nil {
 				return err
 			}
@@ -870,15 +870,15 @@ func (w *loanWorkflow) awaitSignature(ctx workflow.Context) error {
 			return nil
 		}
 		var res awda.LoanSignResponse
-		if err := w.call(ctx, &res, a.LoanSign, awda.LoanSignRequest{
+		if err := w.call(ctx, callOf(&res, a.LoanSign, awda.LoanSignRequest{
 			LoanNo: w.state.LoanNo, AgreementID: sign.in.AgreementID, SignedAt: sign.at.UnixMilli(), ClientIP: sign.in.ClientIP,
-		}); err != nil {
+		})); err != nil {
 			if w.bounded && errorType(err) == activities.ErrorType(awda.ClassValidation) {
 				// An attempt whose answer was lost may have signed: AWDA
 				// then refuses the retry (1007). Ask before calling it a
 				// failure.
 				var info awda.LoanInfoResponse
-				if firstErr(w.reads(ctx, rd(&info, a.LoanInfo, awda.LoanInfoRequest{LoanNo: w.state.LoanNo}))) == nil {
+				if firstErr(w.reads(ctx, callOf(&info, a.LoanInfo, awda.LoanInfoRequest{LoanNo: w.state.LoanNo}))) == nil {
 					w.applyLoanInfo(ctx, &info, "asked after AWDA refused the signature")
 					if w.signedAtAWDA() {
 						return nil
@@ -1010,10 +1010,10 @@ func (w *loanWorkflow) repay(ctx workflow.Context) error {
 func (w *loanWorkflow) refreshSchedule(ctx workflow.Context) error {
 	var info awda.LoanInfoResponse
 	var va awda.RepaymentVAResponse
-	rs := []read{rd(&info, a.LoanInfo, awda.LoanInfoRequest{LoanNo: w.state.LoanNo})}
+	rs := []awdaCall{callOf(&info, a.LoanInfo, awda.LoanInfoRequest{LoanNo: w.state.LoanNo})}
 	vaExpired := w.state.RepaymentVA == nil || w.state.RepaymentVA.ExpireAt <= workflow.Now(ctx).UnixMilli()
 	if vaExpired && w.state.LoanStatus != awda.LoanSettled {
-		rs = append(rs, rd(&va, a.RepaymentVA, awda.RepaymentVARequest{LoanNo: w.state.LoanNo}))
+		rs = append(rs, callOf(&va, a.RepaymentVA, awda.RepaymentVARequest{LoanNo: w.state.LoanNo}))
 	}
 	errs := w.reads(ctx, rs...)
 	if errs[0] != nil {

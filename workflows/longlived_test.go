@@ -83,7 +83,7 @@ func TestPushInTheTaskThatContinuesAsNewIsCarried(t *testing.T) {
 		h := newHarness(t)
 		h.at(time.Hour, func() {
 			h.suggestWithNext()
-			h.env.SignalWorkflow(workflows.CancelSignal, workflows.CancelRequest{Reason: "no longer needed"})
+			signal(h.env, workflows.CancelSignal, workflows.CancelRequest{Reason: "no longer needed"})
 		})
 		h.run(loanInput())
 		res := h.result()
@@ -99,7 +99,7 @@ func TestVerifyingCardHonoursCancel(t *testing.T) {
 	h.awda.NextCardVerdicts(awda.CardVerifying, "", 1)
 	h.at(time.Minute, h.authorizeAll)
 	h.at(2*time.Minute, func() { h.submitCard(goodCard()) })
-	h.at(7*time.Minute, func() { h.env.SignalWorkflow(workflows.CancelSignal, workflows.CancelRequest{}) })
+	h.at(7*time.Minute, func() { signal(h.env, workflows.CancelSignal, workflows.CancelRequest{}) })
 	h.run(loanInput())
 	res := h.result()
 	require.Equal(t, workflows.StageCancelled, res.Outcome)
@@ -264,7 +264,7 @@ func TestFinalProjectionRetriesUntilItLands(t *testing.T) {
 		// budget of the loan (the test environment caps an activity at ten
 		// attempts, which the real server does not).
 		h.proj.FailNext(8)
-		h.env.SignalWorkflow(workflows.CancelSignal, workflows.CancelRequest{})
+		signal(h.env, workflows.CancelSignal, workflows.CancelRequest{})
 	})
 	h.run(in)
 	require.Equal(t, workflows.StageCancelled, h.result().Outcome)
@@ -358,7 +358,7 @@ func TestSignatureInTheFirstTaskOfAResumedRun(t *testing.T) {
 	n := h.next()
 	var u *updateCall
 	n.env.RegisterDelayedCallback(func() {
-		u = n.update(workflows.SignAgreementUpdate, workflows.SignAgreementInput{AgreementID: next.Resume.Agreement.ID, Consent: true, ClientIP: "203.0.113.7"})
+		u = update(n, workflows.SignAgreementUpdate, workflows.SignAgreementInput{AgreementID: next.Resume.Agreement.ID, Consent: true, ClientIP: "203.0.113.7"})
 	}, 0)
 	n.at(time.Minute, func() { n.push(awda.LoanDisbursed) })
 	n.at(2*time.Minute, func() {

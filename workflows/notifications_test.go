@@ -18,23 +18,23 @@ func TestDuplicateAndOutOfOrderNotifications(t *testing.T) {
 	h.at(30*time.Second, func() { authEvent = h.authorize("KTP_OCR", awda.AuthSuccess) })
 	h.at(90*time.Second, func() {
 		// A late duplicate of an authorization callback, then a stale FAILED.
-		h.env.SignalWorkflow(workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: authEvent, AuthType: "KTP_OCR", Status: awda.AuthSuccess})
-		h.env.SignalWorkflow(workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: "auth-late", AuthType: "KTP_OCR", Status: awda.AuthFailed})
+		signal(h.env, workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: authEvent, AuthType: "KTP_OCR", Status: awda.AuthSuccess})
+		signal(h.env, workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: "auth-late", AuthType: "KTP_OCR", Status: awda.AuthFailed})
 	})
 	h.at(last+time.Minute, func() {
 		approved = h.push(awda.LoanApproved)
-		h.env.SignalWorkflow(workflows.LoanStatusSignal, approved) // AWDA retried: same eventId
-		h.pushEvent(awda.LoanUnderReview, 0)                       // delivered late, after APPROVED
-		h.env.SignalWorkflow(workflows.LoanStatusSignal, awda.LoanStatusEvent{EventID: "other-1", OrderNo: "AF-someone-else", Status: awda.LoanRejected})
-		h.env.SignalWorkflow(workflows.LoanStatusSignal, awda.LoanStatusEvent{EventID: "other-2", OrderNo: h.orderNo(), LoanNo: "L-other", Status: awda.LoanRejected})
-		h.env.SignalWorkflow(workflows.LoanStatusSignal, awda.LoanStatusEvent{OrderNo: h.orderNo(), Status: awda.LoanRejected})
+		signal(h.env, workflows.LoanStatusSignal, approved) // AWDA retried: same eventId
+		h.pushEvent(awda.LoanUnderReview, 0)                // delivered late, after APPROVED
+		signal(h.env, workflows.LoanStatusSignal, awda.LoanStatusEvent{EventID: "other-1", OrderNo: "AF-someone-else", Status: awda.LoanRejected})
+		signal(h.env, workflows.LoanStatusSignal, awda.LoanStatusEvent{EventID: "other-2", OrderNo: h.orderNo(), LoanNo: "L-other", Status: awda.LoanRejected})
+		signal(h.env, workflows.LoanStatusSignal, awda.LoanStatusEvent{OrderNo: h.orderNo(), Status: awda.LoanRejected})
 	})
 	last = h.happy(last+time.Minute, workflows.StageAgreement, "")
 	h.at(last+30*time.Second, func() {
-		h.env.SignalWorkflow(workflows.LoanStatusSignal, approved) // the duplicate once more
-		h.pushEvent(awda.LoanApproved, 0)                          // a new event, but backwards
-		h.pushEvent(awda.LoanDisburseFailed, 0)                    // DISBURSED then DISBURSE_FAILED: backwards at one step
-		h.pushEvent(awda.LoanStatus("PAUSED"), 0)                  // not in the contract
+		signal(h.env, workflows.LoanStatusSignal, approved) // the duplicate once more
+		h.pushEvent(awda.LoanApproved, 0)                   // a new event, but backwards
+		h.pushEvent(awda.LoanDisburseFailed, 0)             // DISBURSED then DISBURSE_FAILED: backwards at one step
+		h.pushEvent(awda.LoanStatus("PAUSED"), 0)           // not in the contract
 	})
 	for p := 1; p <= 3; p++ {
 		h.at(last+time.Duration(p)*time.Minute, func() { h.pay(p) })

@@ -159,7 +159,7 @@ func TestCancelAtAgreement(t *testing.T) {
 	h := newHarness(t)
 	last := h.happyUntil(workflows.StageAgreement)
 	h.at(last+time.Minute, func() {
-		h.env.SignalWorkflow(workflows.CancelSignal, workflows.CancelRequest{Reason: "changed my mind"})
+		signal(h.env, workflows.CancelSignal, workflows.CancelRequest{Reason: "changed my mind"})
 	})
 	h.run(loanInput())
 	res := h.result()
@@ -171,7 +171,7 @@ func TestCancelAtAgreement(t *testing.T) {
 func TestCancelBeforeSubmissionSubmitsNothing(t *testing.T) {
 	h := newHarness(t)
 	h.at(time.Minute, h.authorizeAll)
-	h.at(2*time.Minute, func() { h.env.SignalWorkflow(workflows.CancelSignal, workflows.CancelRequest{}) })
+	h.at(2*time.Minute, func() { signal(h.env, workflows.CancelSignal, workflows.CancelRequest{}) })
 	h.run(loanInput())
 	require.Equal(t, workflows.StageCancelled, h.result().Outcome)
 	require.Equal(t, 0, h.awda.Submissions(h.orderNo()))
@@ -181,7 +181,7 @@ func TestCancelAfterSigningIsIgnored(t *testing.T) {
 	h := newHarness(t)
 	signedAt := h.happyUntil(workflows.StageDisbursement)
 	cancelAt := signedAt + 30*time.Second
-	h.at(cancelAt, func() { h.env.SignalWorkflow(workflows.CancelSignal, workflows.CancelRequest{}) })
+	h.at(cancelAt, func() { signal(h.env, workflows.CancelSignal, workflows.CancelRequest{}) })
 	last := h.happy(signedAt, workflows.StageDisbursement, "")
 	for p := 1; p <= 3; p++ {
 		h.at(last+time.Duration(p)*time.Minute, func() { h.pay(p) })
@@ -189,7 +189,7 @@ func TestCancelAfterSigningIsIgnored(t *testing.T) {
 	h.run(loanInput())
 	require.Equal(t, workflows.StageSettled, h.result().Outcome)
 	st := h.status()
-	require.Contains(t, st.Ignored, workflows.Ignored{At: h.start.Add(cancelAt), Signal: workflows.CancelSignal, Reason: "too late to cancel at DISBURSEMENT"})
+	require.Contains(t, st.Ignored, workflows.Ignored{At: h.start.Add(cancelAt), Signal: workflows.CancelSignal.Name, Reason: "too late to cancel at DISBURSEMENT"})
 }
 
 func TestAWDACancellation(t *testing.T) {

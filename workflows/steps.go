@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -118,7 +119,7 @@ func (w *loanWorkflow) finalStatusWins(ctx workflow.Context, err error) error {
 	}
 	if !w.state.LoanStatus.Terminal() {
 		var info awda.LoanInfoResponse
-		if firstErr(w.reads(ctx, rd(&info, a.LoanInfo, awda.LoanInfoRequest{LoanNo: w.state.LoanNo}))) == nil {
+		if firstErr(w.reads(ctx, callOf(&info, a.LoanInfo, awda.LoanInfoRequest{LoanNo: w.state.LoanNo}))) == nil {
 			w.applyLoanInfo(ctx, &info, "asked after AWDA refused a step")
 		}
 	}
@@ -294,25 +295,37 @@ func (w *loanWorkflow) awdaOptions(startToClose time.Duration) workflow.Activity
 	}
 }
 
+// awdaCall is one AWDA call: an activity method of a, its request, and
+// where its answer goes. callOf and callOfNoReq make it from typed values,
+// so the compiler checks that the request and the answer fit the activity;
+// the SDK takes them as any.
+type awdaCall struct {
+	fn   any
+	args []any
+	out  any
+}
+
+// callOf is the call fn(req), its answer decoded into *out.
+func callOf[Req, Res any](out *Res, fn func(context.Context, Req) (*Res, error), req Req) awdaCall {
+	return awdaCall{fn: fn, args: []any{req}, out: out}
+}
+
+// callOfNoReq is the call fn() of an activity that takes no request
+// (BankList), its answer decoded into *out.
+func callOfNoReq[Res any](out *Res, fn func(context.Context) (*Res, error)) awdaCall {
+	return awdaCall{fn: fn, out: out}
+}
+
 // exec schedules one AWDA call as an activity.
-func (w *loanWorkflow) exec(ctx workflow.Context, activity any, args ...any) workflow.Future {
-	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, w.awdaOptions(w.cfg.CallTimeout)), activity, args...)
+func (w *loanWorkflow) exec(ctx workflow.Context, c awdaCall) workflow.Future {
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, w.awdaOptions(w.cfg.CallTimeout)), c.fn, c.args...)
 }
 
 // call runs one AWDA call that changes something at AWDA (register, verify,
-// upload, submit, sign) as an activity and decodes its result into out.
-func (w *loanWorkflow) call(ctx workflow.Context, out any, activity any, args ...any) error {
-	return w.exec(ctx, activity, args...).Get(ctx, out)
+// submit, sign) as an activity and decodes its answer.
+func (w *loanWorkflow) call(ctx workflow.Context, c awdaCall) error {
+	return w.exec(ctx, c).Get(ctx, c.out)
 }
-
-// read is one idempotent AWDA read for reads().
-type read struct {
-	out  any
-	fn   any
-	args []any
-}
-
-func rd(out, fn any, args ...any) read { return read{out: out, fn: fn, args: args} }
 
 // reads runs idempotent AWDA reads (lists, pages, loan info) together as
 // local activities: they ride on the current workflow task and cost one
@@ -320,7 +333,7 @@ func rd(out, fn any, args ...any) read { return read{out: out, fn: fn, args: arg
 // three. Retries stay in the worker for at most ReadBudget; a read that is
 // still failing with a retryable error then runs again as a regular
 // activity with the step's full retry budget. It returns one error per read.
-func (w *loanWorkflow) reads(ctx workflow.Context, rs ...read) []error {
+func (w *loanWorkflow) reads(ctx workflow.Context, rs ...awdaCall) []error {
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout:    min(w.cfg.CallTimeout, w.cfg.ReadBudget),
 		ScheduleToCloseTimeout: w.cfg.ReadBudget,
@@ -339,7 +352,7 @@ func (w *loanWorkflow) reads(ctx workflow.Context, rs ...read) []error {
 	for i, r := range rs {
 		err := futs[i].Get(ctx, r.out)
 		if err != nil && !temporal.IsCanceledError(err) && !nonRetryable(err) {
-			err = w.exec(ctx, r.fn, r.args...).Get(ctx, r.out)
+			err = w.exec(ctx, r).Get(ctx, r.out)
 		}
 		errs[i] = err
 	}

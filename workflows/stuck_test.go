@@ -13,11 +13,11 @@ import (
 )
 
 func retry(h *harness) {
-	h.env.SignalWorkflow(workflows.RetrySignal, workflows.RetryRequest{Operator: "ops-1", Reason: "AWDA fixed our key"})
+	signal(h.env, workflows.RetrySignal, workflows.RetryRequest{Operator: "ops-1", Reason: "AWDA fixed our key"})
 }
 
 func abandon(h *harness) {
-	h.env.SignalWorkflow(workflows.AbandonSignal, workflows.AbandonRequest{Operator: "ops-1", Reason: "duplicate applicant"})
+	signal(h.env, workflows.AbandonSignal, workflows.AbandonRequest{Operator: "ops-1", Reason: "duplicate applicant"})
 }
 
 func TestConfigurationErrorParksThenRetryProgresses(t *testing.T) {
@@ -167,7 +167,7 @@ func TestDisburseFailedParksForOps(t *testing.T) {
 func TestCancelWhileStuck(t *testing.T) {
 	h := newHarness(t)
 	h.awda.FailCodes(awda.PathAuthList, awda.CodeUnknown)
-	h.at(time.Hour, func() { h.env.SignalWorkflow(workflows.CancelSignal, workflows.CancelRequest{}) })
+	h.at(time.Hour, func() { signal(h.env, workflows.CancelSignal, workflows.CancelRequest{}) })
 	h.run(loanInput())
 	res := h.result()
 	require.Equal(t, workflows.StageCancelled, res.Outcome)

@@ -109,7 +109,7 @@ func TestSignatureValidatorAndSigning(t *testing.T) {
 	}
 	var calls []call
 	reject := func(want string, in workflows.SignAgreementInput) {
-		calls = append(calls, call{want, h.update(workflows.SignAgreementUpdate, in)})
+		calls = append(calls, call{want, update(h, workflows.SignAgreementUpdate, in)})
 	}
 	var good *updateCall
 	var agreementID string

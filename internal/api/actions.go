@@ -9,9 +9,7 @@ import (
 	"net/http"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/awdaflow/awdaflow/internal/store"
@@ -46,8 +44,8 @@ func (s *Server) submitBankCard(w http.ResponseWriter, r *http.Request) {
 		validationProblem(w, r, errs)
 		return
 	}
-	var res workflows.BankCardResult
-	if !s.update(w, r, ref, workflows.SubmitBankCardUpdate, in, workflows.ActionSubmitBankCard, &res) {
+	res, ok := update(s, w, r, ref, workflows.SubmitBankCardUpdate, in, workflows.ActionSubmitBankCard)
+	if !ok {
 		return
 	}
 	s.verdict(w, r, Verdict(res))
@@ -66,8 +64,8 @@ func (s *Server) signAgreement(w http.ResponseWriter, r *http.Request) {
 		validationProblem(w, r, errs)
 		return
 	}
-	var res workflows.SignAgreementResult
-	if !s.update(w, r, ref, workflows.SignAgreementUpdate, in, workflows.ActionSignAgreement, &res) {
+	res, ok := update(s, w, r, ref, workflows.SignAgreementUpdate, in, workflows.ActionSignAgreement)
+	if !ok {
 		return
 	}
 	s.verdict(w, r, Verdict(res))
@@ -89,16 +87,13 @@ func (s *Server) verdict(w http.ResponseWriter, r *http.Request, v Verdict) {
 // failure itself and returns false then: 404 unknown ref, 409 closed or not
 // at that stage, 422 refused by the update's validator, 503 Temporal away,
 // 504 no verdict within UpdateTimeout.
-func (s *Server) update(w http.ResponseWriter, r *http.Request, ref, name string, arg any, action string, out any) bool {
+func update[In, Out any](s *Server, w http.ResponseWriter, r *http.Request, ref string, u workflows.Update[In, Out], in In, action string) (Out, bool) {
+	var zero Out
 	wfID := workflows.LoanWorkflowID(ref)
 	ctx, cancel := context.WithTimeout(r.Context(), s.updateTO)
 	defer cancel()
-	opts := client.UpdateWorkflowOptions{
-		WorkflowID:   wfID,
-		UpdateName:   name,
-		Args:         []any{arg},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	}
+	name := u.Name
+	var updateID string // "": the SDK makes one
 	// The key is claimed for this body before the update (its ID): the
 	// update ID alone would answer another card with the first card's
 	// verdict. A claim is released when nothing was recorded under it.
@@ -106,19 +101,19 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, ref, name string
 	if key := r.Header.Get(HeaderIdempotencyKey); key != "" {
 		if !saneRequestID(key) {
 			validationProblem(w, r, []FieldError{{Field: HeaderIdempotencyKey, Detail: "1 to 128 characters of A-Z a-z 0-9 . _ : -"}})
-			return false
+			return zero, false
 		}
-		b, _ := json.Marshal(arg) // validated and normalised: its canonical form
+		b, _ := json.Marshal(in) // validated and normalised: its canonical form
 		sum := sha256.Sum256(b)
 		same, err := s.store.ClaimActionKey(ctx, wfID, name, key, sum[:])
 		if err != nil {
 			s.unavailable(w, r, "database", err)
-			return false
+			return zero, false
 		}
 		if !same {
 			problem(w, r, http.StatusConflict, TypeConflict,
 				"this "+HeaderIdempotencyKey+" was used for this application with a different body")
-			return false
+			return zero, false
 		}
 		release = func() {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
@@ -128,14 +123,11 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, ref, name string
 					Msg("releasing an idempotency key failed; a corrected request needs a new key")
 			}
 		}
-		opts.UpdateID = name + "/" + key
+		updateID = name + "/" + key
 	}
-	handle, err := s.temporal.UpdateWorkflow(ctx, opts)
+	out, err := u.Execute(ctx, s.temporal, wfID, updateID, in)
 	if err == nil {
-		err = handle.Get(ctx, out)
-	}
-	if err == nil {
-		return true
+		return out, true
 	}
 	var notFound *serviceerror.NotFound
 	var appErr *temporal.ApplicationError
@@ -158,7 +150,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, ref, name string
 		}
 		if wrongStage {
 			problem(w, r, http.StatusConflict, TypeWrongStage, reason)
-			return false
+			return zero, false
 		}
 		writeProblemWith(w, r, Problem{Type: TypeRejected, Title: "Refused", Status: http.StatusUnprocessableEntity, Detail: reason},
 			&Verdict{Accepted: false, Reason: reason})
@@ -168,7 +160,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, ref, name string
 	default:
 		s.unavailable(w, r, "temporal", err)
 	}
-	return false
+	return zero, false
 }
 
 // waitingFor returns the borrower action the workflow waits for ("" when
@@ -177,15 +169,8 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, ref, name string
 func (s *Server) waitingFor(ctx context.Context, wfID string) string {
 	ctx, cancel := context.WithTimeout(ctx, s.queryTO)
 	defer cancel()
-	resp, err := s.temporal.QueryWorkflowWithOptions(ctx, &client.QueryWorkflowWithOptionsRequest{
-		WorkflowID: wfID, QueryType: workflows.StatusQuery,
-		QueryRejectCondition: enumspb.QUERY_REJECT_CONDITION_NOT_OPEN,
-	})
-	if err != nil || resp.QueryRejected != nil || resp.QueryResult == nil {
-		return ""
-	}
-	var st workflows.Status
-	if resp.QueryResult.Get(&st) != nil || st.Next == nil {
+	st, err := workflows.StatusQuery.GetOpen(ctx, s.temporal, wfID)
+	if err != nil || st.Next == nil {
 		return ""
 	}
 	return st.Next.Action
@@ -219,38 +204,38 @@ type SignalResponse struct {
 	Note          string `json:"note,omitempty"`
 }
 
-func decodeCancel(w http.ResponseWriter, r *http.Request) (any, bool) {
+func decodeCancel(w http.ResponseWriter, r *http.Request) (workflows.CancelRequest, bool) {
 	var in workflows.CancelRequest
 	if !decodeJSON(w, r, &in, MaxJSONBytes, true) {
-		return nil, false
+		return in, false
 	}
 	if len(in.Reason) > 500 {
 		validationProblem(w, r, []FieldError{{Field: "reason", Detail: "longer than 500 characters"}})
-		return nil, false
+		return in, false
 	}
 	return in, true
 }
 
-func decodeRetry(w http.ResponseWriter, r *http.Request) (any, bool) {
+func decodeRetry(w http.ResponseWriter, r *http.Request) (workflows.RetryRequest, bool) {
 	var in workflows.RetryRequest
 	if !decodeJSON(w, r, &in, MaxJSONBytes, true) {
-		return nil, false
+		return in, false
 	}
 	if errs := opsNote(in.Operator, in.Reason); len(errs) > 0 {
 		validationProblem(w, r, errs)
-		return nil, false
+		return in, false
 	}
 	return in, true
 }
 
-func decodeAbandon(w http.ResponseWriter, r *http.Request) (any, bool) {
+func decodeAbandon(w http.ResponseWriter, r *http.Request) (workflows.AbandonRequest, bool) {
 	var in workflows.AbandonRequest
 	if !decodeJSON(w, r, &in, MaxJSONBytes, true) {
-		return nil, false
+		return in, false
 	}
 	if errs := opsNote(in.Operator, in.Reason); len(errs) > 0 {
 		validationProblem(w, r, errs)
-		return nil, false
+		return in, false
 	}
 	return in, true
 }
@@ -264,7 +249,7 @@ func opsNote(operator, reason string) []FieldError {
 
 // signal sends a signal to an open workflow. It never starts one: a closed
 // or unknown application answers 409 or 404.
-func (s *Server) signal(name string, decode func(http.ResponseWriter, *http.Request) (any, bool)) http.HandlerFunc {
+func signal[T any](s *Server, sig workflows.Signal[T], decode func(http.ResponseWriter, *http.Request) (T, bool)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ref, ok := s.pathRef(w, r)
 		if !ok {
@@ -277,11 +262,11 @@ func (s *Server) signal(name string, decode func(http.ResponseWriter, *http.Requ
 		wfID := workflows.LoanWorkflowID(ref)
 		ctx, cancel := context.WithTimeout(r.Context(), startTimeout)
 		defer cancel()
-		err := s.temporal.SignalWorkflow(ctx, wfID, "", name, arg)
+		err := sig.Send(ctx, s.temporal, wfID, arg)
 		var notFound *serviceerror.NotFound
 		switch {
 		case err == nil:
-			writeJSON(w, http.StatusAccepted, SignalResponse{ApplicationID: ref, WorkflowID: wfID, Signal: name})
+			writeJSON(w, http.StatusAccepted, SignalResponse{ApplicationID: ref, WorkflowID: wfID, Signal: sig.Name})
 		case errors.As(err, &notFound):
 			s.notOpen(w, r, ref)
 		default:

@@ -449,11 +449,11 @@ var actionRoutes = []struct {
 	suffix, name string
 	update       bool
 }{
-	{"bank-card", workflows.SubmitBankCardUpdate, true},
-	{"signature", workflows.SignAgreementUpdate, true},
-	{"cancel", workflows.CancelSignal, false},
-	{"retry", workflows.RetrySignal, false},
-	{"abandon", workflows.AbandonSignal, false},
+	{"bank-card", workflows.SubmitBankCardUpdate.Name, true},
+	{"signature", workflows.SignAgreementUpdate.Name, true},
+	{"cancel", workflows.CancelSignal.Name, false},
+	{"retry", workflows.RetrySignal.Name, false},
+	{"abandon", workflows.AbandonSignal.Name, false},
 }
 
 // FuzzActions: POST /v1/applications/{ref}/{bank-card,signature,cancel,
@@ -513,8 +513,8 @@ func FuzzActions(f *testing.F) {
 			t.Fatalf("503 after %d Temporal calls", len(calls))
 		}
 		c := calls[0]
-		if rt.name == workflows.CancelSignal {
-			if c.method != "QueryWorkflowWithOptions" || c.name != workflows.StatusQuery || c.workflowID != workflows.LoanWorkflowID(ref) {
+		if rt.name == workflows.CancelSignal.Name {
+			if c.method != "QueryWorkflowWithOptions" || c.name != workflows.StatusQuery.Name || c.workflowID != workflows.LoanWorkflowID(ref) {
 				t.Fatalf("cancel asked %s %q of %q first", c.method, c.name, c.workflowID)
 			}
 			checkLogs(t, fs.takeLogs(), jsonStrings(body), ref)

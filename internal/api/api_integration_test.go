@@ -373,7 +373,7 @@ func TestApplicationsErrorsCancelAndBanks(t *testing.T) {
 	})
 	code, body = s.postJSON("/v1/applications/"+ref+"/cancel", map[string]string{"reason": "changed my mind"})
 	var sr SignalResponse
-	if code != http.StatusAccepted || json.Unmarshal(body, &sr) != nil || sr.Signal != workflows.CancelSignal || sr.Note != NoteCancelBeforeSubmission {
+	if code != http.StatusAccepted || json.Unmarshal(body, &sr) != nil || sr.Signal != workflows.CancelSignal.Name || sr.Note != NoteCancelBeforeSubmission {
 		t.Fatalf("cancel: %d %s", code, body)
 	}
 	v := s.waitView(ref, "CANCELLED", time.Minute, func(v ApplicationView) bool { return v.Terminal })

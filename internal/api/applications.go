@@ -270,35 +270,26 @@ func (s *Server) getApplication(w http.ResponseWriter, r *http.Request) {
 	}
 	wfID := workflows.LoanWorkflowID(ref)
 	qctx, cancel := context.WithTimeout(r.Context(), s.queryTO)
-	resp, err := s.temporal.QueryWorkflowWithOptions(qctx, &client.QueryWorkflowWithOptionsRequest{
-		WorkflowID:           wfID,
-		QueryType:            workflows.StatusQuery,
-		QueryRejectCondition: enumspb.QUERY_REJECT_CONDITION_NOT_OPEN,
-	})
+	st, err := workflows.StatusQuery.GetOpen(qctx, s.temporal, wfID)
 	cancel()
-	if err == nil && resp.QueryRejected == nil && resp.QueryResult != nil {
-		var st workflows.Status
-		if derr := resp.QueryResult.Get(&st); derr == nil {
-			if st.WorkflowID == "" {
-				st.WorkflowID = wfID
-			}
-			v := viewFromStatus(ref, &st)
-			// The live answer stands without the stored trail: the status
-			// holds the latest transitions.
-			if tr, terr := s.store.Trail(r.Context(), wfID); terr == nil {
-				v.Trail = trailView(tr)
-			} else {
-				s.log.Warn().Str("request_id", RequestIDFrom(r.Context())).Str("workflow_id", wfID).
-					Str("error_type", errorType(terr)).Msg("reading the trail failed; answering without it")
-			}
-			writeJSON(w, http.StatusOK, v)
-			return
-		} else {
-			err = derr
+	if err == nil {
+		if st.WorkflowID == "" {
+			st.WorkflowID = wfID
 		}
+		v := viewFromStatus(ref, &st)
+		// The live answer stands without the stored trail: the status
+		// holds the latest transitions.
+		if tr, terr := s.store.Trail(r.Context(), wfID); terr == nil {
+			v.Trail = trailView(tr)
+		} else {
+			s.log.Warn().Str("request_id", RequestIDFrom(r.Context())).Str("workflow_id", wfID).
+				Str("error_type", errorType(terr)).Msg("reading the trail failed; answering without it")
+		}
+		writeJSON(w, http.StatusOK, v)
+		return
 	}
 	var notFound *serviceerror.NotFound
-	if err != nil && !errors.As(err, &notFound) {
+	if !errors.Is(err, workflows.ErrNotOpen) && !errors.As(err, &notFound) {
 		// Temporal is slow or away: the read model still answers.
 		s.log.Warn().Str("request_id", RequestIDFrom(r.Context())).Str("workflow_id", wfID).
 			Str("error_type", errorType(err)).Msg("status query failed; answering from the read model")

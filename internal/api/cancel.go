@@ -6,9 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 
 	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/workflows"
@@ -36,26 +34,14 @@ const (
 	DetailCancelTooLate = "too late to cancel: the agreement is signed"
 )
 
-// errNotOpen is a status query refused because the workflow has closed.
-var errNotOpen = errors.New("api: the workflow is not open")
-
-// liveStatus asks an open workflow for its status: errNotOpen when it has
-// closed, a *serviceerror.NotFound when there is no such workflow.
+// liveStatus asks an open workflow for its status: workflows.ErrNotOpen
+// when it has closed, a *serviceerror.NotFound when there is no such
+// workflow.
 func (s *Server) liveStatus(ctx context.Context, wfID string) (*workflows.Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.queryTO)
 	defer cancel()
-	resp, err := s.temporal.QueryWorkflowWithOptions(ctx, &client.QueryWorkflowWithOptionsRequest{
-		WorkflowID: wfID, QueryType: workflows.StatusQuery,
-		QueryRejectCondition: enumspb.QUERY_REJECT_CONDITION_NOT_OPEN,
-	})
-	switch {
-	case err != nil:
-		return nil, err
-	case resp.QueryRejected != nil || resp.QueryResult == nil:
-		return nil, errNotOpen
-	}
-	var st workflows.Status
-	if err := resp.QueryResult.Get(&st); err != nil {
+	st, err := workflows.StatusQuery.GetOpen(ctx, s.temporal, wfID)
+	if err != nil {
 		return nil, err
 	}
 	return &st, nil
@@ -88,7 +74,7 @@ func cancelStanding(st *workflows.Status) (ended, tooLate bool, note string) {
 // the time of the last.
 func ignoredCancels(st *workflows.Status) (n int, last time.Time) {
 	for _, ig := range st.Ignored {
-		if ig.Signal == workflows.CancelSignal {
+		if ig.Signal == workflows.CancelSignal.Name {
 			n++
 			last = ig.At
 		}
@@ -114,7 +100,7 @@ func (s *Server) cancelApplication(w http.ResponseWriter, r *http.Request) {
 	before, err := s.liveStatus(r.Context(), wfID)
 	var notFound *serviceerror.NotFound
 	switch {
-	case errors.Is(err, errNotOpen) || errors.As(err, &notFound):
+	case errors.Is(err, workflows.ErrNotOpen) || errors.As(err, &notFound):
 		s.notOpen(w, r, ref)
 		return
 	case err != nil:
@@ -133,7 +119,7 @@ func (s *Server) cancelApplication(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithTimeout(r.Context(), startTimeout)
 	defer cancel()
-	err = s.temporal.SignalWorkflow(ctx, wfID, "", workflows.CancelSignal, arg)
+	err = workflows.CancelSignal.Send(ctx, s.temporal, wfID, arg)
 	switch {
 	case errors.As(err, &notFound):
 		s.notOpen(w, r, ref)
@@ -151,5 +137,5 @@ func (s *Server) cancelApplication(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusAccepted, SignalResponse{ApplicationID: ref, WorkflowID: wfID, Signal: workflows.CancelSignal, Note: note})
+	writeJSON(w, http.StatusAccepted, SignalResponse{ApplicationID: ref, WorkflowID: wfID, Signal: workflows.CancelSignal.Name, Note: note})
 }

@@ -131,7 +131,7 @@ func TestCancelPerStage(t *testing.T) {
 				return
 			}
 			var res SignalResponse
-			if err := json.Unmarshal(rec.Body.Bytes(), &res); err != nil || res.Note != c.note || res.Signal != workflows.CancelSignal {
+			if err := json.Unmarshal(rec.Body.Bytes(), &res); err != nil || res.Note != c.note || res.Signal != workflows.CancelSignal.Name {
 				t.Fatalf("answer %s (%v)", rec.Body, err)
 			}
 			if len(ft.signals) != 1 || ft.signals[0] != "cancel loan:app-1" {
@@ -148,12 +148,12 @@ func TestCancelRacingASignature(t *testing.T) {
 		st.LoanNo, st.LoanStatus = "LN1", awda.LoanApproved
 		st.Agreement = &workflows.Agreement{ID: "AG-1"}
 		st.Next = &workflows.NextAction{Action: workflows.ActionSignAgreement}
-		st.Ignored = []workflows.Ignored{{At: time.Unix(100, 0), Signal: workflows.CancelSignal, Reason: "too late to cancel at AGREEMENT"}}
+		st.Ignored = []workflows.Ignored{{At: time.Unix(100, 0), Signal: workflows.CancelSignal.Name, Reason: "too late to cancel at AGREEMENT"}}
 	})
 	after := before
 	after.Next = nil
 	after.Ignored = append(append([]workflows.Ignored(nil), before.Ignored...),
-		workflows.Ignored{At: time.Unix(200, 0), Signal: workflows.CancelSignal, Reason: "too late to cancel at AGREEMENT"})
+		workflows.Ignored{At: time.Unix(200, 0), Signal: workflows.CancelSignal.Name, Reason: "too late to cancel at AGREEMENT"})
 	s, ft := scriptedServer(t, before, after)
 	rec := call(t, s, http.MethodPost, "/v1/applications/app-1/cancel", testToken, "", nil)
 	if rec.Code != http.StatusConflict || decodeProblem(t, rec).Detail != DetailCancelTooLate {

@@ -171,8 +171,8 @@ func New(o Options) (*Server, error) {
 		{"POST /v1/applications/{ref}/bank-card", auth(s.submitBankCard)},
 		{"POST /v1/applications/{ref}/signature", auth(s.signAgreement)},
 		{"POST /v1/applications/{ref}/cancel", auth(s.cancelApplication)},
-		{"POST /v1/applications/{ref}/retry", auth(s.signal(workflows.RetrySignal, decodeRetry))},
-		{"POST /v1/applications/{ref}/abandon", auth(s.signal(workflows.AbandonSignal, decodeAbandon))},
+		{"POST /v1/applications/{ref}/retry", auth(signal(s, workflows.RetrySignal, decodeRetry))},
+		{"POST /v1/applications/{ref}/abandon", auth(signal(s, workflows.AbandonSignal, decodeAbandon))},
 		{"POST /v1/documents", auth(s.uploadDocument)},
 		{"GET /v1/banks", auth(s.listBanks)},
 

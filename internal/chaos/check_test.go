@@ -99,7 +99,7 @@ func fabricate(ref string, sc demo.Scenario) Applicant {
 	if len(statuses) > 0 {
 		st.LoanStatus = statuses[len(statuses)-1]
 	}
-	st.Ignored = []workflows.Ignored{{Signal: workflows.LoanStatusSignal, EventID: ref + "-eva", Reason: "duplicate eventId"}}
+	st.Ignored = []workflows.Ignored{{Signal: workflows.LoanStatusSignal.Name, EventID: ref + "-eva", Reason: "duplicate eventId"}}
 	a.Status = st
 	return a
 }

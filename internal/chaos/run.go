@@ -611,12 +611,8 @@ func (r *runner) applicant(ctx context.Context, res demo.Result) Applicant {
 	}
 
 	if err := tries(ctx, func(ctx context.Context) error {
-		v, err := c.QueryWorkflow(ctx, id, "", workflows.StatusQuery)
+		st, err := workflows.StatusQuery.Get(ctx, c, id, "")
 		if err != nil {
-			return err
-		}
-		var st workflows.Status
-		if err := v.Get(&st); err != nil {
 			return err
 		}
 		a.Status = &st

@@ -16,6 +16,7 @@ import (
 
 	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/internal/api"
+	"github.com/awdaflow/awdaflow/workflows"
 )
 
 // Client calls the starter's public /v1 API as a lending backend does: a
@@ -236,14 +237,14 @@ func (c *Client) Sign(ctx context.Context, ref, key string, in api.SignatureRequ
 // Cancel withdraws the application for the borrower (POST …/cancel).
 func (c *Client) Cancel(ctx context.Context, ref, reason string) error {
 	return c.doJSON(ctx, "cancel", http.MethodPost, "/v1/applications/"+url.PathEscape(ref)+"/cancel",
-		map[string]string{"reason": reason}, nil, http.StatusAccepted, nil)
+		workflows.CancelRequest{Reason: reason}, nil, http.StatusAccepted, nil)
 }
 
 // Retry is operations re-running the step a stuck loan is parked on
 // (POST …/retry).
 func (c *Client) Retry(ctx context.Context, ref, operator, reason string) error {
 	return c.doJSON(ctx, "retry", http.MethodPost, "/v1/applications/"+url.PathEscape(ref)+"/retry",
-		map[string]string{"operator": operator, "reason": reason}, nil, http.StatusAccepted, nil)
+		workflows.RetryRequest{Operator: operator, Reason: reason}, nil, http.StatusAccepted, nil)
 }
 
 // Ready asks the starter's /readyz (no token): nil when PostgreSQL and

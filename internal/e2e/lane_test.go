@@ -434,12 +434,7 @@ func (ln *lane) resumedAt(ev *historypb.HistoryEvent) (workflows.Stage, error) {
 }
 
 func (ln *lane) status(ctx context.Context, l *laneLoan) (workflows.Status, error) {
-	var s workflows.Status
-	v, err := ln.Client.QueryWorkflow(ctx, l.wfID, "", workflows.StatusQuery)
-	if err == nil {
-		err = v.Get(&s)
-	}
-	return s, err
+	return workflows.StatusQuery.Get(ctx, ln.Client, l.wfID, "")
 }
 
 // waitStage waits until the loan's status shows stage.

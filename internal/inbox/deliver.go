@@ -165,22 +165,12 @@ func (d *Deliverer) Backoff(attempts int) time.Duration {
 	return min(max(b, lo/2), hi)
 }
 
-// signalName is the workflow signal of a source.
-func signalName(source string) (string, error) {
-	switch source {
-	case store.SourceLoanStatus:
-		return workflows.LoanStatusSignal, nil
-	case store.SourceAuthorization:
-		return workflows.AuthorizationSignal, nil
-	}
-	return "", fmt.Errorf("unknown source %q", source)
-}
-
 // attempt is one item's delivery attempt under way.
 type attempt struct {
-	it      store.InboxItem
-	signal  string // the signal's name
-	event   any    // its argument
+	it store.InboxItem
+	// send signals the parsed event to the item's workflow, typed by the
+	// signal of its source.
+	send    func(ctx context.Context, c Signaler, workflowID string) error
 	orderNo string // a loan status's order number, to route by
 	out     store.InboxOutcome
 	outcome Outcome
@@ -245,12 +235,6 @@ func status(o Outcome) string {
 
 // parse reads the stored payload: an item that is not an event is rejected.
 func (d *Deliverer) parse(a *attempt) {
-	name, err := signalName(a.it.Source)
-	if err != nil {
-		a.reject(err.Error())
-		return
-	}
-	a.signal = name
 	switch a.it.Source {
 	case store.SourceLoanStatus:
 		ev, err := awda.ParseLoanStatusEvent(a.it.Payload)
@@ -258,14 +242,23 @@ func (d *Deliverer) parse(a *attempt) {
 			a.reject("payload: " + err.Error())
 			return
 		}
-		a.event, a.orderNo = *ev, ev.OrderNo
+		a.send, a.orderNo = sendOf(workflows.LoanStatusSignal, *ev), ev.OrderNo
 	case store.SourceAuthorization:
 		ev, err := awda.ParseAuthorizationEvent(a.it.Payload)
 		if err != nil {
 			a.reject("payload: " + err.Error())
 			return
 		}
-		a.event = *ev
+		a.send = sendOf(workflows.AuthorizationSignal, *ev)
+	default:
+		a.reject(fmt.Sprintf("unknown source %q", a.it.Source))
+	}
+}
+
+// sendOf sends v as signal s.
+func sendOf[T any](s workflows.Signal[T], v T) func(context.Context, Signaler, string) error {
+	return func(ctx context.Context, c Signaler, workflowID string) error {
+		return s.Send(ctx, c, workflowID, v)
 	}
 }
 
@@ -418,7 +411,7 @@ func (d *Deliverer) signalInOrder(ctx context.Context, seq []*attempt) {
 			return
 		}
 		actx, cancel := context.WithTimeout(ctx, timeout)
-		err := d.Temporal.SignalWorkflow(actx, a.out.WorkflowID, "", a.signal, a.event)
+		err := a.send(actx, d.Temporal, a.out.WorkflowID)
 		cancel()
 		var notFound *serviceerror.NotFound
 		switch {

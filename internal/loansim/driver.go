@@ -338,15 +338,22 @@ func (d *driver) run() {
 			d.r.Outcome, d.r.Reason, d.r.EndAt = res.Outcome, res.Reason, res.ClosedAt.Sub(Start)
 		}
 		d.r.Runs = append(d.r.Runs, rn)
-		if v, qerr := env.QueryWorkflow(workflows.StatusQuery); qerr == nil {
-			var st workflows.Status
-			if v.Get(&st) == nil {
-				d.merge(st.Transitions, st.Ignored)
-			}
+		if st, qerr := status(env); qerr == nil {
+			d.merge(st.Transitions, st.Ignored)
 		}
 		return
 	}
 	d.r.Err = fmt.Sprintf("more than %d runs", maxRuns)
+}
+
+// status asks the workflow for its status.
+func status(env *testsuite.TestWorkflowEnvironment) (workflows.Status, error) {
+	var st workflows.Status
+	v, err := env.QueryWorkflow(workflows.StatusQuery.Name)
+	if err != nil {
+		return st, err
+	}
+	return st, v.Get(&st)
 }
 
 // merge adds transitions and ignored records not seen before (a run's state
@@ -372,16 +379,16 @@ func (d *driver) merge(ts []workflows.Transition, igs []workflows.Ignored) {
 }
 
 // signal sends a signal and counts its events (signaled + a workflow task).
-func (d *driver) signal(env *testsuite.TestWorkflowEnvironment, name string, v any) {
+func signal[T any](d *driver, env *testsuite.TestWorkflowEnvironment, s workflows.Signal[T], v T) {
 	d.count(1+3, true)
-	env.SignalWorkflow(name, v)
+	env.SignalWorkflow(s.Name, v)
 }
 
 // update sends an update; bad updates must be refused.
-func (d *driver) update(env *testsuite.TestWorkflowEnvironment, name string, v any, bad string) {
+func update[In, Out any](d *driver, env *testsuite.TestWorkflowEnvironment, u workflows.Update[In, Out], v In, bad string) {
 	d.count(2+3, true)
 	id := fmt.Sprintf("upd-%d", d.events.Load())
-	env.UpdateWorkflow(name, id, &testsuite.TestUpdateCallback{
+	env.UpdateWorkflow(u.Name, id, &testsuite.TestUpdateCallback{
 		OnReject: func(error) {},
 		OnAccept: func() {
 			if bad != "" {
@@ -413,14 +420,14 @@ func (d *driver) apply(env *testsuite.TestWorkflowEnvironment, e Event) {
 	case KAuthorize:
 		for _, t := range []string{"KTP_OCR", "LIVENESS"} {
 			d.awda.SetAuth(uid, t, awda.AuthSuccess)
-			d.signal(env, workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: fmt.Sprintf("auth-%s-%s", t, fmtDur(e.At)), UserID: uid, AuthType: t, Status: awda.AuthSuccess})
+			signal(d, env, workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: fmt.Sprintf("auth-%s-%s", t, fmtDur(e.At)), UserID: uid, AuthType: t, Status: awda.AuthSuccess})
 		}
 	case KCard:
 		c := e.Card
 		if c.Verdict != awda.CardBound {
 			d.awda.NextCardVerdicts(c.Verdict, "account name does not match", 1)
 		}
-		d.update(env, workflows.SubmitBankCardUpdate, workflows.BankCardInput{BankCode: c.Bank, AccountNo: c.AccountNo, AccountName: d.s.Applicant.Name}, "")
+		update(d, env, workflows.SubmitBankCardUpdate, workflows.BankCardInput{BankCode: c.Bank, AccountNo: c.AccountNo, AccountName: d.s.Applicant.Name}, "")
 	case KBadCard:
 		in := workflows.BankCardInput{BankCode: "BCA", AccountNo: "1234567890", AccountName: d.s.Applicant.Name}
 		switch e.Variant {
@@ -433,7 +440,7 @@ func (d *driver) apply(env *testsuite.TestWorkflowEnvironment, e Event) {
 		default:
 			in.AccountName = " "
 		}
-		d.update(env, workflows.SubmitBankCardUpdate, in, fmt.Sprintf("bad card #%d", e.Variant))
+		update(d, env, workflows.SubmitBankCardUpdate, in, fmt.Sprintf("bad card #%d", e.Variant))
 	case KCardResolve:
 		d.awda.SetCardStatusOf(uid, e.Card.Bank, e.Card.Masked(), e.Card.Final)
 	case KStatus:
@@ -454,17 +461,14 @@ func (d *driver) apply(env *testsuite.TestWorkflowEnvironment, e Event) {
 		}
 	case KPush:
 		d.r.Delivered = append(d.r.Delivered, e.EventID)
-		d.signal(env, workflows.LoanStatusSignal, awda.LoanStatusEvent{
+		signal(d, env, workflows.LoanStatusSignal, awda.LoanStatusEvent{
 			EventID: e.EventID, EventType: awda.EventTypeLoanStatus, LoanNo: loanNo, OrderNo: orderNo(), UserID: uid,
 			Status: e.Status, Period: e.Period, OccurredAt: Start.Add(e.At).UnixMilli(),
 		})
 	case KSign, KBadSign:
 		agreement := "AGR-" + loanNo
-		if v, err := env.QueryWorkflow(workflows.StatusQuery); err == nil {
-			var st workflows.Status
-			if v.Get(&st) == nil && st.Agreement != nil {
-				agreement = st.Agreement.ID
-			}
+		if st, err := status(env); err == nil && st.Agreement != nil {
+			agreement = st.Agreement.ID
 		}
 		in := workflows.SignAgreementInput{AgreementID: agreement, Consent: true, ClientIP: "203.0.113.7"}
 		bad := ""
@@ -479,12 +483,12 @@ func (d *driver) apply(env *testsuite.TestWorkflowEnvironment, e Event) {
 				in.ClientIP = "not-an-ip"
 			}
 		}
-		d.update(env, workflows.SignAgreementUpdate, in, bad)
+		update(d, env, workflows.SignAgreementUpdate, in, bad)
 	case KCancel:
-		d.signal(env, workflows.CancelSignal, workflows.CancelRequest{Reason: "changed my mind"})
+		signal(d, env, workflows.CancelSignal, workflows.CancelRequest{Reason: "changed my mind"})
 	case KRetry:
-		d.signal(env, workflows.RetrySignal, workflows.RetryRequest{Operator: "ops-sim", Reason: "simulated"})
+		signal(d, env, workflows.RetrySignal, workflows.RetryRequest{Operator: "ops-sim", Reason: "simulated"})
 	case KAbandon:
-		d.signal(env, workflows.AbandonSignal, workflows.AbandonRequest{Operator: "ops-sim", Reason: "simulated"})
+		signal(d, env, workflows.AbandonSignal, workflows.AbandonRequest{Operator: "ops-sim", Reason: "simulated"})
 	}
 }

@@ -287,7 +287,7 @@ func TestNotificationIsStoredAcknowledgedAndSignalled(t *testing.T) {
 	if row := r.settled("ev-deliver-1", store.InboxDelivered); row.workflowID != wfID || row.attempts != 1 {
 		t.Fatalf("inbox row %+v", row)
 	}
-	if n := signals(t, r.temporal, wfID, workflows.LoanStatusSignal); n != 1 {
+	if n := signals(t, r.temporal, wfID, workflows.LoanStatusSignal.Name); n != 1 {
 		t.Fatalf("%d signals, want 1", n)
 	}
 	// The signal carries the event, readable through the codec only.
@@ -318,7 +318,7 @@ func TestNotificationIsStoredAcknowledgedAndSignalled(t *testing.T) {
 	if row := r.settled("ev-auth-1", store.InboxDelivered); row.workflowID != wfID {
 		t.Fatalf("authorization inbox row %+v", row)
 	}
-	if n := signals(t, r.temporal, wfID, workflows.AuthorizationSignal); n != 1 {
+	if n := signals(t, r.temporal, wfID, workflows.AuthorizationSignal.Name); n != 1 {
 		t.Fatalf("%d authorization signals, want 1", n)
 	}
 }
@@ -417,7 +417,7 @@ func TestDuplicateNotificationsConcurrently(t *testing.T) {
 	}
 	r.forwarder.Wake() // were anything pending, it would be delivered now
 	time.Sleep(200 * time.Millisecond)
-	if n := signals(t, r.temporal, wfID, workflows.LoanStatusSignal); n != 1 {
+	if n := signals(t, r.temporal, wfID, workflows.LoanStatusSignal.Name); n != 1 {
 		t.Fatalf("%d signals, want 1", n)
 	}
 }
@@ -529,7 +529,7 @@ func TestTemporalDownNotificationsDeliveredLater(t *testing.T) {
 		}
 		return true
 	})
-	if n := signals(t, r.temporal, wfID, workflows.LoanStatusSignal); n < 3 {
+	if n := signals(t, r.temporal, wfID, workflows.LoanStatusSignal.Name); n < 3 {
 		t.Fatalf("%d signals after recovery, want 3", n)
 	}
 	if rows := r.rows("ev-down-1"); rows[0].attempts < 2 {
@@ -584,7 +584,7 @@ func TestForwarderDeliversLeftoversAtStartup(t *testing.T) {
 	defer f.Stop(context.Background())
 	r.settled("ev-left-1", store.InboxDelivered)
 	r.settled("ev-left-2", store.InboxDelivered)
-	if n := signals(t, r.temporal, wfID, workflows.LoanStatusSignal); n != 2 {
+	if n := signals(t, r.temporal, wfID, workflows.LoanStatusSignal.Name); n != 2 {
 		t.Fatalf("%d signals, want 2", n)
 	}
 }
@@ -601,14 +601,14 @@ func TestAcknowledgedWithoutDelivery(t *testing.T) {
 	if rows := r.rows("ev-async-1"); len(rows) != 1 || rows[0].status != store.InboxPending || rows[0].attempts != 0 || rows[0].lastError != "" {
 		t.Fatalf("rows %+v", rows)
 	}
-	if n := signals(t, r.temporal, wfID, workflows.LoanStatusSignal); n != 0 {
+	if n := signals(t, r.temporal, wfID, workflows.LoanStatusSignal.Name); n != 0 {
 		t.Fatalf("%d signals before any forwarder ran", n)
 	}
 	f := &inbox.Forwarder{Deliverer: r.deliverer, Log: zerolog.Nop(), Interval: time.Hour}
 	f.Start()
 	defer f.Stop(context.Background())
 	r.settled("ev-async-1", store.InboxDelivered)
-	if n := signals(t, r.temporal, wfID, workflows.LoanStatusSignal); n != 1 {
+	if n := signals(t, r.temporal, wfID, workflows.LoanStatusSignal.Name); n != 1 {
 		t.Fatalf("%d signals, want 1", n)
 	}
 }
@@ -721,7 +721,7 @@ func signalledEvents(t *testing.T, r *rig, wfID string) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a := ev.GetWorkflowExecutionSignaledEventAttributes(); a != nil && a.GetSignalName() == workflows.LoanStatusSignal {
+		if a := ev.GetWorkflowExecutionSignaledEventAttributes(); a != nil && a.GetSignalName() == workflows.LoanStatusSignal.Name {
 			var got awda.LoanStatusEvent
 			if err := codecDecode(r, a.GetInput().GetPayloads()[0], &got); err != nil {
 				t.Fatal(err)
