@@ -427,6 +427,7 @@ func (w *loanWorkflow) bindBankCard(ctx workflow.Context) error {
 	}
 	if c := boundCard(cards.Cards); c != nil {
 		w.state.BankCard = &BankCard{BankCode: c.BankCode, AccountNoMasked: c.AccountNoMasked, Status: awda.CardBound}
+		w.state.Deadline, w.state.Banks = time.Time{}, nil
 		return nil
 	}
 	w.state.Banks = banks.Banks

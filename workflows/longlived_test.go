@@ -412,3 +412,55 @@ func TestFailedPollIsMootOnceAWDAPushes(t *testing.T) {
 	require.Equal(t, workflows.StageRepayment, resumed.Stage)
 	require.Equal(t, workflows.StageSettled, h.result().Outcome)
 }
+
+// A run handed the loan while its card was VERIFYING, which finds the card
+// bound, leaves the bank-card deadline behind: the agreement gets its own
+// (found by the simulator, seeds 15987, 17424).
+func TestStaleBankCardDeadlineDoesNotExpireTheAgreement(t *testing.T) {
+	h := newHarness(t)
+	h.awda.NextCardVerdicts(awda.CardVerifying, "", 1)
+	h.at(time.Minute, h.authorizeAll)
+	h.at(2*time.Minute, func() { h.submitCard(goodCard()) })
+	h.at(time.Hour, func() { h.env.SetContinueAsNewSuggested(true) })
+	h.run(loanInput())
+	next := h.continued()
+	require.Equal(t, workflows.StageBankCard, next.Resume.Stage)
+	h.awda.SetCardStatus(next.Resume.UserID, "BCA", awda.CardBound)
+
+	n := h.next()
+	n.at(24*time.Hour, func() { n.push(awda.LoanApproved) })
+	n.at(4*24*time.Hour, func() { n.sign() }) // after the bank-card deadline, within the agreement's
+	n.at(4*24*time.Hour+time.Minute, func() { n.push(awda.LoanDisbursed) })
+	n.at(4*24*time.Hour+2*time.Minute, func() {
+		for p := 1; p <= 3; p++ {
+			n.pay(p)
+		}
+	})
+	n.run(next)
+	require.Equal(t, workflows.StageSettled, n.result().Outcome)
+}
+
+// A DISBURSE_FAILED found by a poll and pushed later is one failure: after
+// operations retry, the loan waits for AWDA instead of parking again (found
+// by the simulator, seeds 10172, 13587).
+func TestLateDisburseFailedPushIsNotASecondFailure(t *testing.T) {
+	h := newHarness(t)
+	last := h.happyUntil(workflows.StageDisbursement)
+	h.at(last+time.Minute, func() { h.moves(awda.LoanDisburseFailed) }) // a poll finds it
+	h.at(last+2*time.Hour, func() { h.pushEvent(awda.LoanDisburseFailed, 0) })
+	h.at(last+3*time.Hour, func() {
+		signal(h.env, workflows.RetrySignal, workflows.RetryRequest{Operator: "ops-1", Reason: "payout fixed"})
+	})
+	var st workflows.Status
+	h.at(last+4*time.Hour, func() { st = h.status() })
+	h.at(last+5*time.Hour, func() { h.push(awda.LoanDisbursed) })
+	h.at(last+5*time.Hour+time.Minute, func() {
+		for p := 1; p <= 3; p++ {
+			h.pay(p)
+		}
+	})
+	h.run(loanInput())
+	require.Equal(t, workflows.StageSettled, h.result().Outcome)
+	require.Nil(t, st.Stuck, "not parked again for the failure operations already handled")
+	require.Equal(t, 2, st.DisburseFailures)
+}

@@ -28,6 +28,9 @@ type State struct {
 	// Deadline is when the borrower's current task expires (zero when the
 	// loan is not waiting for the borrower).
 	Deadline time.Time `json:"deadline,omitzero"`
+	// DeadlineStage is the stage that set Deadline: a run handed the loan
+	// keeps a deadline only in the stage it belongs to.
+	DeadlineStage Stage `json:"deadlineStage,omitempty"`
 
 	Eligibility    *Eligibility               `json:"eligibility,omitempty"`
 	Authorizations []Authorization            `json:"authorizations,omitempty"`

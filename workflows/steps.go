@@ -232,6 +232,12 @@ func (w *loanWorkflow) parkedUntil(ctx workflow.Context, resumeWhen func() bool)
 // the time spent parked.
 func (w *loanWorkflow) unpark(ctx workflow.Context, since time.Time) {
 	w.state.Stuck = nil
+	if w.bounded {
+		// Operations (or AWDA's news) answered every DISBURSE_FAILED
+		// reported before now: a late push of one already handled is not a
+		// second failure to park for.
+		w.state.DisburseFailuresSeen = w.state.DisburseFailures
+	}
 	if !w.state.Deadline.IsZero() {
 		w.state.Deadline = w.state.Deadline.Add(workflow.Now(ctx).Sub(since))
 	}
@@ -431,10 +437,11 @@ func (w *loanWorkflow) unwrittenTrail() []activities.TrailEntry {
 // startDeadline starts the borrower's deadline of a stage. A run that was
 // handed the loan in the middle of the stage keeps the deadline it had.
 func (w *loanWorkflow) startDeadline(ctx workflow.Context, d time.Duration) {
-	if w.bounded && !w.state.Deadline.IsZero() {
+	if w.bounded && !w.state.Deadline.IsZero() && w.state.DeadlineStage == w.state.Stage {
 		return
 	}
 	w.state.Deadline = workflow.Now(ctx).Add(d)
+	w.state.DeadlineStage = w.state.Stage
 }
 
 // ignore records a notification or request that is not applied.
