@@ -297,6 +297,7 @@ func (g *gen) draft(seed uint64) *Scenario {
 	}
 	g.tenor = s.Tenor
 	g.build()
+	g.disbursingFirst()
 	g.extras()
 	slices.SortStableFunc(g.ev, func(a, b Event) int { return int(a.At - b.At) })
 	s.Events = g.ev
@@ -487,6 +488,39 @@ func (g *gen) build() {
 		g.disbursedAt = g.lastStatusAt(awda.LoanDisbursed)
 	}
 	g.repay(t)
+}
+
+// disbursingFirst keeps AWDA's own state moving forward. DISBURSING is drawn
+// within a day of the signature, independently of the disbursement's
+// outcome, which may come sooner: such a DISBURSING (seed 1096: DISBURSED,
+// then DISBURSING 12 hours later) moves, with its pushes, halfway between
+// the signature and the outcome. Only pushes may come late or reordered;
+// AWDA itself never goes back. Moving an event draws nothing, so the other
+// seeds keep their scripts.
+func (g *gen) disbursingFirst() {
+	i := slices.IndexFunc(g.ev, func(e Event) bool { return e.Kind == KStatus && e.Status == awda.LoanDisbursing })
+	if i < 0 {
+		return
+	}
+	id, at := g.ev[i].EventID, g.ev[i].At
+	next := time.Duration(-1)
+	for _, e := range g.ev {
+		switch e.Kind {
+		case KStatus, KPay, KOverdue, KSettleAll:
+			if e.EventID != id && e.Status.Rank() > awda.LoanDisbursing.Rank() && (next < 0 || e.At < next) {
+				next = e.At
+			}
+		}
+	}
+	if next < 0 || at < next {
+		return
+	}
+	shift := g.signed + (next-g.signed)/2 - at
+	for k := range g.ev {
+		if g.ev[k].EventID == id {
+			g.ev[k].At += shift
+		}
+	}
 }
 
 func (g *gen) lastStatusAt(s awda.LoanStatus) time.Duration {

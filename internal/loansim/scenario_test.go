@@ -174,3 +174,24 @@ func TestInspectorFindsPlainPII(t *testing.T) {
 		t.Fatalf("log leaks %d, finding %q", n, plain.leaks[0])
 	}
 }
+
+// AWDA's own state only moves forward: only its pushes may come late, out
+// of order, twice or never (seed 1096 drew DISBURSING after DISBURSED).
+func TestGenerateAWDAMovesForward(t *testing.T) {
+	for seed := uint64(1); seed <= 10000; seed++ {
+		s := Generate(seed)
+		var cur awda.LoanStatus
+		for _, e := range s.Events {
+			switch e.Kind {
+			case KStatus, KPay, KOverdue, KSettleAll:
+			default:
+				continue
+			}
+			if !forward(cur, e.Status) {
+				t.Errorf("seed %d: AWDA moves the loan from %s to %s at %s", seed, cur, e.Status, fmtDur(e.At))
+				break
+			}
+			cur = e.Status
+		}
+	}
+}
