@@ -149,6 +149,37 @@ func TestDevServerHistories(t *testing.T) {
 		require.Equal(t, workflows.StageCancelled, r.result().Outcome)
 	})
 
+	t.Run("review deadline parks; continued as new while parked; AWDA's answer resumes it", func(t *testing.T) {
+		r := &devRun{t: t, ctx: ctx, c: c, awda: fk, id: workflows.LoanWorkflowID("dev-long")}
+		r.start("dev-long", workflows.Config{PollInterval: time.Second, PollBackoffCap: 2 * time.Second, ReviewDeadline: 4 * time.Second, ContinueAsNewEvents: 100})
+		first, err := r.c.DescribeWorkflow(ctx, r.id, "")
+		require.NoError(t, err)
+		firstRun := first.RawResponse.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+		r.throughReview()
+		r.waitFor("parked at review", func(s workflows.Status) bool { return s.Stuck != nil && s.Stuck.Step == "review" })
+		// Pushes while parked grow the history to the loan's threshold: it
+		// hands over while parked, and stays parked.
+		for i := 0; ; i++ {
+			require.Less(t, i, 100, "never continued as new")
+			st := r.status()
+			if st.Runs > 0 {
+				require.NotNil(t, st.Stuck, "still parked in the new run")
+				break
+			}
+			r.push(awda.LoanUnderReview, 0)
+		}
+		r.approveSignDisburse()
+		r.repayAll()
+		require.Equal(t, workflows.StageSettled, r.result().Outcome)
+		var resumed bool
+		for _, tr := range r.status().Transitions {
+			resumed = resumed || tr.Kind == workflows.KindResumed && tr.From == "review" && tr.Note == "AWDA answered"
+		}
+		require.True(t, resumed, "AWDA's approval resumed the parked loan")
+		r.reportRun("long_wait_first_run", firstRun)
+		r.report("long_wait_last_run")
+	})
+
 	raceScenarios(t, ctx, c, fk)
 }
 
@@ -380,8 +411,11 @@ func (r *devRun) result() workflows.LoanResult {
 
 // report counts the history's events by type, logs the breakdown, and
 // records the history as testdata/<name>.json when RECORD_HISTORIES is set.
-func (r *devRun) report(name string) int {
-	it := r.c.GetWorkflowHistory(r.ctx, r.id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+func (r *devRun) report(name string) int { return r.reportRun(name, "") }
+
+// reportRun is report for one run of the loan ("" for the latest).
+func (r *devRun) reportRun(name, runID string) int {
+	it := r.c.GetWorkflowHistory(r.ctx, r.id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	var events []*historypb.HistoryEvent
 	for it.HasNext() {
 		ev, err := it.Next()

@@ -566,17 +566,25 @@ func (w *loanWorkflow) publish(ctx workflow.Context) {
 			return
 		}
 	}
-	budget := time.Minute
-	if p.Terminal {
-		budget = w.cfg.RetryBudget
+	// A write the read model does not take soon is left to the next one,
+	// which carries a higher Seq and the unwritten trail: the local
+	// activity runs inside the workflow task, which must stay short (the
+	// SDK warns past 5 s). Runs from before bounded-waits kept a minute
+	// (and RetryBudget for the last write).
+	budget, startToClose, maxInterval := 4*time.Second, 4*time.Second, 2*time.Second
+	if !w.bounded {
+		budget, startToClose, maxInterval = time.Minute, 10*time.Second, 30*time.Second
+		if p.Terminal {
+			budget = w.cfg.RetryBudget
+		}
 	}
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout:    10 * time.Second,
+		StartToCloseTimeout:    startToClose,
 		ScheduleToCloseTimeout: budget,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
-			MaximumInterval:        30 * time.Second,
+			MaximumInterval:        maxInterval,
 			NonRetryableErrorTypes: activities.NonRetryableErrorTypes,
 		},
 	})

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -159,6 +160,16 @@ func TestBusyFaultsOnEveryEndpoint(t *testing.T) {
 	t.Logf("sandbox answered %d calls busy (faults counted %d); %d loans", busy, st.Faults.Busy, st.Loans)
 	if st.Faults.Busy < 20 || busy != st.Faults.Busy {
 		t.Errorf("only %d busy answers (%d counted by code): the faults did not bite", st.Faults.Busy, busy)
+	}
+	// Local reads give up after ReadBudget (4 s) and go on as regular
+	// activities, so no workflow task runs long while AWDA is busy (with a
+	// 30 s budget the worker warned of tasks of up to 26 s).
+	log, err := os.ReadFile(filepath.Join(s.LogDir(), "worker.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(log), "TMPRL1104"); n > 0 {
+		t.Errorf("the worker warned %d times of a workflow task over 5 s (TMPRL1104)", n)
 	}
 }
 

@@ -385,11 +385,11 @@ func (ln *lane) push(ctx context.Context, l *laneLoan, n int) error {
 // currentRun reads the loan's current run: the stage it resumed at (from its
 // input) and its history length.
 func (ln *lane) currentRun(ctx context.Context, l *laneLoan) (workflows.Stage, int, error) {
-	d, err := ln.Client.DescribeWorkflowExecution(ctx, l.wfID, "")
+	desc, err := ln.Client.DescribeWorkflow(ctx, l.wfID, "")
 	if err != nil {
 		return "", 0, err
 	}
-	info := d.GetWorkflowExecutionInfo()
+	info := desc.RawResponse.GetWorkflowExecutionInfo()
 	runID := info.GetExecution().GetRunId()
 	if l.runs == nil {
 		l.runs = map[string]workflows.Stage{}
