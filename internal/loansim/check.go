@@ -18,6 +18,15 @@ const (
 	// about 6 calls in its first 11 h and 5 a day after; repayment costs at
 	// most 2 a day (loan/info and a fresh VA).
 	CallsPerWaitingDay = 12
+	// ContinueAsNewSlack is how far past Config.ContinueAsNewEvents a run
+	// may go. The workflow looks at its history length at waits (before it
+	// blocks, and whenever its wait wakes), so a run passes the threshold by
+	// the work between two waits: the loan's last steps and its end, a
+	// park and what ops' signal sets off, a poll whose read falls back to a
+	// regular activity retried up to the test environment's 10 attempts (6
+	// estimated events each). 150 covers that with room; a run that never
+	// continues as new (bug 5) passes it within a day of polling.
+	ContinueAsNewSlack = 150
 	// minWindow is the shortest stretch without scripted events that counts
 	// as waiting; the first hour after an event (its work) is left out.
 	minWindow = 2 * day
@@ -125,15 +134,14 @@ func check(r *Result) {
 		r.violate(InvSubmitOnce, "%d submissions applied, %d loans at AWDA", r.AppliedSubmits, r.Loans)
 	}
 
-	total := 0
+	th := s.Config.WithDefaults().ContinueAsNewEvents
 	for i, rn := range r.Runs {
-		total += rn.Events
 		if rn.Events >= MaxRunEvents {
 			r.violate(InvHistory, "run %d: about %d events (%s to %s)", i+1, rn.Events, fmtDur(rn.Start), fmtDur(rn.End))
 		}
-	}
-	if th := s.Config.WithDefaults().ContinueAsNewEvents; total > th && len(r.Runs) < 2 {
-		r.violate(InvContinued, "about %d events in one run, threshold %d", total, th)
+		if rn.Events > th+ContinueAsNewSlack {
+			r.violate(InvContinued, "run %d: about %d events (%s to %s), threshold %d + slack %d", i+1, rn.Events, fmtDur(rn.Start), fmtDur(rn.End), th, ContinueAsNewSlack)
+		}
 	}
 
 	for _, w := range r.Windows() {

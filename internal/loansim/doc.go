@@ -54,8 +54,10 @@
 // moves backwards (recorded transitions across runs, read-model writes); every
 // delivered push is applied exactly once across runs, or recorded as
 // ignored; at most one submission per orderNo is applied at AWDA; every
-// run's estimate stays under 10,240 events, and a loan whose estimate passes
-// ContinueAsNewEvents continued as new; AWDA calls per waiting day stay under
+// run's estimate stays under 10,240 events, and under ContinueAsNewEvents
+// plus ContinueAsNewSlack (the work between two waits, where the workflow
+// looks at its history length: a loan that never continues as new breaks
+// it); AWDA calls per waiting day stay under
 // CallsPerWaitingDay over every window of two days or more without scripted
 // events (after the first card, before the end); every payload the
 // environment produces goes through the project's encrypting codec and

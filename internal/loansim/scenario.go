@@ -257,6 +257,21 @@ func (g *gen) fault(at time.Duration, path string, lostOK bool) {
 	}
 }
 
+// maxOutage bounds a generated outage: what a read's retries outlast in
+// the SDK's test environment. There an activity whose RetryPolicy leaves
+// MaximumAttempts at 0 gets 10 attempts (defaultMaximumAttemptsForUnitTest:
+// unlimited retries would spin its skipping clock), where the server retries
+// until ScheduleToClose (RetryBudget, 30 minutes). A read first retries as a
+// local activity for ReadBudget (4 s), then as an activity whose 10
+// attempts, from 1 s doubling to MaxRetryInterval (1 minute), span 243 s:
+// about 4 minutes in all. A longer outage would park the loan in the
+// simulator where production rides it out, and whether it does depends on
+// whether a poll falls into it, which the model cannot tell without the
+// workflow's poll times. Outages stay within 3 minutes; parking after a
+// spent retry budget is the workflow tests' business (stuck_test,
+// longlived_test).
+const maxOutage = 3 * time.Minute
+
 // outage maybe puts loan/info down for a while inside [from, to).
 func (g *gen) outage(from, to time.Duration) {
 	if to-from < 2*time.Hour || !g.p(0.15) {
@@ -264,7 +279,7 @@ func (g *gen) outage(from, to time.Duration) {
 	}
 	at := g.between(from+time.Hour, to-time.Hour)
 	g.add(Event{At: at, Kind: KFault, Fault: &Fault{Path: awda.PathLoanInfo, Outage: true}})
-	g.add(Event{At: at + g.between(time.Minute, 15*time.Minute), Kind: KRestore, Fault: &Fault{Path: awda.PathLoanInfo}})
+	g.add(Event{At: at + g.between(time.Minute, maxOutage), Kind: KRestore, Fault: &Fault{Path: awda.PathLoanInfo}})
 }
 
 // avoid draws a duration in [lo, hi) outside (edge-margin, edge+margin).
@@ -297,6 +312,7 @@ func (g *gen) draft(seed uint64) *Scenario {
 	}
 	g.tenor = s.Tenor
 	g.build()
+	g.disbursingFirst()
 	g.extras()
 	slices.SortStableFunc(g.ev, func(a, b Event) int { return int(a.At - b.At) })
 	s.Events = g.ev
@@ -487,6 +503,39 @@ func (g *gen) build() {
 		g.disbursedAt = g.lastStatusAt(awda.LoanDisbursed)
 	}
 	g.repay(t)
+}
+
+// disbursingFirst keeps AWDA's own state moving forward. DISBURSING is drawn
+// within a day of the signature, independently of the disbursement's
+// outcome, which may come sooner: such a DISBURSING (seed 1096: DISBURSED,
+// then DISBURSING 12 hours later) moves, with its pushes, halfway between
+// the signature and the outcome. Only pushes may come late or reordered;
+// AWDA itself never goes back. Moving an event draws nothing, so the other
+// seeds keep their scripts.
+func (g *gen) disbursingFirst() {
+	i := slices.IndexFunc(g.ev, func(e Event) bool { return e.Kind == KStatus && e.Status == awda.LoanDisbursing })
+	if i < 0 {
+		return
+	}
+	id, at := g.ev[i].EventID, g.ev[i].At
+	next := time.Duration(-1)
+	for _, e := range g.ev {
+		switch e.Kind {
+		case KStatus, KPay, KOverdue, KSettleAll:
+			if e.EventID != id && e.Status.Rank() > awda.LoanDisbursing.Rank() && (next < 0 || e.At < next) {
+				next = e.At
+			}
+		}
+	}
+	if next < 0 || at < next {
+		return
+	}
+	shift := g.signed + (next-g.signed)/2 - at
+	for k := range g.ev {
+		if g.ev[k].EventID == id {
+			g.ev[k].At += shift
+		}
+	}
 }
 
 func (g *gen) lastStatusAt(s awda.LoanStatus) time.Duration {

@@ -174,3 +174,59 @@ func TestInspectorFindsPlainPII(t *testing.T) {
 		t.Fatalf("log leaks %d, finding %q", n, plain.leaks[0])
 	}
 }
+
+// AWDA's own state only moves forward: only its pushes may come late, out
+// of order, twice or never (seed 1096 drew DISBURSING after DISBURSED).
+func TestGenerateAWDAMovesForward(t *testing.T) {
+	for seed := uint64(1); seed <= 10000; seed++ {
+		s := Generate(seed)
+		var cur awda.LoanStatus
+		for _, e := range s.Events {
+			switch e.Kind {
+			case KStatus, KPay, KOverdue, KSettleAll:
+			default:
+				continue
+			}
+			if !forward(cur, e.Status) {
+				t.Errorf("seed %d: AWDA moves the loan from %s to %s at %s", seed, cur, e.Status, fmtDur(e.At))
+				break
+			}
+			cur = e.Status
+		}
+	}
+}
+
+// A generated AWDA outage ends before the test environment's 10 attempts of
+// a read are spent (see maxOutage), and a busy storm has fewer answers than
+// that: the simulator parks a loan only where production would too.
+func TestGenerateOutagesWithinTenAttempts(t *testing.T) {
+	cfg := workflows.Config{}.WithDefaults()
+	cover, wait := cfg.ReadBudget, time.Second
+	for range 10 - 1 { // the pauses between ten attempts
+		cover += wait
+		wait = min(2*wait, cfg.MaxRetryInterval)
+	}
+	if maxOutage >= cover {
+		t.Fatalf("maxOutage %s, ten attempts cover %s", maxOutage, cover)
+	}
+	for seed := uint64(1); seed <= 10000; seed++ {
+		s := Generate(seed)
+		down := map[string]time.Duration{}
+		for _, e := range s.Events {
+			switch {
+			case e.Kind == KFault && e.Fault.Outage:
+				down[e.Fault.Path] = e.At
+			case e.Kind == KRestore:
+				if d := e.At - down[e.Fault.Path]; d > maxOutage {
+					t.Errorf("seed %d: %s down for %s", seed, e.Fault.Path, d)
+				}
+				delete(down, e.Fault.Path)
+			case e.Kind == KFault && len(e.Fault.Codes) >= 10:
+				t.Errorf("seed %d: %d busy answers on %s", seed, len(e.Fault.Codes), e.Fault.Path)
+			}
+		}
+		if len(down) > 0 {
+			t.Errorf("seed %d: an outage never ends: %v", seed, down)
+		}
+	}
+}

@@ -48,6 +48,7 @@ type Figures struct {
 	Scenarios      int
 	SimulatedYears float64
 	MaxRunEvents   int
+	MaxPastCAN     int // the most events a run went past ContinueAsNewEvents
 	Continued      int // continue-as-new hand-overs
 	WaitingDays    float64
 	WaitingEvents  int
@@ -67,8 +68,10 @@ func Summarize(rs []*Result) Figures {
 			f.SimulatedYears += r.Runs[n-1].End.Hours() / 24 / 365
 			f.Continued += n - 1
 		}
+		th := r.Scenario.Config.WithDefaults().ContinueAsNewEvents
 		for _, rn := range r.Runs {
 			f.MaxRunEvents = max(f.MaxRunEvents, rn.Events)
+			f.MaxPastCAN = max(f.MaxPastCAN, rn.Events-th)
 		}
 		for _, w := range r.Windows() {
 			f.WaitingDays += w.Days()
@@ -97,7 +100,7 @@ func (f Figures) String() string {
 	fmt.Fprintf(&b, "scenarios              %d\n", f.Scenarios)
 	fmt.Fprintf(&b, "simulated years        %.1f\n", f.SimulatedYears)
 	fmt.Fprintf(&b, "max events per run     %d (estimated)\n", f.MaxRunEvents)
-	fmt.Fprintf(&b, "continue-as-new        %d\n", f.Continued)
+	fmt.Fprintf(&b, "continue-as-new        %d (a run at most %d events past its threshold; slack %d)\n", f.Continued, f.MaxPastCAN, ContinueAsNewSlack)
 	if f.WaitingDays > 0 {
 		fmt.Fprintf(&b, "waiting days           %.0f\n", f.WaitingDays)
 		fmt.Fprintf(&b, "events per waiting day %.1f\n", float64(f.WaitingEvents)/f.WaitingDays)
