@@ -120,6 +120,11 @@ type driver struct {
 	runIdx   int
 	events   atomic.Int64 // this run's estimate
 	executed []bool
+	// deferred marks the events whose run ended before they played: they
+	// play in the next run, without a continue-as-new suggestion of their
+	// own (the suggestion belonged to the run that ended; a fresh run's
+	// history is short, and the server would not suggest it there).
+	deferred []bool
 
 	aborted   bool
 	transKeys map[string]bool
@@ -189,6 +194,7 @@ func Simulate(s *Scenario) *Result {
 	)
 	d.proj = fake.NewProjections()
 	d.executed = make([]bool, len(s.Events))
+	d.deferred = make([]bool, len(s.Events))
 	d.run()
 	d.r.Writes = d.proj.Writes()
 	// The durable trail: transitions the workflow state no longer keeps.
@@ -278,6 +284,9 @@ func (d *driver) run() {
 				d.apply(env, e)
 				continue
 			}
+			if run > 0 && e.At <= offset {
+				d.deferred[i] = true // due in a run that ended first
+			}
 			i, e := i, e
 			// The delayed callback's own timer starts a workflow task right
 			// after it; the action runs in a callback queued behind that
@@ -291,7 +300,7 @@ func (d *driver) run() {
 						return // for the next run
 					}
 					d.executed[i] = true
-					if e.CAN {
+					if e.CAN && !d.deferred[i] {
 						env.SetContinueAsNewSuggested(true)
 					}
 					d.apply(env, e)
