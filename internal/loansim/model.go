@@ -59,7 +59,6 @@ type model struct {
 
 	deadline time.Duration // the current wait's or borrower's deadline (0: none)
 	verify   bool          // a card is VERIFYING
-	verified awda.CardStatus
 	refusals int
 	// cardDeadlineAt is the borrower's bank-card deadline; failedPark is set
 	// while parked on a DISBURSE_FAILED (not a deadline).
@@ -186,10 +185,6 @@ func (m *model) enter(at time.Duration, st workflows.Stage) {
 	default:
 		m.deadline = 0
 	}
-}
-
-func final(s awda.LoanStatus) bool {
-	return s == awda.LoanSettled || s == awda.LoanCancelled || s == awda.LoanRejected
 }
 
 // observe applies a change the workflow learns of at t.
