@@ -118,13 +118,28 @@ func NewClient(cfg Config) (*Client, error) {
 // AppID returns the merchant id the client signs with.
 func (c *Client) AppID() string { return c.appID }
 
-// call sends a JSON request and decodes the data of the answer into out.
-func (c *Client) call(ctx context.Context, path string, in, out any) error {
-	body, err := json.Marshal(in)
+// do sends req as JSON to path and returns the answer's data, or nil and
+// the error. It is a function, not a method, because methods cannot have
+// type parameters. Res comes first so that a call names only the answer's
+// type and the compiler infers the request's: do[LoanInfoResponse](...).
+func do[Res, Req any](ctx context.Context, c *Client, path string, req Req) (*Res, error) {
+	out, err := doKeep[Res](ctx, c, path, req)
 	if err != nil {
-		return &Error{Class: ClassValidation, Endpoint: path, Message: "encode request: " + err.Error()}
+		return nil, err
 	}
-	return c.send(ctx, path, body, "application/json", BodyHash(body), out)
+	return out, nil
+}
+
+// doKeep is do for the interfaces whose error answers carry data
+// (CodeUserExists and CodeRepeatRequest carry the existing userId and
+// loanNo): it returns what was decoded together with the error, never nil.
+func doKeep[Res, Req any](ctx context.Context, c *Client, path string, req Req) (*Res, error) {
+	out := new(Res)
+	body, err := json.Marshal(req)
+	if err != nil {
+		return out, &Error{Class: ClassValidation, Endpoint: path, Message: "encode request: " + err.Error()}
+	}
+	return out, c.send(ctx, path, body, "application/json", BodyHash(body), out)
 }
 
 // BuildRequest returns the signed HTTP request for a JSON body, exactly as the
@@ -288,12 +303,11 @@ func (c *Client) Register(ctx context.Context, req *RegisterRequest) (*RegisterR
 	if err != nil {
 		return nil, withEndpoint(err, PathUserRegister)
 	}
-	var out RegisterResponse
-	err = c.call(ctx, PathUserRegister, r, &out)
+	out, err := doKeep[RegisterResponse](ctx, c, PathUserRegister, r)
 	if err != nil && !(IsUserExists(err) && out.UserID != "") {
 		return nil, err
 	}
-	return &out, err
+	return out, err
 }
 
 // EligibleCheck verifies the customer.
@@ -301,11 +315,7 @@ func (c *Client) EligibleCheck(ctx context.Context, req *EligibleCheckRequest) (
 	if req == nil || req.UserID == "" {
 		return nil, validationError(PathEligibleCheck, "userId", "required")
 	}
-	var out EligibleCheckResponse
-	if err := c.call(ctx, PathEligibleCheck, req, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return do[EligibleCheckResponse](ctx, c, PathEligibleCheck, req)
 }
 
 // AuthList lists the authorizations and the user's status for each.
@@ -313,11 +323,7 @@ func (c *Client) AuthList(ctx context.Context, req *AuthListRequest) (*AuthListR
 	if req == nil || req.UserID == "" {
 		return nil, validationError(PathAuthList, "userId", "required")
 	}
-	var out AuthListResponse
-	if err := c.call(ctx, PathAuthList, req, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return do[AuthListResponse](ctx, c, PathAuthList, req)
 }
 
 // AuthPage returns the third-party authorization page's URL.
@@ -325,11 +331,7 @@ func (c *Client) AuthPage(ctx context.Context, req *AuthPageRequest) (*AuthPageR
 	if err := req.validate(); err != nil {
 		return nil, withEndpoint(err, PathAuthPage)
 	}
-	var out AuthPageResponse
-	if err := c.call(ctx, PathAuthPage, req, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return do[AuthPageResponse](ctx, c, PathAuthPage, req)
 }
 
 // BankCardQuery returns the user's bank cards.
@@ -337,20 +339,12 @@ func (c *Client) BankCardQuery(ctx context.Context, req *BankCardQueryRequest) (
 	if req == nil || req.UserID == "" {
 		return nil, validationError(PathBankCardQuery, "userId", "required")
 	}
-	var out BankCardQueryResponse
-	if err := c.call(ctx, PathBankCardQuery, req, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return do[BankCardQueryResponse](ctx, c, PathBankCardQuery, req)
 }
 
 // BankList returns the banks a card can be bound at.
 func (c *Client) BankList(ctx context.Context) (*BankListResponse, error) {
-	var out BankListResponse
-	if err := c.call(ctx, PathBankList, BankListRequest{}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return do[BankListResponse](ctx, c, PathBankList, BankListRequest{})
 }
 
 // BankCardVerify binds the card that receives the disbursement.
@@ -358,11 +352,7 @@ func (c *Client) BankCardVerify(ctx context.Context, req *BankCardVerifyRequest)
 	if err := req.validate(); err != nil {
 		return nil, withEndpoint(err, PathBankCardVerify)
 	}
-	var out BankCardVerifyResponse
-	if err := c.call(ctx, PathBankCardVerify, req, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return do[BankCardVerifyResponse](ctx, c, PathBankCardVerify, req)
 }
 
 // ImageToken returns a token for ImageUpload.
@@ -370,11 +360,7 @@ func (c *Client) ImageToken(ctx context.Context, req *ImageTokenRequest) (*Image
 	if req == nil || req.UserID == "" {
 		return nil, validationError(PathImageToken, "userId", "required")
 	}
-	var out ImageTokenResponse
-	if err := c.call(ctx, PathImageToken, req, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return do[ImageTokenResponse](ctx, c, PathImageToken, req)
 }
 
 // ImageUpload sends the file as multipart/form-data with the token. The
@@ -437,11 +423,7 @@ func (c *Client) ImageUploadBase64(ctx context.Context, req *ImageUploadBase64Re
 	if err := req.validate(); err != nil {
 		return nil, withEndpoint(err, PathImageUploadBase64)
 	}
-	var out ImageUploadResponse
-	if err := c.call(ctx, PathImageUploadBase64, req, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return do[ImageUploadResponse](ctx, c, PathImageUploadBase64, req)
 }
 
 // LoanSubmit submits the application. On CodeRepeatRequest (the same
@@ -452,12 +434,11 @@ func (c *Client) LoanSubmit(ctx context.Context, req *LoanSubmitRequest) (*LoanS
 	if err != nil {
 		return nil, withEndpoint(err, PathLoanSubmit)
 	}
-	var out LoanSubmitResponse
-	err = c.call(ctx, PathLoanSubmit, r, &out)
+	out, err := doKeep[LoanSubmitResponse](ctx, c, PathLoanSubmit, r)
 	if err != nil && !(IsDuplicate(err) && out.LoanNo != "") {
 		return nil, err
 	}
-	return &out, err
+	return out, err
 }
 
 // LoanAgreement returns the loan's agreement.
@@ -465,11 +446,7 @@ func (c *Client) LoanAgreement(ctx context.Context, req *LoanAgreementRequest) (
 	if req == nil || req.LoanNo == "" {
 		return nil, validationError(PathLoanAgreement, "loanNo", "required")
 	}
-	var out LoanAgreementResponse
-	if err := c.call(ctx, PathLoanAgreement, req, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return do[LoanAgreementResponse](ctx, c, PathLoanAgreement, req)
 }
 
 // LoanSign signs the agreement, which confirms the disbursement.
@@ -477,11 +454,7 @@ func (c *Client) LoanSign(ctx context.Context, req *LoanSignRequest) (*LoanSignR
 	if err := req.validate(); err != nil {
 		return nil, withEndpoint(err, PathLoanSign)
 	}
-	var out LoanSignResponse
-	if err := c.call(ctx, PathLoanSign, req, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return do[LoanSignResponse](ctx, c, PathLoanSign, req)
 }
 
 // LoanInfo returns the loan, with its schedule once disbursed.
@@ -489,11 +462,7 @@ func (c *Client) LoanInfo(ctx context.Context, req *LoanInfoRequest) (*LoanInfoR
 	if req == nil || (req.LoanNo == "" && req.OrderNo == "") {
 		return nil, validationError(PathLoanInfo, "loanNo", "loanNo or orderNo is required")
 	}
-	var out LoanInfoResponse
-	if err := c.call(ctx, PathLoanInfo, req, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return do[LoanInfoResponse](ctx, c, PathLoanInfo, req)
 }
 
 // RepaymentVA returns the virtual account for repayment.
@@ -501,11 +470,7 @@ func (c *Client) RepaymentVA(ctx context.Context, req *RepaymentVARequest) (*Rep
 	if req == nil || req.LoanNo == "" {
 		return nil, validationError(PathRepaymentVA, "loanNo", "required")
 	}
-	var out RepaymentVAResponse
-	if err := c.call(ctx, PathRepaymentVA, req, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return do[RepaymentVAResponse](ctx, c, PathRepaymentVA, req)
 }
 
 // RedirectURL returns the URL of an H5 page (signature, loan or repayment detail).
@@ -513,11 +478,7 @@ func (c *Client) RedirectURL(ctx context.Context, req *RedirectURLRequest) (*Red
 	if err := req.validate(); err != nil {
 		return nil, withEndpoint(err, PathRedirectURL)
 	}
-	var out RedirectURLResponse
-	if err := c.call(ctx, PathRedirectURL, req, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return do[RedirectURLResponse](ctx, c, PathRedirectURL, req)
 }
 
 func withEndpoint(err error, path string) error {

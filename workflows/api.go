@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/awdaflow/awdaflow/activities"
@@ -156,21 +155,6 @@ func SearchAttributes() []SearchAttribute {
 		{AwdaLoanNoKey.GetName(), "Keyword"},
 		{ApplicantRefKey.GetName(), "Keyword"},
 	}
-}
-
-// SearchAttributeTypes is SearchAttributes in the form of the operator API
-// (operatorservice.AddSearchAttributesRequest).
-func SearchAttributeTypes() map[string]enumspb.IndexedValueType {
-	m := map[string]enumspb.IndexedValueType{}
-	for _, sa := range SearchAttributes() {
-		switch sa.Type {
-		case "Bool":
-			m[sa.Name] = enumspb.INDEXED_VALUE_TYPE_BOOL
-		default:
-			m[sa.Name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
-		}
-	}
-	return m
 }
 
 // Stage is where a loan is in its lifecycle: one of the ten working stages,

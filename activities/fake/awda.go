@@ -73,12 +73,6 @@ func Ineligible(reason string) Option {
 // WithMaxAmount sets the eligibility check's maxAmount (default 10,000,000).
 func WithMaxAmount(n int64) Option { return func(f *AWDA) { f.maxAmount = n } }
 
-// WithAuthorizations sets the authorizations every new user starts with
-// (default: KTP_OCR and LIVENESS, both required, NONE).
-func WithAuthorizations(items ...awda.AuthItem) Option {
-	return func(f *AWDA) { f.authTemplate = items }
-}
-
 // WithTokenTTL sets how long an upload token lives (default 10 minutes).
 func WithTokenTTL(d time.Duration) Option { return func(f *AWDA) { f.tokenTTL = d } }
 

@@ -246,13 +246,6 @@ func (c *Client) Retry(ctx context.Context, ref, operator, reason string) error 
 		map[string]string{"operator": operator, "reason": reason}, nil, http.StatusAccepted, nil)
 }
 
-// Abandon is operations giving a stuck loan up (POST …/abandon); it ends
-// FAILED.
-func (c *Client) Abandon(ctx context.Context, ref, operator, reason string) error {
-	return c.doJSON(ctx, "abandon", http.MethodPost, "/v1/applications/"+url.PathEscape(ref)+"/abandon",
-		map[string]string{"operator": operator, "reason": reason}, nil, http.StatusAccepted, nil)
-}
-
 // Ready asks the starter's /readyz (no token): nil when PostgreSQL and
 // Temporal both answer.
 func (c *Client) Ready(ctx context.Context) error {

@@ -166,14 +166,6 @@ func (p *Process) Starts() int {
 	return p.starts
 }
 
-// Exited is closed when the current run of the process ends (nil before
-// the first start).
-func (p *Process) Exited() <-chan struct{} {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.exited
-}
-
 // Kill ends the process with SIGKILL, as a crash or the OOM killer would,
 // and waits until it is gone. Killing a stopped process does nothing.
 func (p *Process) Kill() error {

@@ -350,7 +350,6 @@ func (s *TemporalServer) Remove() error {
 var temporalShared struct {
 	mu        sync.Mutex
 	started   bool
-	external  bool
 	hostPort  string
 	namespace string
 	server    *TemporalServer
@@ -386,7 +385,7 @@ func sharedTemporal() (string, string, error) {
 		if ns == "" {
 			ns = "default"
 		}
-		temporalShared.external, temporalShared.hostPort, temporalShared.namespace = true, addr, ns
+		temporalShared.hostPort, temporalShared.namespace = addr, ns
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		temporalShared.err = RegisterSearchAttributes(ctx, addr, ns)
@@ -452,56 +451,6 @@ func NewTemporalClient(tb testing.TB, opts client.Options) client.Client {
 	}
 	tb.Cleanup(c.Close)
 	return c
-}
-
-// StopTemporal stops the shared dev server, for tests of what happens while
-// Temporal is unreachable (webhooks acknowledged and forwarded later, readiness
-// failing). Workflows survive: the state file stays. If the test does not call
-// RestartTemporal itself, the server is started again when the test ends, so
-// later tests find it up. It skips the test on an external server
-// ($TEMPORAL_ADDRESS): we never stop someone else's server. Tests that use it
-// must not run in parallel with others of the same package, which share the
-// server; a test that wants a server to itself uses StartTemporal.
-func StopTemporal(tb testing.TB) {
-	tb.Helper()
-	s := ownTemporal(tb)
-	if err := s.Stop(); err != nil {
-		tb.Fatalf("testenv: stop temporal: %v", err)
-	}
-	tb.Cleanup(func() {
-		if !s.Running() {
-			if err := s.Start(context.Background()); err != nil {
-				tb.Errorf("testenv: restart temporal: %v", err)
-			}
-		}
-	})
-}
-
-// RestartTemporal starts the shared dev server again after StopTemporal (or
-// stops and starts it, if it is running) on the same address with the same
-// state, and waits until it serves the namespace again. Clients dialed
-// before reconnect by themselves. Like StopTemporal it skips the test on an
-// external server.
-func RestartTemporal(tb testing.TB) {
-	tb.Helper()
-	s := ownTemporal(tb)
-	if err := s.Stop(); err != nil {
-		tb.Fatalf("testenv: stop temporal: %v", err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		tb.Fatalf("testenv: restart temporal: %v", err)
-	}
-}
-
-func ownTemporal(tb testing.TB) *TemporalServer {
-	tb.Helper()
-	Temporal(tb)
-	temporalShared.mu.Lock()
-	defer temporalShared.mu.Unlock()
-	if temporalShared.external {
-		tb.Skipf("testenv: %s points at an external server; not stopping it", TemporalAddressEnv)
-	}
-	return temporalShared.server
 }
 
 // StartTemporal starts a dev server for one test alone (stopped and deleted
