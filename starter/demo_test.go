@@ -48,7 +48,14 @@ func TestLiveDisplay(t *testing.T) {
 	d := newLiveDisplay(&buf)
 	d.update(progress(0, demo.Event{Kind: demo.EventStage, Ref: "r1", Stage: "REGISTER"},
 		map[string]int{"REGISTER": 2, "BANK_CARD": 1, "WAITING": 1}))
-	time.Sleep(250 * time.Millisecond) // a tick draws it
+	// A tick draws it; the next updates come only once it is on the screen.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(buf.String(), "0/4 done") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no tick drew the first update within 10s: %q", buf.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	d.update(progress(2, demo.Event{Kind: demo.EventStuck, Ref: "r3", Scenario: demo.DisburseFail, Detail: "disbursement: AWDA reported DISBURSE_FAILED"},
 		map[string]int{"DISBURSEMENT": 1, "SETTLED": 1, "REJECTED": 1, "REPAYMENT": 1}))
 	d.update(progress(3, demo.Event{Kind: demo.EventDone, Ref: "r4", Scenario: demo.Happy, Stage: "TIMEOUT"},

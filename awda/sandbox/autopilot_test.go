@@ -212,10 +212,18 @@ func TestAutopilotRules(t *testing.T) {
 	t.Run("manual marker", func(t *testing.T) {
 		b := e.prepare("demo-manual-1", 87)
 		loanNo := e.submit(b, "order-manual")
+		// The submission schedules the autopilot's step, if any, before it
+		// answers, and WaitIdle returns only once every scheduled step has
+		// run: a step for this loan would have been taken by now.
 		waitIdle(t, e.srv)
-		time.Sleep(20 * time.Millisecond)
 		if st := e.loanStatus(loanNo); st != awda.LoanSubmitted {
 			t.Fatalf("autopilot moved a manual loan to %s", st)
+		}
+		tr, _ := e.srv.LoanTransitions(loanNo)
+		for _, x := range tr {
+			if x.By == "autopilot" {
+				t.Fatalf("autopilot moved a manual loan: %+v", tr)
+			}
 		}
 	})
 	t.Run("DAY tenor has one installment", func(t *testing.T) {

@@ -335,8 +335,10 @@ func TestStuckOnConfigurationErrorThenRetried(t *testing.T) {
 	if len(list.Items) != 1 || list.Items[0].ApplicationID != ref {
 		t.Errorf("GET /v1/applications?stuck=true lists %d applications, want only %s", len(list.Items), ref)
 	}
-	// Still stuck a moment later: nothing retries a configuration error.
-	time.Sleep(2 * time.Second)
+	// Nothing retries a configuration error: once the workflow is at rest
+	// (no workflow task to run), no activity is pending, none retrying
+	// loan/submit in its backoff, and the loan is still stuck.
+	s.waitAtRest(ctx, workflows.LoanWorkflowID(ref))
 	if v, err := s.API.Application(ctx, ref); err != nil || !v.Stuck {
 		t.Fatalf("no longer stuck before the retry (%v)", err)
 	}
@@ -404,5 +406,30 @@ func TestStarterDemoCommand(t *testing.T) {
 	code, out = demoRun("cli2", 1, "-mix", "happy=1")
 	if code != 1 || !strings.Contains(out, "MISMATCH") || !strings.Contains(out, "STUCK") {
 		t.Errorf("exit %d; want 1 with the applicant STUCK and a MISMATCH", code)
+	}
+}
+
+// waitAtRest waits until the workflow has no workflow task to run (what it
+// does next waits for a signal, an update or a timer), and fails the test if
+// an activity is pending then: an activity retrying in its backoff is one.
+func (s *system) waitAtRest(ctx context.Context, wfID string) {
+	s.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		d, err := s.temporal.DescribeWorkflow(ctx, wfID, "")
+		if err != nil {
+			s.t.Fatalf("describe %s: %v", wfID, err)
+		}
+		if d.RawResponse.GetPendingWorkflowTask() == nil {
+			if acts := d.RawResponse.GetPendingActivities(); len(acts) > 0 {
+				s.t.Fatalf("%s has %d activities pending while parked; the first: %s, attempt %d",
+					wfID, len(acts), acts[0].GetActivityType().GetName(), acts[0].GetAttempt())
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%s did not come to rest", wfID)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -383,11 +383,25 @@ func TestForwarderWakeAndDefer(t *testing.T) {
 	wf := r.loan("wake", "L-W", "U-W")
 	rec := newRecorder()
 	d := &inbox.Deliverer{Store: r.store, Temporal: rec, Log: zerolog.Nop()}
+	// busyChecks counts the forwarder's questions while the receiver is
+	// busy: how the test knows it has been woken and is deferring.
 	var busy atomic.Bool
-	f := &inbox.Forwarder{Deliverer: d, Log: zerolog.Nop(), Interval: time.Hour, MaxDefer: time.Hour, Busy: busy.Load}
+	var busyChecks atomic.Int32
+	isBusy := func() bool {
+		b := busy.Load()
+		if b {
+			busyChecks.Add(1)
+		}
+		return b
+	}
+	f := &inbox.Forwarder{Deliverer: d, Log: zerolog.Nop(), Interval: time.Hour, MaxDefer: time.Hour, Busy: isBusy}
+	// A row left from before the start: the startup poll delivers it, and
+	// once it is recorded that poll is over (it claimed fewer rows than a
+	// batch). Nothing but a wake can then deliver w1 within the hour.
+	r.insert(loanEntry("w0", "L-W", ""))
 	f.Start()
 	defer f.Stop(context.Background())
-	time.Sleep(100 * time.Millisecond) // its startup poll finds nothing
+	waitFor(t, "the startup poll to deliver w0", 10*time.Second, func() bool { return r.row("w0").status == store.InboxDelivered })
 
 	r.insert(loanEntry("w1", "L-W", ""))
 	f.Wake()
@@ -396,13 +410,18 @@ func TestForwarderWakeAndDefer(t *testing.T) {
 	busy.Store(true)
 	r.insert(loanEntry("w2", "L-W", ""))
 	f.Wake()
-	time.Sleep(300 * time.Millisecond)
+	// The first question is before its first claim; a second means it has
+	// waited and asked again: it is deferring, and stays in that wait
+	// (MaxDefer is an hour) while the receiver is busy. One that claimed
+	// before asking has claimed w2 by now; one that did not wait never asks
+	// twice.
+	waitFor(t, "the woken forwarder to defer to the busy receiver", 10*time.Second, func() bool { return busyChecks.Load() >= 2 })
 	if x := r.row("w2"); x.status != store.InboxPending || x.attempts != 0 {
 		t.Fatalf("claimed while the receiver was busy: %+v", x)
 	}
 	busy.Store(false)
 	waitFor(t, "w2 once the receiver is quiet", 10*time.Second, func() bool { return r.row("w2").status == store.InboxDelivered })
-	if got := rec.signals(wf); fmt.Sprint(got) != "[w1 w2]" {
+	if got := rec.signals(wf); fmt.Sprint(got) != "[w0 w1 w2]" {
 		t.Errorf("signals %v", got)
 	}
 }

@@ -415,8 +415,13 @@ func TestDuplicateNotificationsConcurrently(t *testing.T) {
 	if rows := r.rows("ev-dup-1"); len(rows) != 1 || rows[0].status != store.InboxDelivered || rows[0].attempts != 1 {
 		t.Fatalf("rows %+v", rows)
 	}
-	r.forwarder.Wake() // were anything pending, it would be delivered now
-	time.Sleep(200 * time.Millisecond)
+	// Only the inbox signals, and only a claimed row (a claim counts an
+	// attempt), before its outcome is recorded: one row in the whole inbox,
+	// delivered on its one attempt, means no signal is still to come, and
+	// the history already holds every signal there will be.
+	if n := r.countRows(); n != 1 {
+		t.Fatalf("%d inbox rows, want 1", n)
+	}
 	if n := signals(t, r.temporal, wfID, workflows.LoanStatusSignal.Name); n != 1 {
 		t.Fatalf("%d signals, want 1", n)
 	}
@@ -471,7 +476,9 @@ func TestRoutingByOrderNoAndGrace(t *testing.T) {
 // ID still has exactly one run (nothing was started).
 func TestNotificationForClosedWorkflowIsOrphan(t *testing.T) {
 	r := newRig(t, rigOptions{})
-	wfID := r.loan("wh-closed", "L-CLOSED", "U-CLOSED", true)
+	// A workflow ID of this run's own: the dev server is shared, and keeps
+	// the runs of earlier -count iterations.
+	wfID := r.loan(fmt.Sprintf("wh-closed-%d", time.Now().UnixNano()), "L-CLOSED", "U-CLOSED", true)
 	desc, err := r.temporal.DescribeWorkflow(context.Background(), wfID, "")
 	if err != nil {
 		t.Fatal(err)
@@ -517,7 +524,17 @@ func TestTemporalDownNotificationsDeliveredLater(t *testing.T) {
 			t.Fatalf("%s: rows %+v", id, rows)
 		}
 	}
-	time.Sleep(500 * time.Millisecond) // the forwarder tries (and fails) meanwhile
+	// Every row attempted, and the attempt failed, while Temporal is away:
+	// what is delivered below is then a retry.
+	waitFor(t, "a failed attempt at each row while Temporal is down", time.Minute, func() bool {
+		for i := 1; i <= 3; i++ {
+			rows := r.rows(fmt.Sprintf("ev-down-%d", i))
+			if len(rows) != 1 || rows[0].status != store.InboxPending || rows[0].attempts < 1 || rows[0].lastError == "" {
+				return false
+			}
+		}
+		return true
+	})
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,8 @@ import (
 
 // A receiver whose database hangs: it is busy while a notification waits
 // for the inbox (the forwarder defers to it), answers 503 with Retry-After
-// when the store timeout runs out, wakes nobody, and is idle again after.
+// when the store timeout runs out, wakes nobody (checked once its writer has
+// given up, which is where a wake would come from), and is idle again after.
 func TestReceiverBusyWhileStoringAnd503OnTimeout(t *testing.T) {
 	// A "database" that accepts connections and never answers.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -88,11 +89,26 @@ func TestReceiverBusyWhileStoringAnd503OnTimeout(t *testing.T) {
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
 		t.Fatalf("answer %d, Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
 	}
+	// The request gave up at its own timeout; the writer that holds its
+	// row gives up at the same timeout, a moment later or earlier. Any
+	// wake would come from it, before it counts itself out.
+	waitUntil(t, "the writer to give up", 10*time.Second, func() bool { return rc.Writers() == 0 })
 	if n := woken.Load(); n != 0 {
 		t.Errorf("woke the forwarder %d times for nothing stored", n)
 	}
-	time.Sleep(50 * time.Millisecond)
-	if rc.Busy() {
-		t.Error("still busy well after the answer")
+	// Busy lingers a few milliseconds after the last answer (so that a
+	// burst does not look idle between its answers), then ends.
+	waitUntil(t, "the receiver to be idle after the answer", 10*time.Second, func() bool { return !rc.Busy() })
+}
+
+// waitUntil polls cond until it holds, failing the test after timeout.
+func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
