@@ -115,6 +115,11 @@ func (w *loanWorkflow) onLoanStatus(ctx workflow.Context, ev awda.LoanStatusEven
 		ig.Reason = "no eventId"
 	case w.seenBefore(ev.EventID):
 		ig.Reason = "duplicate eventId"
+	case w.state.Stage.Terminal():
+		// The loan has its outcome; its last projection (a regular
+		// activity, which may take a moment) is being written. What AWDA
+		// says now changes nothing.
+		ig.Reason = "the loan has ended"
 	case ev.EventType != "" && ev.EventType != awda.EventTypeLoanStatus:
 		ig.Reason = "not a LOAN_STATUS event"
 	case ev.OrderNo != "" && ev.OrderNo != w.state.OrderNo:
@@ -206,6 +211,11 @@ func (w *loanWorkflow) onAuthorization(ctx workflow.Context, ev awda.Authorizati
 		ig.Reason = "no eventId"
 	case w.seenBefore(ev.EventID):
 		ig.Reason = "duplicate eventId"
+	case w.state.Stage.Terminal():
+		// The loan has its outcome; its last projection (a regular
+		// activity, which may take a moment) is being written. What AWDA
+		// says now changes nothing.
+		ig.Reason = "the loan has ended"
 	case ev.UserID != "" && w.state.UserID != "" && ev.UserID != w.state.UserID:
 		ig.Reason = "another userId"
 	case ev.AuthType == "":

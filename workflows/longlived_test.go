@@ -464,3 +464,26 @@ func TestLateDisburseFailedPushIsNotASecondFailure(t *testing.T) {
 	require.Nil(t, st.Stuck, "not parked again for the failure operations already handled")
 	require.Equal(t, 2, st.DisburseFailures)
 }
+
+// A push that reaches a loan which has ended, while its last projection is
+// still being written, is recorded as ignored, not applied (found by make
+// chaos: AWDA's SETTLED arriving again during the final write).
+func TestPushAfterTheEndIsIgnored(t *testing.T) {
+	h := newHarness(t)
+	last := h.happyUntil("")
+	h.at(last+time.Minute, func() {
+		h.proj.FailNext(3) // the final write takes a few attempts
+		for p := 1; p <= 3; p++ {
+			h.pay(p)
+		}
+	})
+	var again awda.LoanStatusEvent
+	h.at(last+time.Minute+2*time.Second, func() { again = h.pushEvent(awda.LoanSettled, 0) })
+	h.run(loanInput())
+	require.Equal(t, workflows.StageSettled, h.result().Outcome)
+	st := h.status()
+	for _, tr := range st.Transitions {
+		require.NotEqual(t, again.EventID, tr.EventID, "not applied after the end")
+	}
+	require.Contains(t, st.Ignored, workflows.Ignored{At: h.start.Add(last + time.Minute + 2*time.Second), Signal: workflows.LoanStatusSignal.Name, EventID: again.EventID, Status: "SETTLED", Reason: "the loan has ended"})
+}
