@@ -28,7 +28,12 @@ WORKFLOWCHECK ?= $(BIN)/workflowcheck
 # Integration tests (real dev server, real PostgreSQL, the sandbox over HTTP)
 # sit behind this build tag; `make test` always includes them.
 TAGS      ?= integration
-PKGS      ?= ./...
+# Two modules: the product (this directory) and its tools (tools/, a module of
+# its own that requires the product through a replace directive). PKGS are
+# the product's packages, TOOLS_PKGS the tools' (relative to tools/).
+PKGS       ?= ./...
+TOOLS      := $(CURDIR)/tools
+TOOLS_PKGS ?= ./...
 TESTFLAGS ?= -race -count=1 -timeout 45m
 # `make fuzz-short` runs every fuzz target briefly; `make fuzz` runs each for
 # FUZZTIME. `make test` runs only the committed corpora (go test runs every
@@ -68,46 +73,58 @@ tools: ## Install the pinned Temporal CLI, staticcheck and workflowcheck into ./
 	$(call tool_install,$(WORKFLOWCHECK),$(WORKFLOWCHECK_MOD),$(WORKFLOWCHECK_PKG),$(WORKFLOWCHECK_VERSION))
 
 .PHONY: build
-build: ## Compile every package and binary.
+build: ## Compile every package and binary of both modules.
 	$(GO) build ./...
+	cd $(TOOLS) && $(GO) build ./...
+
+# tool_build(name): build tools/cmd/<name> into $(BIN); the tools run from the
+# repository root, like every command here.
+define tool_build
+	cd $(TOOLS) && $(GO) build -o $(BIN)/ ./cmd/$(1)
+endef
 
 .PHONY: fmt
 fmt: ## Rewrite every Go file with gofmt.
 	gofmt -w $$(git ls-files -co --exclude-standard '*.go')
 
 .PHONY: lint
-lint: tools ## gofmt check, go vet, staticcheck, workflowcheck.
+lint: tools ## gofmt check, go vet, staticcheck (both modules), workflowcheck, the product/tools boundary.
 	@files=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
 	if [ -n "$$files" ]; then echo "gofmt needed on:"; echo "$$files"; exit 1; fi
 	$(GO) vet -tags $(TAGS) $(PKGS)
+	cd $(TOOLS) && $(GO) vet -tags $(TAGS) $(TOOLS_PKGS)
 	$(STATICCHECK) -tags $(TAGS) $(PKGS)
+	cd $(TOOLS) && $(STATICCHECK) -tags $(TAGS) $(TOOLS_PKGS)
+	$(GO) test -count=1 -run '^TestBoundary' ./deploy/
 	@if [ -d workflows ]; then \
 		echo "$(WORKFLOWCHECK) ./workflows/..."; $(WORKFLOWCHECK) ./workflows/...; \
 	else echo "workflowcheck: no workflows/ yet"; fi
 
-# The simulator (internal/loansim) runs in a step of its own, without -race:
+# The simulator (tools/loansim) runs in a step of its own, without -race:
 # it drives the workflow single-threaded in simulated time, where the race
 # detector finds nothing and makes its 300 loans take minutes instead of
 # seconds; its own package tests run with -race in `make test-race-sim`.
-SIMPKG    ?= ./internal/loansim
+SIMPKG    ?= ./loansim
 SIM_TESTFLAGS ?= -count=1 -timeout 10m
 
 .PHONY: test
-test: tools ## Everything, self-contained: unit + integration tests with -race, every fuzz corpus entry as a test, then the simulator's 300 loans.
-	$(GO) test $(TESTFLAGS) -tags $(TAGS) $$($(GO) list -tags $(TAGS) $(PKGS) | grep -v '/internal/loansim')
-	$(GO) test $(SIM_TESTFLAGS) $(SIMPKG)
+test: tools ## Everything, self-contained: the product's and the tools' unit + integration tests with -race, every fuzz corpus entry as a test, then the simulator's 300 loans.
+	$(GO) test $(TESTFLAGS) -tags $(TAGS) $(PKGS)
+	cd $(TOOLS) && $(GO) test $(TESTFLAGS) -tags $(TAGS) $$($(GO) list -tags $(TAGS) $(TOOLS_PKGS) | grep -v '/tools/loansim$$')
+	cd $(TOOLS) && $(GO) test $(SIM_TESTFLAGS) $(SIMPKG)
 
 .PHONY: test-race-sim
 test-race-sim: ## The simulator's tests under the race detector (slow: minutes).
-	$(GO) test -race $(SIM_TESTFLAGS) $(SIMPKG)
+	cd $(TOOLS) && $(GO) test -race $(SIM_TESTFLAGS) $(SIMPKG)
 
 .PHONY: lane
 lane: temporal-cli ## Just the dev-server lane (issue 10): its own dev server suggesting continue-as-new at 60 events, 8 loans through every waiting stage.
-	$(GO) test -race -count=1 -timeout 10m -tags $(TAGS) -run '^TestDevServerLane$$' -v ./internal/e2e/
+	cd $(TOOLS) && $(GO) test -race -count=1 -timeout 10m -tags $(TAGS) -run '^TestDevServerLane$$' -v ./e2e/
 
 .PHONY: test-unit
 test-unit: ## Unit tests only (no dev server, no PostgreSQL).
 	$(GO) test -count=1 $(PKGS)
+	cd $(TOOLS) && $(GO) test -count=1 $(TOOLS_PKGS)
 
 .PHONY: fuzz-short
 fuzz-short: ## Run every fuzz target for FUZZTIME_SHORT.
@@ -118,40 +135,43 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 60s each); findings land in
 	@FUZZTIME=$(FUZZTIME) GO=$(GO) PKGS="$(PKGS)" .ci/fuzz
 
 .PHONY: bench
-bench: temporal-cli ## Client micro-benchmarks, then the system's figures against baselines (internal/bench; BENCH_N=500 …); JSON in .data/bench, a section appended to docs/benchmarks.md.
+bench: temporal-cli ## Client micro-benchmarks, then the system's figures against baselines (tools/bench; BENCH_N=500 …); JSON in .data/bench, a section appended to docs/benchmarks.md.
 	@mkdir -p .data/bench
 	$(GO) test -run '^$$' -bench . $(BENCHFLAGS) $(BENCHPKGS) | tee .data/bench/client.txt
 	@$(MAKE) --no-print-directory bench-system BENCH_CLIENT=$(CURDIR)/.data/bench/client.txt
 
 .PHONY: bench-system
 bench-system: temporal-cli ## Just the system's figures (make bench without the client micro-benchmarks).
-	BENCH_CLIENT=$(BENCH_CLIENT) $(GO) run ./internal/bench/cmd/bench
+	$(call tool_build,bench)
+	BENCH_CLIENT=$(BENCH_CLIENT) $(BIN)/bench
 
 # make chaos: CHAOS_N applicants through faults, SIGKILLs and restarts drawn
-# from CHAOS_SEED (same seed, same schedule); see internal/chaos.
+# from CHAOS_SEED (same seed, same schedule); see tools/chaos.
 CHAOS_N    ?= 200
 CHAOS_SEED ?= 1
 
 .PHONY: chaos
 chaos: temporal-cli ## CHAOS_N (200) loans through sandbox faults, worker SIGKILLs, Temporal/PostgreSQL/starter restarts; exit 1 if anything is lost.
-	CHAOS_N=$(CHAOS_N) CHAOS_SEED=$(CHAOS_SEED) $(GO) run ./internal/chaos/cmd/chaos
+	$(call tool_build,chaos)
+	CHAOS_N=$(CHAOS_N) CHAOS_SEED=$(CHAOS_SEED) $(BIN)/chaos
 
 # make sim: SIM_SEEDS scenarios of the deterministic simulator from
-# SIM_SEED_BASE (same seed, same scenario, same outcome); see internal/loansim.
+# SIM_SEED_BASE (same seed, same scenario, same outcome); see tools/loansim.
 SIM_SEEDS     ?= 10000
 SIM_SEED_BASE ?= 1
 
 .PHONY: sim
 sim: ## SIM_SEEDS (10000) simulated loans over up to 2 years each through the real workflow; figures, exit 1 on a broken invariant.
-	$(GO) run ./internal/loansim/cmd/loansim -seeds $(SIM_SEEDS) -base $(SIM_SEED_BASE) -bench
+	$(call tool_build,loansim)
+	$(BIN)/loansim -seeds $(SIM_SEEDS) -base $(SIM_SEED_BASE) -bench
 
 .PHONY: run
 run: temporal-cli ## The whole stack (Temporal + UI, PostgreSQL, sandbox, worker, starter) and a live demo of DEMO_N (20) loans; Ctrl-C stops it.
-	@GO=$(GO) BIN=$(BIN) TEMPORAL=$(TEMPORAL) scripts/run.sh
+	@GO=$(GO) BIN=$(BIN) TEMPORAL=$(TEMPORAL) tools/scripts/run.sh
 
 .PHONY: screenshot
 screenshot: temporal-cli ## docs/images/temporal-ui.png from the demo, with headless Chromium (starts the stack unless it runs).
-	@GO=$(GO) BIN=$(BIN) TEMPORAL=$(TEMPORAL) scripts/screenshot.sh
+	@GO=$(GO) BIN=$(BIN) TEMPORAL=$(TEMPORAL) tools/scripts/screenshot.sh
 
 .PHONY: compose-check
 compose-check: ## Check docker-compose.yml, the Dockerfile and .env.example against the code (no Docker engine needed).

@@ -284,16 +284,16 @@ func readEnvFile(t *testing.T, path string) (map[string]string, []string) {
 	return env, order
 }
 
-// generatedEnv is the .env scripts/compose-env.sh writes from .env.example.
+// generatedEnv is the .env deploy/compose-env.sh writes from .env.example.
 func generatedEnv(t *testing.T) (map[string]string, string) {
 	t.Helper()
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("bash is not installed")
 	}
 	out := filepath.Join(t.TempDir(), ".env")
-	cmd := exec.Command("bash", filepath.Join(root, "scripts", "compose-env.sh"), out)
+	cmd := exec.Command("bash", filepath.Join(root, "deploy", "compose-env.sh"), out)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("scripts/compose-env.sh: %v\n%s", err, b)
+		t.Fatalf("deploy/compose-env.sh: %v\n%s", err, b)
 	}
 	env, _ := readEnvFile(t, out)
 	return env, out

@@ -449,7 +449,7 @@ func TestGeneratedEnvIsFresh(t *testing.T) {
 	// It never overwrites an existing file (the key ring of a running stack).
 	_, path := generatedEnv(t)
 	before, _ := os.ReadFile(path)
-	if err := exec.Command("bash", filepath.Join(root, "scripts", "compose-env.sh"), path).Run(); err == nil {
+	if err := exec.Command("bash", filepath.Join(root, "deploy", "compose-env.sh"), path).Run(); err == nil {
 		t.Error("compose-env.sh overwrote an existing file")
 	}
 	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
@@ -471,7 +471,7 @@ func TestSearchAttributes(t *testing.T) {
 		t.Errorf("temporal-setup registers %v, the workflow upserts %v", got, want)
 	}
 
-	run, err := os.ReadFile(filepath.Join(root, "scripts", "run.sh"))
+	run, err := os.ReadFile(filepath.Join(root, "tools", "scripts", "run.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,7 +481,7 @@ func TestSearchAttributes(t *testing.T) {
 	}
 	sort.Strings(inRun)
 	if !slices.Equal(inRun, want) {
-		t.Errorf("scripts/run.sh registers %v, the workflow upserts %v", inRun, want)
+		t.Errorf("tools/scripts/run.sh registers %v, the workflow upserts %v", inRun, want)
 	}
 }
 
@@ -605,7 +605,7 @@ func TestMountedFilesExist(t *testing.T) {
 			t.Errorf("%s: %v\n%s", sh, err, out)
 		}
 	}
-	for _, sh := range []string{"scripts/run.sh", "scripts/compose-env.sh"} {
+	for _, sh := range []string{"tools/scripts/run.sh", "deploy/compose-env.sh"} {
 		if out, err := exec.Command("bash", "-n", filepath.Join(root, sh)).CombinedOutput(); err != nil {
 			t.Errorf("%s: %v\n%s", sh, err, out)
 		}

@@ -1,6 +1,6 @@
 // Package deploy holds what the production-like deployment needs besides the
 // binaries, and the tests that hold docker-compose.yml, the Dockerfile,
-// .env.example and scripts/run.sh to the code:
+// .env.example and tools/scripts/run.sh to the code:
 //
 //   - httpprobe: the image's health-check command (the runtime image is
 //     distroless: no shell, no curl);
@@ -11,7 +11,7 @@
 //
 // No Docker engine is needed for the tests: they parse the compose file,
 // resolve its variables the way docker compose does with an .env written by
-// scripts/compose-env.sh, and check services, images, ports, health checks,
+// deploy/compose-env.sh, and check services, images, ports, health checks,
 // dependencies and every environment variable the worker and the starter
 // require, as the configuration code itself declares them. When
 // `docker compose` is installed they also run `docker compose config`.

@@ -57,13 +57,13 @@ func TestConfigurationDocIsComplete(t *testing.T) {
 		"WORKER_PORT SANDBOX_PORT RUN_EXIT_AFTER_DEMO PG_BINDIR SCREENSHOT_QUERY CHROMIUM TEMPORAL_CLI") {
 		tools[v] = true
 	}
-	run, err := os.ReadFile(filepath.Join(root, "scripts", "run.sh"))
+	run, err := os.ReadFile(filepath.Join(root, "tools", "scripts", "run.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for v := range tools {
 		if v != "PG_BINDIR" && v != "SCREENSHOT_QUERY" && v != "CHROMIUM" && v != "TEMPORAL_CLI" && !strings.Contains(string(run), v) {
-			t.Errorf("docs/configuration.md documents %s for make run, which scripts/run.sh does not read", v)
+			t.Errorf("docs/configuration.md documents %s for make run, which tools/scripts/run.sh does not read", v)
 		}
 	}
 	for _, line := range strings.Split(string(b), "\n") {

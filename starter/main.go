@@ -12,7 +12,6 @@
 //	starter retry REF                   ops: re-run the step a stuck loan is parked on
 //	starter abandon REF                 ops: give a stuck loan up (it ends FAILED)
 //	starter cancel REF                  withdraw an application for the borrower
-//	starter demo -n 50                  drive N applicants through the API (live progress, summary)
 //
 // serve reads the shared settings of internal/config (TEMPORAL_*, AWDA_*,
 // AWDAFLOW_KEYS, DATABASE_URL, LOG_*) and the starter's own (STARTER_*,
@@ -55,8 +54,6 @@ commands:
   retry REF [--operator NAME] [--reason TEXT]
   abandon REF [--operator NAME] [--reason TEXT]
   cancel REF [--reason TEXT]
-  demo [-n 20] [-concurrency 10] [-api URL] [-token T] [-sandbox-admin URL]
-                               drive N applicants through the API (live progress, summary)
 
 client commands use STARTER_URL (default http://127.0.0.1:8080) and
 STARTER_API_TOKEN (default: the first of STARTER_API_TOKENS).
@@ -75,8 +72,6 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return migrate(getenv, stderr)
 	case "apply", "status", "list", "retry", "abandon", "cancel":
 		return clientCommand(cmd, rest, getenv, stdout, stderr)
-	case "demo":
-		return demoCommand(rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

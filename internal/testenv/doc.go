@@ -8,7 +8,11 @@
 //
 //	func TestMain(m *testing.M) { os.Exit(testenv.RunMain(m)) }
 //
-// It must never be imported by production code, and it never touches data it
+// It lives in the product module, not in tools/, because the product's own
+// tests need it and the product's go.mod never requires the tools module.
+// Production code never imports it: only _test.go files of the product, and
+// the tools (the launcher starts the same PostgreSQL and dev server), do;
+// deploy's TestBoundary* tests (make lint) hold that. It never touches data it
 // did not create: external servers named by environment variables (for
 // example DATABASE_URL) are only ever given new, uniquely named databases,
 // which are dropped afterwards.

@@ -1,0 +1,163 @@
+package bench
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/awda/sandbox"
+	"github.com/awdaflow/awdaflow/tools/stack"
+)
+
+func TestParseGoBench(t *testing.T) {
+	out := `goos: linux
+pkg: github.com/awdaflow/awdaflow/awda
+BenchmarkSignHMAC-2             	  827415	      1378 ns/op	     640 B/op	       8 allocs/op
+BenchmarkEncodeSignSubmit/HMAC-2         	  140725	      9155 ns/op	       907.0 body-bytes	    2833 B/op	      25 allocs/op
+PASS
+`
+	got, err := ParseGoBench(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ClientBench{{"SignHMAC", 1378, 640, 8}, {"EncodeSignSubmit/HMAC", 9155, 2833, 25}}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("line %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestSummarise(t *testing.T) {
+	var ds []time.Duration
+	for i := 100; i >= 1; i-- {
+		ds = append(ds, time.Duration(i)*time.Millisecond)
+	}
+	l := Summarise(ds)
+	if l.N != 100 || l.P50 != 50*time.Millisecond || l.P95 != 95*time.Millisecond || l.P99 != 99*time.Millisecond ||
+		l.Max != 100*time.Millisecond || l.Mean != 50500*time.Microsecond {
+		t.Fatalf("%+v", l)
+	}
+	if ds[0] != 100*time.Millisecond {
+		t.Fatal("Summarise sorted its argument")
+	}
+	if (Summarise(nil) != Latency{}) {
+		t.Fatal("empty input")
+	}
+}
+
+func TestEvaluateAndMarkdown(t *testing.T) {
+	r := &Results{
+		Loans:        &LoadResult{N: 10, Completed: 10, PerSecond: 3},
+		Baseline:     &LoadResult{N: 10, Completed: 10, PerSecond: 4},
+		LoanRatio:    0.75,
+		History:      &HistoryCost{Loans: 10, Events: Spread{90, 100, 201}, Shape: "LASU"},
+		Webhooks:     &BlastResult{N: 100, PerSecond: 800, Latency: Latency{P99: 15 * time.Millisecond}, ByKind: map[string]int{"known": 70}},
+		WebhooksBare: []*BlastResult{{PerSecond: 1000}, {PerSecond: 1000}},
+		WebhookRatio: 0.8,
+		Parked:       &ParkResult{N: 5, Parked: 5, Worker: stack.Memory{RSS: 299 << 20}},
+	}
+	r.Evaluate()
+	met := map[string]bool{}
+	for _, tg := range r.Targets {
+		met[tg.Name] = tg.Met
+	}
+	if met["loan throughput, ours / baseline"] || met["history events per happy-path loan (max)"] ||
+		!met["webhook throughput, ours / bare"] || !met["webhook p99 (ours)"] || !met["worker RSS with 5 parked loans"] || len(met) != 5 {
+		t.Fatalf("targets %+v", r.Targets)
+	}
+	path := filepath.Join(t.TempDir(), "benchmarks.md")
+	if err := r.AppendMarkdown(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AppendMarkdown(path); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	s := string(b)
+	if !strings.HasPrefix(s, markdownHeader) || strings.Count(s, "# Benchmarks") != 1 || strings.Count(s, "| loans per second | 3.00 | 4.00 | **0.75** |") != 2 {
+		t.Fatalf("markdown:\n%s", s)
+	}
+	if _, err := json.Marshal(r); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The header written into a new docs file is the one the repository's
+// docs/benchmarks.md starts with.
+func TestMarkdownHeaderMatchesDocs(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "benchmarks.md"))
+	if err != nil {
+		t.Skip("no docs/benchmarks.md")
+	}
+	if !strings.HasPrefix(string(b), markdownHeader) {
+		t.Fatal("docs/benchmarks.md does not start with markdownHeader")
+	}
+}
+
+func TestNotificationsMix(t *testing.T) {
+	var events []sandbox.Event
+	for i := range 20 {
+		events = append(events, sandbox.Event{Kind: "loan", Loan: &awda.LoanStatusEvent{
+			EventID: "evt_" + string(rune('a'+i)), EventType: awda.EventTypeLoanStatus, LoanNo: "LN1", OrderNo: "AF1", UserID: "u1",
+			Status: awda.LoanRepaying, OccurredAt: 1}})
+	}
+	events = append(events, sandbox.Event{Kind: "loan", Loan: &awda.LoanStatusEvent{EventID: "other", LoanNo: "LN2"}})
+	ns, err := Notifications(events, map[string]bool{"LN1": true}, 10000, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	ids := map[string]bool{}
+	for _, n := range ns {
+		kinds[n.Kind]++
+		ev, err := awda.ParseLoanStatusEvent(n.Body)
+		if err != nil {
+			t.Fatalf("%s body does not parse: %v", n.Kind, err)
+		}
+		switch n.Kind {
+		case "known":
+			if ev.LoanNo != "LN1" || ids[ev.EventID] || !strings.HasPrefix(ev.EventID, "bench-") {
+				t.Fatalf("known: %+v", ev)
+			}
+			ids[ev.EventID] = true
+		case "redelivery":
+			if ev.LoanNo != "LN1" || !strings.HasPrefix(ev.EventID, "evt_") || ev.OccurredAt != 1 {
+				t.Fatalf("redelivery: %+v", ev)
+			}
+		case "unknown":
+			if ev.LoanNo == "LN1" || ev.OrderNo == "AF1" || ids[ev.EventID] {
+				t.Fatalf("unknown: %+v", ev)
+			}
+			ids[ev.EventID] = true
+		}
+	}
+	for k, share := range map[string]float64{"known": MixKnown, "redelivery": MixRedelivery, "unknown": MixUnknown} {
+		if got := float64(kinds[k]) / 10000; got < share-0.02 || got > share+0.02 {
+			t.Errorf("%s: %.3f of the notifications, want about %.2f", k, got, share)
+		}
+	}
+	if _, err := Notifications(events, map[string]bool{"LN9": true}, 10, 1); err == nil {
+		t.Fatal("no events of the loans: want an error")
+	}
+}
+
+func TestMergeRounds(t *testing.T) {
+	a := &LoadResult{N: 2, Completed: 2, Elapsed: time.Second, Rounds: 1, CPU: map[string]time.Duration{"temporal": time.Second},
+		Outcomes: map[string]int{"SETTLED": 2}, e2e: []time.Duration{1, 2}, wf: []time.Duration{10, 20}}
+	b := &LoadResult{N: 3, Completed: 2, Elapsed: 3 * time.Second, Rounds: 1, CPU: map[string]time.Duration{"temporal": 2 * time.Second, "worker": time.Second},
+		Outcomes: map[string]int{"SETTLED": 2, "TIMEOUT": 1}, e2e: []time.Duration{3, 4}, wf: []time.Duration{30, 40}}
+	m := Merge(a, nil, b)
+	if m.N != 5 || m.Completed != 4 || m.Elapsed != 4*time.Second || m.PerSecond != 1 || m.Rounds != 2 ||
+		m.CPU["temporal"] != 3*time.Second || m.CPU["worker"] != time.Second || m.Outcomes["SETTLED"] != 4 || m.Outcomes["TIMEOUT"] != 1 ||
+		m.EndToEnd.N != 4 || m.EndToEnd.Max != 4 || m.Workflow.P50 != 20 || m.Workflow.Max != 40 {
+		t.Fatalf("%+v", m)
+	}
+}

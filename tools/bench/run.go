@@ -1,0 +1,324 @@
+package bench
+
+import (
+	"github.com/awdaflow/awdaflow/tools/loansim"
+
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+
+	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/awda/sandbox"
+	"github.com/awdaflow/awdaflow/internal/testenv"
+	"github.com/awdaflow/awdaflow/internal/webhook"
+	"github.com/awdaflow/awdaflow/tools/stack"
+	"github.com/awdaflow/awdaflow/workflows"
+)
+
+// Config is what Run measures and how.
+type Config struct {
+	Params
+	Seed uint64
+	// ApplicantTimeout bounds each applicant (and each baseline workflow).
+	ApplicantTimeout time.Duration
+	// Settle is how long the parked loans sit before the memory reading.
+	Settle time.Duration
+	// ClientBench is the output of `go test -bench -benchmem ./awda/` to
+	// include (the Makefile runs it first); empty: none.
+	ClientBench string
+	// LogDir keeps the processes' logs (empty: discarded with the stack).
+	LogDir string
+	// Skip names phases to leave out: "loans", "webhooks", "parked".
+	Skip map[string]bool
+	Logf func(format string, args ...any)
+}
+
+// Run starts the stack, measures every phase in turn and returns the
+// results (with whatever was measured before an error).
+func Run(ctx context.Context, cfg Config) (*Results, error) {
+	began := time.Now()
+	logf := cfg.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	root, err := stack.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	res := &Results{Machine: DescribeMachine(root), Params: cfg.Params, Phases: map[string]time.Duration{}}
+	cpu0, _ := stack.CPUTimes()
+	defer func() {
+		res.Total = time.Since(began)
+		res.Machine.LoadAfter = LoadAverage()
+		res.Evaluate()
+	}()
+	phase := func(name string, fn func() error) error {
+		t0 := time.Now()
+		logf("== %s", name)
+		err := fn()
+		res.Phases[name] = time.Since(t0)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		logf("   %s done in %s", name, time.Since(t0).Round(time.Millisecond))
+		return nil
+	}
+
+	if cfg.ClientBench != "" {
+		f, err := os.Open(cfg.ClientBench)
+		if err != nil {
+			return res, err
+		}
+		res.Client, err = ParseGoBench(f)
+		f.Close()
+		if err != nil {
+			return res, err
+		}
+	}
+
+	// Months of waiting cost history, not wall time: measured in the
+	// simulator (simulated time, the real workflow), before any process.
+	if err := phase("history over time", func() error {
+		res.LongWaits = loansim.HistoryCost()
+		return nil
+	}); err != nil {
+		return res, err
+	}
+
+	var s *stack.Stack
+	if err := phase("stack", func() (err error) {
+		s, err = stack.Start(ctx, stack.Options{
+			LogDir:        cfg.LogDir,
+			Build:         []string{"./tools/cmd/benchworker"},
+			Sandbox:       sandbox.Config{Seed: cfg.Seed, Autopilot: sandbox.Autopilot{Enabled: true, NoDelay: true}},
+			WorkerEnv:     cfg.WorkerEnv,
+			TemporalArgs:  cfg.TemporalArgs,
+			DatabaseQuery: cfg.DatabaseQuery,
+			Logf:          func(f string, a ...any) { logf("   "+f, a...) },
+		})
+		return err
+	}); err != nil {
+		return res, err
+	}
+	defer func() {
+		if err := s.Close(); err != nil {
+			logf("stack close: %v", err)
+		}
+	}()
+	// Read before Close (deferred functions run last first): once reaped,
+	// the children's time is all ours.
+	defer func() {
+		if cpu1, err := stack.CPUTimes(); err == nil {
+			res.CPU = stack.CPUDelta(cpu0, cpu1)
+		}
+	}()
+
+	lo := LoanOptions{N: cfg.N, Concurrency: cfg.Concurrency, PollInterval: cfg.PollInterval, Seed: cfg.Seed, Timeout: cfg.ApplicantTimeout}
+	warm := lo
+	warm.N = max(1, cfg.Warmup) // at least one: its history is the baseline's shape
+	warm.Concurrency = max(1, min(cfg.Concurrency, warm.N))
+
+	// The baseline knows nothing of our codec: a client of its own.
+	plain, err := client.DialContext(ctx, client.Options{HostPort: s.TemporalAddress, Namespace: s.Namespace, Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		return res, err
+	}
+	defer plain.Close()
+
+	var refs []string
+	if !cfg.Skip["loans"] {
+		if err := phase("baseline worker", func() error {
+			port, err := testenv.FreePort()
+			if err != nil {
+				return err
+			}
+			addr := "127.0.0.1:" + strconv.Itoa(port)
+			_, err = s.Spawn(ctx, "benchworker", s.Bin("benchworker"), nil,
+				append(append([]string(nil), cfg.WorkerEnv...), "WORKER_HTTP_ADDR="+addr), "http://"+addr+"/readyz")
+			return err
+		}); err != nil {
+			return res, err
+		}
+		// The warm-up loans also give the baseline its shape.
+		var shape Shape
+		if err := phase("warm-up", func() error {
+			warm.Prefix = "warm"
+			r, warmRefs, err := RunLoans(ctx, s, warm)
+			if err != nil {
+				return err
+			}
+			if r.Completed != warm.N {
+				return fmt.Errorf("%d of %d warm-up loans settled: %v", r.Completed, warm.N, r.Outcomes)
+			}
+			h, err := MeasureHistories(ctx, s.Client, warmRefs)
+			if err != nil {
+				return err
+			}
+			shape, res.BaselineShape = h.Shape, h.Shape
+			logf("   baseline shape %s", shape)
+			_, err = RunBaseline(ctx, plain, shape, warm)
+			return err
+		}); err != nil {
+			return res, err
+		}
+		// Ours and the baseline in turns (ABBA: ours first in odd rounds,
+		// the baseline first in even ones), so that a change in the
+		// machine's load weighs on both alike.
+		var ours, base []*LoadResult
+		for round := range cfg.Rounds {
+			o := lo
+			o.N = cfg.N / cfg.Rounds
+			if round < cfg.N%cfg.Rounds {
+				o.N++
+			}
+			if o.N == 0 {
+				continue
+			}
+			o.Prefix = fmt.Sprintf("bench%d", round+1)
+			runOurs := func() error {
+				return phase(fmt.Sprintf("loans, round %d", round+1), func() error {
+					r, rrefs, err := RunLoans(ctx, s, o)
+					if err != nil {
+						return err
+					}
+					ours, refs = append(ours, r), append(refs, rrefs...)
+					logf("   %d of %d settled in %s: %.2f loans/s", r.Completed, o.N, r.Elapsed.Round(time.Millisecond), r.PerSecond)
+					return nil
+				})
+			}
+			runBase := func() error {
+				return phase(fmt.Sprintf("baseline, round %d", round+1), func() error {
+					r, err := RunBaseline(ctx, plain, shape, o)
+					if r != nil {
+						base = append(base, r)
+						logf("   %d of %d completed in %s: %.2f /s", r.Completed, o.N, r.Elapsed.Round(time.Millisecond), r.PerSecond)
+					}
+					return err
+				})
+			}
+			first, second := runOurs, runBase
+			if round%2 == 1 {
+				first, second = runBase, runOurs
+			}
+			if err := first(); err != nil {
+				return res, err
+			}
+			if err := second(); err != nil {
+				return res, err
+			}
+		}
+		res.Loans, res.Baseline = Merge(ours...), Merge(base...)
+		res.LoanRatio = res.Loans.PerSecond / res.Baseline.PerSecond
+		logf("   ours %.2f loans/s (workflow p50 %s, p99 %s), baseline %.2f /s (p50 %s, p99 %s): ratio %.2f",
+			res.Loans.PerSecond, res.Loans.Workflow.P50.Round(time.Millisecond), res.Loans.Workflow.P99.Round(time.Millisecond),
+			res.Baseline.PerSecond, res.Baseline.Workflow.P50.Round(time.Millisecond), res.Baseline.Workflow.P99.Round(time.Millisecond), res.LoanRatio)
+		if res.Loans.Completed != cfg.N {
+			res.Notes = append(res.Notes, fmt.Sprintf("only %d of %d loans settled: %v", res.Loans.Completed, cfg.N, res.Loans.Outcomes))
+		}
+		if err := phase("history", func() (err error) {
+			res.History, err = MeasureHistories(ctx, s.Client, refs)
+			if err == nil {
+				logf("   events min %d median %d max %d; bytes median %d; shape %s", res.History.Events.Min, res.History.Events.Median,
+					res.History.Events.Max, res.History.Bytes.Median, res.History.Shape)
+				if res.History.Shape != shape {
+					res.Notes = append(res.Notes, fmt.Sprintf("the baseline ran the warm-up loans' shape %s; the measured loans' most common one is %s (%d shapes in all)",
+						shape, res.History.Shape, res.History.Shapes))
+				}
+			}
+			return err
+		}); err != nil {
+			return res, err
+		}
+	}
+
+	if !cfg.Skip["webhooks"] && len(refs) > 0 {
+		if err := phase("webhooks", func() error { return runWebhooks(ctx, s, cfg, refs, res, logf) }); err != nil {
+			return res, err
+		}
+	}
+
+	if !cfg.Skip["parked"] {
+		if err := phase("parked", func() (err error) {
+			res.Parked, err = Park(ctx, s, "park", cfg.Parked, cfg.ParkConcurrency, cfg.Seed, cfg.Settle, logf)
+			if err == nil {
+				logf("   %d parked in %s; worker RSS %s (peak %s), starter RSS %s (peak %s)", res.Parked.Parked,
+					res.Parked.ParkTime.Round(time.Millisecond), mib(res.Parked.Worker.RSS), mib(res.Parked.Worker.Peak),
+					mib(res.Parked.Starter.RSS), mib(res.Parked.Starter.Peak))
+			}
+			return err
+		}); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func runWebhooks(ctx context.Context, s *stack.Stack, cfg Config, refs []string, res *Results, logf func(string, ...any)) error {
+	loanNos := map[string]bool{}
+	for _, ref := range refs {
+		var no string
+		if err := s.Pool.QueryRow(ctx, `SELECT awda_loan_no FROM applications WHERE workflow_id = $1`, workflows.LoanWorkflowID(ref)).Scan(&no); err != nil {
+			return fmt.Errorf("loan number of %s: %w", ref, err)
+		}
+		loanNos[no] = true
+	}
+	ns, err := Notifications(s.Sandbox.Events(), loanNos, cfg.Webhooks, cfg.Seed)
+	if err != nil {
+		return err
+	}
+	signer, err := awda.NewHMACSigner([]byte(s.HMACSecret))
+	if err != nil {
+		return err
+	}
+	bare, err := StartBareHandler(ctx, s.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer bare.Close()
+	// Bare before and after ours, so that neither side alone profits from
+	// a quieter moment of a shared machine.
+	blastBare := func(run int) error {
+		r, err := Blast(ctx, "bare", bare.URL, s.AppID, signer, ns, cfg.WebhookConcurrency)
+		if err != nil {
+			return err
+		}
+		logf("   bare run %d: %.0f/s, p50 %s, p99 %s, %d errors", run, r.PerSecond, ms(r.Latency.P50), ms(r.Latency.P99), r.Errors)
+		res.WebhooksBare = append(res.WebhooksBare, r)
+		return nil
+	}
+	if err := blastBare(1); err != nil {
+		return err
+	}
+	ours, err := Blast(ctx, "starter", s.StarterURL+webhook.PathLoanStatus, s.AppID, signer, ns, cfg.WebhookConcurrency)
+	if err != nil {
+		return err
+	}
+	res.Webhooks = ours
+	logf("   starter: %.0f/s, p50 %s, p99 %s, %d errors (%s)", ours.PerSecond, ms(ours.Latency.P50), ms(ours.Latency.P99), ours.Errors, ours.FirstError)
+	// The forwarder delivers after the acknowledgements: let it finish
+	// before the second bare run, which it would slow down.
+	if ours.Drain, err = WaitInboxDrained(ctx, s.Pool, 5*time.Minute); err != nil {
+		return err
+	}
+	logf("   forwarder: %d rows left at the last acknowledgement, first attempts done in %s (%.0f/s, done %v)",
+		ours.Drain.Backlog, ours.Drain.Elapsed.Round(time.Millisecond), ours.Drain.PerSecond, ours.Drain.Done)
+	if err := blastBare(2); err != nil {
+		return err
+	}
+	mean := 0.0
+	for _, b := range res.WebhooksBare {
+		mean += b.PerSecond / float64(len(res.WebhooksBare))
+	}
+	res.WebhookRatio = ours.PerSecond / mean
+	if n, err := bare.Rows(ctx); err == nil && n != 2*len(ns) {
+		res.Notes = append(res.Notes, fmt.Sprintf("the bare handler stored %d rows of %d requests", n, 2*len(ns)))
+	}
+	res.InboxByStatus, err = InboxCounts(ctx, s.Pool)
+	return err
+}
