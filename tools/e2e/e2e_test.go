@@ -21,7 +21,6 @@ import (
 
 	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/tools/demo"
-	"github.com/awdaflow/awdaflow/tools/stack"
 	"github.com/awdaflow/awdaflow/workflows"
 )
 
@@ -361,18 +360,18 @@ func TestStuckOnConfigurationErrorThenRetried(t *testing.T) {
 	}
 }
 
-// `starter demo` drives applicants through the running starter, prints its
+// The demo tool (bin/demo) drives applicants through the running starter, prints its
 // progress and the summary table, and exits 0 when every applicant ended as
 // expected; with AWDA refusing every submission (1005) its applicant ends
 // STUCK instead of SETTLED, and it exits 1.
-func TestStarterDemoCommand(t *testing.T) {
+func TestDemoCommand(t *testing.T) {
 	s := newSystem(t, 16)
-	starterBin := s.Bin(stack.StarterBinary)
+	demoBin := s.Bin("demo")
 	demoRun := func(runID string, n int, extra ...string) (int, string) {
 		s.refPrefix("demo-" + runID)
-		args := append([]string{"demo", "-n", fmt.Sprint(n), "-concurrency", "8", "-seed", "3", "-run-id", runID,
+		args := append([]string{"-n", fmt.Sprint(n), "-concurrency", "8", "-seed", "3", "-run-id", runID,
 			"-api", s.StarterURL, "-sandbox-admin", s.SandboxURL, "-poll", "250ms", "-progress", "lines"}, extra...)
-		cmd := exec.Command(starterBin, args...)
+		cmd := exec.Command(demoBin, args...)
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "STARTER_API_TOKENS=" + s.APIToken}
 		out, err := cmd.CombinedOutput()
 		code := 0
@@ -381,7 +380,7 @@ func TestStarterDemoCommand(t *testing.T) {
 		} else if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("starter demo %s: exit %d\n%s", strings.Join(args[1:], " "), code, out)
+		t.Logf("demo %s: exit %d\n%s", strings.Join(args, " "), code, out)
 		return code, string(out)
 	}
 

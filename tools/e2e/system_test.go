@@ -65,6 +65,7 @@ func newSystem(t *testing.T, seed uint64) *system {
 	defer cancel()
 	st, err := stack.Start(ctx, stack.Options{
 		BinDir:            binDir,
+		Build:             []string{"./tools/cmd/demo"}, // TestDemoCommand
 		LogDir:            t.TempDir(), // survives Close, for the logs of a failed test
 		TemporalAddress:   hostPort,
 		TemporalNamespace: ns,
