@@ -66,7 +66,7 @@ func newSystem(t *testing.T, seed uint64) *system {
 	st, err := stack.Start(ctx, stack.Options{
 		BinDir:            binDir,
 		Build:             []string{"./tools/cmd/demo"}, // TestDemoCommand
-		LogDir:            t.TempDir(), // survives Close, for the logs of a failed test
+		LogDir:            t.TempDir(),                  // survives Close, for the logs of a failed test
 		TemporalAddress:   hostPort,
 		TemporalNamespace: ns,
 		DatabaseURL:       pgURL,
