@@ -143,15 +143,15 @@ func TestFlagsOverrideEnvironmentAndBadInput(t *testing.T) {
 	o, err := parse([]string{"-app-id", "flag-app", "-seed", "5"}, func(k string) string {
 		return map[string]string{"AWDA_APP_ID": "env-app", "SANDBOX_SEED": "9", "SANDBOX_PUSH_DUPLICATES": "2"}[k]
 	}, io.Discard)
-	if err != nil || o.appID != "flag-app" || o.seed != 5 || o.dup != 2 {
+	if err != nil || o.AppID != "flag-app" || o.Seed != 5 || o.Dup != 2 {
 		t.Fatalf("parse: %v %+v", err, o)
 	}
 	// Without a seed, each start draws its own: a restarted sandbox does
 	// not hand out the same loan numbers again.
 	a, errA := parse(nil, func(string) string { return "" }, io.Discard)
 	b, errB := parse(nil, func(string) string { return "" }, io.Discard)
-	if errA != nil || errB != nil || a.seed == 0 || a.seed == b.seed {
-		t.Fatalf("default seeds %d and %d (%v, %v): want two different non-zero seeds", a.seed, b.seed, errA, errB)
+	if errA != nil || errB != nil || a.Seed == 0 || a.Seed == b.Seed {
+		t.Fatalf("default seeds %d and %d (%v, %v): want two different non-zero seeds", a.Seed, b.Seed, errA, errB)
 	}
 	if _, err := parse(nil, func(k string) string {
 		if k == "SANDBOX_AUTOPILOT_MIN_DELAY" {
