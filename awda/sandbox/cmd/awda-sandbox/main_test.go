@@ -165,3 +165,32 @@ func TestFlagsOverrideEnvironmentAndBadInput(t *testing.T) {
 		t.Fatal("bad faults accepted")
 	}
 }
+
+// The envDefault tags say what the constants say.
+func TestDefaults(t *testing.T) {
+	o, err := parse(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string][2]any{
+		"addr": {o.Addr, DefaultAddr}, "app id": {o.AppID, DefaultAppID},
+		"autopilot min": {o.APMin, sandbox.DefaultAutopilotMinDelay}, "autopilot max": {o.APMax, sandbox.DefaultAutopilotMaxDelay},
+		"retry base": {o.RetryBase, sandbox.DefaultRetryBase}, "retry max": {o.RetryMax, sandbox.DefaultRetryMax},
+	} {
+		if got[0] != got[1] {
+			t.Errorf("%s: default %v, want %v", name, got[0], got[1])
+		}
+	}
+	if !o.Secret.Empty() || o.MaxAmount != 10_000_000 || o.LogLevel != "info" || o.ShutdownGrace != 5*time.Second {
+		t.Errorf("defaults %+v", o)
+	}
+	// Every bad variable at once, each named.
+	_, err = parse(nil, func(k string) string {
+		return map[string]string{"SANDBOX_SEED": "x", "SANDBOX_PUSH_RETRY_MAX": "soon", "SANDBOX_AUTOPILOT": "maybe"}[k]
+	}, io.Discard)
+	for _, name := range []string{"SANDBOX_SEED", "SANDBOX_PUSH_RETRY_MAX", "SANDBOX_AUTOPILOT"} {
+		if err == nil || !strings.Contains(err.Error(), name+": ") {
+			t.Errorf("no problem reported for %s: %v", name, err)
+		}
+	}
+}
