@@ -206,7 +206,7 @@ func LoadFrom(getenv func(string) string, stderrIsTTY bool) (*Config, error) {
 	return c, nil
 }
 
-// Error lists every problem of a configuration, one per variable.
+// Error lists every problem of a configuration, each naming its variable(s).
 type Error = envconfig.Error
 
 const positiveDuration = "a positive duration such as 15s or 2m"
