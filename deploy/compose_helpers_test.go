@@ -6,10 +6,13 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -304,19 +307,27 @@ type requirement []string
 
 func (r requirement) String() string { return strings.Join(r, " or ") }
 
+// scanned is what scanConfig finds in a configuration package.
+type scanned struct {
+	consts map[string]string // string constants, name → value
+	vars   map[string]bool   // variables declared in env struct tags
+	reqs   []requirement
+}
+
 // scanConfig parses the Go files of a configuration package and returns the
-// string constants it declares (name → value) and what it requires: every
-// call fail(X, "…required…") or r.fail(X, "…required…"), where X names one
-// variable or several joined by " or ". sel resolves pkg.Name selectors
-// (other packages' constants).
-func scanConfig(t *testing.T, dir string, sel map[string]string) (map[string]string, []requirement) {
+// string constants it declares, the variables its struct tags declare
+// (`env:"NAME[,options]"`), and what it requires: every tag with the
+// required option, and every call fail(X, "…required…") or
+// r.Fail(X, "…required…"), where X names one variable or several joined by
+// " or ". sel resolves pkg.Name selectors (other packages' constants).
+func scanConfig(t *testing.T, dir string, sel map[string]string) scanned {
 	t.Helper()
 	fset := token.NewFileSet()
 	files, err := filepath.Glob(filepath.Join(root, dir, "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	consts := map[string]string{}
+	sc := scanned{consts: map[string]string{}, vars: map[string]bool{}}
 	var parsed []*ast.File
 	for _, path := range files {
 		if strings.HasSuffix(path, "_test.go") {
@@ -327,81 +338,121 @@ func scanConfig(t *testing.T, dir string, sel map[string]string) (map[string]str
 			t.Fatal(err)
 		}
 		parsed = append(parsed, f)
-		for _, d := range f.Decls {
-			gd, ok := d.(*ast.GenDecl)
-			if !ok || gd.Tok != token.CONST {
-				continue
-			}
-			for _, spec := range gd.Specs {
-				vs := spec.(*ast.ValueSpec)
-				for i, n := range vs.Names {
-					if i < len(vs.Values) {
-						if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-							consts[n.Name], _ = strconv.Unquote(lit.Value)
-						}
+		scanConsts(f, sc.consts)
+		sc.reqs = append(sc.reqs, scanTags(f, sc.vars)...)
+	}
+	for _, f := range parsed {
+		sc.reqs = append(sc.reqs, scanFailCalls(t, fset, f, sc.consts, sel)...)
+	}
+	sort.Slice(sc.reqs, func(i, j int) bool { return sc.reqs[i].String() < sc.reqs[j].String() })
+	return sc
+}
+
+func scanConsts(f *ast.File, consts map[string]string) {
+	for _, d := range f.Decls {
+		gd, ok := d.(*ast.GenDecl)
+		if !ok || gd.Tok != token.CONST {
+			continue
+		}
+		for _, spec := range gd.Specs {
+			vs := spec.(*ast.ValueSpec)
+			for i, n := range vs.Names {
+				if i < len(vs.Values) {
+					if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+						consts[n.Name], _ = strconv.Unquote(lit.Value)
 					}
 				}
 			}
 		}
 	}
+}
+
+// scanTags adds the variables of every env struct tag to vars and returns
+// those tagged required.
+func scanTags(f *ast.File, vars map[string]bool) []requirement {
 	var reqs []requirement
-	for _, f := range parsed {
-		ast.Inspect(f, func(n ast.Node) bool {
-			call, ok := n.(*ast.CallExpr)
-			if !ok || len(call.Args) != 2 {
-				return true
-			}
-			var fn string
-			switch f := call.Fun.(type) {
-			case *ast.Ident:
-				fn = f.Name
-			case *ast.SelectorExpr:
-				fn = f.Sel.Name
-			}
-			lit, ok := call.Args[1].(*ast.BasicLit)
-			if fn != "fail" || !ok || lit.Kind != token.STRING {
-				return true
-			}
-			msg, _ := strconv.Unquote(lit.Value)
-			if !strings.Contains(msg, "required") {
-				return true
-			}
-			var names []string
-			joinedByOr := true
-			ast.Inspect(call.Args[0], func(n ast.Node) bool {
-				switch e := n.(type) {
-				case *ast.SelectorExpr:
-					if x, ok := e.X.(*ast.Ident); ok {
-						if v, ok := sel[x.Name+"."+e.Sel.Name]; ok {
-							names = append(names, v)
-						} else {
-							t.Errorf("%s: cannot resolve %s.%s", fset.Position(e.Pos()), x.Name, e.Sel.Name)
-						}
-					}
-					return false
-				case *ast.Ident:
-					if v, ok := consts[e.Name]; ok {
-						names = append(names, v)
-					} else {
-						t.Errorf("%s: cannot resolve %s", fset.Position(e.Pos()), e.Name)
-					}
-				case *ast.BasicLit:
-					if s, _ := strconv.Unquote(e.Value); strings.TrimSpace(s) != "or" {
-						joinedByOr = false
-					}
-				}
-				return true
-			})
-			if !joinedByOr || len(names) == 0 {
-				t.Errorf("%s: a requirement on %v that is not one variable or an either-or", fset.Position(call.Pos()), names)
-				return true
-			}
-			reqs = append(reqs, requirement(names))
+	ast.Inspect(f, func(n ast.Node) bool {
+		field, ok := n.(*ast.Field)
+		if !ok || field.Tag == nil {
 			return true
-		})
-	}
-	sort.Slice(reqs, func(i, j int) bool { return reqs[i].String() < reqs[j].String() })
-	return consts, reqs
+		}
+		tag, _ := strconv.Unquote(field.Tag.Value)
+		name, opts, _ := strings.Cut(reflect.StructTag(tag).Get("env"), ",")
+		if name == "" || name == "-" {
+			return true
+		}
+		vars[name] = true
+		if slices.Contains(strings.Split(opts, ","), "required") {
+			reqs = append(reqs, requirement{name})
+		}
+		return true
+	})
+	return reqs
+}
+
+func scanFailCalls(t *testing.T, fset *token.FileSet, f *ast.File, consts, sel map[string]string) []requirement {
+	var reqs []requirement
+	ast.Inspect(f, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallExpr)
+		if !ok || len(call.Args) != 2 {
+			return true
+		}
+		var fn string
+		switch f := call.Fun.(type) {
+		case *ast.Ident:
+			fn = f.Name
+		case *ast.SelectorExpr:
+			fn = f.Sel.Name
+		}
+		lit, ok := call.Args[1].(*ast.BasicLit)
+		if (fn != "fail" && fn != "Fail") || !ok || lit.Kind != token.STRING {
+			return true
+		}
+		msg, _ := strconv.Unquote(lit.Value)
+		if !strings.Contains(msg, "required") {
+			return true
+		}
+		names, joinedByOr := failNames(t, fset, call.Args[0], consts, sel)
+		if !joinedByOr || len(names) == 0 {
+			t.Errorf("%s: a requirement on %v that is not one variable or an either-or", fset.Position(call.Pos()), names)
+			return true
+		}
+		reqs = append(reqs, requirement(names))
+		return true
+	})
+	return reqs
+}
+
+// failNames resolves the variables a fail call names, and whether they are
+// joined by " or ".
+func failNames(t *testing.T, fset *token.FileSet, arg ast.Expr, consts, sel map[string]string) ([]string, bool) {
+	var names []string
+	joinedByOr := true
+	ast.Inspect(arg, func(n ast.Node) bool {
+		switch e := n.(type) {
+		case *ast.SelectorExpr:
+			if x, ok := e.X.(*ast.Ident); ok {
+				if v, ok := sel[x.Name+"."+e.Sel.Name]; ok {
+					names = append(names, v)
+				} else {
+					t.Errorf("%s: cannot resolve %s.%s", fset.Position(e.Pos()), x.Name, e.Sel.Name)
+				}
+			}
+			return false
+		case *ast.Ident:
+			if v, ok := consts[e.Name]; ok {
+				names = append(names, v)
+			} else {
+				t.Errorf("%s: cannot resolve %s", fset.Position(e.Pos()), e.Name)
+			}
+		case *ast.BasicLit:
+			if s, _ := strconv.Unquote(e.Value); strings.TrimSpace(s) != "or" {
+				joinedByOr = false
+			}
+		}
+		return true
+	})
+	return names, joinedByOr
 }
 
 // envNames keeps the constants whose value looks like an environment
@@ -413,6 +464,43 @@ func envNames(consts map[string]string) map[string]bool {
 		if strings.HasPrefix(name, "Env") && re.MatchString(v) {
 			out[v] = true
 		}
+	}
+	return out
+}
+
+// clientVars are the starter's client commands' variables, which they read
+// with getenv beside the flags (starter/client.go), not through a
+// configuration struct.
+var clientVars = []string{"STARTER_URL", "STARTER_API_TOKEN"}
+
+// configSets are the three configuration packages, scanned: the shared one
+// (worker and starter serve), the starter's own, the sandbox command's.
+type configSets struct {
+	shared, starter, sandbox scanned
+}
+
+func scanConfigSets(t *testing.T) configSets {
+	t.Helper()
+	shared := scanConfig(t, "internal/config", nil)
+	sel := map[string]string{}
+	for k, v := range shared.consts {
+		sel["config."+k] = v
+	}
+	sets := configSets{shared, scanConfig(t, "starter", sel), scanConfig(t, "awda/sandbox/cmd/awda-sandbox", nil)}
+	for name, sc := range map[string]scanned{"internal/config": sets.shared, "starter": sets.starter, "awda-sandbox": sets.sandbox} {
+		if len(sc.vars) == 0 {
+			t.Fatalf("no env struct tags found in %s", name)
+		}
+	}
+	return sets
+}
+
+// starterReads is every variable `starter serve` and the client commands
+// read besides the shared ones.
+func (s configSets) starterReads() map[string]bool {
+	out := maps.Clone(s.starter.vars)
+	for _, v := range clientVars {
+		out[v] = true
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"bytes"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -302,12 +303,8 @@ func TestPorts(t *testing.T) {
 // their configuration code and checks that the compose file, with an .env
 // from .env.example, supplies it.
 func TestRequiredVariables(t *testing.T) {
-	cfgConsts, cfgReqs := scanConfig(t, "internal/config", nil)
-	sel := map[string]string{}
-	for k, v := range cfgConsts {
-		sel["config."+k] = v
-	}
-	starterConsts, starterReqs := scanConfig(t, "starter", sel)
+	sets := scanConfigSets(t)
+	cfgReqs, starterReqs := sets.shared.reqs, sets.starter.reqs
 
 	// The scan must see the requirements we know of; if the code changes its
 	// shape, this test must be taught, not silently pass.
@@ -317,8 +314,10 @@ func TestRequiredVariables(t *testing.T) {
 			t.Errorf("scanning internal/config did not find the requirement %q (found %v)", known, cfgReqs)
 		}
 	}
-	if !slices.ContainsFunc(starterReqs, func(r requirement) bool { return r.String() == "STARTER_API_TOKENS" }) {
-		t.Errorf("scanning starter did not find STARTER_API_TOKENS (found %v)", starterReqs)
+	for _, known := range []string{"STARTER_API_TOKENS", "AWDA_NOTIFY_HMAC_SECRETS or AWDA_NOTIFY_RSA_PUBLIC_KEYS"} {
+		if !slices.ContainsFunc(starterReqs, func(r requirement) bool { return r.String() == known }) {
+			t.Errorf("scanning starter did not find %s (found %v)", known, starterReqs)
+		}
 	}
 
 	env, _ := generatedEnv(t)
@@ -336,13 +335,9 @@ func TestRequiredVariables(t *testing.T) {
 
 	// Every variable set on a container is one its binary reads: a typo
 	// would otherwise be ignored and the default used.
-	workerVars := envNames(cfgConsts)
-	starterVars := envNames(cfgConsts)
-	for v := range envNames(starterConsts) {
-		starterVars[v] = true
-	}
-	sandboxVars := sandboxEnvNames(t)
-	for svc, reads := range map[string]map[string]bool{"worker": workerVars, "starter": starterVars, "migrate": starterVars, "sandbox": sandboxVars} {
+	starterVars := maps.Clone(sets.shared.vars)
+	maps.Copy(starterVars, sets.starterReads())
+	for svc, reads := range map[string]map[string]bool{"worker": sets.shared.vars, "starter": starterVars, "migrate": starterVars, "sandbox": sets.sandbox.vars} {
 		for v := range svcs[svc].Environment {
 			if !reads[v] {
 				t.Errorf("%s: %s is set but %s never reads it", svc, v, ours[svc])
@@ -359,22 +354,33 @@ func TestRequiredVariables(t *testing.T) {
 	}
 }
 
-// sandboxEnvNames lists the variables the sandbox binary reads: the
-// upper-case string literals of its main.go.
-func sandboxEnvNames(t *testing.T) map[string]bool {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, "awda/sandbox/cmd/awda-sandbox/main.go"))
-	if err != nil {
-		t.Fatal(err)
+// TestConfigScan holds the scan to the code: the tags it finds in
+// internal/config are the variables config.Vars() lists, and every Env*
+// constant names a variable a tag declares (the starter's client commands'
+// excepted), so that a constant cannot drift from what is read.
+func TestConfigScan(t *testing.T) {
+	sets := scanConfigSets(t)
+	var fromVars []string
+	for _, v := range config.Vars() {
+		fromVars = append(fromVars, v.Name)
 	}
-	out := map[string]bool{}
-	for _, m := range regexp.MustCompile(`"((?:SANDBOX|AWDA)_[A-Z0-9_]+)"`).FindAllStringSubmatch(string(b), -1) {
-		out[m[1]] = true
+	scannedShared := slices.Sorted(maps.Keys(sets.shared.vars))
+	if slices.Sort(fromVars); !slices.Equal(scannedShared, fromVars) {
+		t.Errorf("scanned internal/config tags %v, config.Vars() %v", scannedShared, fromVars)
 	}
-	if !out["SANDBOX_ADDR"] || !out["AWDA_HMAC_SECRET"] {
-		t.Fatalf("the sandbox's variables were not found in its main.go: %v", out)
+	for name, c := range map[string]struct {
+		consts map[string]string
+		reads  map[string]bool
+	}{"internal/config": {sets.shared.consts, sets.shared.vars}, "starter": {sets.starter.consts, sets.starterReads()}} {
+		for v := range envNames(c.consts) {
+			if !c.reads[v] {
+				t.Errorf("%s: a constant names %s, which no env tag declares", name, v)
+			}
+		}
 	}
-	return out
+	if !sets.sandbox.vars["SANDBOX_ADDR"] || !sets.sandbox.vars["AWDA_HMAC_SECRET"] {
+		t.Errorf("the sandbox's variables were not found in its tags: %v", sets.sandbox.vars)
+	}
 }
 
 func TestEnvExample(t *testing.T) {

@@ -21,18 +21,13 @@ func TestConfigurationDocIsComplete(t *testing.T) {
 		documented[m[1]] = true
 	}
 
-	cfgConsts, _ := scanConfig(t, "internal/config", nil)
-	sel := map[string]string{}
-	for k, v := range cfgConsts {
-		sel["config."+k] = v
-	}
-	starterConsts, _ := scanConfig(t, "starter", sel)
+	sets := scanConfigSets(t)
 	_, order := readEnvFile(t, filepath.Join(root, ".env.example"))
 
 	sources := map[string]map[string]bool{
-		"internal/config": envNames(cfgConsts),
-		"starter":         envNames(starterConsts),
-		"awda-sandbox":    sandboxEnvNames(t),
+		"internal/config": sets.shared.vars,
+		"starter":         sets.starterReads(),
+		"awda-sandbox":    sets.sandbox.vars,
 		".env.example":    {},
 	}
 	for _, v := range order {

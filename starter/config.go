@@ -6,15 +6,16 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/awdaflow/awdaflow/awda"
-	"github.com/awdaflow/awdaflow/internal/api"
 	"github.com/awdaflow/awdaflow/internal/config"
-	"github.com/awdaflow/awdaflow/internal/inbox"
+	"github.com/awdaflow/awdaflow/internal/config/envconfig"
 	"github.com/awdaflow/awdaflow/workflows"
 )
 
@@ -66,201 +67,169 @@ const (
 	DefaultOrphanGrace     = 2 * time.Minute
 )
 
-// Starter is the starter's own configuration, next to config.Config.
+// Starter is the starter's own configuration, next to config.Config: the
+// STARTER_* and AWDA_NOTIFY_* variables, their defaults and which are
+// required in its tags (the LOAN_* ones in loanVars'), read by
+// loadStarter.
 type Starter struct {
-	HTTPAddr     string
-	APITokens    []config.Secret
-	CodecTokens  []config.Secret
-	CodecOrigins []string
-	CodecOpen    bool
+	HTTPAddr string `env:"STARTER_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	// APITokens are the bearer tokens of the lending backend (and ops).
+	APITokens   []config.Secret `env:"STARTER_API_TOKENS,required" envHelp:"at least one bearer token for the /v1 API"`
+	CodecTokens []config.Secret `env:"STARTER_CODEC_TOKENS"`
+	// CodecOrigins are the Temporal UI origins the codec server lets in (CORS).
+	CodecOrigins []string `env:"STARTER_CODEC_ORIGINS" envDefault:"http://localhost:8233,http://127.0.0.1:8233"`
+	CodecOpen    bool     `env:"STARTER_CODEC_ALLOW_UNAUTHENTICATED"`
 
-	BanksTTL         time.Duration
-	MaxDocumentBytes int64
-	UpdateTimeout    time.Duration
-	ForwardInterval  time.Duration
-	OrphanGrace      time.Duration
-	RetryMaxBackoff  time.Duration
-	ShutdownTimeout  time.Duration
+	BanksTTL         time.Duration `env:"STARTER_BANKS_TTL" envDefault:"10m"`               // api.DefaultBanksTTL
+	MaxDocumentBytes int64         `env:"STARTER_MAX_DOCUMENT_BYTES" envDefault:"10485760"` // api.DefaultMaxDocumentBytes
+	UpdateTimeout    time.Duration `env:"STARTER_UPDATE_TIMEOUT" envDefault:"60s"`          // api.DefaultUpdateTimeout
+	ForwardInterval  time.Duration `env:"STARTER_FORWARD_INTERVAL" envDefault:"2s"`         // inbox.DefaultInterval
+	OrphanGrace      time.Duration `env:"STARTER_ORPHAN_GRACE" envDefault:"2m"`             // DefaultOrphanGrace
+	RetryMaxBackoff  time.Duration `env:"STARTER_RETRY_MAX_BACKOFF" envDefault:"5m"`        // inbox.DefaultMaxBackoff
+	ShutdownTimeout  time.Duration `env:"STARTER_SHUTDOWN_TIMEOUT" envDefault:"20s"`        // DefaultShutdownTimeout
 
 	// Notification verification: AWDA's keys, every one accepted (list the
-	// old and the new during a rotation).
-	NotifyHMACSecrets []config.Secret
-	NotifyRSAKeyFiles []string
-	NotifyTolerance   time.Duration
+	// old and the new during a rotation). Without any, the merchant's HMAC
+	// secret (AWDA_HMAC_SECRET, internal/config's variable), with which
+	// AWDA signs unless it was given an RSA key of its own.
+	NotifyHMACSecrets  []config.Secret `env:"AWDA_NOTIFY_HMAC_SECRETS"`
+	NotifyRSAKeyFiles  []string        `env:"AWDA_NOTIFY_RSA_PUBLIC_KEYS"`           // PEM files
+	NotifyTolerance    time.Duration   `env:"AWDA_NOTIFY_TOLERANCE" envDefault:"5m"` // awda.DefaultNotificationTolerance
+	MerchantHMACSecret config.Secret   `env:"AWDA_HMAC_SECRET"`
 
 	// Loan is the workflow configuration every started loan carries: only
 	// the LOAN_* variables set, the rest zero (the workflow's defaults, as
 	// the worker running the loan has them).
-	Loan workflows.Config
+	Loan workflows.Config `env:"-"`
 }
 
-// loadStarter reads the starter's variables through getenv. Its error lists
-// every problem, each naming its variable, never a secret.
+// loadStarter reads the starter's variables through getenv. Its error (a
+// *config.Error) lists every problem, each naming its variable, never a
+// secret.
 func loadStarter(getenv func(string) string) (*Starter, error) {
-	var errs []string
-	fail := func(name, msg string) { errs = append(errs, name+": "+msg) }
-	str := func(name, def string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		return def
+	r := envconfig.NewReader(getenv)
+	c := &Starter{}
+	r.Parse(c)
+	for i, o := range c.CodecOrigins {
+		c.CodecOrigins[i] = strings.TrimRight(strings.TrimSpace(o), "/")
 	}
-	dur := func(name string, def time.Duration) time.Duration {
-		s := str(name, "")
-		if s == "" {
-			return def
-		}
-		d, err := time.ParseDuration(s)
-		if err != nil || d < 0 {
-			fail(name, fmt.Sprintf("%q: want a duration such as 15s or 2m", s))
-			return def
-		}
-		return d
+	for i, f := range c.NotifyRSAKeyFiles {
+		c.NotifyRSAKeyFiles[i] = strings.TrimSpace(f)
 	}
-	list := func(name string) []string {
-		var out []string
-		for _, v := range strings.Split(getenv(name), ",") {
-			if v = strings.TrimSpace(v); v != "" {
-				out = append(out, v)
-			}
-		}
-		return out
+	c.NotifyRSAKeyFiles = slices.DeleteFunc(c.NotifyRSAKeyFiles, func(f string) bool { return f == "" })
+	if len(c.NotifyHMACSecrets) == 0 && len(c.NotifyRSAKeyFiles) == 0 && !c.MerchantHMACSecret.Empty() {
+		c.NotifyHMACSecrets = []config.Secret{c.MerchantHMACSecret}
 	}
-	secrets := func(name string) []config.Secret {
-		var out []config.Secret
-		for _, v := range list(name) {
-			out = append(out, config.Secret(v))
-		}
-		return out
+	c.check(r)
+	c.Loan = loadLoan(r)
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
+	return c, nil
+}
 
-	c := &Starter{
-		HTTPAddr:          str(EnvHTTPAddr, DefaultHTTPAddr),
-		APITokens:         secrets(EnvAPITokens),
-		CodecTokens:       secrets(EnvCodecTokens),
-		CodecOrigins:      strings.Split(str(EnvCodecOrigins, DefaultCodecOrigins), ","),
-		BanksTTL:          dur(EnvBanksTTL, api.DefaultBanksTTL),
-		UpdateTimeout:     dur(EnvUpdateTimeout, api.DefaultUpdateTimeout),
-		ForwardInterval:   dur(EnvForwardEvery, inbox.DefaultInterval),
-		OrphanGrace:       dur(EnvOrphanGrace, DefaultOrphanGrace),
-		RetryMaxBackoff:   dur(EnvRetryMax, inbox.DefaultMaxBackoff),
-		ShutdownTimeout:   dur(EnvShutdown, DefaultShutdownTimeout),
-		NotifyHMACSecrets: secrets(EnvNotifySecrets),
-		NotifyRSAKeyFiles: list(EnvNotifyRSAKeys),
-		NotifyTolerance:   dur(EnvNotifyTolerate, awda.DefaultNotificationTolerance),
-		MaxDocumentBytes:  api.DefaultMaxDocumentBytes,
+// check checks what the tags cannot say.
+func (c *Starter) check(r *envconfig.Reader) {
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{EnvBanksTTL, c.BanksTTL}, {EnvUpdateTimeout, c.UpdateTimeout}, {EnvForwardEvery, c.ForwardInterval},
+		{EnvOrphanGrace, c.OrphanGrace}, {EnvRetryMax, c.RetryMaxBackoff}, {EnvShutdown, c.ShutdownTimeout},
+		{EnvNotifyTolerate, c.NotifyTolerance}} {
+		r.Want(d.name, d.d >= 0, "a duration such as 15s or 2m")
 	}
-	for i := range c.CodecOrigins {
-		c.CodecOrigins[i] = strings.TrimRight(strings.TrimSpace(c.CodecOrigins[i]), "/")
-	}
-
 	host, port, err := net.SplitHostPort(c.HTTPAddr)
 	if p, perr := strconv.Atoi(port); err != nil || perr != nil || p < 0 || p > 65535 {
-		fail(EnvHTTPAddr, fmt.Sprintf("%q: want host:port", c.HTTPAddr))
+		r.Fail(EnvHTTPAddr, fmt.Sprintf("%q: want host:port", c.HTTPAddr))
 	}
-	if len(c.APITokens) == 0 {
-		fail(EnvAPITokens, "required: at least one bearer token for the /v1 API")
-	}
-	for _, t := range append(append([]config.Secret(nil), c.APITokens...), c.CodecTokens...) {
+	r.Require(EnvAPITokens, len(c.APITokens) > 0)
+	for _, t := range slices.Concat(c.APITokens, c.CodecTokens) {
 		if len(t.Reveal()) < 16 {
-			fail(EnvAPITokens+"/"+EnvCodecTokens, "every token must be at least 16 characters")
+			r.Fail(EnvAPITokens+"/"+EnvCodecTokens, "every token must be at least 16 characters")
 			break
 		}
 	}
-	if s := str(EnvCodecOpen, ""); s != "" {
-		b, err := strconv.ParseBool(s)
-		if err != nil {
-			fail(EnvCodecOpen, fmt.Sprintf("%q: want true or false", s))
-		}
-		c.CodecOpen = b
-		if b && !loopback(host) {
-			fail(EnvCodecOpen, "only allowed when "+EnvHTTPAddr+" is a loopback address: it serves decrypted personal data without a token")
-		}
+	if c.CodecOpen && !loopback(host) {
+		r.Fail(EnvCodecOpen, "only allowed when "+EnvHTTPAddr+" is a loopback address: it serves decrypted personal data without a token")
 	}
 	for _, o := range c.CodecOrigins {
 		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-			fail(EnvCodecOrigins, fmt.Sprintf("%q: want origins such as http://localhost:8233", o))
+			r.Fail(EnvCodecOrigins, fmt.Sprintf("%q: want origins such as http://localhost:8233", o))
 		}
 	}
-	if s := str(EnvMaxDocument, ""); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n <= 0 || n > awda.MaxImageBytes {
-			fail(EnvMaxDocument, fmt.Sprintf("%q: want 1 to %d bytes", s, awda.MaxImageBytes))
-		} else {
-			c.MaxDocumentBytes = n
-		}
-	}
-	if len(c.NotifyHMACSecrets) == 0 && len(c.NotifyRSAKeyFiles) == 0 && getenv(config.EnvAWDAHMACSecret) != "" {
-		// AWDA signs notifications with the merchant's HMAC secret unless it
-		// was given an RSA key of its own.
-		c.NotifyHMACSecrets = []config.Secret{config.Secret(getenv(config.EnvAWDAHMACSecret))}
-	}
+	r.Want(EnvMaxDocument, c.MaxDocumentBytes > 0 && c.MaxDocumentBytes <= awda.MaxImageBytes, fmt.Sprintf("1 to %d bytes", awda.MaxImageBytes))
 	if len(c.NotifyHMACSecrets) == 0 && len(c.NotifyRSAKeyFiles) == 0 {
-		fail(EnvNotifySecrets+" or "+EnvNotifyRSAKeys, "required: the key(s) AWDA signs notifications with")
+		r.Fail(EnvNotifySecrets+" or "+EnvNotifyRSAKeys, "required: the key(s) AWDA signs notifications with")
 	}
 	for _, f := range c.NotifyRSAKeyFiles {
 		if _, err := readRSAPublicKey(f); err != nil {
-			fail(EnvNotifyRSAKeys, err.Error())
+			r.Fail(EnvNotifyRSAKeys, err.Error())
 		}
 	}
-	c.Loan = loadLoan(str, fail)
-	if len(errs) > 0 {
-		return nil, &config.Error{Problems: errs}
-	}
-	return c, nil
+}
+
+// loanVars are the LOAN_* variables, each read into the field of
+// workflows.Config of the same name (loanKnobs fails at start-up on a name
+// that is not one); unset keeps the workflow's default.
+type loanVars struct {
+	PollInterval          time.Duration `env:"LOAN_POLL_INTERVAL"`
+	PollBackoffCap        time.Duration `env:"LOAN_POLL_BACKOFF_CAP"`
+	ReviewDeadline        time.Duration `env:"LOAN_REVIEW_DEADLINE"`
+	DisbursementDeadline  time.Duration `env:"LOAN_DISBURSEMENT_DEADLINE"`
+	CardVerifyDeadline    time.Duration `env:"LOAN_CARD_VERIFY_DEADLINE"`
+	AuthorizationDeadline time.Duration `env:"LOAN_AUTHORIZATION_DEADLINE"`
+	BankCardDeadline      time.Duration `env:"LOAN_BANK_CARD_DEADLINE"`
+	AgreementDeadline     time.Duration `env:"LOAN_AGREEMENT_DEADLINE"`
+	OverduePollInterval   time.Duration `env:"LOAN_OVERDUE_POLL_INTERVAL"`
+	RetryBudget           time.Duration `env:"LOAN_RETRY_BUDGET"`
+	CallTimeout           time.Duration `env:"LOAN_CALL_TIMEOUT"`
+	ContinueAsNewEvents   int           `env:"LOAN_CONTINUE_AS_NEW_EVENTS"`
 }
 
 // loanKnob is one LOAN_* variable: its workflows.Config field and that
 // field's JSON name, by which Config.Validate names it.
 type loanKnob struct {
-	env, field string
-	dur        func(*workflows.Config) *time.Duration
-	count      func(*workflows.Config) *int
+	env, name, field string
 }
 
-var loanKnobs = []loanKnob{
-	{env: EnvLoanPollInterval, field: "pollInterval", dur: func(c *workflows.Config) *time.Duration { return &c.PollInterval }},
-	{env: EnvLoanPollBackoffCap, field: "pollBackoffCap", dur: func(c *workflows.Config) *time.Duration { return &c.PollBackoffCap }},
-	{env: EnvLoanReviewDeadline, field: "reviewDeadline", dur: func(c *workflows.Config) *time.Duration { return &c.ReviewDeadline }},
-	{env: EnvLoanDisbursementDeadline, field: "disbursementDeadline", dur: func(c *workflows.Config) *time.Duration { return &c.DisbursementDeadline }},
-	{env: EnvLoanCardVerifyDeadline, field: "cardVerifyDeadline", dur: func(c *workflows.Config) *time.Duration { return &c.CardVerifyDeadline }},
-	{env: EnvLoanAuthDeadline, field: "authorizationDeadline", dur: func(c *workflows.Config) *time.Duration { return &c.AuthorizationDeadline }},
-	{env: EnvLoanBankCardDeadline, field: "bankCardDeadline", dur: func(c *workflows.Config) *time.Duration { return &c.BankCardDeadline }},
-	{env: EnvLoanAgreementDeadline, field: "agreementDeadline", dur: func(c *workflows.Config) *time.Duration { return &c.AgreementDeadline }},
-	{env: EnvLoanOverduePollInterval, field: "overduePollInterval", dur: func(c *workflows.Config) *time.Duration { return &c.OverduePollInterval }},
-	{env: EnvLoanRetryBudget, field: "retryBudget", dur: func(c *workflows.Config) *time.Duration { return &c.RetryBudget }},
-	{env: EnvLoanCallTimeout, field: "callTimeout", dur: func(c *workflows.Config) *time.Duration { return &c.CallTimeout }},
-	{env: EnvLoanContinueAsNewEvents, field: "continueAsNewEvents", count: func(c *workflows.Config) *int { return &c.ContinueAsNewEvents }},
+var loanKnobs = knobsOf(reflect.TypeFor[loanVars]())
+
+func knobsOf(t reflect.Type) []loanKnob {
+	wf := reflect.TypeFor[workflows.Config]()
+	var out []loanKnob
+	for i := range t.NumField() {
+		f := t.Field(i)
+		w, ok := wf.FieldByName(f.Name)
+		if !ok || w.Type != f.Type {
+			panic("loanVars." + f.Name + " is not a field of workflows.Config of the same type")
+		}
+		json, _, _ := strings.Cut(w.Tag.Get("json"), ",")
+		out = append(out, loanKnob{env: f.Tag.Get("env"), name: f.Name, field: json})
+	}
+	return out
 }
 
-// loadLoan reads the LOAN_* variables: each must parse (a positive
-// duration, a positive integer), and the configuration a loan would run
-// with — these values over the workflow's defaults — must pass
-// workflows.Config.Validate, whose complaints name the variable to change.
-func loadLoan(str func(name, def string) string, fail func(name, msg string)) workflows.Config {
+// loadLoan reads the LOAN_* variables: each must be positive (a duration,
+// an integer), and the configuration a loan would run with — these values
+// over the workflow's defaults — must pass workflows.Config.Validate, whose
+// complaints name the variable to change.
+func loadLoan(r *envconfig.Reader) workflows.Config {
+	var vars loanVars
+	r.Parse(&vars)
 	var c workflows.Config
+	src, dst := reflect.ValueOf(vars), reflect.ValueOf(&c).Elem()
 	set := map[string]bool{}
-	for _, k := range loanKnobs {
-		s := str(k.env, "")
-		if s == "" {
-			continue
+	for i, k := range loanKnobs {
+		v := src.Field(i)
+		want := "a positive duration such as 10m, 6h or 336h"
+		if v.Kind() == reflect.Int {
+			want = "a positive integer"
 		}
-		if k.dur != nil {
-			d, err := time.ParseDuration(s)
-			if err != nil || d <= 0 {
-				fail(k.env, fmt.Sprintf("%q: want a positive duration such as 10m, 6h or 336h", s))
-				continue
-			}
-			*k.dur(&c) = d
-		} else {
-			n, err := strconv.Atoi(s)
-			if err != nil || n <= 0 {
-				fail(k.env, fmt.Sprintf("%q: want a positive integer", s))
-				continue
-			}
-			*k.count(&c) = n
+		r.Want(k.env, v.Int() > 0 || !r.Set(k.env), want)
+		if v.Int() > 0 {
+			dst.FieldByName(k.name).Set(v)
+			set[k.field] = true
 		}
-		set[k.field] = true
 	}
 	err := c.WithDefaults().Validate()
 	if err == nil {
@@ -273,34 +242,35 @@ func loadLoan(str func(name, def string) string, fail func(name, msg string)) wo
 		problems = []error{err}
 	}
 	for _, p := range problems {
-		field, msg, _ := strings.Cut(p.Error(), " ")
-		name := field
-		for _, k := range loanKnobs {
-			if k.field == field {
-				name = k.env
-				if !set[field] {
-					msg += " (unset: the default " + defaultOf(k) + ")"
-				}
-			}
-			// "must not be below pollInterval": name the variable, and its
-			// default when it is not set.
-			other := k.env
-			if k.field != field && !set[k.field] {
-				other += " (default " + defaultOf(k) + ")"
-			}
-			msg = regexp.MustCompile(`\b`+k.field+`\b`).ReplaceAllString(msg, other)
-		}
-		fail(name, msg)
+		name, msg := loanProblem(p, set)
+		r.Fail(name, msg)
 	}
 	return c
 }
 
-func defaultOf(k loanKnob) string {
-	d := workflows.DefaultConfig()
-	if k.dur != nil {
-		return k.dur(&d).String()
+// loanProblem names the variables in one of Validate's complaints ("field
+// must not be below otherField"), each with its default when it is unset.
+func loanProblem(p error, set map[string]bool) (name, msg string) {
+	field, msg, _ := strings.Cut(p.Error(), " ")
+	name = field
+	for _, k := range loanKnobs {
+		if k.field == field {
+			name = k.env
+			if !set[field] {
+				msg += " (unset: the default " + defaultOf(k) + ")"
+			}
+		}
+		other := k.env
+		if k.field != field && !set[k.field] {
+			other += " (default " + defaultOf(k) + ")"
+		}
+		msg = regexp.MustCompile(`\b`+k.field+`\b`).ReplaceAllString(msg, other)
 	}
-	return strconv.Itoa(*k.count(&d))
+	return name, msg
+}
+
+func defaultOf(k loanKnob) string {
+	return fmt.Sprint(reflect.ValueOf(workflows.DefaultConfig()).FieldByName(k.name).Interface())
 }
 
 func loopback(host string) bool {

@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/internal/api"
 	"github.com/awdaflow/awdaflow/internal/config"
+	"github.com/awdaflow/awdaflow/internal/inbox"
 	"github.com/awdaflow/awdaflow/workflows"
 )
 
@@ -35,8 +38,19 @@ func TestLoadStarterDefaults(t *testing.T) {
 	if err != nil || len(v.Keys) != 1 || v.AppID != "app" {
 		t.Fatalf("verifier %+v %v", v, err)
 	}
-	if len(sc.CodecOrigins) != 2 || sc.CodecOpen {
+	if strings.Join(sc.CodecOrigins, ",") != DefaultCodecOrigins || sc.CodecOpen {
 		t.Errorf("codec origins %v open %v", sc.CodecOrigins, sc.CodecOpen)
+	}
+	// The envDefault tags say what the packages that use the values say.
+	for name, got := range map[string][2]any{
+		"banks TTL": {sc.BanksTTL, api.DefaultBanksTTL}, "max document": {sc.MaxDocumentBytes, int64(api.DefaultMaxDocumentBytes)},
+		"update timeout": {sc.UpdateTimeout, api.DefaultUpdateTimeout}, "forward interval": {sc.ForwardInterval, inbox.DefaultInterval},
+		"orphan grace": {sc.OrphanGrace, DefaultOrphanGrace}, "retry max": {sc.RetryMaxBackoff, inbox.DefaultMaxBackoff},
+		"shutdown": {sc.ShutdownTimeout, DefaultShutdownTimeout}, "tolerance": {sc.NotifyTolerance, awda.DefaultNotificationTolerance},
+	} {
+		if got[0] != got[1] {
+			t.Errorf("%s: default %v, want %v", name, got[0], got[1])
+		}
 	}
 }
 

@@ -1,10 +1,16 @@
-// Package config reads the worker's configuration from environment variables,
-// all of them here and nowhere else, and checks it before anything starts.
+// Package config reads the configuration the worker and `starter serve`
+// share (Temporal, the AWDA client, AWDAFLOW_KEYS, DATABASE_URL, LOG_*,
+// WORKER_*) from environment variables and checks it before anything
+// starts. The variables, their defaults and which are required are the
+// struct tags of Config; envconfig (the one reader every binary uses, the
+// starter's own settings and the sandbox command's included) parses them,
+// and LoadFrom checks what tags cannot say, reporting every bad variable
+// at once.
 //
-// Secrets (the AWDA HMAC secret, the Temporal API key, the payload key ring,
-// the database password) are held as Secret values, which print as
-// "[redacted]": a Config can be logged or printed whole. This package must
-// never put a secret's value into an error message.
+// Secrets (the AWDA HMAC secret, the Temporal API key, the payload key
+// ring, the database URL with its password) are held as Secret values,
+// which print as "[redacted]": a Config can be logged or printed whole.
+// This package must never put a secret's value into an error message.
 package config
 
 import (
@@ -22,15 +28,18 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/internal/config/envconfig"
 )
 
-// Environment variables, with their defaults where they have one.
+// Names of the environment variables, for messages and for code that sets
+// them (tests, tools). What reads them, with their defaults, is Config's
+// tags; deploy's tests hold the two to each other.
 const (
-	EnvTemporalAddress   = "TEMPORAL_ADDRESS"   // default DefaultTemporalAddress
-	EnvTemporalNamespace = "TEMPORAL_NAMESPACE" // default "default"
-	EnvTemporalTLSCert   = "TEMPORAL_TLS_CERT"  // client certificate file (PEM), for mTLS
-	EnvTemporalTLSKey    = "TEMPORAL_TLS_KEY"   // its private key file (PEM)
-	EnvTemporalTLSCA     = "TEMPORAL_TLS_CA"    // CA bundle file to verify the server; system roots when unset
+	EnvTemporalAddress   = "TEMPORAL_ADDRESS"
+	EnvTemporalNamespace = "TEMPORAL_NAMESPACE"
+	EnvTemporalTLSCert   = "TEMPORAL_TLS_CERT" // client certificate file (PEM), for mTLS
+	EnvTemporalTLSKey    = "TEMPORAL_TLS_KEY"  // its private key file (PEM)
+	EnvTemporalTLSCA     = "TEMPORAL_TLS_CA"   // CA bundle file to verify the server; system roots when unset
 	EnvTemporalTLSServer = "TEMPORAL_TLS_SERVER_NAME"
 	EnvTemporalAPIKey    = "TEMPORAL_API_KEY" // Temporal Cloud API key (implies TLS)
 	EnvTemporalConnect   = "TEMPORAL_CONNECT_TIMEOUT"
@@ -40,7 +49,7 @@ const (
 	// ends; turn it on for a slow link to a remote cluster.
 	EnvTemporalCompression = "TEMPORAL_GRPC_COMPRESSION"
 
-	EnvAWDABaseURL        = "AWDA_BASE_URL" // default awda.BaseURLStaging
+	EnvAWDABaseURL        = "AWDA_BASE_URL"
 	EnvAWDAAppID          = "AWDA_APP_ID"
 	EnvAWDAHMACSecret     = "AWDA_HMAC_SECRET"
 	EnvAWDARSAKeyFile     = "AWDA_RSA_PRIVATE_KEY_FILE"
@@ -60,7 +69,8 @@ const (
 	EnvWorkerStartTimeout = "WORKER_START_TIMEOUT"
 )
 
-// Defaults.
+// Defaults, for code that needs them outside a Config (tools, tests); the
+// envDefault tags say the same (TestDefaults holds them to it).
 const (
 	DefaultTemporalAddress   = "localhost:7233"
 	DefaultTemporalNamespace = "default"
@@ -75,30 +85,31 @@ const (
 	DefaultStickyCacheSize = 1000
 )
 
-// Config is everything the worker reads from its environment.
+// Config is the configuration the worker and `starter serve` read from
+// their environment.
 type Config struct {
 	Temporal Temporal
 	AWDA     AWDA
 	// Keys is the payload key ring spec (see codec.ParseKeyRing): it
 	// encrypts Temporal payloads and data at rest.
-	Keys     Secret
+	Keys     Secret `env:"AWDAFLOW_KEYS,required" envHelp:"payloads are always encrypted (keyID=base64(32 bytes)[,...], newest last)"`
 	Database Database
-	HTTPAddr string // /healthz, /readyz, /metrics
+	HTTPAddr string `env:"WORKER_HTTP_ADDR" envDefault:"127.0.0.1:9091"` // /healthz, /readyz, /metrics
 	Log      Log
 	Worker   Worker
 }
 
 // Temporal is how to reach the Temporal server.
 type Temporal struct {
-	Address        string
-	Namespace      string
-	TLSCertFile    string
-	TLSKeyFile     string
-	TLSCAFile      string
-	TLSServerName  string
-	APIKey         Secret
-	ConnectTimeout time.Duration // how long startup waits for the server
-	Compression    string        // CompressionNone or CompressionGzip
+	Address        string        `env:"TEMPORAL_ADDRESS" envDefault:"localhost:7233"`
+	Namespace      string        `env:"TEMPORAL_NAMESPACE" envDefault:"default"`
+	TLSCertFile    string        `env:"TEMPORAL_TLS_CERT"`
+	TLSKeyFile     string        `env:"TEMPORAL_TLS_KEY"`
+	TLSCAFile      string        `env:"TEMPORAL_TLS_CA"`
+	TLSServerName  string        `env:"TEMPORAL_TLS_SERVER_NAME"`
+	APIKey         Secret        `env:"TEMPORAL_API_KEY"`
+	ConnectTimeout time.Duration `env:"TEMPORAL_CONNECT_TIMEOUT" envDefault:"30s"`   // how long startup waits for the server
+	Compression    string        `env:"TEMPORAL_GRPC_COMPRESSION" envDefault:"none"` // CompressionNone or CompressionGzip
 }
 
 // gRPC compressions of the connection to Temporal.
@@ -116,36 +127,43 @@ func (t Temporal) TLS() bool {
 // AWDA is how to reach and sign for AWDA. Exactly one of HMACSecret and
 // RSAPrivateKeyFile is set.
 type AWDA struct {
-	BaseURL           string
-	AppID             string
-	HMACSecret        Secret
-	RSAPrivateKeyFile string
-	HTTPTimeout       time.Duration
+	BaseURL           string        `env:"AWDA_BASE_URL" envDefault:"https://sea-staging.wolaidai.com"` // awda.BaseURLStaging; no trailing slash
+	AppID             string        `env:"AWDA_APP_ID,required" envHelp:"the merchant id AWDA assigned"`
+	HMACSecret        Secret        `env:"AWDA_HMAC_SECRET"`
+	RSAPrivateKeyFile string        `env:"AWDA_RSA_PRIVATE_KEY_FILE"`
+	HTTPTimeout       time.Duration `env:"AWDA_HTTP_TIMEOUT" envDefault:"15s"`
 }
 
-// Database is the PostgreSQL the worker reads documents from and writes the
-// read model to.
+// Database is the PostgreSQL the worker and the starter keep their data in
+// (documents, the read model, the inbox).
 type Database struct {
-	URL     Secret // postgres://… ; printed with the password masked
-	Migrate bool   // apply migrations at startup (under an advisory lock)
+	// URL is postgres://…; Redacted (and so String) masks its password.
+	URL     Secret `env:"DATABASE_URL,required" envHelp:"postgres://user:password@host:port/db"`
+	Migrate bool   `env:"DATABASE_MIGRATE" envDefault:"true"` // apply migrations at startup (under an advisory lock)
 }
 
 // Log configures zerolog.
 type Log struct {
-	Format string // "json" or "console"
-	Level  zerolog.Level
+	Format string        `env:"LOG_FORMAT"` // "json" or "console"; default console when stderr is a terminal, else json
+	Level  zerolog.Level `env:"LOG_LEVEL" envDefault:"info"`
 }
 
-// Worker holds the Temporal worker's knobs; zero means the SDK's default.
+// Worker holds the Temporal worker's knobs. Zero in one of the first four
+// means the SDK's default.
 type Worker struct {
-	MaxConcurrentActivities    int
-	MaxConcurrentWorkflowTasks int
-	ActivityPollers            int
-	WorkflowPollers            int
-	StickyCacheSize            int
-	StopTimeout                time.Duration // how long in-flight activities get on shutdown
-	StartTimeout               time.Duration // how long startup may take in all
+	MaxConcurrentActivities    int           `env:"WORKER_MAX_CONCURRENT_ACTIVITIES"`
+	MaxConcurrentWorkflowTasks int           `env:"WORKER_MAX_CONCURRENT_WORKFLOW_TASKS"`
+	ActivityPollers            int           `env:"WORKER_ACTIVITY_POLLERS"`
+	WorkflowPollers            int           `env:"WORKER_WORKFLOW_POLLERS"`
+	StickyCacheSize            int           `env:"WORKER_STICKY_CACHE_SIZE" envDefault:"1000"`
+	StopTimeout                time.Duration `env:"WORKER_STOP_TIMEOUT" envDefault:"30s"` // how long in-flight activities get on shutdown
+	// StartTimeout is how long startup may take in all (waiting for
+	// Temporal and PostgreSQL); default TEMPORAL_CONNECT_TIMEOUT + 30s.
+	StartTimeout time.Duration `env:"WORKER_START_TIMEOUT"`
 }
+
+// Vars lists the variables Config reads, with their defaults.
+func Vars() []envconfig.Var { return envconfig.Vars(Config{}) }
 
 // Module supplies cfg to the application.
 func Module(cfg *Config) fx.Option {
@@ -159,239 +177,128 @@ func Load() (*Config, error) {
 }
 
 // LoadFrom reads the configuration through getenv; stderrIsTTY chooses the
-// default log format.
+// default log format. Its error is an *Error listing every problem, each
+// naming its variable.
 func LoadFrom(getenv func(string) string, stderrIsTTY bool) (*Config, error) {
-	r := reader{getenv: getenv}
+	r := envconfig.NewReader(getenv)
 	c := &Config{}
-
-	c.Temporal = Temporal{
-		Address:        r.str(EnvTemporalAddress, DefaultTemporalAddress),
-		Namespace:      r.str(EnvTemporalNamespace, DefaultTemporalNamespace),
-		TLSCertFile:    r.str(EnvTemporalTLSCert, ""),
-		TLSKeyFile:     r.str(EnvTemporalTLSKey, ""),
-		TLSCAFile:      r.str(EnvTemporalTLSCA, ""),
-		TLSServerName:  r.str(EnvTemporalTLSServer, ""),
-		APIKey:         Secret(r.str(EnvTemporalAPIKey, "")),
-		ConnectTimeout: r.duration(EnvTemporalConnect, DefaultConnectTimeout),
-		Compression:    r.str(EnvTemporalCompression, CompressionNone),
-	}
-	r.hostPort(EnvTemporalAddress, c.Temporal.Address)
-	if comp := c.Temporal.Compression; comp != CompressionNone && comp != CompressionGzip {
-		r.fail(EnvTemporalCompression, fmt.Sprintf("%q: want %q or %q", comp, CompressionNone, CompressionGzip))
-	}
-	if (c.Temporal.TLSCertFile == "") != (c.Temporal.TLSKeyFile == "") {
-		r.fail(EnvTemporalTLSCert+" and "+EnvTemporalTLSKey, "set both (client certificate and its key) or neither")
-	}
-	if c.Temporal.TLSCertFile != "" && !c.Temporal.APIKey.Empty() {
-		r.fail(EnvTemporalAPIKey, "set either an API key or a client certificate ("+EnvTemporalTLSCert+"), not both")
-	}
-	r.file(EnvTemporalTLSCert, c.Temporal.TLSCertFile)
-	r.file(EnvTemporalTLSKey, c.Temporal.TLSKeyFile)
-	r.file(EnvTemporalTLSCA, c.Temporal.TLSCAFile)
-
-	c.AWDA = AWDA{
-		BaseURL:           strings.TrimRight(r.str(EnvAWDABaseURL, awda.BaseURLStaging), "/"),
-		AppID:             r.str(EnvAWDAAppID, ""),
-		HMACSecret:        Secret(r.raw(EnvAWDAHMACSecret)),
-		RSAPrivateKeyFile: r.str(EnvAWDARSAKeyFile, ""),
-		HTTPTimeout:       r.duration(EnvAWDAHTTPTimeout, DefaultAWDAHTTPTimeout),
-	}
-	if u, err := url.Parse(c.AWDA.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		r.fail(EnvAWDABaseURL, "want an absolute http(s) URL such as "+awda.BaseURLStaging)
-	}
-	if c.AWDA.AppID == "" {
-		r.fail(EnvAWDAAppID, "required: the merchant id AWDA assigned")
-	}
-	switch {
-	case c.AWDA.HMACSecret.Empty() && c.AWDA.RSAPrivateKeyFile == "":
-		r.fail(EnvAWDAHMACSecret+" or "+EnvAWDARSAKeyFile, "one is required to sign requests")
-	case !c.AWDA.HMACSecret.Empty() && c.AWDA.RSAPrivateKeyFile != "":
-		r.fail(EnvAWDAHMACSecret+" and "+EnvAWDARSAKeyFile, "set one, not both")
-	}
-	r.file(EnvAWDARSAKeyFile, c.AWDA.RSAPrivateKeyFile)
-
-	c.Keys = Secret(r.raw(EnvKeys))
-	if c.Keys.Empty() {
-		r.fail(EnvKeys, "required: payloads are always encrypted (keyID=base64(32 bytes)[,...], newest last)")
-	}
-
-	c.Database = Database{
-		URL:     Secret(r.raw(EnvDatabaseURL)),
-		Migrate: r.boolean(EnvDatabaseMigrate, true),
-	}
-	if c.Database.URL.Empty() {
-		r.fail(EnvDatabaseURL, "required: postgres://user:password@host:port/db")
-	} else if u, err := url.Parse(c.Database.URL.Reveal()); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Opaque != "" || u.Fragment != "" {
-		// Not quoting the value: it carries a password.
-		r.fail(EnvDatabaseURL, "want a postgres:// or postgresql:// URL")
-	}
-
-	c.HTTPAddr = r.str(EnvHTTPAddr, DefaultHTTPAddr)
-	r.hostPort(EnvHTTPAddr, c.HTTPAddr)
-
-	defaultFormat := "json"
-	if stderrIsTTY {
-		defaultFormat = "console"
-	}
-	c.Log.Format = strings.ToLower(r.str(EnvLogFormat, defaultFormat))
-	if c.Log.Format != "json" && c.Log.Format != "console" {
-		r.fail(EnvLogFormat, fmt.Sprintf("%q: want json or console", c.Log.Format))
-	}
-	c.Log.Level = zerolog.InfoLevel
-	if s := r.str(EnvLogLevel, ""); s != "" {
-		lvl, err := zerolog.ParseLevel(strings.ToLower(s))
-		if err != nil || lvl == zerolog.NoLevel {
-			r.fail(EnvLogLevel, fmt.Sprintf("%q: want trace, debug, info, warn, error or disabled", s))
-		} else {
-			c.Log.Level = lvl
+	r.Parse(c)
+	// A Secret keeps its exact bytes, but the API key was always trimmed:
+	// white space around it comes from a file, never from Temporal.
+	c.Temporal.APIKey = Secret(strings.TrimSpace(c.Temporal.APIKey.Reveal()))
+	c.AWDA.BaseURL = strings.TrimRight(c.AWDA.BaseURL, "/")
+	c.Log.Format = strings.ToLower(c.Log.Format)
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+		if stderrIsTTY {
+			c.Log.Format = "console"
 		}
 	}
-
-	c.Worker = Worker{
-		MaxConcurrentActivities:    r.count(EnvMaxActivities),
-		MaxConcurrentWorkflowTasks: r.count(EnvMaxWorkflowTasks),
-		ActivityPollers:            r.count(EnvActivityPollers),
-		WorkflowPollers:            r.count(EnvWorkflowPollers),
-		StickyCacheSize:            r.countOr(EnvStickyCacheSize, DefaultStickyCacheSize),
-		StopTimeout:                r.duration(EnvWorkerStopTimeout, DefaultStopTimeout),
+	if !r.Set(EnvWorkerStartTimeout) {
+		c.Worker.StartTimeout = c.Temporal.ConnectTimeout + 30*time.Second
 	}
-	// Startup waits for Temporal (and PostgreSQL) at most this long in all.
-	c.Worker.StartTimeout = r.duration(EnvWorkerStartTimeout, c.Temporal.ConnectTimeout+30*time.Second)
-
-	if len(r.errs) > 0 {
-		return nil, &Error{Problems: r.errs}
+	c.Temporal.check(r)
+	c.AWDA.check(r)
+	c.check(r)
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
 
-// Error lists every problem of a configuration, one per variable.
-type Error struct {
-	Problems []string
-}
+// Error lists every problem of a configuration, each naming its variable(s).
+type Error = envconfig.Error
 
-func (e *Error) Error() string {
-	return "invalid configuration:\n  " + strings.Join(e.Problems, "\n  ")
-}
+const positiveDuration = "a positive duration such as 15s or 2m"
 
-type reader struct {
-	getenv func(string) string
-	errs   []string
-}
-
-func (r *reader) fail(name, msg string) { r.errs = append(r.errs, name+": "+msg) }
-
-// raw returns the variable as set (secrets keep their exact bytes).
-func (r *reader) raw(name string) string { return r.getenv(name) }
-
-func (r *reader) str(name, def string) string {
-	if v := strings.TrimSpace(r.getenv(name)); v != "" {
-		return v
+func (t *Temporal) check(r *envconfig.Reader) {
+	hostPort(r, EnvTemporalAddress, t.Address)
+	if t.Compression != CompressionNone && t.Compression != CompressionGzip {
+		r.Fail(EnvTemporalCompression, fmt.Sprintf("%q: want %q or %q", t.Compression, CompressionNone, CompressionGzip))
 	}
-	return def
+	if (t.TLSCertFile == "") != (t.TLSKeyFile == "") {
+		r.Fail(EnvTemporalTLSCert+" and "+EnvTemporalTLSKey, "set both (client certificate and its key) or neither")
+	}
+	if t.TLSCertFile != "" && !t.APIKey.Empty() {
+		r.Fail(EnvTemporalAPIKey, "set either an API key or a client certificate ("+EnvTemporalTLSCert+"), not both")
+	}
+	file(r, EnvTemporalTLSCert, t.TLSCertFile)
+	file(r, EnvTemporalTLSKey, t.TLSKeyFile)
+	file(r, EnvTemporalTLSCA, t.TLSCAFile)
+	r.Want(EnvTemporalConnect, t.ConnectTimeout > 0, positiveDuration)
 }
 
-func (r *reader) duration(name string, def time.Duration) time.Duration {
-	s := r.str(name, "")
-	if s == "" {
-		return def
+func (a *AWDA) check(r *envconfig.Reader) {
+	if u, err := url.Parse(a.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.Fail(EnvAWDABaseURL, "want an absolute http(s) URL such as "+awda.BaseURLStaging)
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		r.fail(name, fmt.Sprintf("%q: want a positive duration such as 15s or 2m", s))
-		return def
+	switch {
+	case a.HMACSecret.Empty() && a.RSAPrivateKeyFile == "":
+		r.Fail(EnvAWDAHMACSecret+" or "+EnvAWDARSAKeyFile, "one is required to sign requests")
+	case !a.HMACSecret.Empty() && a.RSAPrivateKeyFile != "":
+		r.Fail(EnvAWDAHMACSecret+" and "+EnvAWDARSAKeyFile, "set one, not both")
 	}
-	return d
+	file(r, EnvAWDARSAKeyFile, a.RSAPrivateKeyFile)
+	r.Want(EnvAWDAHTTPTimeout, a.HTTPTimeout > 0, positiveDuration)
 }
 
-// count reads a non-negative integer; unset is 0 (the SDK's default).
-func (r *reader) count(name string) int { return r.integer(name, 0, 0) }
-
-// countOr reads a positive integer; unset is def.
-func (r *reader) countOr(name string, def int) int { return r.integer(name, 1, def) }
-
-// integer reads an integer of at least min; unset is def.
-func (r *reader) integer(name string, least, def int) int {
-	s := r.str(name, "")
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < least {
-		want := "a non-negative integer"
-		if least > 0 {
-			want = "a positive integer"
+// check checks the rest: the database, the HTTP address, logs, the worker.
+func (c *Config) check(r *envconfig.Reader) {
+	if u := c.Database.URL; !u.Empty() {
+		if u, err := url.Parse(u.Reveal()); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Opaque != "" || u.Fragment != "" {
+			// Not quoting the value: it carries a password.
+			r.Fail(EnvDatabaseURL, "want a postgres:// or postgresql:// URL")
 		}
-		r.fail(name, fmt.Sprintf("%q: want %s", s, want))
-		return def
 	}
-	return n
+	hostPort(r, EnvHTTPAddr, c.HTTPAddr)
+	if c.Log.Format != "json" && c.Log.Format != "console" {
+		r.Fail(EnvLogFormat, fmt.Sprintf("%q: want json or console", c.Log.Format))
+	}
+	r.Want(EnvLogLevel, c.Log.Level != zerolog.NoLevel, "trace, debug, info, warn, error or disabled")
+	w := c.Worker
+	r.Want(EnvMaxActivities, w.MaxConcurrentActivities >= 0, "a non-negative integer")
+	r.Want(EnvMaxWorkflowTasks, w.MaxConcurrentWorkflowTasks >= 0, "a non-negative integer")
+	r.Want(EnvActivityPollers, w.ActivityPollers >= 0, "a non-negative integer")
+	r.Want(EnvWorkflowPollers, w.WorkflowPollers >= 0, "a non-negative integer")
+	r.Want(EnvStickyCacheSize, w.StickyCacheSize > 0, "a positive integer")
+	r.Want(EnvWorkerStopTimeout, w.StopTimeout > 0, positiveDuration)
+	r.Want(EnvWorkerStartTimeout, w.StartTimeout > 0, positiveDuration)
 }
 
-func (r *reader) boolean(name string, def bool) bool {
-	s := r.str(name, "")
-	if s == "" {
-		return def
-	}
-	b, err := strconv.ParseBool(s)
+// hostPort checks a listen or dial address; an empty host means all
+// interfaces, which is allowed.
+func hostPort(r *envconfig.Reader, name, v string) {
+	_, port, err := net.SplitHostPort(v)
 	if err != nil {
-		r.fail(name, fmt.Sprintf("%q: want true or false", s))
-		return def
-	}
-	return b
-}
-
-func (r *reader) hostPort(name, v string) {
-	host, port, err := net.SplitHostPort(v)
-	if err != nil {
-		r.fail(name, fmt.Sprintf("%q: want host:port", v))
+		r.Fail(name, fmt.Sprintf("%q: want host:port", v))
 		return
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		r.fail(name, fmt.Sprintf("%q: bad port", v))
+		r.Fail(name, fmt.Sprintf("%q: bad port", v))
 	}
-	_ = host // empty host means all interfaces, which is allowed
 }
 
-func (r *reader) file(name, path string) {
+func file(r *envconfig.Reader, name, path string) {
 	if path == "" {
 		return
 	}
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		r.fail(name, fmt.Sprintf("%s: no such file", path))
+		r.Fail(name, fmt.Sprintf("%s: no such file", path))
 	case err != nil:
-		r.fail(name, fmt.Sprintf("%s: %v", path, errors.Unwrap(err)))
+		r.Fail(name, fmt.Sprintf("%s: %v", path, errors.Unwrap(err)))
 	case fi.IsDir():
-		r.fail(name, fmt.Sprintf("%s: is a directory", path))
+		r.Fail(name, fmt.Sprintf("%s: is a directory", path))
 	}
 }
 
-// Secret is a configuration value that must never be printed. Its String,
-// GoString, MarshalText and MarshalJSON all say "[redacted]" (or "" when
-// unset); Reveal returns the value for the one place that needs it.
-type Secret string
+// Secret is a configuration value that must never be printed (see
+// envconfig.Secret): String, GoString and MarshalText say "[redacted]", or
+// "" when unset; Reveal returns the value.
+type Secret = envconfig.Secret
 
-const redacted = "[redacted]"
-
-// Reveal returns the secret's value.
-func (s Secret) Reveal() string { return string(s) }
-
-// Empty reports whether the secret is unset.
-func (s Secret) Empty() bool { return s == "" }
-
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return redacted
-}
-
-// GoString keeps %#v from printing the value.
-func (s Secret) GoString() string { return strconv.Quote(s.String()) }
-
-// MarshalText keeps encoders (JSON, zerolog's Interface) from printing the value.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+const redacted = envconfig.Redacted
 
 // String prints the configuration with every secret redacted and the
 // database URL's password masked.
@@ -423,7 +330,8 @@ func (c *Config) String() string {
 	return strings.TrimSpace(b.String())
 }
 
-// MarshalZerologObject logs the configuration as String prints it.
+// MarshalZerologObject logs the main settings: whether the secrets are set,
+// never their values, and the database URL with its password masked.
 func (c *Config) MarshalZerologObject(e *zerolog.Event) {
 	e.Str("temporal_address", c.Temporal.Address).
 		Str("temporal_namespace", c.Temporal.Namespace).

@@ -170,15 +170,19 @@ func dbPasswords(dbURL string) []string {
 	return out
 }
 
+// allVars are the package's variable names (TestVars holds them to the tags).
+var allVars = []string{
+	config.EnvTemporalAddress, config.EnvTemporalNamespace, config.EnvTemporalTLSCert, config.EnvTemporalTLSKey,
+	config.EnvTemporalTLSCA, config.EnvTemporalTLSServer, config.EnvTemporalAPIKey, config.EnvTemporalConnect,
+	config.EnvTemporalCompression, config.EnvAWDABaseURL, config.EnvAWDAAppID, config.EnvAWDAHMACSecret,
+	config.EnvAWDARSAKeyFile, config.EnvAWDAHTTPTimeout, config.EnvKeys, config.EnvDatabaseURL, config.EnvDatabaseMigrate,
+	config.EnvHTTPAddr, config.EnvLogFormat, config.EnvLogLevel, config.EnvMaxActivities, config.EnvMaxWorkflowTasks,
+	config.EnvActivityPollers, config.EnvWorkflowPollers, config.EnvStickyCacheSize, config.EnvWorkerStopTimeout,
+	config.EnvWorkerStartTimeout,
+}
+
 func namesVariable(problem string) bool {
-	for _, v := range []string{
-		config.EnvTemporalAddress, config.EnvTemporalNamespace, config.EnvTemporalTLSCert, config.EnvTemporalTLSKey,
-		config.EnvTemporalTLSCA, config.EnvTemporalAPIKey, config.EnvTemporalConnect, config.EnvAWDABaseURL,
-		config.EnvAWDAAppID, config.EnvAWDAHMACSecret, config.EnvAWDARSAKeyFile, config.EnvAWDAHTTPTimeout,
-		config.EnvKeys, config.EnvDatabaseURL, config.EnvDatabaseMigrate, config.EnvHTTPAddr, config.EnvLogFormat,
-		config.EnvLogLevel, config.EnvMaxActivities, config.EnvMaxWorkflowTasks, config.EnvActivityPollers,
-		config.EnvWorkflowPollers, config.EnvStickyCacheSize, config.EnvWorkerStopTimeout, config.EnvWorkerStartTimeout,
-	} {
+	for _, v := range allVars {
 		if strings.HasPrefix(problem, v+": ") || strings.HasPrefix(problem, v+" and ") || strings.HasPrefix(problem, v+" or ") {
 			return true
 		}

@@ -81,6 +81,30 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// The Default* constants and the Env* names say what Config's tags say.
+func TestVars(t *testing.T) {
+	var names []string
+	defaults := map[string]string{}
+	for _, v := range config.Vars() {
+		names = append(names, v.Name)
+		defaults[v.Name] = v.Default
+	}
+	if got, want := strings.Join(names, " "), strings.Join(allVars, " "); got != want {
+		t.Errorf("Vars() = %s\nwant      %s", got, want)
+	}
+	for name, want := range map[string]any{
+		config.EnvTemporalAddress: config.DefaultTemporalAddress, config.EnvTemporalNamespace: config.DefaultTemporalNamespace,
+		config.EnvTemporalConnect: config.DefaultConnectTimeout, config.EnvAWDAHTTPTimeout: config.DefaultAWDAHTTPTimeout,
+		config.EnvHTTPAddr: config.DefaultHTTPAddr, config.EnvWorkerStopTimeout: config.DefaultStopTimeout,
+		config.EnvStickyCacheSize: config.DefaultStickyCacheSize, config.EnvAWDABaseURL: awda.BaseURLStaging,
+		config.EnvTemporalCompression: config.CompressionNone,
+	} {
+		if got := defaults[name]; got != fmt.Sprint(want) {
+			t.Errorf("%s: envDefault %q, the constant says %v", name, got, want)
+		}
+	}
+}
+
 func TestOverrides(t *testing.T) {
 	dir := t.TempDir()
 	cert, key, ca, rsaKey := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem"), filepath.Join(dir, "ca.pem"), filepath.Join(dir, "rsa.pem")

@@ -21,12 +21,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/awda/sandbox"
+	"github.com/awdaflow/awdaflow/internal/config/envconfig"
 	"github.com/rs/zerolog"
 )
 
@@ -46,131 +46,103 @@ func main() {
 	}
 }
 
-// options is the parsed configuration.
+// options is the parsed configuration: each field's variable and default
+// in its tag (read by envconfig, as the worker's and the starter's are),
+// and a flag of the same meaning, which wins.
 type options struct {
-	addr, adminAddr               string
-	appID, secret                 string
-	partnerKeyFile, pushKeyFile   string
-	loanHook, authHook, publicURL string
-	seed                          uint64
-	autopilot                     bool
-	apMin, apMax                  time.Duration
-	dup, maxAttempts              int
-	pushDelayMin, pushDelayMax    time.Duration
-	reorder                       bool
-	retryBase, retryMax, skew     time.Duration
-	faults                        string
-	maxAmount                     int64
-	allowRemote                   bool
-	logFormat, logLevel           string
-	shutdownGrace                 time.Duration
+	Addr           string           `env:"SANDBOX_ADDR" envDefault:"127.0.0.1:8089"` // DefaultAddr
+	AdminAddr      string           `env:"SANDBOX_ADMIN_ADDR"`
+	AppID          string           `env:"AWDA_APP_ID" envDefault:"awda-sandbox-app"` // DefaultAppID
+	Secret         envconfig.Secret `env:"AWDA_HMAC_SECRET"`                          // default: DefaultHMACSecret unless a partner key is given
+	PartnerKeyFile string           `env:"AWDA_PARTNER_PUBLIC_KEY_FILE"`
+	PushKeyFile    string           `env:"AWDA_PUSH_PRIVATE_KEY_FILE"`
+	LoanHook       string           `env:"SANDBOX_LOAN_WEBHOOK_URL"`
+	AuthHook       string           `env:"SANDBOX_AUTH_WEBHOOK_URL"`
+	PublicURL      string           `env:"SANDBOX_PUBLIC_URL"`
+	Seed           uint64           `env:"SANDBOX_SEED"`
+	Autopilot      bool             `env:"SANDBOX_AUTOPILOT"`
+	APMin          time.Duration    `env:"SANDBOX_AUTOPILOT_MIN_DELAY" envDefault:"100ms"` // sandbox.DefaultAutopilotMinDelay
+	APMax          time.Duration    `env:"SANDBOX_AUTOPILOT_MAX_DELAY" envDefault:"500ms"` // sandbox.DefaultAutopilotMaxDelay
+	Dup            int              `env:"SANDBOX_PUSH_DUPLICATES"`
+	PushDelayMin   time.Duration    `env:"SANDBOX_PUSH_DELAY_MIN"`
+	PushDelayMax   time.Duration    `env:"SANDBOX_PUSH_DELAY_MAX"`
+	Reorder        bool             `env:"SANDBOX_PUSH_REORDER"`
+	RetryBase      time.Duration    `env:"SANDBOX_PUSH_RETRY_BASE" envDefault:"250ms"` // sandbox.DefaultRetryBase
+	RetryMax       time.Duration    `env:"SANDBOX_PUSH_RETRY_MAX" envDefault:"15s"`    // sandbox.DefaultRetryMax
+	MaxAttempts    int              `env:"SANDBOX_PUSH_MAX_ATTEMPTS"`
+	Skew           time.Duration    `env:"SANDBOX_CLOCK_SKEW"`
+	Faults         string           `env:"SANDBOX_FAULTS"`
+	MaxAmount      int64            `env:"SANDBOX_MAX_AMOUNT" envDefault:"10000000"`
+	AllowRemote    bool             `env:"SANDBOX_ADMIN_ALLOW_REMOTE"`
+	LogFormat      string           `env:"SANDBOX_LOG_FORMAT"`
+	LogLevel       string           `env:"SANDBOX_LOG_LEVEL" envDefault:"info"`
+	ShutdownGrace  time.Duration    `env:"SANDBOX_SHUTDOWN_GRACE" envDefault:"5s"`
 }
 
-// envDefault is a flag's default: its environment variable when set.
-type envDefault struct {
-	getenv func(string) string
-	errs   []error
-}
-
-func (e *envDefault) str(key, def string) string {
-	if v := e.getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
-func (e *envDefault) dur(key string, def time.Duration) time.Duration {
-	v := e.getenv(key)
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		e.errs = append(e.errs, fmt.Errorf("%s: %w", key, err))
-	}
-	return d
-}
-
-func (e *envDefault) integer(key string, def int64) int64 {
-	v := e.getenv(key)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		e.errs = append(e.errs, fmt.Errorf("%s: %w", key, err))
-	}
-	return n
-}
-
-func (e *envDefault) boolean(key string, def bool) bool {
-	v := e.getenv(key)
-	if v == "" {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		e.errs = append(e.errs, fmt.Errorf("%s: %w", key, err))
-	}
-	return b
+// loadOptions reads the environment through getenv, every bad variable
+// reported at once.
+func loadOptions(getenv func(string) string) (*options, error) {
+	r := envconfig.NewReader(getenv)
+	o := &options{}
+	r.Parse(o)
+	return o, r.Err()
 }
 
 func parse(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
-	env := &envDefault{getenv: getenv}
-	o := &options{}
-	fs := flag.NewFlagSet("awda-sandbox", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.addr, "addr", env.str("SANDBOX_ADDR", DefaultAddr), "listen address of the partner interfaces, H5 pages and (without -admin-addr) the admin API [SANDBOX_ADDR]")
-	fs.StringVar(&o.adminAddr, "admin-addr", env.str("SANDBOX_ADMIN_ADDR", ""), "separate listen address for the admin API; empty: the main listener [SANDBOX_ADMIN_ADDR]")
-	fs.StringVar(&o.appID, "app-id", env.str("AWDA_APP_ID", DefaultAppID), "the partner's appId [AWDA_APP_ID]")
-	fs.StringVar(&o.secret, "hmac-secret", env.str("AWDA_HMAC_SECRET", ""), "shared HMAC-SHA256 secret; prefer the variable [AWDA_HMAC_SECRET] (default: a development secret unless an RSA key is given)")
-	fs.StringVar(&o.partnerKeyFile, "partner-public-key-file", env.str("AWDA_PARTNER_PUBLIC_KEY_FILE", ""), "PEM public key verifying RSA-SHA256 requests [AWDA_PARTNER_PUBLIC_KEY_FILE]")
-	fs.StringVar(&o.pushKeyFile, "push-private-key-file", env.str("AWDA_PUSH_PRIVATE_KEY_FILE", ""), "PEM private key (AWDA's) signing pushes with RSA-SHA256; default: HMAC with the secret [AWDA_PUSH_PRIVATE_KEY_FILE]")
-	fs.StringVar(&o.loanHook, "loan-webhook-url", env.str("SANDBOX_LOAN_WEBHOOK_URL", ""), "where loan status pushes go [SANDBOX_LOAN_WEBHOOK_URL]")
-	fs.StringVar(&o.authHook, "auth-webhook-url", env.str("SANDBOX_AUTH_WEBHOOK_URL", ""), "where authorization callbacks go [SANDBOX_AUTH_WEBHOOK_URL]")
-	fs.StringVar(&o.publicURL, "public-url", env.str("SANDBOX_PUBLIC_URL", ""), "base URL of H5 links; default: the request's host [SANDBOX_PUBLIC_URL]")
-	fs.Uint64Var(&o.seed, "seed", uint64(env.integer("SANDBOX_SEED", 0)), "seed of ids, fault draws and delays; 0: a new one from the clock, logged at startup [SANDBOX_SEED]")
-	fs.BoolVar(&o.autopilot, "autopilot", env.boolean("SANDBOX_AUTOPILOT", false), "move authorizations and loans along by the documented rules [SANDBOX_AUTOPILOT]")
-	fs.DurationVar(&o.apMin, "autopilot-min-delay", env.dur("SANDBOX_AUTOPILOT_MIN_DELAY", sandbox.DefaultAutopilotMinDelay), "shortest autopilot step [SANDBOX_AUTOPILOT_MIN_DELAY]")
-	fs.DurationVar(&o.apMax, "autopilot-max-delay", env.dur("SANDBOX_AUTOPILOT_MAX_DELAY", sandbox.DefaultAutopilotMaxDelay), "longest autopilot step; 0 and 0: no delay [SANDBOX_AUTOPILOT_MAX_DELAY]")
-	fs.IntVar(&o.dup, "push-duplicates", int(env.integer("SANDBOX_PUSH_DUPLICATES", 0)), "extra copies of every push [SANDBOX_PUSH_DUPLICATES]")
-	fs.DurationVar(&o.pushDelayMin, "push-delay-min", env.dur("SANDBOX_PUSH_DELAY_MIN", 0), "shortest push delay [SANDBOX_PUSH_DELAY_MIN]")
-	fs.DurationVar(&o.pushDelayMax, "push-delay-max", env.dur("SANDBOX_PUSH_DELAY_MAX", 0), "longest push delay [SANDBOX_PUSH_DELAY_MAX]")
-	fs.BoolVar(&o.reorder, "push-reorder", env.boolean("SANDBOX_PUSH_REORDER", false), "let pushes of one loan overtake each other [SANDBOX_PUSH_REORDER]")
-	fs.DurationVar(&o.retryBase, "push-retry-base", env.dur("SANDBOX_PUSH_RETRY_BASE", sandbox.DefaultRetryBase), "first push retry backoff [SANDBOX_PUSH_RETRY_BASE]")
-	fs.DurationVar(&o.retryMax, "push-retry-max", env.dur("SANDBOX_PUSH_RETRY_MAX", sandbox.DefaultRetryMax), "longest push retry backoff [SANDBOX_PUSH_RETRY_MAX]")
-	fs.IntVar(&o.maxAttempts, "push-max-attempts", int(env.integer("SANDBOX_PUSH_MAX_ATTEMPTS", 0)), "give a push up after that many attempts; 0: never [SANDBOX_PUSH_MAX_ATTEMPTS]")
-	fs.DurationVar(&o.skew, "clock-skew", env.dur("SANDBOX_CLOCK_SKEW", 0), "initial clock skew [SANDBOX_CLOCK_SKEW]")
-	fs.StringVar(&o.faults, "faults", env.str("SANDBOX_FAULTS", ""), `initial fault rules as JSON, e.g. {"*":{"busyRate":0.2}} [SANDBOX_FAULTS]`)
-	fs.Int64Var(&o.maxAmount, "max-amount", env.integer("SANDBOX_MAX_AMOUNT", 10_000_000), "eligible maximum amount in IDR [SANDBOX_MAX_AMOUNT]")
-	fs.BoolVar(&o.allowRemote, "admin-allow-remote", env.boolean("SANDBOX_ADMIN_ALLOW_REMOTE", false), "let non-loopback clients use the admin API [SANDBOX_ADMIN_ALLOW_REMOTE]")
-	fs.StringVar(&o.logFormat, "log-format", env.str("SANDBOX_LOG_FORMAT", ""), "json or console; default: console on a terminal [SANDBOX_LOG_FORMAT]")
-	fs.StringVar(&o.logLevel, "log-level", env.str("SANDBOX_LOG_LEVEL", "info"), "debug, info, warn or error [SANDBOX_LOG_LEVEL]")
-	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", env.dur("SANDBOX_SHUTDOWN_GRACE", 5*time.Second), "how long in-flight requests may finish on shutdown [SANDBOX_SHUTDOWN_GRACE]")
-	if err := errors.Join(env.errs...); err != nil {
+	o, err := loadOptions(getenv)
+	if err != nil {
 		return nil, err
 	}
+	fs := flag.NewFlagSet("awda-sandbox", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.Addr, "addr", o.Addr, "listen address of the partner interfaces, H5 pages and (without -admin-addr) the admin API [SANDBOX_ADDR]")
+	fs.StringVar(&o.AdminAddr, "admin-addr", o.AdminAddr, "separate listen address for the admin API; empty: the main listener [SANDBOX_ADMIN_ADDR]")
+	fs.StringVar(&o.AppID, "app-id", o.AppID, "the partner's appId [AWDA_APP_ID]")
+	fs.TextVar(&o.Secret, "hmac-secret", o.Secret, "shared HMAC-SHA256 secret; prefer the variable [AWDA_HMAC_SECRET] (default: a development secret unless an RSA key is given)")
+	fs.StringVar(&o.PartnerKeyFile, "partner-public-key-file", o.PartnerKeyFile, "PEM public key verifying RSA-SHA256 requests [AWDA_PARTNER_PUBLIC_KEY_FILE]")
+	fs.StringVar(&o.PushKeyFile, "push-private-key-file", o.PushKeyFile, "PEM private key (AWDA's) signing pushes with RSA-SHA256; default: HMAC with the secret [AWDA_PUSH_PRIVATE_KEY_FILE]")
+	fs.StringVar(&o.LoanHook, "loan-webhook-url", o.LoanHook, "where loan status pushes go [SANDBOX_LOAN_WEBHOOK_URL]")
+	fs.StringVar(&o.AuthHook, "auth-webhook-url", o.AuthHook, "where authorization callbacks go [SANDBOX_AUTH_WEBHOOK_URL]")
+	fs.StringVar(&o.PublicURL, "public-url", o.PublicURL, "base URL of H5 links; default: the request's host [SANDBOX_PUBLIC_URL]")
+	fs.Uint64Var(&o.Seed, "seed", o.Seed, "seed of ids, fault draws and delays; 0: a new one from the clock, logged at startup [SANDBOX_SEED]")
+	fs.BoolVar(&o.Autopilot, "autopilot", o.Autopilot, "move authorizations and loans along by the documented rules [SANDBOX_AUTOPILOT]")
+	fs.DurationVar(&o.APMin, "autopilot-min-delay", o.APMin, "shortest autopilot step [SANDBOX_AUTOPILOT_MIN_DELAY]")
+	fs.DurationVar(&o.APMax, "autopilot-max-delay", o.APMax, "longest autopilot step; 0 and 0: no delay [SANDBOX_AUTOPILOT_MAX_DELAY]")
+	fs.IntVar(&o.Dup, "push-duplicates", o.Dup, "extra copies of every push [SANDBOX_PUSH_DUPLICATES]")
+	fs.DurationVar(&o.PushDelayMin, "push-delay-min", o.PushDelayMin, "shortest push delay [SANDBOX_PUSH_DELAY_MIN]")
+	fs.DurationVar(&o.PushDelayMax, "push-delay-max", o.PushDelayMax, "longest push delay [SANDBOX_PUSH_DELAY_MAX]")
+	fs.BoolVar(&o.Reorder, "push-reorder", o.Reorder, "let pushes of one loan overtake each other [SANDBOX_PUSH_REORDER]")
+	fs.DurationVar(&o.RetryBase, "push-retry-base", o.RetryBase, "first push retry backoff [SANDBOX_PUSH_RETRY_BASE]")
+	fs.DurationVar(&o.RetryMax, "push-retry-max", o.RetryMax, "longest push retry backoff [SANDBOX_PUSH_RETRY_MAX]")
+	fs.IntVar(&o.MaxAttempts, "push-max-attempts", o.MaxAttempts, "give a push up after that many attempts; 0: never [SANDBOX_PUSH_MAX_ATTEMPTS]")
+	fs.DurationVar(&o.Skew, "clock-skew", o.Skew, "initial clock skew [SANDBOX_CLOCK_SKEW]")
+	fs.StringVar(&o.Faults, "faults", o.Faults, `initial fault rules as JSON, e.g. {"*":{"busyRate":0.2}} [SANDBOX_FAULTS]`)
+	fs.Int64Var(&o.MaxAmount, "max-amount", o.MaxAmount, "eligible maximum amount in IDR [SANDBOX_MAX_AMOUNT]")
+	fs.BoolVar(&o.AllowRemote, "admin-allow-remote", o.AllowRemote, "let non-loopback clients use the admin API [SANDBOX_ADMIN_ALLOW_REMOTE]")
+	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "json or console; default: console on a terminal [SANDBOX_LOG_FORMAT]")
+	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error [SANDBOX_LOG_LEVEL]")
+	fs.DurationVar(&o.ShutdownGrace, "shutdown-grace", o.ShutdownGrace, "how long in-flight requests may finish on shutdown [SANDBOX_SHUTDOWN_GRACE]")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	if o.seed == 0 {
+	if o.Seed == 0 {
 		// A sandbox restarted alone must not hand out the loan numbers and
 		// event IDs of its previous life again (the partner already has
 		// them); a run is reproduced by passing the seed it logged.
-		o.seed = uint64(time.Now().UnixNano())
+		o.Seed = uint64(time.Now().UnixNano())
 	}
 	return o, nil
 }
 
 func newLogger(o *options, stderr io.Writer) (zerolog.Logger, error) {
-	lvl, err := zerolog.ParseLevel(o.logLevel)
+	lvl, err := zerolog.ParseLevel(o.LogLevel)
 	if err != nil {
 		return zerolog.Logger{}, err
 	}
-	format := o.logFormat
+	format := o.LogFormat
 	if format == "" {
 		format = "json"
 		if f, ok := stderr.(*os.File); ok {
@@ -193,23 +165,23 @@ func newLogger(o *options, stderr io.Writer) (zerolog.Logger, error) {
 
 func (o *options) config(log zerolog.Logger) (sandbox.Config, error) {
 	cfg := sandbox.Config{
-		AppID:                o.appID,
-		LoanStatusWebhookURL: o.loanHook,
-		AuthWebhookURL:       o.authHook,
-		Seed:                 o.seed,
-		ClockSkew:            o.skew,
-		Autopilot:            sandbox.Autopilot{Enabled: o.autopilot, MinDelay: o.apMin, MaxDelay: o.apMax, NoDelay: o.apMin == 0 && o.apMax == 0},
+		AppID:                o.AppID,
+		LoanStatusWebhookURL: o.LoanHook,
+		AuthWebhookURL:       o.AuthHook,
+		Seed:                 o.Seed,
+		ClockSkew:            o.Skew,
+		Autopilot:            sandbox.Autopilot{Enabled: o.Autopilot, MinDelay: o.APMin, MaxDelay: o.APMax, NoDelay: o.APMin == 0 && o.APMax == 0},
 		Delivery: sandbox.Delivery{
-			Duplicates: o.dup, DelayMin: o.pushDelayMin, DelayMax: o.pushDelayMax, Reorder: o.reorder,
-			RetryBase: o.retryBase, RetryMax: o.retryMax, MaxAttempts: o.maxAttempts,
+			Duplicates: o.Dup, DelayMin: o.PushDelayMin, DelayMax: o.PushDelayMax, Reorder: o.Reorder,
+			RetryBase: o.RetryBase, RetryMax: o.RetryMax, MaxAttempts: o.MaxAttempts,
 		},
-		MaxAmount:        o.maxAmount,
-		PublicURL:        o.publicURL,
-		AdminAllowRemote: o.allowRemote,
+		MaxAmount:        o.MaxAmount,
+		PublicURL:        o.PublicURL,
+		AdminAllowRemote: o.AllowRemote,
 		Logger:           log,
 	}
-	if o.partnerKeyFile != "" {
-		pem, err := os.ReadFile(o.partnerKeyFile)
+	if o.PartnerKeyFile != "" {
+		pem, err := os.ReadFile(o.PartnerKeyFile)
 		if err != nil {
 			return cfg, err
 		}
@@ -217,14 +189,14 @@ func (o *options) config(log zerolog.Logger) (sandbox.Config, error) {
 			return cfg, err
 		}
 	}
-	if o.secret != "" {
-		cfg.HMACSecret = []byte(o.secret)
+	if !o.Secret.Empty() {
+		cfg.HMACSecret = []byte(o.Secret.Reveal())
 	} else if cfg.PartnerPublicKey == nil {
 		log.Warn().Msg("no AWDA_HMAC_SECRET or partner key given: using the development HMAC secret; never expose this sandbox")
 		cfg.HMACSecret = []byte(DefaultHMACSecret)
 	}
-	if o.pushKeyFile != "" {
-		pem, err := os.ReadFile(o.pushKeyFile)
+	if o.PushKeyFile != "" {
+		pem, err := os.ReadFile(o.PushKeyFile)
 		if err != nil {
 			return cfg, err
 		}
@@ -236,8 +208,8 @@ func (o *options) config(log zerolog.Logger) (sandbox.Config, error) {
 			return cfg, err
 		}
 	}
-	if o.faults != "" {
-		if err := json.Unmarshal([]byte(o.faults), &cfg.Faults); err != nil {
+	if o.Faults != "" {
+		if err := json.Unmarshal([]byte(o.Faults), &cfg.Faults); err != nil {
 			return cfg, fmt.Errorf("SANDBOX_FAULTS: %w", err)
 		}
 	}
@@ -264,7 +236,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 
-	ln, err := net.Listen("tcp", o.addr)
+	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return err
 	}
@@ -272,8 +244,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	servers := []*http.Server{apiServer}
 	listeners := []net.Listener{ln}
 	adminAddr := ""
-	if o.adminAddr != "" {
-		aln, err := net.Listen("tcp", o.adminAddr)
+	if o.AdminAddr != "" {
+		aln, err := net.Listen("tcp", o.AdminAddr)
 		if err != nil {
 			ln.Close()
 			return err
@@ -306,7 +278,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// Close the sandbox first: it releases requests held by timeout faults,
 	// so that the HTTP shutdown below does not wait for them.
 	_ = srv.Close()
-	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownGrace)
 	defer cancel()
 	for _, hs := range servers {
 		if err := hs.Shutdown(sctx); err != nil {

@@ -143,15 +143,15 @@ func TestFlagsOverrideEnvironmentAndBadInput(t *testing.T) {
 	o, err := parse([]string{"-app-id", "flag-app", "-seed", "5"}, func(k string) string {
 		return map[string]string{"AWDA_APP_ID": "env-app", "SANDBOX_SEED": "9", "SANDBOX_PUSH_DUPLICATES": "2"}[k]
 	}, io.Discard)
-	if err != nil || o.appID != "flag-app" || o.seed != 5 || o.dup != 2 {
+	if err != nil || o.AppID != "flag-app" || o.Seed != 5 || o.Dup != 2 {
 		t.Fatalf("parse: %v %+v", err, o)
 	}
 	// Without a seed, each start draws its own: a restarted sandbox does
 	// not hand out the same loan numbers again.
 	a, errA := parse(nil, func(string) string { return "" }, io.Discard)
 	b, errB := parse(nil, func(string) string { return "" }, io.Discard)
-	if errA != nil || errB != nil || a.seed == 0 || a.seed == b.seed {
-		t.Fatalf("default seeds %d and %d (%v, %v): want two different non-zero seeds", a.seed, b.seed, errA, errB)
+	if errA != nil || errB != nil || a.Seed == 0 || a.Seed == b.Seed {
+		t.Fatalf("default seeds %d and %d (%v, %v): want two different non-zero seeds", a.Seed, b.Seed, errA, errB)
 	}
 	if _, err := parse(nil, func(k string) string {
 		if k == "SANDBOX_AUTOPILOT_MIN_DELAY" {
@@ -163,5 +163,34 @@ func TestFlagsOverrideEnvironmentAndBadInput(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-faults", `{"nope":{}}`}, func(string) string { return "" }, io.Discard, nil); err == nil {
 		t.Fatal("bad faults accepted")
+	}
+}
+
+// The envDefault tags say what the constants say.
+func TestDefaults(t *testing.T) {
+	o, err := parse(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string][2]any{
+		"addr": {o.Addr, DefaultAddr}, "app id": {o.AppID, DefaultAppID},
+		"autopilot min": {o.APMin, sandbox.DefaultAutopilotMinDelay}, "autopilot max": {o.APMax, sandbox.DefaultAutopilotMaxDelay},
+		"retry base": {o.RetryBase, sandbox.DefaultRetryBase}, "retry max": {o.RetryMax, sandbox.DefaultRetryMax},
+	} {
+		if got[0] != got[1] {
+			t.Errorf("%s: default %v, want %v", name, got[0], got[1])
+		}
+	}
+	if !o.Secret.Empty() || o.MaxAmount != 10_000_000 || o.LogLevel != "info" || o.ShutdownGrace != 5*time.Second {
+		t.Errorf("defaults %+v", o)
+	}
+	// Every bad variable at once, each named.
+	_, err = parse(nil, func(k string) string {
+		return map[string]string{"SANDBOX_SEED": "x", "SANDBOX_PUSH_RETRY_MAX": "soon", "SANDBOX_AUTOPILOT": "maybe"}[k]
+	}, io.Discard)
+	for _, name := range []string{"SANDBOX_SEED", "SANDBOX_PUSH_RETRY_MAX", "SANDBOX_AUTOPILOT"} {
+		if err == nil || !strings.Contains(err.Error(), name+": ") {
+			t.Errorf("no problem reported for %s: %v", name, err)
+		}
 	}
 }
