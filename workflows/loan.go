@@ -15,10 +15,6 @@ import (
 	"github.com/awdaflow/awdaflow/awda"
 )
 
-// ErrTypeInvalidInput is the error type a LoanApplication fails with when
-// its input cannot start a loan (the only way it fails).
-const ErrTypeInvalidInput = "InvalidInput"
-
 // LoanApplication is one applicant's loan, from AWDA registration to the
 // last repayment: the workflow registered under WorkflowName on TaskQueue,
 // with ID LoanWorkflowID(applicantRef).
@@ -483,7 +479,7 @@ func (w *loanWorkflow) verifyCard(ctx workflow.Context) (bool, error) {
 	var res awda.BankCardVerifyResponse
 	if err := w.do(ctx, "verify bank card", func(ctx workflow.Context) error {
 		err := w.call(ctx, callOf(&res, a.BankCardVerify, awda.BankCardVerifyRequest{UserID: w.state.UserID, BankCode: in.BankCode, AccountNo: in.AccountNo, AccountName: in.AccountName}))
-		if errorType(err) == activities.ErrorType(awda.ClassValidation) {
+		if IsErrorType(err, activities.ErrTypeValidation) {
 			res = awda.BankCardVerifyResponse{Status: awda.CardFailed, FailReason: "AWDA refused the card details"}
 			return nil
 		}
@@ -874,7 +870,7 @@ func (w *loanWorkflow) awaitSignature(ctx workflow.Context) error {
 		if err := w.call(ctx, callOf(&res, a.LoanSign, awda.LoanSignRequest{
 			LoanNo: w.state.LoanNo, AgreementID: sign.in.AgreementID, SignedAt: sign.at.UnixMilli(), ClientIP: sign.in.ClientIP,
 		})); err != nil {
-			if w.bounded && errorType(err) == activities.ErrorType(awda.ClassValidation) {
+			if w.bounded && IsErrorType(err, activities.ErrTypeValidation) {
 				// An attempt whose answer was lost may have signed: AWDA
 				// then refuses the retry (1007). Ask before calling it a
 				// failure.

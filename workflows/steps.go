@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -19,12 +18,8 @@ import (
 // compiler checks activity names and arguments.
 var a *activities.Activities
 
-// errTypeUnexpected is the application error type of an AWDA answer the
-// contract does not allow (a success without the data it promises).
-const errTypeUnexpected = "unexpected"
-
 func unexpected(format string, args ...any) error {
-	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), errTypeUnexpected, nil)
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrTypeUnexpected, nil)
 }
 
 // ended unwinds run() when the loan reaches an outcome.
@@ -110,7 +105,7 @@ func (w *loanWorkflow) finalStatusWins(ctx workflow.Context, err error) error {
 	if w.state.LoanNo == "" {
 		return nil
 	}
-	refused := errorType(err) == activities.ErrorType(awda.ClassValidation)
+	refused := IsErrorType(err, activities.ErrTypeValidation)
 	if !refused && !w.state.LoanStatus.Terminal() {
 		return nil
 	}
@@ -277,15 +272,6 @@ func describe(err error) string {
 	return last
 }
 
-// errorType is the application error type in err's chain, or "".
-func errorType(err error) string {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		return appErr.Type()
-	}
-	return ""
-}
-
 // awdaOptions are the options of every AWDA call: a short StartToClose per
 // attempt, and a ScheduleToClose that bounds all retries of the call.
 func (w *loanWorkflow) awdaOptions(startToClose time.Duration) workflow.ActivityOptions {
@@ -378,7 +364,7 @@ func firstErr(errs []error) error {
 // can fix.
 func nonRetryable(err error) bool {
 	var appErr *temporal.ApplicationError
-	return errors.As(err, &appErr) && (appErr.NonRetryable() || slices.Contains(activities.NonRetryableErrorTypes, appErr.Type()))
+	return errors.As(err, &appErr) && (appErr.NonRetryable() || IsErrorType(err, activities.NonRetryableErrorTypes...))
 }
 
 // record appends a transition at the current workflow time, numbered.
