@@ -501,52 +501,8 @@ func (w *loanWorkflow) publish(ctx workflow.Context) {
 	w.state.Seq++
 	w.unpublished = false
 	st := &w.state
-	var sa []temporal.SearchAttributeUpdate
-	if w.publishAtRest(ctx) {
-		sa = changedSearchAttributes(workflow.GetTypedSearchAttributes(ctx), st, w.in.ApplicantRef)
-	} else {
-		// Histories from before publish-at-rest upserted every attribute.
-		sa = []temporal.SearchAttributeUpdate{
-			LoanStageKey.ValueSet(string(st.Stage)),
-			LoanStuckKey.ValueSet(st.Stuck != nil),
-			ApplicantRefKey.ValueSet(w.in.ApplicantRef),
-		}
-		if st.LoanNo != "" {
-			sa = append(sa, AwdaLoanNoKey.ValueSet(st.LoanNo))
-		}
-	}
-	if len(sa) > 0 {
-		if err := workflow.UpsertTypedSearchAttributes(ctx, sa...); err != nil {
-			w.logger.Warn("Upserting search attributes failed", "Error", err)
-		}
-	}
-
-	p := activities.ApplicationProjection{
-		WorkflowID:   workflow.GetInfo(ctx).WorkflowExecution.ID,
-		ApplicantRef: w.in.ApplicantRef,
-		Seq:          st.Seq,
-		Stage:        string(st.Stage),
-		Stuck:        st.Stuck != nil,
-		AwdaUserID:   st.UserID,
-		AwdaLoanNo:   st.LoanNo,
-		OrderNo:      st.OrderNo,
-		LoanStatus:   string(st.LoanStatus),
-		Amount:       st.Amount,
-		Tenor:        st.Tenor,
-		TenorUnit:    string(st.TenorUnit),
-		Terminal:     st.Stage.Terminal(),
-		Reason:       st.Reason,
-		UpdatedAt:    workflow.Now(ctx),
-	}
-	if st.Stuck != nil {
-		p.StuckStep, p.StuckReason = st.Stuck.Step, st.Stuck.Reason
-		if !w.bounded {
-			p.StuckReason = st.Stuck.Step + ": " + st.Stuck.Reason
-		}
-	}
-	if p.Terminal {
-		p.Operator = w.abandonedBy
-	}
+	w.upsertSearchAttributes(ctx, st)
+	p := w.projection(ctx, st)
 	// The trail is written up to what this write carries: transitions that
 	// signals record while it runs go with the next one.
 	upTo := st.TrailSeq
@@ -599,6 +555,60 @@ func (w *loanWorkflow) publish(ctx workflow.Context) {
 		return
 	}
 	w.trailWritten(upTo)
+}
+
+// upsertSearchAttributes brings the search attributes to the loan's state.
+func (w *loanWorkflow) upsertSearchAttributes(ctx workflow.Context, st *State) {
+	var sa []temporal.SearchAttributeUpdate
+	if w.publishAtRest(ctx) {
+		sa = changedSearchAttributes(workflow.GetTypedSearchAttributes(ctx), st, w.in.ApplicantRef)
+	} else {
+		// Histories from before publish-at-rest upserted every attribute.
+		sa = []temporal.SearchAttributeUpdate{
+			LoanStageKey.ValueSet(string(st.Stage)),
+			LoanStuckKey.ValueSet(st.Stuck != nil),
+			ApplicantRefKey.ValueSet(w.in.ApplicantRef),
+		}
+		if st.LoanNo != "" {
+			sa = append(sa, AwdaLoanNoKey.ValueSet(st.LoanNo))
+		}
+	}
+	if len(sa) > 0 {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, sa...); err != nil {
+			w.logger.Warn("Upserting search attributes failed", "Error", err)
+		}
+	}
+}
+
+// projection is the read model's row for the loan's state.
+func (w *loanWorkflow) projection(ctx workflow.Context, st *State) activities.ApplicationProjection {
+	p := activities.ApplicationProjection{
+		WorkflowID:   workflow.GetInfo(ctx).WorkflowExecution.ID,
+		ApplicantRef: w.in.ApplicantRef,
+		Seq:          st.Seq,
+		Stage:        string(st.Stage),
+		Stuck:        st.Stuck != nil,
+		AwdaUserID:   st.UserID,
+		AwdaLoanNo:   st.LoanNo,
+		OrderNo:      st.OrderNo,
+		LoanStatus:   string(st.LoanStatus),
+		Amount:       st.Amount,
+		Tenor:        st.Tenor,
+		TenorUnit:    string(st.TenorUnit),
+		Terminal:     st.Stage.Terminal(),
+		Reason:       st.Reason,
+		UpdatedAt:    workflow.Now(ctx),
+	}
+	if st.Stuck != nil {
+		p.StuckStep, p.StuckReason = st.Stuck.Step, st.Stuck.Reason
+		if !w.bounded {
+			p.StuckReason = st.Stuck.Step + ": " + st.Stuck.Reason
+		}
+	}
+	if p.Terminal {
+		p.Operator = w.abandonedBy
+	}
+	return p
 }
 
 // changedSearchAttributes returns the updates that bring the workflow's
