@@ -88,7 +88,7 @@ fmt: ## Rewrite every Go file with gofmt.
 	gofmt -w $$(git ls-files -co --exclude-standard '*.go')
 
 .PHONY: lint
-lint: tools ## gofmt check, go vet, staticcheck (both modules), workflowcheck, the product/tools boundary.
+lint: tools ## gofmt check, go vet, staticcheck (both modules), workflowcheck, the product/tools boundary, no function over 80 lines without a reason (funclen).
 	@files=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
 	if [ -n "$$files" ]; then echo "gofmt needed on:"; echo "$$files"; exit 1; fi
 	$(GO) vet -tags $(TAGS) $(PKGS)
@@ -96,6 +96,8 @@ lint: tools ## gofmt check, go vet, staticcheck (both modules), workflowcheck, t
 	$(STATICCHECK) -tags $(TAGS) $(PKGS)
 	cd $(TOOLS) && $(STATICCHECK) -tags $(TAGS) $(TOOLS_PKGS)
 	$(GO) test -count=1 -run '^TestBoundary' ./deploy/
+	$(call tool_build,funclen)
+	$(BIN)/funclen -max 80 . tools
 	@if [ -d workflows ]; then \
 		echo "$(WORKFLOWCHECK) ./workflows/..."; $(WORKFLOWCHECK) ./workflows/...; \
 	else echo "workflowcheck: no workflows/ yet"; fi

@@ -5,7 +5,9 @@
 //
 // Activities are the only place where the loan process does I/O. Each makes
 // one attempt and reports failure as a Temporal application error whose type
-// is the AWDA error class (see ErrorType), so that the retry policy retries
+// is the AWDA error class (see ErrorType; every type is a lower snake_case
+// constant in errors.go, and a renamed one keeps its old spelling in
+// LegacyErrorTypes), so that the retry policy retries
 // what repeating can fix (busy, timeout, stale timestamp; every attempt is
 // signed afresh by the client) and the workflow branches on the rest.
 //

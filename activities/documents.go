@@ -115,7 +115,7 @@ func (a *Activities) UploadDocuments(ctx context.Context, in UploadDocumentsInpu
 			return nil, temporalError(err)
 		}
 		if imageID == "" {
-			return nil, temporal.NewNonRetryableApplicationError("AWDA accepted the "+string(ref.Type)+" image without an imageId", ErrorType(awda.ClassUnknown), nil)
+			return nil, temporal.NewNonRetryableApplicationError("AWDA accepted the "+string(ref.Type)+" image without an imageId", ErrTypeUnknown, nil)
 		}
 		im := UploadedImage{Type: ref.Type, DocumentID: ref.DocumentID, ImageID: imageID}
 		out.Images = append(out.Images, im)

@@ -3,15 +3,35 @@ package activities
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/awdaflow/awdaflow/awda"
 )
 
-// Error types of the application errors activities return besides the AWDA
-// error classes (whose type is ErrorType(class), e.g. "busy", "validation").
+// Error types. Every Temporal application error an activity returns has one
+// of these types, all lower snake_case and declared here, never as a bare
+// literal elsewhere. The types are recorded in workflow histories
+// (ActivityTaskFailed events) and in the retry policies' non-retryable
+// lists, so a type is never renamed without keeping its old spelling in
+// LegacyErrorTypes: a loan in flight replays the old spelling and must take
+// the same branch.
 const (
+	// The AWDA error classes (awda.ErrorClass), one type each; see
+	// ErrorType.
+	ErrTypeUnknown        = "unknown"
+	ErrTypeBusy           = "busy"
+	ErrTypeTimeout        = "timeout"
+	ErrTypeStaleTimestamp = "stale_timestamp"
+	ErrTypeInvalidToken   = "invalid_token"
+	ErrTypeDuplicate      = "duplicate"
+	ErrTypeUserExists     = "user_exists"
+	ErrTypeValidation     = "validation"
+	ErrTypeConfiguration  = "configuration"
+	ErrTypeNotFound       = "not_found"
+	ErrTypeAuthorization  = "authorization"
+
 	// ErrTypeDocumentNotFound: a document reference names no stored document.
 	ErrTypeDocumentNotFound = "document_not_found"
 	// ErrTypeDocumentStore: the document store failed; retried.
@@ -20,24 +40,67 @@ const (
 	ErrTypeProjection = "projection"
 	// ErrTypeInvalidInput: the activity was called with input it cannot use.
 	ErrTypeInvalidInput = "invalid_input"
+	// ErrTypeInternal: any other failure (not an AWDA answer); retried.
+	ErrTypeInternal = "internal"
 )
 
-// ErrorType is the Temporal application error type for an AWDA error class.
-func ErrorType(c awda.ErrorClass) string { return c.String() }
+// classTypes maps each AWDA error class to its error type. It is a table of
+// its own, not ErrorClass.String(), so that a new wording of the client's
+// class names cannot change what histories record.
+var classTypes = [...]string{
+	awda.ClassUnknown:        ErrTypeUnknown,
+	awda.ClassBusy:           ErrTypeBusy,
+	awda.ClassTimeout:        ErrTypeTimeout,
+	awda.ClassStaleTimestamp: ErrTypeStaleTimestamp,
+	awda.ClassInvalidToken:   ErrTypeInvalidToken,
+	awda.ClassDuplicate:      ErrTypeDuplicate,
+	awda.ClassUserExists:     ErrTypeUserExists,
+	awda.ClassValidation:     ErrTypeValidation,
+	awda.ClassConfiguration:  ErrTypeConfiguration,
+	awda.ClassNotFound:       ErrTypeNotFound,
+	awda.ClassAuthorization:  ErrTypeAuthorization,
+}
+
+// ErrorType is the Temporal application error type for an AWDA error class;
+// ErrTypeUnknown for a class it does not know.
+func ErrorType(c awda.ErrorClass) string {
+	if int(c) >= 0 && int(c) < len(classTypes) && classTypes[c] != "" {
+		return classTypes[c]
+	}
+	return ErrTypeUnknown
+}
+
+// LegacyErrorTypes maps an error type to the older spellings of it that
+// recorded histories may still hold. It is empty: no activity error type has
+// been renamed (issue 14 found them all lower snake_case already). Renaming
+// one means adding its old spelling here; workflows.IsErrorType, which the
+// workflow branches with, and NonRetryableErrorTypes then honour it.
+var LegacyErrorTypes = map[string][]string{}
 
 // NonRetryableErrorTypes lists every error type an activity reports as
 // non-retryable. Activities already mark these errors non-retryable; the list
-// is for retry policies, as a second line of defence.
-var NonRetryableErrorTypes = []string{
-	ErrorType(awda.ClassUnknown),
-	ErrorType(awda.ClassDuplicate),
-	ErrorType(awda.ClassUserExists),
-	ErrorType(awda.ClassValidation),
-	ErrorType(awda.ClassConfiguration),
-	ErrorType(awda.ClassNotFound),
-	ErrorType(awda.ClassAuthorization),
+// is for retry policies, as a second line of defence. Its order is part of
+// every ActivityTaskScheduled event; append, never reorder.
+var NonRetryableErrorTypes = withLegacy(
+	ErrTypeUnknown,
+	ErrTypeDuplicate,
+	ErrTypeUserExists,
+	ErrTypeValidation,
+	ErrTypeConfiguration,
+	ErrTypeNotFound,
+	ErrTypeAuthorization,
 	ErrTypeDocumentNotFound,
 	ErrTypeInvalidInput,
+)
+
+// withLegacy is types followed by their legacy spellings, so that an old
+// worker's failure, still reported under an old name, is not retried.
+func withLegacy(types ...string) []string {
+	out := slices.Clone(types)
+	for _, t := range types {
+		out = append(out, LegacyErrorTypes[t]...)
+	}
+	return out
 }
 
 // Retryable reports whether an AWDA error class is retried by Temporal:
@@ -67,7 +130,7 @@ func temporalError(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return temporal.NewApplicationError(err.Error(), "internal")
+	return temporal.NewApplicationError(err.Error(), ErrTypeInternal)
 }
 
 func invalidInput(msg string) error {

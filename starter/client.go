@@ -120,105 +120,31 @@ func (e *httpError) Error() string {
 
 // clientCommand runs apply, status, list, retry, abandon and cancel.
 func clientCommand(cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("starter "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	base := fs.String("url", envOr(getenv, EnvURL, DefaultURL), "base URL of the starter")
-	var (
-		file, stage, stuck, cursor, operator, reason string
-		limit                                        int
-	)
-	switch cmd {
-	case "apply":
-		fs.StringVar(&file, "file", "", "the application (JSON); documents may name a local image as \"file\" instead of a documentId")
-	case "list":
-		fs.StringVar(&stage, "stage", "", "only this stage")
-		fs.StringVar(&stuck, "stuck", "", "true or false")
-		fs.IntVar(&limit, "limit", 0, "page size")
-		fs.StringVar(&cursor, "cursor", "", "the nextCursor of the previous page")
-	case "retry", "abandon":
-		fs.StringVar(&operator, "operator", envOr(getenv, "USER", ""), "who asks")
-		fs.StringVar(&reason, "reason", "", "why")
-	case "cancel":
-		fs.StringVar(&reason, "reason", "", "why")
+	f, positional, ok := parseClientFlags(cmd, args, getenv, stderr)
+	if !ok {
+		return 2
 	}
-	// Flags may follow the ref: `starter retry REF --reason x`.
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	token := getenv(EnvAPIToken)
-	if token == "" {
-		if ts := strings.Split(getenv(EnvAPITokens), ","); strings.TrimSpace(ts[0]) != "" {
-			token = strings.TrimSpace(ts[0])
-		}
-	}
+	token := apiToken(getenv)
 	if token == "" {
 		fmt.Fprintf(stderr, "starter %s: set %s (or %s)\n", cmd, EnvAPIToken, EnvAPITokens)
 		return 2
 	}
-	c := newAPIClient(*base, token)
+	c := newAPIClient(f.base, token)
 
 	needRef := cmd != "apply" && cmd != "list"
 	if needRef && len(positional) != 1 || !needRef && len(positional) != 0 {
 		fmt.Fprintf(stderr, "starter %s: wrong arguments\n\n%s", cmd, usage)
 		return 2
 	}
-	var (
-		status int
-		body   []byte
-		err    error
-		want   int
-	)
-	switch cmd {
-	case "apply":
-		if file == "" {
-			fmt.Fprintf(stderr, "starter apply: --file is required\n")
-			return 2
-		}
-		var app []byte
-		if app, err = prepareApplication(c, file); err == nil {
-			status, body, err = c.do(http.MethodPost, "/v1/applications", "application/json", bytes.NewReader(app))
-		}
-		want = http.StatusAccepted
-	case "status":
-		status, body, err = c.do(http.MethodGet, "/v1/applications/"+url.PathEscape(positional[0]), "", nil)
-		want = http.StatusOK
-	case "list":
-		q := url.Values{}
-		for k, v := range map[string]string{"stage": stage, "stuck": stuck, "cursor": cursor} {
-			if v != "" {
-				q.Set(k, v)
-			}
-		}
-		if limit > 0 {
-			q.Set("limit", fmt.Sprint(limit))
-		}
-		path := "/v1/applications"
-		if len(q) > 0 {
-			path += "?" + q.Encode()
-		}
-		status, body, err = c.do(http.MethodGet, path, "", nil)
-		want = http.StatusOK
-	case "retry":
-		status, body, err = c.doJSON(http.MethodPost, "/v1/applications/"+url.PathEscape(positional[0])+"/retry",
-			workflows.RetryRequest{Operator: operator, Reason: reason})
-		want = http.StatusAccepted
-	case "abandon":
-		status, body, err = c.doJSON(http.MethodPost, "/v1/applications/"+url.PathEscape(positional[0])+"/abandon",
-			workflows.AbandonRequest{Operator: operator, Reason: reason})
-		want = http.StatusAccepted
-	case "cancel":
-		status, body, err = c.doJSON(http.MethodPost, "/v1/applications/"+url.PathEscape(positional[0])+"/cancel",
-			workflows.CancelRequest{Reason: reason})
-		want = http.StatusAccepted
+	if cmd == "apply" && f.file == "" {
+		fmt.Fprintf(stderr, "starter apply: --file is required\n")
+		return 2
 	}
+	ref := ""
+	if needRef {
+		ref = positional[0]
+	}
+	status, body, want, err := f.send(c, cmd, ref)
 	if err == nil && status != want {
 		err = &httpError{status: status, body: body}
 	}
@@ -237,6 +163,104 @@ func clientCommand(cmd string, args []string, getenv func(string) string, stdout
 	pretty.WriteByte('\n')
 	_, _ = stdout.Write(pretty.Bytes())
 	return 0
+}
+
+// clientFlags are a client command's flags; each command has its own.
+type clientFlags struct {
+	base                                         string
+	file, stage, stuck, cursor, operator, reason string
+	limit                                        int
+}
+
+// parseClientFlags reads cmd's flags, which may follow the ref (`starter
+// retry REF --reason x`), and returns the positional arguments.
+func parseClientFlags(cmd string, args []string, getenv func(string) string, stderr io.Writer) (clientFlags, []string, bool) {
+	var f clientFlags
+	fs := flag.NewFlagSet("starter "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.base, "url", envOr(getenv, EnvURL, DefaultURL), "base URL of the starter")
+	switch cmd {
+	case "apply":
+		fs.StringVar(&f.file, "file", "", "the application (JSON); documents may name a local image as \"file\" instead of a documentId")
+	case "list":
+		fs.StringVar(&f.stage, "stage", "", "only this stage")
+		fs.StringVar(&f.stuck, "stuck", "", "true or false")
+		fs.IntVar(&f.limit, "limit", 0, "page size")
+		fs.StringVar(&f.cursor, "cursor", "", "the nextCursor of the previous page")
+	case "retry", "abandon":
+		fs.StringVar(&f.operator, "operator", envOr(getenv, "USER", ""), "who asks")
+		fs.StringVar(&f.reason, "reason", "", "why")
+	case "cancel":
+		fs.StringVar(&f.reason, "reason", "", "why")
+	}
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return f, nil, false
+		}
+		if fs.NArg() == 0 {
+			return f, positional, true
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// apiToken is the bearer token: EnvAPIToken, else the first of
+// EnvAPITokens; "" when neither is set.
+func apiToken(getenv func(string) string) string {
+	token := getenv(EnvAPIToken)
+	if token == "" {
+		if ts := strings.Split(getenv(EnvAPITokens), ","); strings.TrimSpace(ts[0]) != "" {
+			token = strings.TrimSpace(ts[0])
+		}
+	}
+	return token
+}
+
+// send makes cmd's request (about ref, for the commands that take one) and
+// returns the answer and the status it should have.
+func (f clientFlags) send(c *apiClient, cmd, ref string) (status int, body []byte, want int, err error) {
+	app := "/v1/applications/" + url.PathEscape(ref)
+	switch cmd {
+	case "apply":
+		var in []byte
+		if in, err = prepareApplication(c, f.file); err == nil {
+			status, body, err = c.do(http.MethodPost, "/v1/applications", "application/json", bytes.NewReader(in))
+		}
+		return status, body, http.StatusAccepted, err
+	case "status":
+		status, body, err = c.do(http.MethodGet, app, "", nil)
+		return status, body, http.StatusOK, err
+	case "list":
+		status, body, err = c.do(http.MethodGet, f.listPath(), "", nil)
+		return status, body, http.StatusOK, err
+	case "retry":
+		status, body, err = c.doJSON(http.MethodPost, app+"/retry", workflows.RetryRequest{Operator: f.operator, Reason: f.reason})
+	case "abandon":
+		status, body, err = c.doJSON(http.MethodPost, app+"/abandon", workflows.AbandonRequest{Operator: f.operator, Reason: f.reason})
+	case "cancel":
+		status, body, err = c.doJSON(http.MethodPost, app+"/cancel", workflows.CancelRequest{Reason: f.reason})
+	}
+	return status, body, http.StatusAccepted, err
+}
+
+// listPath is the list request's path with its filters.
+func (f clientFlags) listPath() string {
+	q := url.Values{}
+	for k, v := range map[string]string{"stage": f.stage, "stuck": f.stuck, "cursor": f.cursor} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if f.limit > 0 {
+		q.Set("limit", fmt.Sprint(f.limit))
+	}
+	path := "/v1/applications"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return path
 }
 
 func envOr(getenv func(string) string, name, def string) string {

@@ -52,18 +52,13 @@ var (
 	// AbandonSignal is ops giving up on a stuck loan, which ends FAILED.
 	AbandonSignal = Signal[AbandonRequest]{Name: "abandon"}
 
+	// An update is refused with ErrTypeWrongStage or ErrTypeInvalidInput
+	// (errors.go); match a refusal with IsErrorType.
+
 	// SubmitBankCardUpdate submits the card that receives the disbursement.
 	SubmitBankCardUpdate = Update[BankCardInput, BankCardResult]{Name: "submit-bank-card"}
 	// SignAgreementUpdate signs the agreement on offer.
 	SignAgreementUpdate = Update[SignAgreementInput, SignAgreementResult]{Name: "sign-agreement"}
-)
-
-// Error types of a refused update (temporal.ApplicationError.Type): the
-// loan is not at the step the update belongs to (a conflict with its
-// state), or the input is wrong for the step it is at.
-const (
-	UpdateRefusedWrongStage = "WrongStage"
-	UpdateRefusedInvalid    = "InvalidInput"
 )
 
 // CancelRequest is the payload of CancelSignal.

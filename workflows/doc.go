@@ -12,7 +12,8 @@
 // handlers.go the query, updates and signals; steps.go the generic step
 // runner that parks a loan as stuck for operations instead of failing it,
 // and the typed AWDA calls (callOf) it runs; versions.go the GetVersion
-// change IDs.
+// change IDs; errors.go the error types (lower snake_case, with the old
+// spellings still honoured by IsErrorType, the only way to branch on one).
 //
 // Two rules hold between the handlers and run(): an AWDA answer that was
 // asked for before a signal arrived never overwrites what the signal

@@ -305,11 +305,11 @@ func (w *loanWorkflow) waitingForCard() bool {
 // step; invalidInput one whose input is wrong for it. A refusal is not
 // recorded in the history, so its wording and type can change freely.
 func wrongStage(msg string) error {
-	return temporal.NewNonRetryableApplicationError(msg, UpdateRefusedWrongStage, nil)
+	return temporal.NewNonRetryableApplicationError(msg, ErrTypeWrongStage, nil)
 }
 
 func invalidInput(msg string) error {
-	return temporal.NewNonRetryableApplicationError(msg, UpdateRefusedInvalid, nil)
+	return temporal.NewNonRetryableApplicationError(msg, ErrTypeInvalidInput, nil)
 }
 
 // validateBankCard refuses, before anything is written to history, a card

@@ -15,10 +15,6 @@ import (
 	"github.com/awdaflow/awdaflow/awda"
 )
 
-// ErrTypeInvalidInput is the error type a LoanApplication fails with when
-// its input cannot start a loan (the only way it fails).
-const ErrTypeInvalidInput = "InvalidInput"
-
 // LoanApplication is one applicant's loan, from AWDA registration to the
 // last repayment: the workflow registered under WorkflowName on TaskQueue,
 // with ID LoanWorkflowID(applicantRef).
@@ -483,7 +479,7 @@ func (w *loanWorkflow) verifyCard(ctx workflow.Context) (bool, error) {
 	var res awda.BankCardVerifyResponse
 	if err := w.do(ctx, "verify bank card", func(ctx workflow.Context) error {
 		err := w.call(ctx, callOf(&res, a.BankCardVerify, awda.BankCardVerifyRequest{UserID: w.state.UserID, BankCode: in.BankCode, AccountNo: in.AccountNo, AccountName: in.AccountName}))
-		if errorType(err) == activities.ErrorType(awda.ClassValidation) {
+		if IsErrorType(err, activities.ErrTypeValidation) {
 			res = awda.BankCardVerifyResponse{Status: awda.CardFailed, FailReason: "AWDA refused the card details"}
 			return nil
 		}
@@ -817,26 +813,64 @@ func (w *loanWorkflow) signedAtAWDA() bool {
 		w.state.LoanStatus == awda.LoanSettled
 }
 
+// fetchAgreement asks AWDA for the agreement on offer and the page to sign
+// it on.
+func (w *loanWorkflow) fetchAgreement(ctx workflow.Context) error {
+	return w.do(ctx, "fetch agreement", func(ctx workflow.Context) error {
+		var ag awda.LoanAgreementResponse
+		var page awda.RedirectURLResponse
+		if err := firstErr(w.reads(ctx,
+			callOf(&ag, a.LoanAgreement, awda.LoanAgreementRequest{LoanNo: w.state.LoanNo}),
+			callOf(&page, a.RedirectURL, awda.RedirectURLRequest{UserID: w.state.UserID, LoanNo: w.state.LoanNo, PageType: awda.PageSignature, ReturnURL: w.in.ReturnURL}),
+		)); err != nil {
+			return err
+		}
+		if ag.AgreementID == "" {
+			return unexpected("agreement answered without an agreementId")
+		}
+		w.state.Agreement = &Agreement{ID: ag.AgreementID, Title: ag.Title, ContentURL: ag.ContentURL, Fees: ag.Fees, SignURL: page.URL}
+		return nil
+	})
+}
+
+// signAtAWDA signs the agreement at AWDA, one attempt of the "sign agreement"
+// step.
+func (w *loanWorkflow) signAtAWDA(ctx workflow.Context, sign *signRequest) error {
+	if w.signedAtAWDA() {
+		return nil
+	}
+	var res awda.LoanSignResponse
+	if err := w.call(ctx, callOf(&res, a.LoanSign, awda.LoanSignRequest{
+		LoanNo: w.state.LoanNo, AgreementID: sign.in.AgreementID, SignedAt: sign.at.UnixMilli(), ClientIP: sign.in.ClientIP,
+	})); err != nil {
+		if w.bounded && IsErrorType(err, activities.ErrTypeValidation) {
+			// An attempt whose answer was lost may have signed: AWDA
+			// then refuses the retry (1007). Ask before calling it a
+			// failure.
+			var info awda.LoanInfoResponse
+			if firstErr(w.reads(ctx, callOf(&info, a.LoanInfo, awda.LoanInfoRequest{LoanNo: w.state.LoanNo}))) == nil {
+				w.applyLoanInfo(ctx, &info, "asked after AWDA refused the signature")
+				if w.signedAtAWDA() {
+					return nil
+				}
+			}
+		}
+		return err
+	}
+	status := res.Status
+	if !status.Valid() {
+		status = awda.LoanSigned
+	}
+	w.advance(ctx, status, "", "signed")
+	return nil
+}
+
 func (w *loanWorkflow) awaitSignature(ctx workflow.Context) error {
 	if w.signedAtAWDA() {
 		return nil
 	}
 	if w.state.Agreement == nil {
-		if err := w.do(ctx, "fetch agreement", func(ctx workflow.Context) error {
-			var ag awda.LoanAgreementResponse
-			var page awda.RedirectURLResponse
-			if err := firstErr(w.reads(ctx,
-				callOf(&ag, a.LoanAgreement, awda.LoanAgreementRequest{LoanNo: w.state.LoanNo}),
-				callOf(&page, a.RedirectURL, awda.RedirectURLRequest{UserID: w.state.UserID, LoanNo: w.state.LoanNo, PageType: awda.PageSignature, ReturnURL: w.in.ReturnURL}),
-			)); err != nil {
-				return err
-			}
-			if ag.AgreementID == "" {
-				return unexpected("agreement answered without an agreementId")
-			}
-			w.state.Agreement = &Agreement{ID: ag.AgreementID, Title: ag.Title, ContentURL: ag.ContentURL, Fees: ag.Fees, SignURL: page.URL}
-			return nil
-		}); err != nil {
+		if err := w.fetchAgreement(ctx); err != nil {
 			return err
 		}
 	}
@@ -866,35 +900,7 @@ func (w *loanWorkflow) awaitSignature(ctx workflow.Context) error {
 	}
 
 	sign := w.pendingSign
-	if err := w.do(ctx, "sign agreement", func(ctx workflow.Context) error {
-		if w.signedAtAWDA() {
-			return nil
-		}
-		var res awda.LoanSignResponse
-		if err := w.call(ctx, callOf(&res, a.LoanSign, awda.LoanSignRequest{
-			LoanNo: w.state.LoanNo, AgreementID: sign.in.AgreementID, SignedAt: sign.at.UnixMilli(), ClientIP: sign.in.ClientIP,
-		})); err != nil {
-			if w.bounded && errorType(err) == activities.ErrorType(awda.ClassValidation) {
-				// An attempt whose answer was lost may have signed: AWDA
-				// then refuses the retry (1007). Ask before calling it a
-				// failure.
-				var info awda.LoanInfoResponse
-				if firstErr(w.reads(ctx, callOf(&info, a.LoanInfo, awda.LoanInfoRequest{LoanNo: w.state.LoanNo}))) == nil {
-					w.applyLoanInfo(ctx, &info, "asked after AWDA refused the signature")
-					if w.signedAtAWDA() {
-						return nil
-					}
-				}
-			}
-			return err
-		}
-		status := res.Status
-		if !status.Valid() {
-			status = awda.LoanSigned
-		}
-		w.advance(ctx, status, "", "signed")
-		return nil
-	}); err != nil {
+	if err := w.do(ctx, "sign agreement", func(ctx workflow.Context) error { return w.signAtAWDA(ctx, sign) }); err != nil {
 		return err
 	}
 	w.state.Agreement.SignedAt = sign.at

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -19,12 +18,8 @@ import (
 // compiler checks activity names and arguments.
 var a *activities.Activities
 
-// errTypeUnexpected is the application error type of an AWDA answer the
-// contract does not allow (a success without the data it promises).
-const errTypeUnexpected = "unexpected"
-
 func unexpected(format string, args ...any) error {
-	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), errTypeUnexpected, nil)
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrTypeUnexpected, nil)
 }
 
 // ended unwinds run() when the loan reaches an outcome.
@@ -110,7 +105,7 @@ func (w *loanWorkflow) finalStatusWins(ctx workflow.Context, err error) error {
 	if w.state.LoanNo == "" {
 		return nil
 	}
-	refused := errorType(err) == activities.ErrorType(awda.ClassValidation)
+	refused := IsErrorType(err, activities.ErrTypeValidation)
 	if !refused && !w.state.LoanStatus.Terminal() {
 		return nil
 	}
@@ -277,15 +272,6 @@ func describe(err error) string {
 	return last
 }
 
-// errorType is the application error type in err's chain, or "".
-func errorType(err error) string {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		return appErr.Type()
-	}
-	return ""
-}
-
 // awdaOptions are the options of every AWDA call: a short StartToClose per
 // attempt, and a ScheduleToClose that bounds all retries of the call.
 func (w *loanWorkflow) awdaOptions(startToClose time.Duration) workflow.ActivityOptions {
@@ -378,7 +364,7 @@ func firstErr(errs []error) error {
 // can fix.
 func nonRetryable(err error) bool {
 	var appErr *temporal.ApplicationError
-	return errors.As(err, &appErr) && (appErr.NonRetryable() || slices.Contains(activities.NonRetryableErrorTypes, appErr.Type()))
+	return errors.As(err, &appErr) && (appErr.NonRetryable() || IsErrorType(err, activities.NonRetryableErrorTypes...))
 }
 
 // record appends a transition at the current workflow time, numbered.
@@ -515,52 +501,8 @@ func (w *loanWorkflow) publish(ctx workflow.Context) {
 	w.state.Seq++
 	w.unpublished = false
 	st := &w.state
-	var sa []temporal.SearchAttributeUpdate
-	if w.publishAtRest(ctx) {
-		sa = changedSearchAttributes(workflow.GetTypedSearchAttributes(ctx), st, w.in.ApplicantRef)
-	} else {
-		// Histories from before publish-at-rest upserted every attribute.
-		sa = []temporal.SearchAttributeUpdate{
-			LoanStageKey.ValueSet(string(st.Stage)),
-			LoanStuckKey.ValueSet(st.Stuck != nil),
-			ApplicantRefKey.ValueSet(w.in.ApplicantRef),
-		}
-		if st.LoanNo != "" {
-			sa = append(sa, AwdaLoanNoKey.ValueSet(st.LoanNo))
-		}
-	}
-	if len(sa) > 0 {
-		if err := workflow.UpsertTypedSearchAttributes(ctx, sa...); err != nil {
-			w.logger.Warn("Upserting search attributes failed", "Error", err)
-		}
-	}
-
-	p := activities.ApplicationProjection{
-		WorkflowID:   workflow.GetInfo(ctx).WorkflowExecution.ID,
-		ApplicantRef: w.in.ApplicantRef,
-		Seq:          st.Seq,
-		Stage:        string(st.Stage),
-		Stuck:        st.Stuck != nil,
-		AwdaUserID:   st.UserID,
-		AwdaLoanNo:   st.LoanNo,
-		OrderNo:      st.OrderNo,
-		LoanStatus:   string(st.LoanStatus),
-		Amount:       st.Amount,
-		Tenor:        st.Tenor,
-		TenorUnit:    string(st.TenorUnit),
-		Terminal:     st.Stage.Terminal(),
-		Reason:       st.Reason,
-		UpdatedAt:    workflow.Now(ctx),
-	}
-	if st.Stuck != nil {
-		p.StuckStep, p.StuckReason = st.Stuck.Step, st.Stuck.Reason
-		if !w.bounded {
-			p.StuckReason = st.Stuck.Step + ": " + st.Stuck.Reason
-		}
-	}
-	if p.Terminal {
-		p.Operator = w.abandonedBy
-	}
+	w.upsertSearchAttributes(ctx, st)
+	p := w.projection(ctx, st)
 	// The trail is written up to what this write carries: transitions that
 	// signals record while it runs go with the next one.
 	upTo := st.TrailSeq
@@ -613,6 +555,60 @@ func (w *loanWorkflow) publish(ctx workflow.Context) {
 		return
 	}
 	w.trailWritten(upTo)
+}
+
+// upsertSearchAttributes brings the search attributes to the loan's state.
+func (w *loanWorkflow) upsertSearchAttributes(ctx workflow.Context, st *State) {
+	var sa []temporal.SearchAttributeUpdate
+	if w.publishAtRest(ctx) {
+		sa = changedSearchAttributes(workflow.GetTypedSearchAttributes(ctx), st, w.in.ApplicantRef)
+	} else {
+		// Histories from before publish-at-rest upserted every attribute.
+		sa = []temporal.SearchAttributeUpdate{
+			LoanStageKey.ValueSet(string(st.Stage)),
+			LoanStuckKey.ValueSet(st.Stuck != nil),
+			ApplicantRefKey.ValueSet(w.in.ApplicantRef),
+		}
+		if st.LoanNo != "" {
+			sa = append(sa, AwdaLoanNoKey.ValueSet(st.LoanNo))
+		}
+	}
+	if len(sa) > 0 {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, sa...); err != nil {
+			w.logger.Warn("Upserting search attributes failed", "Error", err)
+		}
+	}
+}
+
+// projection is the read model's row for the loan's state.
+func (w *loanWorkflow) projection(ctx workflow.Context, st *State) activities.ApplicationProjection {
+	p := activities.ApplicationProjection{
+		WorkflowID:   workflow.GetInfo(ctx).WorkflowExecution.ID,
+		ApplicantRef: w.in.ApplicantRef,
+		Seq:          st.Seq,
+		Stage:        string(st.Stage),
+		Stuck:        st.Stuck != nil,
+		AwdaUserID:   st.UserID,
+		AwdaLoanNo:   st.LoanNo,
+		OrderNo:      st.OrderNo,
+		LoanStatus:   string(st.LoanStatus),
+		Amount:       st.Amount,
+		Tenor:        st.Tenor,
+		TenorUnit:    string(st.TenorUnit),
+		Terminal:     st.Stage.Terminal(),
+		Reason:       st.Reason,
+		UpdatedAt:    workflow.Now(ctx),
+	}
+	if st.Stuck != nil {
+		p.StuckStep, p.StuckReason = st.Stuck.Step, st.Stuck.Reason
+		if !w.bounded {
+			p.StuckReason = st.Stuck.Step + ": " + st.Stuck.Reason
+		}
+	}
+	if p.Terminal {
+		p.Operator = w.abandonedBy
+	}
+	return p
 }
 
 // changedSearchAttributes returns the updates that bring the workflow's

@@ -35,11 +35,11 @@ func TestBankCardValidatorRejectsBadInput(t *testing.T) {
 	h.run(loanInput())
 
 	rej, acc, _, _, _ := early["before the stage"].get()
-	requireRefused(t, rej, workflows.UpdateRefusedWrongStage, "the application is not waiting for a bank card")
+	requireRefused(t, rej, workflows.ErrTypeWrongStage, "the application is not waiting for a bank card")
 	require.False(t, acc)
 	for want, u := range calls {
 		rej, acc, _, _, _ := u.get()
-		requireRefused(t, rej, workflows.UpdateRefusedInvalid, want)
+		requireRefused(t, rej, workflows.ErrTypeInvalidInput, want)
 		require.False(t, acc)
 		require.NotContains(t, rej.Error(), testAccount)
 	}
@@ -131,9 +131,9 @@ func TestSignatureValidatorAndSigning(t *testing.T) {
 	require.Len(t, calls, 5)
 	for _, c := range calls {
 		rej, acc, _, _, _ := c.u.get()
-		typ := workflows.UpdateRefusedInvalid
+		typ := workflows.ErrTypeInvalidInput
 		if strings.HasPrefix(c.want, "the application is") {
-			typ = workflows.UpdateRefusedWrongStage
+			typ = workflows.ErrTypeWrongStage
 		}
 		requireRefused(t, rej, typ, c.want)
 		require.False(t, acc)

@@ -89,30 +89,7 @@ func (s *Server) adminMux() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
 	m.HandleFunc(AdminGetFaults, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.faultsView()) })
-	m.HandleFunc(AdminSetFaults, func(w http.ResponseWriter, r *http.Request) {
-		var req FaultsRequest
-		if !readJSON(w, r, &req) {
-			return
-		}
-		if req.Delivery != nil {
-			if err := req.Delivery.validate(); err != nil {
-				writeError(w, http.StatusBadRequest, err)
-				return
-			}
-		}
-		rules := req.Endpoints
-		if req.Clear {
-			rules = nil
-		}
-		if err := s.SetFaults(rules); err != nil {
-			writeError(w, http.StatusBadRequest, err)
-			return
-		}
-		if req.Delivery != nil {
-			_ = s.SetDelivery(*req.Delivery)
-		}
-		writeJSON(w, http.StatusOK, s.faultsView())
-	})
+	m.HandleFunc(AdminSetFaults, s.adminSetFaults)
 	m.HandleFunc(AdminSetDelivery, func(w http.ResponseWriter, r *http.Request) {
 		var d Delivery
 		if !readJSON(w, r, &d) {
@@ -124,51 +101,9 @@ func (s *Server) adminMux() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, s.faultsView())
 	})
-	m.HandleFunc(AdminGetLoan, func(w http.ResponseWriter, r *http.Request) {
-		no := r.PathValue("loanNo")
-		info, err := s.Loan(no)
-		if err != nil {
-			writeError(w, http.StatusNotFound, err)
-			return
-		}
-		tr, _ := s.LoanTransitions(no)
-		writeJSON(w, http.StatusOK, LoanView{Info: info, Transitions: tr})
-	})
-	m.HandleFunc(AdminAdvanceLoan, func(w http.ResponseWriter, r *http.Request) {
-		var req AdvanceRequest
-		if !readJSON(w, r, &req) {
-			return
-		}
-		no := r.PathValue("loanNo")
-		if !req.Status.Valid() {
-			writeError(w, http.StatusBadRequest, errors.New("status must be one of the loan statuses"))
-			return
-		}
-		path, err := s.Advance(no, req.Status)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			writeError(w, http.StatusNotFound, err)
-		case err != nil:
-			writeError(w, http.StatusConflict, err)
-		default:
-			writeJSON(w, http.StatusOK, AdvanceResponse{LoanNo: no, Status: req.Status, Path: path})
-		}
-	})
-	m.HandleFunc(AdminAuthorizations, func(w http.ResponseWriter, r *http.Request) {
-		var req AuthorizationRequest
-		if !readJSON(w, r, &req) {
-			return
-		}
-		err := s.SetAuthorization(req.UserID, req.AuthType, req.Status)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			writeError(w, http.StatusNotFound, err)
-		case err != nil:
-			writeError(w, http.StatusBadRequest, err)
-		default:
-			writeJSON(w, http.StatusOK, req)
-		}
-	})
+	m.HandleFunc(AdminGetLoan, s.adminGetLoan)
+	m.HandleFunc(AdminAdvanceLoan, s.adminAdvanceLoan)
+	m.HandleFunc(AdminAuthorizations, s.adminAuthorizations)
 	m.HandleFunc(AdminGetClock, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.clockView()) })
 	m.HandleFunc(AdminSetClock, func(w http.ResponseWriter, r *http.Request) {
 		var req ClockRequest
@@ -183,6 +118,84 @@ func (s *Server) adminMux() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
 	return s.loopbackOnly(m)
+}
+
+// adminSetFaults replaces the endpoint fault rules and, if given, the
+// delivery settings.
+func (s *Server) adminSetFaults(w http.ResponseWriter, r *http.Request) {
+	var req FaultsRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.Delivery != nil {
+		if err := req.Delivery.validate(); err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+	}
+	rules := req.Endpoints
+	if req.Clear {
+		rules = nil
+	}
+	if err := s.SetFaults(rules); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if req.Delivery != nil {
+		_ = s.SetDelivery(*req.Delivery)
+	}
+	writeJSON(w, http.StatusOK, s.faultsView())
+}
+
+// adminGetLoan shows a loan and its transitions.
+func (s *Server) adminGetLoan(w http.ResponseWriter, r *http.Request) {
+	no := r.PathValue("loanNo")
+	info, err := s.Loan(no)
+	if err != nil {
+		writeError(w, http.StatusNotFound, err)
+		return
+	}
+	tr, _ := s.LoanTransitions(no)
+	writeJSON(w, http.StatusOK, LoanView{Info: info, Transitions: tr})
+}
+
+// adminAdvanceLoan moves a loan to a status through the path the lifecycle allows.
+func (s *Server) adminAdvanceLoan(w http.ResponseWriter, r *http.Request) {
+	var req AdvanceRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	no := r.PathValue("loanNo")
+	if !req.Status.Valid() {
+		writeError(w, http.StatusBadRequest, errors.New("status must be one of the loan statuses"))
+		return
+	}
+	path, err := s.Advance(no, req.Status)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err)
+	case err != nil:
+		writeError(w, http.StatusConflict, err)
+	default:
+		writeJSON(w, http.StatusOK, AdvanceResponse{LoanNo: no, Status: req.Status, Path: path})
+	}
+}
+
+// adminAuthorizations sets an authorization's status.
+func (s *Server) adminAuthorizations(w http.ResponseWriter, r *http.Request) {
+	var req AuthorizationRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	err := s.SetAuthorization(req.UserID, req.AuthType, req.Status)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err)
+	case err != nil:
+		writeError(w, http.StatusBadRequest, err)
+	default:
+		writeJSON(w, http.StatusOK, req)
+	}
 }
 
 func (s *Server) faultsView() FaultsResponse {

@@ -54,7 +54,7 @@ func (u *updateTemporal) UpdateWorkflow(_ context.Context, o client.UpdateWorkfl
 	defer u.mu.Unlock()
 	u.sent++
 	if u.refuse != nil && u.refuse(o.Args[0]) {
-		return nil, temporal.NewApplicationErrorWithOptions("refused", workflows.UpdateRefusedInvalid, temporal.ApplicationErrorOptions{NonRetryable: true})
+		return nil, temporal.NewApplicationErrorWithOptions("refused", workflows.ErrTypeInvalidInput, temporal.ApplicationErrorOptions{NonRetryable: true})
 	}
 	id := o.WorkflowID + "/" + o.UpdateID // update IDs are per workflow
 	if v, ok := u.results[id]; ok && o.UpdateID != "" {

@@ -141,11 +141,12 @@ func update[In, Out any](s *Server, w http.ResponseWriter, r *http.Request, ref 
 		// Refused by the workflow's validator (nothing was recorded). If the
 		// loan is not at the step this action belongs to, that is a conflict
 		// with its state; otherwise the input was wrong. The validator says
-		// which by the error's type; a worker older than the types is asked
-		// what the loan waits for.
+		// which by the error's type (IsErrorType also takes the spelling of
+		// workers older than issue 14, "WrongStage" and "InvalidInput"); a
+		// worker older than the types is asked what the loan waits for.
 		reason := appErr.Message()
-		wrongStage := appErr.Type() == workflows.UpdateRefusedWrongStage
-		if appErr.Type() != workflows.UpdateRefusedWrongStage && appErr.Type() != workflows.UpdateRefusedInvalid {
+		wrongStage := workflows.IsErrorType(appErr, workflows.ErrTypeWrongStage)
+		if !wrongStage && !workflows.IsErrorType(appErr, workflows.ErrTypeInvalidInput) {
 			wrongStage = s.waitingFor(r.Context(), wfID) != action
 		}
 		if wrongStage {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -44,60 +45,11 @@ var acceptedImageTypes = map[string]bool{"image/jpeg": true, "image/png": true}
 const multipartOverhead = 64 << 10
 
 func (s *Server) uploadDocument(w http.ResponseWriter, r *http.Request) {
-	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil {
-		problem(w, r, http.StatusUnsupportedMediaType, TypeUnsupported, "send multipart/form-data or application/json")
+	up, data, ok := s.readUpload(w, r)
+	if !ok {
 		return
 	}
-	var up DocumentUpload
-	var data []byte
-	switch {
-	case mt == "multipart/form-data":
-		var ok bool
-		if up, data, ok = s.readMultipart(w, r, params["boundary"]); !ok {
-			return
-		}
-	case mt == "application/json":
-		if !decodeJSON(w, r, &up, s.maxDoc*4/3+multipartOverhead, false) {
-			return
-		}
-		if up.Base64 == "" {
-			validationProblem(w, r, []FieldError{{Field: "base64", Detail: "required"}})
-			return
-		}
-		b64 := strings.TrimRight(up.Base64, "=")
-		data, err = base64.RawStdEncoding.DecodeString(b64)
-		if err != nil {
-			validationProblem(w, r, []FieldError{{Field: "base64", Detail: "not standard base64"}})
-			return
-		}
-		up.Base64 = ""
-	default:
-		problem(w, r, http.StatusUnsupportedMediaType, TypeUnsupported, "send multipart/form-data or application/json")
-		return
-	}
-
-	var fe fieldErrors
-	switch {
-	case up.ImageType == "":
-		fe.add("imageType", "required")
-	case !awda.ValidImageType(up.ImageType):
-		fe.add("imageType", "must be KTP, SELFIE or OTHER")
-	}
-	if up.ApplicantRef != "" && !ValidRef(up.ApplicantRef) {
-		fe.add("applicantRef", "not an applicant ref")
-	}
-	up.FileName = path.Base(strings.ReplaceAll(up.FileName, `\`, "/"))
-	if up.FileName == "." || up.FileName == "/" {
-		up.FileName = ""
-	}
-	if len(up.FileName) > 255 {
-		fe.add("fileName", "longer than 255 characters")
-	}
-	if len(data) == 0 {
-		fe.add("file", "empty document")
-	}
-	if len(fe) > 0 {
+	if fe := up.validate(data); len(fe) > 0 {
 		validationProblem(w, r, fe)
 		return
 	}
@@ -115,11 +67,7 @@ func (s *Server) uploadDocument(w http.ResponseWriter, r *http.Request) {
 	// same document: a client retrying an upload (or re-running a script)
 	// gets the ID it already has, and its application stays the same body.
 	if up.ApplicantRef != "" {
-		sum := sha256.Sum256(data)
-		var id string
-		err := s.store.Pool().QueryRow(r.Context(), `SELECT id::text FROM documents
-			WHERE applicant_ref = $1 AND image_type = $2 AND sha256 = $3 ORDER BY created_at LIMIT 1`,
-			up.ApplicantRef, string(up.ImageType), hex.EncodeToString(sum[:])).Scan(&id)
+		id, err := s.sameDocument(r.Context(), up, data)
 		switch {
 		case err == nil:
 			w.Header().Set("Location", "/v1/documents/"+id)
@@ -140,6 +88,76 @@ func (s *Server) uploadDocument(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/v1/documents/"+id)
 	writeJSON(w, http.StatusCreated, DocumentResponse{DocumentID: id, ImageType: up.ImageType, ContentType: ct, Size: len(data)})
+}
+
+// readUpload reads the upload, a multipart form or JSON with the image in
+// base64, and answers the request itself when it cannot (ok false).
+func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (up DocumentUpload, data []byte, ok bool) {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		problem(w, r, http.StatusUnsupportedMediaType, TypeUnsupported, "send multipart/form-data or application/json")
+		return up, nil, false
+	}
+	switch {
+	case mt == "multipart/form-data":
+		return s.readMultipart(w, r, params["boundary"])
+	case mt == "application/json":
+		if !decodeJSON(w, r, &up, s.maxDoc*4/3+multipartOverhead, false) {
+			return up, nil, false
+		}
+		if up.Base64 == "" {
+			validationProblem(w, r, []FieldError{{Field: "base64", Detail: "required"}})
+			return up, nil, false
+		}
+		b64 := strings.TrimRight(up.Base64, "=")
+		data, err = base64.RawStdEncoding.DecodeString(b64)
+		if err != nil {
+			validationProblem(w, r, []FieldError{{Field: "base64", Detail: "not standard base64"}})
+			return up, nil, false
+		}
+		up.Base64 = ""
+		return up, data, true
+	default:
+		problem(w, r, http.StatusUnsupportedMediaType, TypeUnsupported, "send multipart/form-data or application/json")
+		return up, nil, false
+	}
+}
+
+// validate checks the upload's fields and normalises its file name to a
+// base name.
+func (up *DocumentUpload) validate(data []byte) fieldErrors {
+	var fe fieldErrors
+	switch {
+	case up.ImageType == "":
+		fe.add("imageType", "required")
+	case !awda.ValidImageType(up.ImageType):
+		fe.add("imageType", "must be KTP, SELFIE or OTHER")
+	}
+	if up.ApplicantRef != "" && !ValidRef(up.ApplicantRef) {
+		fe.add("applicantRef", "not an applicant ref")
+	}
+	up.FileName = path.Base(strings.ReplaceAll(up.FileName, `\`, "/"))
+	if up.FileName == "." || up.FileName == "/" {
+		up.FileName = ""
+	}
+	if len(up.FileName) > 255 {
+		fe.add("fileName", "longer than 255 characters")
+	}
+	if len(data) == 0 {
+		fe.add("file", "empty document")
+	}
+	return fe
+}
+
+// sameDocument finds the document already stored with these bytes for the
+// same applicant and image type; pgx.ErrNoRows when there is none.
+func (s *Server) sameDocument(ctx context.Context, up DocumentUpload, data []byte) (string, error) {
+	sum := sha256.Sum256(data)
+	var id string
+	err := s.store.Pool().QueryRow(ctx, `SELECT id::text FROM documents
+		WHERE applicant_ref = $1 AND image_type = $2 AND sha256 = $3 ORDER BY created_at LIMIT 1`,
+		up.ApplicantRef, string(up.ImageType), hex.EncodeToString(sum[:])).Scan(&id)
+	return id, err
 }
 
 // readMultipart streams the form: text fields imageType, applicantRef,

@@ -144,6 +144,20 @@ func New(o Options) (*Server, error) {
 	}
 	s.metrics = m
 
+	s.routes = s.newRoutes(o)
+	mux := http.NewServeMux()
+	for _, rt := range s.routes {
+		mux.Handle(rt.pattern, rt.handler)
+	}
+
+	s.mux = mux
+	s.handler = s.outer(mux)
+	return s, nil
+}
+
+// newRoutes is the API's routing table; a handler o leaves out answers that
+// it is not configured.
+func (s *Server) newRoutes(o Options) []route {
 	webhooks := o.Webhooks
 	if webhooks == nil {
 		webhooks = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -164,7 +178,7 @@ func New(o Options) (*Server, error) {
 	}
 
 	auth := s.authenticated
-	s.routes = []route{
+	return []route{
 		{"POST /v1/applications", auth(s.createApplication)},
 		{"GET /v1/applications", auth(s.listApplications)},
 		{"GET /v1/applications/{ref}", auth(s.getApplication)},
@@ -189,14 +203,6 @@ func New(o Options) (*Server, error) {
 		{"OPTIONS " + codec.PathPrefix + "/encode", codecH},
 		{"OPTIONS " + codec.PathPrefix + "/decode", codecH},
 	}
-	mux := http.NewServeMux()
-	for _, rt := range s.routes {
-		mux.Handle(rt.pattern, rt.handler)
-	}
-
-	s.mux = mux
-	s.handler = s.outer(mux)
-	return s, nil
 }
 
 // ServeHTTP serves the API.

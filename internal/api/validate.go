@@ -107,8 +107,28 @@ func (a *ApplicationRequest) validate() []FieldError {
 	} else if !ValidRef(a.ApplicantRef) {
 		fe.add("applicantRef", "must be 1 to 64 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit")
 	}
+	fe.applicant(&a.Applicant)
+	fe.personal(&a.Applicant.Personal)
+	fe.work(&a.Applicant.Work)
+	fe.loan(&a.Loan)
+	fe.contacts(a.EmergencyContacts)
+	fe.documents(a.Documents)
+	if !oneOf(string(a.UploadMethod), "", string(activities.UploadStream), string(activities.UploadBase64)) {
+		fe.add("uploadMethod", "must be STREAM or BASE64")
+	}
+	if a.ReturnURL != "" && !absoluteHTTPURL(a.ReturnURL) {
+		fe.add("returnUrl", "must be an absolute http(s) URL")
+	}
 
-	ap := &a.Applicant
+	if len(fe) == 0 {
+		fe = append(fe, a.awdaBackstop()...)
+	}
+	return fe
+}
+
+// applicant checks the applicant's identity and normalises its name and
+// mobile number.
+func (fe *fieldErrors) applicant(ap *workflows.Applicant) {
 	ap.Name = strings.TrimSpace(ap.Name)
 	if fe.required("applicant.name", ap.Name) {
 		fe.maxLen("applicant.name", ap.Name, 100)
@@ -141,8 +161,9 @@ func (a *ApplicationRequest) validate() []FieldError {
 		fe.add("applicant.email", "not an e-mail address")
 	}
 	fe.maxLen("applicant.birthPlace", ap.BirthPlace, 100)
+}
 
-	p := &ap.Personal
+func (fe *fieldErrors) personal(p *awda.PersonalInfo) {
 	if fe.required("applicant.personal.gender", p.Gender) && !oneOf(p.Gender, "MALE", "FEMALE") {
 		fe.add("applicant.personal.gender", "must be MALE or FEMALE")
 	}
@@ -161,8 +182,9 @@ func (a *ApplicationRequest) validate() []FieldError {
 	if p.Email != "" && !strings.Contains(p.Email, "@") {
 		fe.add("applicant.personal.email", "not an e-mail address")
 	}
+}
 
-	wk := &ap.Work
+func (fe *fieldErrors) work(wk *awda.WorkInfo) {
 	fe.required("applicant.work.occupation", wk.Occupation)
 	if wk.MonthlyIncome <= 0 {
 		fe.add("applicant.work.monthlyIncome", "must be a positive integer (IDR)")
@@ -176,8 +198,9 @@ func (a *ApplicationRequest) validate() []FieldError {
 	if wk.EmployerPhone != "" && strings.Trim(wk.EmployerPhone, "+0123456789- ") != "" {
 		fe.add("applicant.work.employerPhone", "not a phone number")
 	}
+}
 
-	ln := &a.Loan
+func (fe *fieldErrors) loan(ln *workflows.LoanRequest) {
 	switch {
 	case ln.Amount <= 0:
 		fe.add("loan.amount", "must be a positive integer (IDR)")
@@ -195,15 +218,19 @@ func (a *ApplicationRequest) validate() []FieldError {
 	if fe.required("loan.purpose", ln.Purpose) {
 		fe.maxLen("loan.purpose", ln.Purpose, 200)
 	}
+}
 
-	if len(a.EmergencyContacts) == 0 {
+// contacts checks the emergency contacts and normalises their names and
+// mobile numbers.
+func (fe *fieldErrors) contacts(contacts []awda.EmergencyContact) {
+	if len(contacts) == 0 {
 		fe.add("emergencyContacts", "at least one emergency contact is required")
 	}
-	if len(a.EmergencyContacts) > 5 {
+	if len(contacts) > 5 {
 		fe.add("emergencyContacts", "at most 5 emergency contacts")
 	}
-	for i := range a.EmergencyContacts {
-		ec := &a.EmergencyContacts[i]
+	for i := range contacts {
+		ec := &contacts[i]
 		f := fmt.Sprintf("emergencyContacts[%d]", i)
 		ec.Name = strings.TrimSpace(ec.Name)
 		fe.required(f+".name", ec.Name)
@@ -216,9 +243,13 @@ func (a *ApplicationRequest) validate() []FieldError {
 		}
 		fe.required(f+".relation", ec.Relation)
 	}
+}
 
+// documents checks the document references: one KTP and one SELFIE at
+// least, each a document ID as POST /v1/documents hands out.
+func (fe *fieldErrors) documents(docs []activities.DocumentRef) {
 	seen := map[awda.ImageType]bool{}
-	for i, d := range a.Documents {
+	for i, d := range docs {
 		f := fmt.Sprintf("documents[%d]", i)
 		switch {
 		case d.Type == "":
@@ -238,7 +269,7 @@ func (a *ApplicationRequest) validate() []FieldError {
 			fe.add(f+".documentId", "not a document ID")
 		}
 	}
-	if len(a.Documents) > 10 {
+	if len(docs) > 10 {
 		fe.add("documents", "at most 10 documents")
 	}
 	for _, t := range []awda.ImageType{awda.ImageKTP, awda.ImageSelfie} {
@@ -246,18 +277,6 @@ func (a *ApplicationRequest) validate() []FieldError {
 			fe.add("documents", "a "+string(t)+" document is required")
 		}
 	}
-
-	if !oneOf(string(a.UploadMethod), "", string(activities.UploadStream), string(activities.UploadBase64)) {
-		fe.add("uploadMethod", "must be STREAM or BASE64")
-	}
-	if a.ReturnURL != "" && !absoluteHTTPURL(a.ReturnURL) {
-		fe.add("returnUrl", "must be an absolute http(s) URL")
-	}
-
-	if len(fe) == 0 {
-		fe = append(fe, a.awdaBackstop()...)
-	}
-	return fe
 }
 
 // awdaBackstop runs AWDA's own request validators on what the workflow will

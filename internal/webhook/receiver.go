@@ -171,31 +171,10 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	entry := store.InboxEntry{Source: source, Payload: body}
-	switch source {
-	case store.SourceLoanStatus:
-		ev, err := awda.ParseLoanStatusEvent(body)
-		if err != nil {
-			rc.malformed(w, r, source, err)
-			return
-		}
-		entry.EventID, entry.LoanNo, entry.UserID = ev.EventID, ev.LoanNo, ev.UserID
-	case store.SourceAuthorization:
-		ev, err := awda.ParseAuthorizationEvent(body)
-		if err != nil {
-			rc.malformed(w, r, source, err)
-			return
-		}
-		entry.EventID, entry.UserID = ev.EventID, ev.UserID
-	}
-	// The IDs go into text columns, which cannot hold NUL: such an event
-	// would fail the insert on every delivery (503 for ever), so it is
-	// refused as malformed instead.
-	for _, id := range [...]struct{ field, v string }{{"eventId", entry.EventID}, {"loanNo", entry.LoanNo}, {"userId", entry.UserID}} {
-		if strings.ContainsRune(id.v, 0) {
-			rc.malformed(w, r, source, fmt.Errorf("%w: %w", awda.ErrInvalidEvent, &awda.FieldError{Field: id.field, Reason: "contains a NUL character"}))
-			return
-		}
+	entry, err := inboxEntry(source, body)
+	if err != nil {
+		rc.malformed(w, r, source, err)
+		return
 	}
 
 	storeTO := rc.StoreTimeout
@@ -228,6 +207,35 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The writer has woken the forwarder.
 	rc.count(r.Context(), source, "stored")
 	awda.WriteAck(w)
+}
+
+// inboxEntry parses a verified notification into its inbox row; an error
+// (awda.ErrInvalidEvent) when it is malformed.
+func inboxEntry(source string, body []byte) (store.InboxEntry, error) {
+	entry := store.InboxEntry{Source: source, Payload: body}
+	switch source {
+	case store.SourceLoanStatus:
+		ev, err := awda.ParseLoanStatusEvent(body)
+		if err != nil {
+			return entry, err
+		}
+		entry.EventID, entry.LoanNo, entry.UserID = ev.EventID, ev.LoanNo, ev.UserID
+	case store.SourceAuthorization:
+		ev, err := awda.ParseAuthorizationEvent(body)
+		if err != nil {
+			return entry, err
+		}
+		entry.EventID, entry.UserID = ev.EventID, ev.UserID
+	}
+	// The IDs go into text columns, which cannot hold NUL: such an event
+	// would fail the insert on every delivery (503 for ever), so it is
+	// refused as malformed instead.
+	for _, id := range [...]struct{ field, v string }{{"eventId", entry.EventID}, {"loanNo", entry.LoanNo}, {"userId", entry.UserID}} {
+		if strings.ContainsRune(id.v, 0) {
+			return entry, fmt.Errorf("%w: %w", awda.ErrInvalidEvent, &awda.FieldError{Field: id.field, Reason: "contains a NUL character"})
+		}
+	}
+	return entry, nil
 }
 
 // log is the receiver's logger for a refusal: built only when one is

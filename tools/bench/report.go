@@ -261,6 +261,39 @@ func (r *Results) WriteMarkdown(w io.Writer) error {
 		"(the machine may be shared: compare ratios, not absolute figures). Total %s; our processes used %.0f CPU-seconds "+
 		"(%s).\n\n",
 		m.CPU, m.Cores, m.MemoryMiB, m.Kernel, m.Go, m.LoadBefore, m.LoadAfter, r.Total.Round(time.Second), cpuTotal(r.CPU).Seconds(), cpuLine(r.CPU))
+	r.writeLoans(b)
+	if h := r.History; h != nil {
+		fmt.Fprintf(b, "**History cost** of a happy-path loan (registration to SETTLED, 3 installments), over %d loans: "+
+			"events min %d, median %d, max %d; bytes min %d, median %d, max %d.\n\n",
+			h.Loans, h.Events.Min, h.Events.Median, h.Events.Max, h.Bytes.Min, h.Bytes.Median, h.Bytes.Max)
+	}
+	if len(r.LongWaits) > 0 {
+		fmt.Fprintln(b, "**History over time** (tools/loansim: the real workflow in simulated time; events estimated per run, see its doc):")
+		fmt.Fprintln(b)
+		fmt.Fprintln(b, "| scenario | outcome | runs | waiting days | events per waiting day | max events per run | AWDA calls per waiting day |")
+		fmt.Fprintln(b, "|---|---|---:|---:|---:|---:|---:|")
+		for _, c := range r.LongWaits {
+			fmt.Fprintf(b, "| %s | %s | %d | %.1f | %.1f | %d | %.2f |\n", c.Name, c.Outcome, c.Runs, c.WaitingDays, c.EventsPerWaitingDay, c.MaxRunEvents, c.CallsPerWaitingDay)
+		}
+		fmt.Fprintln(b)
+	}
+	r.writeWebhooks(b)
+	if pk := r.Parked; pk != nil {
+		fmt.Fprintf(b, "**Parked loans**: %d applications through the API, waiting at BANK_CARD (%d parked, %d failed) after %s; "+
+			"%s later: worker RSS **%s** (peak %s), starter RSS %s (peak %s).\n\n",
+			pk.N, pk.Parked, pk.Failed, pk.ParkTime.Round(time.Second), pk.Settle, mib(pk.Worker.RSS), mib(pk.Worker.Peak), mib(pk.Starter.RSS), mib(pk.Starter.Peak))
+	}
+	r.writeClient(b)
+	r.writeTargets(b)
+	for _, n := range r.Notes {
+		fmt.Fprintf(b, "- %s\n", n)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeLoans is the loan throughput table, ours against the baseline.
+func (r *Results) writeLoans(b *strings.Builder) {
 	p := r.Params
 	if r.Loans != nil && r.Baseline != nil && r.Loans.Completed > 0 && r.Baseline.Completed > 0 {
 		fmt.Fprintf(b, "**Loan throughput**: %d happy-path applicants (3 monthly installments) through the API to SETTLED, "+
@@ -283,21 +316,10 @@ func (r *Results) WriteMarkdown(w io.Writer) error {
 		}
 		fmt.Fprintf(b, "| CPU used | %s | %s | |\n\n", cpuLine(r.Loans.CPU), cpuLine(r.Baseline.CPU))
 	}
-	if h := r.History; h != nil {
-		fmt.Fprintf(b, "**History cost** of a happy-path loan (registration to SETTLED, 3 installments), over %d loans: "+
-			"events min %d, median %d, max %d; bytes min %d, median %d, max %d.\n\n",
-			h.Loans, h.Events.Min, h.Events.Median, h.Events.Max, h.Bytes.Min, h.Bytes.Median, h.Bytes.Max)
-	}
-	if len(r.LongWaits) > 0 {
-		fmt.Fprintln(b, "**History over time** (tools/loansim: the real workflow in simulated time; events estimated per run, see its doc):")
-		fmt.Fprintln(b)
-		fmt.Fprintln(b, "| scenario | outcome | runs | waiting days | events per waiting day | max events per run | AWDA calls per waiting day |")
-		fmt.Fprintln(b, "|---|---|---:|---:|---:|---:|---:|")
-		for _, c := range r.LongWaits {
-			fmt.Fprintf(b, "| %s | %s | %d | %.1f | %.1f | %d | %.2f |\n", c.Name, c.Outcome, c.Runs, c.WaitingDays, c.EventsPerWaitingDay, c.MaxRunEvents, c.CallsPerWaitingDay)
-		}
-		fmt.Fprintln(b)
-	}
+}
+
+// writeWebhooks is the webhook ingestion table, ours against the bare handler.
+func (r *Results) writeWebhooks(b *strings.Builder) {
 	if r.Webhooks != nil && len(r.WebhooksBare) > 0 {
 		wh := r.Webhooks
 		fmt.Fprintf(b, "**Webhook ingestion**: %d signed LOAN_STATUS notifications, %d at a time, from a loopback load generator "+
@@ -320,11 +342,10 @@ func (r *Results) WriteMarkdown(w io.Writer) error {
 				d.Backlog, d.Elapsed.Round(time.Millisecond), d.PerSecond, timedOut, cpuLine(d.CPU))
 		}
 	}
-	if pk := r.Parked; pk != nil {
-		fmt.Fprintf(b, "**Parked loans**: %d applications through the API, waiting at BANK_CARD (%d parked, %d failed) after %s; "+
-			"%s later: worker RSS **%s** (peak %s), starter RSS %s (peak %s).\n\n",
-			pk.N, pk.Parked, pk.Failed, pk.ParkTime.Round(time.Second), pk.Settle, mib(pk.Worker.RSS), mib(pk.Worker.Peak), mib(pk.Starter.RSS), mib(pk.Starter.Peak))
-	}
+}
+
+// writeClient is the client micro-benchmarks table.
+func (r *Results) writeClient(b *strings.Builder) {
 	if len(r.Client) > 0 {
 		fmt.Fprintln(b, "**Client overhead** (`go test -bench ./awda/`):")
 		fmt.Fprintln(b)
@@ -335,6 +356,10 @@ func (r *Results) WriteMarkdown(w io.Writer) error {
 		}
 		fmt.Fprintln(b)
 	}
+}
+
+// writeTargets is the targets table.
+func (r *Results) writeTargets(b *strings.Builder) {
 	if len(r.Targets) > 0 {
 		fmt.Fprintln(b, "| target | wanted | this run | met |")
 		fmt.Fprintln(b, "|---|---|---|---|")
@@ -347,11 +372,6 @@ func (r *Results) WriteMarkdown(w io.Writer) error {
 		}
 		fmt.Fprintln(b)
 	}
-	for _, n := range r.Notes {
-		fmt.Fprintf(b, "- %s\n", n)
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
 // AppendMarkdown appends the section to path, creating it with a header

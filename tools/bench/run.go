@@ -58,33 +58,14 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		res.Machine.LoadAfter = LoadAverage()
 		res.Evaluate()
 	}()
-	phase := func(name string, fn func() error) error {
-		t0 := time.Now()
-		logf("== %s", name)
-		err := fn()
-		res.Phases[name] = time.Since(t0)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		logf("   %s done in %s", name, time.Since(t0).Round(time.Millisecond))
-		return nil
-	}
-
-	if cfg.ClientBench != "" {
-		f, err := os.Open(cfg.ClientBench)
-		if err != nil {
-			return res, err
-		}
-		res.Client, err = ParseGoBench(f)
-		f.Close()
-		if err != nil {
-			return res, err
-		}
+	r := &run{ctx: ctx, cfg: cfg, res: res, logf: logf}
+	if err := r.clientBench(); err != nil {
+		return res, err
 	}
 
 	// Months of waiting cost history, not wall time: measured in the
 	// simulator (simulated time, the real workflow), before any process.
-	if err := phase("history over time", func() error {
+	if err := r.phase("history over time", func() error {
 		res.LongWaits = loansim.HistoryCost()
 		return nil
 	}); err != nil {
@@ -92,7 +73,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	}
 
 	var s *stack.Stack
-	if err := phase("stack", func() (err error) {
+	if err := r.phase("stack", func() (err error) {
 		s, err = stack.Start(ctx, stack.Options{
 			LogDir:        cfg.LogDir,
 			Build:         []string{"./tools/cmd/benchworker"},
@@ -119,144 +100,211 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		}
 	}()
 
-	lo := LoanOptions{N: cfg.N, Concurrency: cfg.Concurrency, PollInterval: cfg.PollInterval, Seed: cfg.Seed, Timeout: cfg.ApplicantTimeout}
-	warm := lo
-	warm.N = max(1, cfg.Warmup) // at least one: its history is the baseline's shape
-	warm.Concurrency = max(1, min(cfg.Concurrency, warm.N))
-
-	// The baseline knows nothing of our codec: a client of its own.
-	plain, err := client.DialContext(ctx, client.Options{HostPort: s.TemporalAddress, Namespace: s.Namespace, Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	refs, err := r.loans(s)
 	if err != nil {
 		return res, err
 	}
-	defer plain.Close()
-
-	var refs []string
-	if !cfg.Skip["loans"] {
-		if err := phase("baseline worker", func() error {
-			port, err := testenv.FreePort()
-			if err != nil {
-				return err
-			}
-			addr := "127.0.0.1:" + strconv.Itoa(port)
-			_, err = s.Spawn(ctx, "benchworker", s.Bin("benchworker"), nil,
-				append(append([]string(nil), cfg.WorkerEnv...), "WORKER_HTTP_ADDR="+addr), "http://"+addr+"/readyz")
-			return err
-		}); err != nil {
-			return res, err
-		}
-		// The warm-up loans also give the baseline its shape.
-		var shape Shape
-		if err := phase("warm-up", func() error {
-			warm.Prefix = "warm"
-			r, warmRefs, err := RunLoans(ctx, s, warm)
-			if err != nil {
-				return err
-			}
-			if r.Completed != warm.N {
-				return fmt.Errorf("%d of %d warm-up loans settled: %v", r.Completed, warm.N, r.Outcomes)
-			}
-			h, err := MeasureHistories(ctx, s.Client, warmRefs)
-			if err != nil {
-				return err
-			}
-			shape, res.BaselineShape = h.Shape, h.Shape
-			logf("   baseline shape %s", shape)
-			_, err = RunBaseline(ctx, plain, shape, warm)
-			return err
-		}); err != nil {
-			return res, err
-		}
-		// Ours and the baseline in turns (ABBA: ours first in odd rounds,
-		// the baseline first in even ones), so that a change in the
-		// machine's load weighs on both alike.
-		var ours, base []*LoadResult
-		for round := range cfg.Rounds {
-			o := lo
-			o.N = cfg.N / cfg.Rounds
-			if round < cfg.N%cfg.Rounds {
-				o.N++
-			}
-			if o.N == 0 {
-				continue
-			}
-			o.Prefix = fmt.Sprintf("bench%d", round+1)
-			runOurs := func() error {
-				return phase(fmt.Sprintf("loans, round %d", round+1), func() error {
-					r, rrefs, err := RunLoans(ctx, s, o)
-					if err != nil {
-						return err
-					}
-					ours, refs = append(ours, r), append(refs, rrefs...)
-					logf("   %d of %d settled in %s: %.2f loans/s", r.Completed, o.N, r.Elapsed.Round(time.Millisecond), r.PerSecond)
-					return nil
-				})
-			}
-			runBase := func() error {
-				return phase(fmt.Sprintf("baseline, round %d", round+1), func() error {
-					r, err := RunBaseline(ctx, plain, shape, o)
-					if r != nil {
-						base = append(base, r)
-						logf("   %d of %d completed in %s: %.2f /s", r.Completed, o.N, r.Elapsed.Round(time.Millisecond), r.PerSecond)
-					}
-					return err
-				})
-			}
-			first, second := runOurs, runBase
-			if round%2 == 1 {
-				first, second = runBase, runOurs
-			}
-			if err := first(); err != nil {
-				return res, err
-			}
-			if err := second(); err != nil {
-				return res, err
-			}
-		}
-		res.Loans, res.Baseline = Merge(ours...), Merge(base...)
-		res.LoanRatio = res.Loans.PerSecond / res.Baseline.PerSecond
-		logf("   ours %.2f loans/s (workflow p50 %s, p99 %s), baseline %.2f /s (p50 %s, p99 %s): ratio %.2f",
-			res.Loans.PerSecond, res.Loans.Workflow.P50.Round(time.Millisecond), res.Loans.Workflow.P99.Round(time.Millisecond),
-			res.Baseline.PerSecond, res.Baseline.Workflow.P50.Round(time.Millisecond), res.Baseline.Workflow.P99.Round(time.Millisecond), res.LoanRatio)
-		if res.Loans.Completed != cfg.N {
-			res.Notes = append(res.Notes, fmt.Sprintf("only %d of %d loans settled: %v", res.Loans.Completed, cfg.N, res.Loans.Outcomes))
-		}
-		if err := phase("history", func() (err error) {
-			res.History, err = MeasureHistories(ctx, s.Client, refs)
-			if err == nil {
-				logf("   events min %d median %d max %d; bytes median %d; shape %s", res.History.Events.Min, res.History.Events.Median,
-					res.History.Events.Max, res.History.Bytes.Median, res.History.Shape)
-				if res.History.Shape != shape {
-					res.Notes = append(res.Notes, fmt.Sprintf("the baseline ran the warm-up loans' shape %s; the measured loans' most common one is %s (%d shapes in all)",
-						shape, res.History.Shape, res.History.Shapes))
-				}
-			}
-			return err
-		}); err != nil {
-			return res, err
-		}
-	}
-
 	if !cfg.Skip["webhooks"] && len(refs) > 0 {
-		if err := phase("webhooks", func() error { return runWebhooks(ctx, s, cfg, refs, res, logf) }); err != nil {
+		if err := r.phase("webhooks", func() error { return runWebhooks(ctx, s, cfg, refs, res, logf) }); err != nil {
 			return res, err
 		}
 	}
-
 	if !cfg.Skip["parked"] {
-		if err := phase("parked", func() (err error) {
-			res.Parked, err = Park(ctx, s, "park", cfg.Parked, cfg.ParkConcurrency, cfg.Seed, cfg.Settle, logf)
-			if err == nil {
-				logf("   %d parked in %s; worker RSS %s (peak %s), starter RSS %s (peak %s)", res.Parked.Parked,
-					res.Parked.ParkTime.Round(time.Millisecond), mib(res.Parked.Worker.RSS), mib(res.Parked.Worker.Peak),
-					mib(res.Parked.Starter.RSS), mib(res.Parked.Starter.Peak))
-			}
-			return err
-		}); err != nil {
+		if err := r.parked(s); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
+}
+
+// run is one Run: its phases add to res.
+type run struct {
+	ctx  context.Context
+	cfg  Config
+	res  *Results
+	logf func(format string, args ...any)
+}
+
+// phase runs fn as the phase name, timed into res.Phases.
+func (r *run) phase(name string, fn func() error) error {
+	t0 := time.Now()
+	r.logf("== %s", name)
+	err := fn()
+	r.res.Phases[name] = time.Since(t0)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	r.logf("   %s done in %s", name, time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+// clientBench reads the client micro-benchmarks, if the Makefile ran them.
+func (r *run) clientBench() error {
+	if r.cfg.ClientBench == "" {
+		return nil
+	}
+	f, err := os.Open(r.cfg.ClientBench)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r.res.Client, err = ParseGoBench(f)
+	return err
+}
+
+// loans measures our loans against the baseline (unless skipped) and
+// returns the refs of the loans measured.
+func (r *run) loans(s *stack.Stack) ([]string, error) {
+	ctx, cfg, res := r.ctx, r.cfg, r.res
+	lo := LoanOptions{N: cfg.N, Concurrency: cfg.Concurrency, PollInterval: cfg.PollInterval, Seed: cfg.Seed, Timeout: cfg.ApplicantTimeout}
+
+	// The baseline knows nothing of our codec: a client of its own.
+	plain, err := client.DialContext(ctx, client.Options{HostPort: s.TemporalAddress, Namespace: s.Namespace, Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		return nil, err
+	}
+	defer plain.Close()
+	if cfg.Skip["loans"] {
+		return nil, nil
+	}
+	if err := r.phase("baseline worker", func() error {
+		port, err := testenv.FreePort()
+		if err != nil {
+			return err
+		}
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		_, err = s.Spawn(ctx, "benchworker", s.Bin("benchworker"), nil,
+			append(append([]string(nil), cfg.WorkerEnv...), "WORKER_HTTP_ADDR="+addr), "http://"+addr+"/readyz")
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	shape, err := r.warmUp(s, plain, lo)
+	if err != nil {
+		return nil, err
+	}
+	ours, base, refs, err := r.rounds(s, plain, lo, shape)
+	if err != nil {
+		return refs, err
+	}
+	res.Loans, res.Baseline = Merge(ours...), Merge(base...)
+	res.LoanRatio = res.Loans.PerSecond / res.Baseline.PerSecond
+	r.logf("   ours %.2f loans/s (workflow p50 %s, p99 %s), baseline %.2f /s (p50 %s, p99 %s): ratio %.2f",
+		res.Loans.PerSecond, res.Loans.Workflow.P50.Round(time.Millisecond), res.Loans.Workflow.P99.Round(time.Millisecond),
+		res.Baseline.PerSecond, res.Baseline.Workflow.P50.Round(time.Millisecond), res.Baseline.Workflow.P99.Round(time.Millisecond), res.LoanRatio)
+	if res.Loans.Completed != cfg.N {
+		res.Notes = append(res.Notes, fmt.Sprintf("only %d of %d loans settled: %v", res.Loans.Completed, cfg.N, res.Loans.Outcomes))
+	}
+	return refs, r.history(s, refs, shape)
+}
+
+// warmUp runs the warm-up loans, which also give the baseline its shape,
+// and the baseline's own warm-up.
+func (r *run) warmUp(s *stack.Stack, plain client.Client, lo LoanOptions) (Shape, error) {
+	warm := lo
+	warm.N = max(1, r.cfg.Warmup) // at least one: its history is the baseline's shape
+	warm.Concurrency = max(1, min(r.cfg.Concurrency, warm.N))
+	var shape Shape
+	err := r.phase("warm-up", func() error {
+		warm.Prefix = "warm"
+		lr, warmRefs, err := RunLoans(r.ctx, s, warm)
+		if err != nil {
+			return err
+		}
+		if lr.Completed != warm.N {
+			return fmt.Errorf("%d of %d warm-up loans settled: %v", lr.Completed, warm.N, lr.Outcomes)
+		}
+		h, err := MeasureHistories(r.ctx, s.Client, warmRefs)
+		if err != nil {
+			return err
+		}
+		shape, r.res.BaselineShape = h.Shape, h.Shape
+		r.logf("   baseline shape %s", shape)
+		_, err = RunBaseline(r.ctx, plain, shape, warm)
+		return err
+	})
+	return shape, err
+}
+
+// rounds runs ours and the baseline in turns (ABBA: ours first in odd
+// rounds, the baseline first in even ones), so that a change in the
+// machine's load weighs on both alike.
+func (r *run) rounds(s *stack.Stack, plain client.Client, lo LoanOptions, shape Shape) (ours, base []*LoadResult, refs []string, err error) {
+	cfg := r.cfg
+	for round := range cfg.Rounds {
+		o := lo
+		o.N = cfg.N / cfg.Rounds
+		if round < cfg.N%cfg.Rounds {
+			o.N++
+		}
+		if o.N == 0 {
+			continue
+		}
+		o.Prefix = fmt.Sprintf("bench%d", round+1)
+		runOurs := func() error {
+			return r.phase(fmt.Sprintf("loans, round %d", round+1), func() error {
+				lr, rrefs, err := RunLoans(r.ctx, s, o)
+				if err != nil {
+					return err
+				}
+				ours, refs = append(ours, lr), append(refs, rrefs...)
+				r.logf("   %d of %d settled in %s: %.2f loans/s", lr.Completed, o.N, lr.Elapsed.Round(time.Millisecond), lr.PerSecond)
+				return nil
+			})
+		}
+		runBase := func() error {
+			return r.phase(fmt.Sprintf("baseline, round %d", round+1), func() error {
+				br, err := RunBaseline(r.ctx, plain, shape, o)
+				if br != nil {
+					base = append(base, br)
+					r.logf("   %d of %d completed in %s: %.2f /s", br.Completed, o.N, br.Elapsed.Round(time.Millisecond), br.PerSecond)
+				}
+				return err
+			})
+		}
+		first, second := runOurs, runBase
+		if round%2 == 1 {
+			first, second = runBase, runOurs
+		}
+		if err := first(); err != nil {
+			return ours, base, refs, err
+		}
+		if err := second(); err != nil {
+			return ours, base, refs, err
+		}
+	}
+	return ours, base, refs, nil
+}
+
+// history measures the histories of the loans measured.
+func (r *run) history(s *stack.Stack, refs []string, shape Shape) error {
+	res := r.res
+	return r.phase("history", func() (err error) {
+		res.History, err = MeasureHistories(r.ctx, s.Client, refs)
+		if err == nil {
+			r.logf("   events min %d median %d max %d; bytes median %d; shape %s", res.History.Events.Min, res.History.Events.Median,
+				res.History.Events.Max, res.History.Bytes.Median, res.History.Shape)
+			if res.History.Shape != shape {
+				res.Notes = append(res.Notes, fmt.Sprintf("the baseline ran the warm-up loans' shape %s; the measured loans' most common one is %s (%d shapes in all)",
+					shape, res.History.Shape, res.History.Shapes))
+			}
+		}
+		return err
+	})
+}
+
+// parked parks loans and reads the processes' memory.
+func (r *run) parked(s *stack.Stack) error {
+	cfg, res := r.cfg, r.res
+	return r.phase("parked", func() (err error) {
+		res.Parked, err = Park(r.ctx, s, "park", cfg.Parked, cfg.ParkConcurrency, cfg.Seed, cfg.Settle, r.logf)
+		if err == nil {
+			r.logf("   %d parked in %s; worker RSS %s (peak %s), starter RSS %s (peak %s)", res.Parked.Parked,
+				res.Parked.ParkTime.Round(time.Millisecond), mib(res.Parked.Worker.RSS), mib(res.Parked.Worker.Peak),
+				mib(res.Parked.Starter.RSS), mib(res.Parked.Starter.Peak))
+		}
+		return err
+	})
 }
 
 func runWebhooks(ctx context.Context, s *stack.Stack, cfg Config, refs []string, res *Results, logf func(string, ...any)) error {

@@ -60,7 +60,51 @@ func (s *Summary) write(w io.Writer) {
 	fmt.Fprintf(w, "chaos: %d applicants, seed %d; load %s, drain %s, total %s\n\n",
 		s.N, s.Seed, s.Load.Round(time.Second), s.Drain.Round(time.Second), s.Elapsed.Round(time.Second))
 
-	// Applicants by scenario.
+	s.writeScenarios(w)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHECK\tCHECKED\tVIOLATIONS\tRESULT")
+	for _, c := range Checks {
+		res := "PASS"
+		if r.Failed(c) > 0 {
+			res = "FAIL"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", c, r.Checked[c], r.Failed(c), res)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w)
+
+	s.writeChaos(w)
+
+	names := make([]string, 0, len(r.Figures))
+	for k := range r.Figures {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, k := range names {
+		parts = append(parts, fmt.Sprintf("%s %d", k, r.Figures[k]))
+	}
+	fmt.Fprintf(w, "figures: %s\n", strings.Join(parts, ", "))
+
+	if r.OK() {
+		fmt.Fprintln(w, "\nPASS: nothing lost, nothing applied twice")
+		return
+	}
+	fmt.Fprintf(w, "\nFAIL: %d violations\n", len(r.Violations))
+	vs := slices.Clone(r.Violations)
+	sort.SliceStable(vs, func(i, j int) bool {
+		return slices.Index(Checks, vs[i].Check) < slices.Index(Checks, vs[j].Check)
+	})
+	for _, v := range vs {
+		fmt.Fprintf(w, "  - %s\n", v)
+	}
+}
+
+// writeScenarios is the table of applicants by scenario, and how many
+// ended as expected.
+func (s *Summary) writeScenarios(w io.Writer) {
+	r := s.Report
 	type row struct{ n, ok int }
 	rows := map[demo.Scenario]*row{}
 	expected := map[demo.Scenario]string{}
@@ -96,20 +140,10 @@ func (s *Summary) write(w io.Writer) {
 	fmt.Fprintf(tw, "total\t%d\t\t%d\n", total, totalOK)
 	_ = tw.Flush()
 	fmt.Fprintln(w)
+}
 
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHECK\tCHECKED\tVIOLATIONS\tRESULT")
-	for _, c := range Checks {
-		res := "PASS"
-		if r.Failed(c) > 0 {
-			res = "FAIL"
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", c, r.Checked[c], r.Failed(c), res)
-	}
-	_ = tw.Flush()
-	fmt.Fprintln(w)
-
-	// What the chaos did.
+// writeChaos says what the chaos did.
+func (s *Summary) writeChaos(w io.Writer) {
 	kills, down := 0, time.Duration(0)
 	var once []string
 	for _, e := range s.Executed {
@@ -128,28 +162,4 @@ func (s *Summary) write(w io.Writer) {
 		fmt.Fprintf(w, "; %d scheduled events after the load ended, not run", s.Missed)
 	}
 	fmt.Fprintln(w)
-
-	names := make([]string, 0, len(r.Figures))
-	for k := range r.Figures {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	var parts []string
-	for _, k := range names {
-		parts = append(parts, fmt.Sprintf("%s %d", k, r.Figures[k]))
-	}
-	fmt.Fprintf(w, "figures: %s\n", strings.Join(parts, ", "))
-
-	if r.OK() {
-		fmt.Fprintln(w, "\nPASS: nothing lost, nothing applied twice")
-		return
-	}
-	fmt.Fprintf(w, "\nFAIL: %d violations\n", len(r.Violations))
-	vs := slices.Clone(r.Violations)
-	sort.SliceStable(vs, func(i, j int) bool {
-		return slices.Index(Checks, vs[i].Check) < slices.Index(Checks, vs[j].Check)
-	})
-	for _, v := range vs {
-		fmt.Fprintf(w, "  - %s\n", v)
-	}
 }

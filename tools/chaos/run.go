@@ -170,23 +170,7 @@ func (r *runner) logf(format string, args ...any) {
 
 func (r *runner) run(ctx context.Context) (*Summary, error) {
 	o := r.o
-	refPrefix := "chaos" + strconv.FormatUint(o.Seed, 10)
-	dopts := r.st.DemoOptions(refPrefix)
-	dopts.N, dopts.Concurrency, dopts.Seed = o.N, o.Concurrency, o.Seed
-	dopts.PollInterval, dopts.Timeout = o.PollInterval, o.LoadTimeout
-	// A loan parked for operations stays parked (nobody but the demo's own
-	// ops step for DisburseFail acts on it), so waiting changes no verdict;
-	// but after that ops retry the loan may look stuck for a while yet: the
-	// retry signal, the status query and the step's read all need a worker,
-	// and a kill loses a workflow task (10 s) or an activity (its 30-s
-	// StartToClose). Seed 2 saw a retried loan still parked 15 s after the
-	// retry, across two kills, then settle 31 s after it.
-	dopts.StuckGrace = 90 * time.Second
-	dopts.OnProgress = func(p demo.Progress) {
-		r.mu.Lock()
-		r.progress = p
-		r.mu.Unlock()
-	}
+	dopts := r.demoOptions()
 
 	r.logf("load: %d applicants (%s), chaos schedule of seed %d: %s", o.N, demo.DefaultMix, o.Seed, r.describeSchedule())
 	loadCtx, cancelLoad := context.WithTimeout(ctx, o.LoadTimeout+time.Minute)
@@ -254,6 +238,30 @@ wait:
 		Executed: executed, Missed: missed, Skew: r.sched.Skew,
 		Applicants: obs.Applicants, Report: rep,
 	}, nil
+}
+
+// demoOptions are the load's: the demo driver's applicants, this run's
+// seed and size.
+func (r *runner) demoOptions() demo.Options {
+	o := r.o
+	refPrefix := "chaos" + strconv.FormatUint(o.Seed, 10)
+	dopts := r.st.DemoOptions(refPrefix)
+	dopts.N, dopts.Concurrency, dopts.Seed = o.N, o.Concurrency, o.Seed
+	dopts.PollInterval, dopts.Timeout = o.PollInterval, o.LoadTimeout
+	// A loan parked for operations stays parked (nobody but the demo's own
+	// ops step for DisburseFail acts on it), so waiting changes no verdict;
+	// but after that ops retry the loan may look stuck for a while yet: the
+	// retry signal, the status query and the step's read all need a worker,
+	// and a kill loses a workflow task (10 s) or an activity (its 30-s
+	// StartToClose). Seed 2 saw a retried loan still parked 15 s after the
+	// retry, across two kills, then settle 31 s after it.
+	dopts.StuckGrace = 90 * time.Second
+	dopts.OnProgress = func(p demo.Progress) {
+		r.mu.Lock()
+		r.progress = p
+		r.mu.Unlock()
+	}
+	return dopts
 }
 
 func (r *runner) describeSchedule() string {

@@ -440,202 +440,249 @@ func retry(ctx context.Context, deadline time.Time, res *Result, op func(context
 
 // applicant is one borrower, from documents to a terminal state.
 func (r *runner) applicant(ctx context.Context, i int, sc Scenario, p *Person) Result {
-	res := r.newResult(i, sc, p)
-	defer r.done(&res)
-	began := r.o.Now()
-	deadline := time.Now().Add(r.o.Timeout)
-	ev := func(kind EventKind, stage, detail string) Event {
-		return Event{At: r.o.Now(), Ref: res.Ref, Scenario: sc, Kind: kind, Stage: stage, Detail: detail}
+	b := &borrower{r: r, ctx: ctx, i: i, sc: sc, p: p, res: r.newResult(i, sc, p)}
+	defer func() { r.done(&b.res) }()
+	b.began = r.o.Now()
+	b.deadline = time.Now().Add(r.o.Timeout)
+	r.emit(i, b.ev(EventStarted, StageUploading, ""), 0)
+	if err := b.apply(); err != nil {
+		return b.giveUp(err)
 	}
-	r.emit(i, ev(EventStarted, StageUploading, ""), 0)
-
-	var (
-		stage      string
-		cardTry    int  // cards refused so far: the next one's number
-		cardDone   bool // the last card submitted was accepted
-		signTry    int
-		cancelled  bool
-		opsDone    bool
-		opsAt      time.Time
-		stuckSince time.Time // zero when not stuck
-	)
-	finish := func(actual, reason string) Result {
-		if !stuckSince.IsZero() {
-			r.emit(i, ev(EventStage, "", "no longer stuck"), -1)
-		}
-		res.Actual, res.Reason = actual, reason
-		res.Duration = r.o.Now().Sub(began)
-		return res
-	}
-	giveUp := func(err error) Result {
+	for {
 		if ctx.Err() != nil {
-			return finish(OutcomeAborted, "the run ended")
+			return b.finish(OutcomeAborted, "the run ended at "+b.stage)
 		}
-		return finish(OutcomeError, err.Error())
+		if time.Now().After(b.deadline) {
+			return b.finish(OutcomeTimeout, fmt.Sprintf("not terminal after %s, at %s", r.o.Timeout, b.stage))
+		}
+		v, err := r.client.Application(ctx, b.res.Ref)
+		if err != nil {
+			if ctx.Err() == nil {
+				b.problem(err)
+			}
+			sleep(ctx, r.o.PollInterval, true)
+			continue
+		}
+		if res, ended := b.look(&v); ended {
+			return res
+		}
+		sleep(ctx, r.o.PollInterval, true)
 	}
+}
 
-	// Documents first, as a backend does: the KTP as a file upload, the
-	// selfie as base64 JSON (both forms of POST /v1/documents).
-	docSeed := uint64(i)<<1 ^ r.o.Seed
+// borrower is one applicant's run: what it has seen and done so far.
+type borrower struct {
+	r        *runner
+	ctx      context.Context
+	i        int
+	sc       Scenario
+	p        *Person
+	res      Result
+	began    time.Time
+	deadline time.Time
+
+	stage      string
+	cardTry    int  // cards refused so far: the next one's number
+	cardDone   bool // the last card submitted was accepted
+	signTry    int
+	cancelled  bool
+	opsDone    bool
+	opsAt      time.Time
+	stuckSince time.Time // zero when not stuck
+}
+
+func (b *borrower) ev(kind EventKind, stage, detail string) Event {
+	return Event{At: b.r.o.Now(), Ref: b.res.Ref, Scenario: b.sc, Kind: kind, Stage: stage, Detail: detail}
+}
+
+// action reports what the borrower (or operations) did.
+func (b *borrower) action(detail string) { b.r.emit(b.i, b.ev(EventAction, "", detail), 0) }
+
+// problem records a failed call and reports it.
+func (b *borrower) problem(err error) {
+	b.res.problem(err)
+	b.r.emit(b.i, b.ev(EventProblem, "", err.Error()), 0)
+}
+
+func (b *borrower) finish(actual, reason string) Result {
+	if !b.stuckSince.IsZero() {
+		b.r.emit(b.i, b.ev(EventStage, "", "no longer stuck"), -1)
+	}
+	b.res.Actual, b.res.Reason = actual, reason
+	b.res.Duration = b.r.o.Now().Sub(b.began)
+	return b.res
+}
+
+func (b *borrower) giveUp(err error) Result {
+	if b.ctx.Err() != nil {
+		return b.finish(OutcomeAborted, "the run ended")
+	}
+	return b.finish(OutcomeError, err.Error())
+}
+
+// apply uploads the documents first, as a backend does: the KTP as a file
+// upload, the selfie as base64 JSON (both forms of POST /v1/documents);
+// then it creates the application.
+func (b *borrower) apply() error {
+	r, ctx, res := b.r, b.ctx, &b.res
+	docSeed := uint64(b.i)<<1 ^ r.o.Seed
 	var ktp, selfie api.DocumentResponse
-	err := retry(ctx, deadline, &res, func(ctx context.Context) (err error) {
+	err := retry(ctx, b.deadline, res, func(ctx context.Context) (err error) {
 		ktp, err = r.client.UploadDocument(ctx, awda.ImageKTP, res.Ref, "ktp.png", KTPImage(docSeed), false)
 		return err
 	})
 	if err == nil {
-		err = retry(ctx, deadline, &res, func(ctx context.Context) (err error) {
+		err = retry(ctx, b.deadline, res, func(ctx context.Context) (err error) {
 			selfie, err = r.client.UploadDocument(ctx, awda.ImageSelfie, res.Ref, "selfie.jpg", SelfieImage(docSeed), true)
 			return err
 		})
 	}
 	if err != nil {
-		return giveUp(err)
+		return err
 	}
 	app := &api.ApplicationRequest{
 		ApplicantRef:      res.Ref,
-		Applicant:         p.Applicant,
-		Loan:              p.Loan,
-		EmergencyContacts: p.EmergencyContacts,
+		Applicant:         b.p.Applicant,
+		Loan:              b.p.Loan,
+		EmergencyContacts: b.p.EmergencyContacts,
 		Documents: []activities.DocumentRef{
 			{Type: awda.ImageKTP, DocumentID: ktp.DocumentID},
 			{Type: awda.ImageSelfie, DocumentID: selfie.DocumentID},
 		},
 	}
-	if i%2 == 1 {
+	if b.i%2 == 1 {
 		app.UploadMethod = activities.UploadBase64 // both ways to AWDA, too
 	}
-	if err := retry(ctx, deadline, &res, func(ctx context.Context) error {
+	return retry(ctx, b.deadline, res, func(ctx context.Context) error {
 		_, err := r.client.CreateApplication(ctx, app)
 		return err
-	}); err != nil {
-		return giveUp(err)
+	})
+}
+
+// look takes in one view of the application and acts on it; ended when the
+// applicant's run is over, with its result.
+func (b *borrower) look(v *api.ApplicationView) (Result, bool) {
+	if v.Stage != b.stage {
+		b.stage = v.Stage
+		b.res.Stages = append(b.res.Stages, b.stage)
+		if !v.Terminal {
+			b.r.emit(b.i, b.ev(EventStage, b.stage, ""), 0)
+		}
 	}
+	b.res.LoanNo, b.res.OrderNo = v.AwdaLoanNo, v.OrderNo
+	if v.Terminal {
+		return b.finish(v.Stage, v.Reason), true
+	}
+	if v.Stuck {
+		return b.stuck(v)
+	}
+	if !b.stuckSince.IsZero() {
+		b.stuckSince = time.Time{}
+		b.r.emit(b.i, b.ev(EventStage, "", "resumed"), -1)
+	}
+	if v.Next == nil {
+		return Result{}, false
+	}
+	switch v.Next.Action {
+	case workflows.ActionAuthorize:
+		// The sandbox completes the pages; a withdrawing borrower
+		// cancels instead.
+		if b.sc == Cancel && !b.cancelled {
+			if err := b.r.client.Cancel(b.ctx, b.res.Ref, "the borrower changed their mind"); err != nil {
+				b.res.problem(err)
+			} else {
+				b.cancelled = true
+				b.action("borrower cancelled")
+			}
+		}
+	case workflows.ActionSubmitBankCard:
+		b.submitCard(v)
+	case workflows.ActionSignAgreement:
+		b.sign(v)
+	}
+	return Result{}, false
+}
 
-	for {
-		if ctx.Err() != nil {
-			return finish(OutcomeAborted, "the run ended at "+stage)
+// stuck handles a loan parked for operations: the disbursement scenario's
+// operator has AWDA disburse again and re-runs the step; any other loan
+// stuck past the grace period ends the run as stuck.
+func (b *borrower) stuck(v *api.ApplicationView) (Result, bool) {
+	r, ctx := b.r, b.ctx
+	if b.stuckSince.IsZero() {
+		b.stuckSince = time.Now()
+		r.emit(b.i, b.ev(EventStuck, "", stuckText(*v)), +1)
+	}
+	if b.sc == DisburseFail && v.Stage == string(workflows.StageDisbursement) && !b.opsDone && v.AwdaLoanNo != "" {
+		// Operations: have AWDA disburse again, then re-run the step.
+		if err := r.redisburse(ctx, v.AwdaLoanNo); err != nil {
+			b.problem(err)
+		} else if err := r.client.Retry(ctx, b.res.Ref, r.o.Operator, "AWDA disbursed again"); err != nil {
+			b.problem(err)
+		} else {
+			b.opsDone, b.opsAt = true, time.Now()
+			b.res.Retries++
+			b.action("ops: AWDA disbursed again, retried")
 		}
-		if time.Now().After(deadline) {
-			return finish(OutcomeTimeout, fmt.Sprintf("not terminal after %s, at %s", r.o.Timeout, stage))
-		}
-		v, err := r.client.Application(ctx, res.Ref)
-		if err != nil {
-			if ctx.Err() == nil {
-				res.problem(err)
-				r.emit(i, ev(EventProblem, "", err.Error()), 0)
-			}
-			sleep(ctx, r.o.PollInterval, true)
-			continue
-		}
-		if v.Stage != stage {
-			stage = v.Stage
-			res.Stages = append(res.Stages, stage)
-			if !v.Terminal {
-				r.emit(i, ev(EventStage, stage, ""), 0)
-			}
-		}
-		res.LoanNo, res.OrderNo = v.AwdaLoanNo, v.OrderNo
-		if v.Terminal {
-			return finish(v.Stage, v.Reason)
-		}
+	} else if (!b.opsDone || time.Since(b.opsAt) > 15*time.Second) && time.Since(b.stuckSince) >= r.o.StuckGrace {
+		return b.finish(OutcomeStuck, "stuck at "+b.stage+": "+stuckText(*v)), true
+	}
+	return Result{}, false
+}
 
-		if v.Stuck {
-			if stuckSince.IsZero() {
-				stuckSince = time.Now()
-				r.emit(i, ev(EventStuck, "", stuckText(v)), +1)
-			}
-			if sc == DisburseFail && v.Stage == string(workflows.StageDisbursement) && !opsDone && v.AwdaLoanNo != "" {
-				// Operations: have AWDA disburse again, then re-run the step.
-				if err := r.redisburse(ctx, v.AwdaLoanNo); err != nil {
-					res.problem(err)
-					r.emit(i, ev(EventProblem, "", err.Error()), 0)
-				} else if err := r.client.Retry(ctx, res.Ref, r.o.Operator, "AWDA disbursed again"); err != nil {
-					res.problem(err)
-					r.emit(i, ev(EventProblem, "", err.Error()), 0)
-				} else {
-					opsDone, opsAt = true, time.Now()
-					res.Retries++
-					r.emit(i, ev(EventAction, "", "ops: AWDA disbursed again, retried"), 0)
-				}
-			} else if (!opsDone || time.Since(opsAt) > 15*time.Second) && time.Since(stuckSince) >= r.o.StuckGrace {
-				return finish(OutcomeStuck, "stuck at "+stage+": "+stuckText(v))
-			}
-			sleep(ctx, r.o.PollInterval, true)
-			continue
+// submitCard submits the next bank card, unless the accepted one is still
+// being processed.
+func (b *borrower) submitCard(v *api.ApplicationView) {
+	if b.cardDone {
+		if v.Next.Reason == "" {
+			return // the accepted card is still being processed
 		}
-		if !stuckSince.IsZero() {
-			stuckSince = time.Time{}
-			r.emit(i, ev(EventStage, "", "resumed"), -1)
+		// Accepted, then refused after all: the next card.
+		b.cardDone = false
+		b.cardTry++
+	}
+	refuse := b.sc == CardRetry && b.cardTry == 0
+	card, ok := b.p.BankCard(v.Next.Banks, b.cardTry, refuse)
+	if !ok {
+		return
+	}
+	verdict, err := b.r.client.SubmitBankCard(b.ctx, b.res.Ref, b.res.Ref+".card."+strconv.Itoa(b.cardTry), card)
+	switch {
+	case err == nil:
+		b.cardDone = true
+		b.res.CardAttempts = b.cardTry + 1
+		b.action("bank card " + verdict.Status)
+	case IsStatus(err, http.StatusUnprocessableEntity):
+		// Refused: by AWDA (name mismatch) or by the workflow.
+		b.cardTry++
+		b.res.CardAttempts = b.cardTry
+		if !refuse {
+			b.res.problem(err)
 		}
+		b.action("bank card refused: " + verdict.Reason)
+	default:
+		// 409 (the view was stale), 503/504 (try again with the
+		// same key: the first submission's verdict comes back).
+		b.problem(err)
+	}
+}
 
-		if v.Next != nil {
-			switch v.Next.Action {
-			case workflows.ActionAuthorize:
-				// The sandbox completes the pages; a withdrawing borrower
-				// cancels instead.
-				if sc == Cancel && !cancelled {
-					if err := r.client.Cancel(ctx, res.Ref, "the borrower changed their mind"); err != nil {
-						res.problem(err)
-					} else {
-						cancelled = true
-						r.emit(i, ev(EventAction, "", "borrower cancelled"), 0)
-					}
-				}
-			case workflows.ActionSubmitBankCard:
-				if cardDone {
-					if v.Next.Reason == "" {
-						break // the accepted card is still being processed
-					}
-					// Accepted, then refused after all: the next card.
-					cardDone = false
-					cardTry++
-				}
-				refuse := sc == CardRetry && cardTry == 0
-				card, ok := p.BankCard(v.Next.Banks, cardTry, refuse)
-				if !ok {
-					break
-				}
-				verdict, err := r.client.SubmitBankCard(ctx, res.Ref, res.Ref+".card."+strconv.Itoa(cardTry), card)
-				switch {
-				case err == nil:
-					cardDone = true
-					res.CardAttempts = cardTry + 1
-					r.emit(i, ev(EventAction, "", "bank card "+verdict.Status), 0)
-				case IsStatus(err, http.StatusUnprocessableEntity):
-					// Refused: by AWDA (name mismatch) or by the workflow.
-					cardTry++
-					res.CardAttempts = cardTry
-					if !refuse {
-						res.problem(err)
-					}
-					r.emit(i, ev(EventAction, "", "bank card refused: "+verdict.Reason), 0)
-				default:
-					// 409 (the view was stale), 503/504 (try again with the
-					// same key: the first submission's verdict comes back).
-					res.problem(err)
-					r.emit(i, ev(EventProblem, "", err.Error()), 0)
-				}
-			case workflows.ActionSignAgreement:
-				ag := v.Next.Agreement
-				if ag == nil || ag.ID == "" {
-					break
-				}
-				in := api.SignatureRequest{AgreementID: ag.ID, Consent: true, ClientIP: fmt.Sprintf("198.51.100.%d", 1+i%254)}
-				_, err := r.client.Sign(ctx, res.Ref, res.Ref+".sign."+strconv.Itoa(signTry), in)
-				switch {
-				case err == nil:
-					res.Signatures++
-					r.emit(i, ev(EventAction, "", "agreement signed"), 0)
-				case IsStatus(err, http.StatusUnprocessableEntity):
-					signTry++
-					res.problem(err)
-				default:
-					res.problem(err)
-					r.emit(i, ev(EventProblem, "", err.Error()), 0)
-				}
-			}
-		}
-		sleep(ctx, r.o.PollInterval, true)
+// sign signs the agreement on offer.
+func (b *borrower) sign(v *api.ApplicationView) {
+	ag := v.Next.Agreement
+	if ag == nil || ag.ID == "" {
+		return
+	}
+	in := api.SignatureRequest{AgreementID: ag.ID, Consent: true, ClientIP: fmt.Sprintf("198.51.100.%d", 1+b.i%254)}
+	_, err := b.r.client.Sign(b.ctx, b.res.Ref, b.res.Ref+".sign."+strconv.Itoa(b.signTry), in)
+	switch {
+	case err == nil:
+		b.res.Signatures++
+		b.action("agreement signed")
+	case IsStatus(err, http.StatusUnprocessableEntity):
+		b.signTry++
+		b.res.problem(err)
+	default:
+		b.problem(err)
 	}
 }
 

@@ -161,18 +161,7 @@ func (g *Generator) Person() Person {
 	age := 21 + g.rng.IntN(35)
 	birth := time.Date(g.now.Year()-age, time.Month(1+g.rng.IntN(12)), 1+g.rng.IntN(28), 0, 0, 0, 0, time.UTC)
 	reg := regions[g.rng.IntN(len(regions))]
-	var nik string
-	for {
-		day := birth.Day()
-		if female {
-			day += 40
-		}
-		nik = fmt.Sprintf("%s%02d%02d%02d%02d%04d", reg.code, 1+g.rng.IntN(12), day, int(birth.Month()), birth.Year()%100, 1+g.rng.IntN(9999))
-		if !g.niks[nik] {
-			g.niks[nik] = true
-			break
-		}
-	}
+	nik := g.nik(reg.code, birth, female)
 	gender := "MALE"
 	if female {
 		gender = "FEMALE"
@@ -194,16 +183,7 @@ func (g *Generator) Person() Person {
 	occ := occupations[g.rng.IntN(len(occupations))]
 	income := int64(4_000_000 + 500_000*g.rng.IntN(40)) // 4 to 23.5 million IDR
 
-	contacts := []awda.EmergencyContact{}
-	relations := []string{"PARENT", "SIBLING", "FRIEND", "COLLEAGUE"}
-	if married {
-		relations = append(relations, "SPOUSE", "SPOUSE")
-	}
-	for range 1 + g.rng.IntN(2) {
-		contacts = append(contacts, awda.EmergencyContact{
-			Name: g.name(g.rng.IntN(2) == 0), Mobile: g.Mobile(), Relation: g.pick(relations),
-		})
-	}
+	contacts := g.contacts(married)
 
 	t := g.tenors[g.rng.IntN(len(g.tenors))]
 	amount := int64(1_000_000 + 250_000*g.rng.IntN(29)) // 1 to 8 million IDR
@@ -237,6 +217,38 @@ func (g *Generator) Person() Person {
 		bankPick:    g.rng.Float64(),
 		accountSeed: g.rng.Uint64(),
 	}
+}
+
+// nik is a NIK not handed out before: region, birth date (the day plus 40
+// for a woman), a serial number.
+func (g *Generator) nik(region string, birth time.Time, female bool) string {
+	for {
+		day := birth.Day()
+		if female {
+			day += 40
+		}
+		nik := fmt.Sprintf("%s%02d%02d%02d%02d%04d", region, 1+g.rng.IntN(12), day, int(birth.Month()), birth.Year()%100, 1+g.rng.IntN(9999))
+		if !g.niks[nik] {
+			g.niks[nik] = true
+			return nik
+		}
+	}
+}
+
+// contacts are one or two emergency contacts; a spouse is likelier for a
+// married applicant.
+func (g *Generator) contacts(married bool) []awda.EmergencyContact {
+	contacts := []awda.EmergencyContact{}
+	relations := []string{"PARENT", "SIBLING", "FRIEND", "COLLEAGUE"}
+	if married {
+		relations = append(relations, "SPOUSE", "SPOUSE")
+	}
+	for range 1 + g.rng.IntN(2) {
+		contacts = append(contacts, awda.EmergencyContact{
+			Name: g.name(g.rng.IntN(2) == 0), Mobile: g.Mobile(), Relation: g.pick(relations),
+		})
+	}
+	return contacts
 }
 
 // BankCard is the card the borrower submits from the banks offered. A

@@ -98,42 +98,11 @@ func list(s string) []string {
 }
 
 func run() error {
-	var e env
-	cfg := bench.Config{
-		Params: bench.Params{
-			N:                  e.int("BENCH_N", 500),
-			Concurrency:        e.int("BENCH_CONCURRENCY", 25),
-			PollInterval:       e.dur("BENCH_POLL", 500*time.Millisecond),
-			Warmup:             e.int("BENCH_WARMUP", 20),
-			Rounds:             e.int("BENCH_ROUNDS", 5),
-			Webhooks:           e.int("BENCH_WEBHOOKS", 20000),
-			WebhookConcurrency: e.int("BENCH_WEBHOOK_CONCURRENCY", 16),
-			Parked:             e.int("BENCH_PARKED", 5000),
-			ParkConcurrency:    e.int("BENCH_PARK_CONCURRENCY", 50),
-			WorkerEnv:          list(e.str("BENCH_WORKER_ENV", "")),
-			TemporalArgs:       strings.Fields(e.str("BENCH_TEMPORAL_ARGS", "")),
-			DatabaseQuery:      e.str("BENCH_DATABASE_QUERY", ""),
-		},
-		Seed:             uint64(e.int("BENCH_SEED", 1)),
-		ApplicantTimeout: 10 * time.Minute,
-		Settle:           e.dur("BENCH_SETTLE", 5*time.Second),
-		ClientBench:      e.str("BENCH_CLIENT", ""),
-		LogDir:           e.str("BENCH_LOG_DIR", ".data/bench/logs"),
-		Skip:             map[string]bool{},
+	cfg, o, err := config()
+	if err != nil {
+		return err
 	}
-	for _, s := range list(e.str("BENCH_SKIP", "")) {
-		cfg.Skip[s] = true
-	}
-	jsonPath := e.str("BENCH_JSON", ".data/bench/results.json")
-	mdPath := e.str("BENCH_MD", "docs/benchmarks.md")
-	timeout := e.dur("BENCH_TIMEOUT", 20*time.Minute)
-	if cfg.N == 0 || cfg.Rounds == 0 || cfg.Concurrency == 0 || cfg.WebhookConcurrency == 0 || cfg.ParkConcurrency == 0 {
-		e.errs = append(e.errs, "BENCH_N and the concurrencies must be positive")
-	}
-	if len(e.errs) > 0 {
-		return fmt.Errorf("configuration:\n  %s", strings.Join(e.errs, "\n  "))
-	}
-
+	jsonPath, mdPath, timeout := o.jsonPath, o.mdPath, o.timeout
 	root, err := stack.RepoRoot()
 	if err != nil {
 		return err
@@ -168,18 +137,7 @@ func run() error {
 	if runErr != nil {
 		res.Notes = append(res.Notes, "incomplete run: "+runErr.Error())
 	}
-	if err := os.MkdirAll(filepath.Dir(jsonPath), 0o755); err != nil {
-		return err
-	}
-	f, err := os.Create(jsonPath)
-	if err != nil {
-		return err
-	}
-	if err := res.WriteJSON(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := writeJSON(res, jsonPath); err != nil {
 		return err
 	}
 	if err := res.WriteMarkdown(os.Stdout); err != nil {
@@ -197,4 +155,68 @@ func run() error {
 		fmt.Printf("appended to %s\n", mdPath)
 	}
 	return runErr
+}
+
+// output is where the results go, and how long the run may take.
+type output struct {
+	jsonPath, mdPath string
+	timeout          time.Duration
+}
+
+// config reads the BENCH_* variables, reporting every bad one at once.
+func config() (bench.Config, output, error) {
+	var o output
+	var e env
+	cfg := bench.Config{
+		Params: bench.Params{
+			N:                  e.int("BENCH_N", 500),
+			Concurrency:        e.int("BENCH_CONCURRENCY", 25),
+			PollInterval:       e.dur("BENCH_POLL", 500*time.Millisecond),
+			Warmup:             e.int("BENCH_WARMUP", 20),
+			Rounds:             e.int("BENCH_ROUNDS", 5),
+			Webhooks:           e.int("BENCH_WEBHOOKS", 20000),
+			WebhookConcurrency: e.int("BENCH_WEBHOOK_CONCURRENCY", 16),
+			Parked:             e.int("BENCH_PARKED", 5000),
+			ParkConcurrency:    e.int("BENCH_PARK_CONCURRENCY", 50),
+			WorkerEnv:          list(e.str("BENCH_WORKER_ENV", "")),
+			TemporalArgs:       strings.Fields(e.str("BENCH_TEMPORAL_ARGS", "")),
+			DatabaseQuery:      e.str("BENCH_DATABASE_QUERY", ""),
+		},
+		Seed:             uint64(e.int("BENCH_SEED", 1)),
+		ApplicantTimeout: 10 * time.Minute,
+		Settle:           e.dur("BENCH_SETTLE", 5*time.Second),
+		ClientBench:      e.str("BENCH_CLIENT", ""),
+		LogDir:           e.str("BENCH_LOG_DIR", ".data/bench/logs"),
+		Skip:             map[string]bool{},
+	}
+	for _, s := range list(e.str("BENCH_SKIP", "")) {
+		cfg.Skip[s] = true
+	}
+	o.jsonPath = e.str("BENCH_JSON", ".data/bench/results.json")
+	o.mdPath = e.str("BENCH_MD", "docs/benchmarks.md")
+	o.timeout = e.dur("BENCH_TIMEOUT", 20*time.Minute)
+	if cfg.N == 0 || cfg.Rounds == 0 || cfg.Concurrency == 0 || cfg.WebhookConcurrency == 0 || cfg.ParkConcurrency == 0 {
+		e.errs = append(e.errs, "BENCH_N and the concurrencies must be positive")
+	}
+	if len(e.errs) > 0 {
+		return cfg, o, fmt.Errorf("configuration:\n  %s", strings.Join(e.errs, "\n  "))
+	}
+
+	return cfg, o, nil
+}
+
+// writeJSON writes the results to path, creating its directory.
+func writeJSON(res *bench.Results, path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := res.WriteJSON(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

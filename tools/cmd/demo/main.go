@@ -63,112 +63,32 @@ flags:
 
 // demoCommand runs `starter demo`.
 func demoCommand(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, demoUsage)
-		fs.PrintDefaults()
+	f, code := parseDemoFlags(args, getenv, stdout, stderr)
+	if f == nil {
+		return code
 	}
-	var (
-		n         = fs.Int("n", 20, "number of applicants")
-		conc      = fs.Int("concurrency", 10, "applicants in flight at once")
-		apiURL    = fs.String("api", envOr(getenv, EnvURL, DefaultURL), "base URL of the starter (env "+EnvURL+")")
-		token     = fs.String("token", "", "API bearer token (default: "+EnvAPIToken+", else the first of "+EnvAPITokens+")")
-		sbAdmin   = fs.String("sandbox-admin", DefaultSandboxAdminURL, "base URL of the AWDA sandbox's admin API (\"none\": without it; the disbursefail scenario is left out)")
-		mixFlag   = fs.String("mix", demo.DefaultMix.String(), "scenario weights, scenario=weight,… (scenarios: "+scenarioList()+")")
-		seed      = fs.Uint64("seed", 1, "seed of the scenario plan and the generated applicants")
-		runID     = fs.String("run-id", "", "tells this run's applicants from earlier ones (default: from the clock)")
-		timeout   = fs.Duration("timeout", 10*time.Minute, "longest an applicant may take to reach a terminal state")
-		poll      = fs.Duration("poll", 500*time.Millisecond, "how often each application's status is read")
-		waitReady = fs.Duration("wait-ready", time.Minute, "how long to wait for the starter's /readyz first")
-		progress  = fs.String("progress", "auto", "auto (live on a terminal, lines otherwise), live, lines or none")
-	)
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "demo: unexpected arguments %v\n", fs.Args())
-		return 2
-	}
-	if *token == "" {
-		*token = getenv(EnvAPIToken)
-	}
-	if *token == "" {
-		if ts := strings.Split(getenv(EnvAPITokens), ","); strings.TrimSpace(ts[0]) != "" {
-			*token = strings.TrimSpace(ts[0])
-		}
-	}
-	if *token == "" {
-		fmt.Fprintf(stderr, "demo: set -token, %s or %s\n", EnvAPIToken, EnvAPITokens)
-		return 2
-	}
-	mix, err := demo.ParseMix(*mixFlag)
-	if err != nil {
-		fmt.Fprintf(stderr, "demo: %v\n", err)
-		return 2
-	}
-	mode := *progress
-	if mode == "auto" {
-		mode = "lines"
-		if f, ok := stdout.(*os.File); ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) {
-			mode = "live"
-		}
-	}
-	if !slices.Contains([]string{"live", "lines", "none"}, mode) {
-		fmt.Fprintf(stderr, "demo: -progress %q: want auto, live, lines or none\n", *progress)
-		return 2
-	}
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
-	// The sandbox admin API is optional: without it, the scenarios that
-	// need it are left out (an explicit -sandbox-admin must answer).
-	adminURL := *sbAdmin
-	explicit := false
-	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "sandbox-admin" })
-	if adminURL == "none" || adminURL == "" {
-		adminURL = ""
-	} else {
-		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := demo.NewSandboxAdmin(adminURL, nil).Healthy(hctx)
-		cancel()
-		if err != nil {
-			if explicit {
-				fmt.Fprintf(stderr, "demo: the sandbox admin API at %s does not answer: %v\n", adminURL, err)
-				return 2
-			}
-			fmt.Fprintf(stderr, "demo: no sandbox admin API at %s; leaving out the scenarios that need it\n", adminURL)
-			adminURL = ""
-		}
+	adminURL, ok := sandboxAdminURL(ctx, f.sbAdmin, f.sbAdminExplicit, stderr)
+	if !ok {
+		return 2
 	}
 
 	o := demo.Options{
-		APIURL: *apiURL, Token: *token, SandboxAdminURL: adminURL,
-		N: *n, Concurrency: *conc, Mix: mix, Seed: *seed, RunID: *runID,
-		PollInterval: *poll, Timeout: *timeout, WaitReady: *waitReady,
+		APIURL: f.apiURL, Token: f.token, SandboxAdminURL: adminURL,
+		N: f.n, Concurrency: f.conc, Mix: f.mix, Seed: f.seed, RunID: f.runID,
+		PollInterval: f.poll, Timeout: f.timeout, WaitReady: f.waitReady,
 	}
 	if adminURL == "" {
-		o.Mix = mix.Without(demo.Scenario.NeedsSandboxAdmin)
+		o.Mix = f.mix.Without(demo.Scenario.NeedsSandboxAdmin)
 	}
-	plan := demo.Plan(*n, o.Mix, *seed)
-	if *n > 0 && len(plan) > 0 {
+	plan := demo.Plan(f.n, o.Mix, f.seed)
+	if f.n > 0 && len(plan) > 0 {
 		o.Plan = plan
 	}
-	fmt.Fprintf(stdout, "demo: %d applicants against %s, %d at a time; scenarios %s\n", *n, *apiURL, *conc, planString(plan))
+	fmt.Fprintf(stdout, "demo: %d applicants against %s, %d at a time; scenarios %s\n", f.n, f.apiURL, f.conc, planString(plan))
 
-	var disp display
-	switch mode {
-	case "live":
-		disp = newLiveDisplay(stdout)
-	case "lines":
-		disp = &lineDisplay{w: stdout, every: 5 * time.Second}
-	default:
-		disp = nopDisplay{}
-	}
+	disp := newDisplay(f.mode, stdout)
 	o.OnProgress = disp.update
 	sum, err := demo.Run(ctx, o)
 	disp.close()
@@ -179,16 +99,7 @@ func demoCommand(args []string, getenv func(string) string, stdout, stderr io.Wr
 	fmt.Fprintln(stdout)
 	_ = sum.WriteTable(stdout)
 	if adminURL != "" {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		st, serr := demo.NewSandboxAdmin(adminURL, nil).Stats(sctx)
-		cancel()
-		if serr == nil {
-			dups := "none"
-			if len(st.DuplicateOrderNos) > 0 {
-				dups = strings.Join(st.DuplicateOrderNos, ", ")
-			}
-			fmt.Fprintf(stdout, "sandbox: %d loans in all, duplicate orderNos: %s\n", st.Loans, dups)
-		}
+		sandboxStats(stdout, adminURL)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "demo: %v\n", err)
@@ -199,6 +110,144 @@ func demoCommand(args []string, getenv func(string) string, stdout, stderr io.Wr
 	}
 	fmt.Fprintf(stdout, "\nevery applicant ended as expected\n")
 	return 0
+}
+
+// demoFlags are the demo's flags, checked.
+type demoFlags struct {
+	n, conc                       int
+	apiURL, token, sbAdmin, runID string
+	sbAdminExplicit               bool // -sandbox-admin was given
+	mix                           demo.Mix
+	seed                          uint64
+	timeout, poll, waitReady      time.Duration
+	mode                          string // live, lines or none
+}
+
+// parseDemoFlags reads and checks the flags; nil and the exit code when
+// the demo must not run.
+func parseDemoFlags(args []string, getenv func(string) string, stdout, stderr io.Writer) (*demoFlags, int) {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, demoUsage)
+		fs.PrintDefaults()
+	}
+	var f demoFlags
+	fs.IntVar(&f.n, "n", 20, "number of applicants")
+	fs.IntVar(&f.conc, "concurrency", 10, "applicants in flight at once")
+	fs.StringVar(&f.apiURL, "api", envOr(getenv, EnvURL, DefaultURL), "base URL of the starter (env "+EnvURL+")")
+	fs.StringVar(&f.token, "token", "", "API bearer token (default: "+EnvAPIToken+", else the first of "+EnvAPITokens+")")
+	fs.StringVar(&f.sbAdmin, "sandbox-admin", DefaultSandboxAdminURL, "base URL of the AWDA sandbox's admin API (\"none\": without it; the disbursefail scenario is left out)")
+	mixFlag := fs.String("mix", demo.DefaultMix.String(), "scenario weights, scenario=weight,… (scenarios: "+scenarioList()+")")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed of the scenario plan and the generated applicants")
+	fs.StringVar(&f.runID, "run-id", "", "tells this run's applicants from earlier ones (default: from the clock)")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "longest an applicant may take to reach a terminal state")
+	fs.DurationVar(&f.poll, "poll", 500*time.Millisecond, "how often each application's status is read")
+	fs.DurationVar(&f.waitReady, "wait-ready", time.Minute, "how long to wait for the starter's /readyz first")
+	progress := fs.String("progress", "auto", "auto (live on a terminal, lines otherwise), live, lines or none")
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil, 0
+		}
+		return nil, 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "demo: unexpected arguments %v\n", fs.Args())
+		return nil, 2
+	}
+	if f.token = demoToken(f.token, getenv); f.token == "" {
+		fmt.Fprintf(stderr, "demo: set -token, %s or %s\n", EnvAPIToken, EnvAPITokens)
+		return nil, 2
+	}
+	var err error
+	if f.mix, err = demo.ParseMix(*mixFlag); err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return nil, 2
+	}
+	if f.mode = progressMode(*progress, stdout); f.mode == "" {
+		fmt.Fprintf(stderr, "demo: -progress %q: want auto, live, lines or none\n", *progress)
+		return nil, 2
+	}
+	fs.Visit(func(fl *flag.Flag) { f.sbAdminExplicit = f.sbAdminExplicit || fl.Name == "sandbox-admin" })
+	return &f, 0
+}
+
+// demoToken is the -token flag, else EnvAPIToken, else the first of
+// EnvAPITokens; "" when none is set.
+func demoToken(flagValue string, getenv func(string) string) string {
+	token := flagValue
+	if token == "" {
+		token = getenv(EnvAPIToken)
+	}
+	if token == "" {
+		if ts := strings.Split(getenv(EnvAPITokens), ","); strings.TrimSpace(ts[0]) != "" {
+			token = strings.TrimSpace(ts[0])
+		}
+	}
+	return token
+}
+
+// progressMode resolves -progress: auto is live on a terminal, lines
+// otherwise; "" for a mode it does not know.
+func progressMode(progress string, stdout io.Writer) string {
+	mode := progress
+	if mode == "auto" {
+		mode = "lines"
+		if f, ok := stdout.(*os.File); ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) {
+			mode = "live"
+		}
+	}
+	if !slices.Contains([]string{"live", "lines", "none"}, mode) {
+		return ""
+	}
+	return mode
+}
+
+// sandboxAdminURL checks the sandbox admin API, which is optional: without
+// it, the scenarios that need it are left out ("" returned), but an
+// explicit -sandbox-admin must answer (ok false otherwise).
+func sandboxAdminURL(ctx context.Context, adminURL string, explicit bool, stderr io.Writer) (string, bool) {
+	if adminURL == "none" || adminURL == "" {
+		return "", true
+	}
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err := demo.NewSandboxAdmin(adminURL, nil).Healthy(hctx)
+	cancel()
+	if err == nil {
+		return adminURL, true
+	}
+	if explicit {
+		fmt.Fprintf(stderr, "demo: the sandbox admin API at %s does not answer: %v\n", adminURL, err)
+		return "", false
+	}
+	fmt.Fprintf(stderr, "demo: no sandbox admin API at %s; leaving out the scenarios that need it\n", adminURL)
+	return "", true
+}
+
+func newDisplay(mode string, stdout io.Writer) display {
+	switch mode {
+	case "live":
+		return newLiveDisplay(stdout)
+	case "lines":
+		return &lineDisplay{w: stdout, every: 5 * time.Second}
+	default:
+		return nopDisplay{}
+	}
+}
+
+// sandboxStats prints the sandbox's count of loans and duplicate orderNos
+// (none expected: one per applicant), if its admin API answers.
+func sandboxStats(stdout io.Writer, adminURL string) {
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	st, serr := demo.NewSandboxAdmin(adminURL, nil).Stats(sctx)
+	cancel()
+	if serr == nil {
+		dups := "none"
+		if len(st.DuplicateOrderNos) > 0 {
+			dups = strings.Join(st.DuplicateOrderNos, ", ")
+		}
+		fmt.Fprintf(stdout, "sandbox: %d loans in all, duplicate orderNos: %s\n", st.Loans, dups)
+	}
 }
 
 func scenarioList() string {
