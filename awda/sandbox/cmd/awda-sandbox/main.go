@@ -64,6 +64,7 @@ type options struct {
 	allowRemote                   bool
 	logFormat, logLevel           string
 	shutdownGrace                 time.Duration
+	stateFile                     string
 }
 
 // envDefault is a flag's default: its environment variable when set.
@@ -147,6 +148,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 	fs.StringVar(&o.logFormat, "log-format", env.str("SANDBOX_LOG_FORMAT", ""), "json or console; default: console on a terminal [SANDBOX_LOG_FORMAT]")
 	fs.StringVar(&o.logLevel, "log-level", env.str("SANDBOX_LOG_LEVEL", "info"), "debug, info, warn or error [SANDBOX_LOG_LEVEL]")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", env.dur("SANDBOX_SHUTDOWN_GRACE", 5*time.Second), "how long in-flight requests may finish on shutdown [SANDBOX_SHUTDOWN_GRACE]")
+	fs.StringVar(&o.stateFile, "state-file", env.str("SANDBOX_STATE_FILE", ""), "keep users, loans and pending pushes in this file across restarts; empty: forget them on exit [SANDBOX_STATE_FILE]")
 	if err := errors.Join(env.errs...); err != nil {
 		return nil, err
 	}
@@ -206,6 +208,7 @@ func (o *options) config(log zerolog.Logger) (sandbox.Config, error) {
 		MaxAmount:        o.maxAmount,
 		PublicURL:        o.publicURL,
 		AdminAllowRemote: o.allowRemote,
+		StateFile:        o.stateFile,
 		Logger:           log,
 	}
 	if o.partnerKeyFile != "" {
@@ -305,7 +308,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	log.Info().Msg("shutting down")
 	// Close the sandbox first: it releases requests held by timeout faults,
 	// so that the HTTP shutdown below does not wait for them.
-	_ = srv.Close()
+	if err := srv.Close(); err != nil {
+		log.Error().Err(err).Msg("closing the sandbox")
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownGrace)
 	defer cancel()
 	for _, hs := range servers {
