@@ -27,7 +27,9 @@ type dataDir struct {
 	lock *os.File
 }
 
-func (d *dataDir) path(elem ...string) string { return filepath.Join(append([]string{d.dir}, elem...)...) }
+func (d *dataDir) path(elem ...string) string {
+	return filepath.Join(append([]string{d.dir}, elem...)...)
+}
 
 // rel is a path as the user reads it: relative to the repository when inside.
 func (d *dataDir) rel(p string) string {
