@@ -18,10 +18,11 @@
 //     state kept in a file (Options.SandboxStateFile).
 //
 // Secrets (payload key ring, API token, AWDA app id and HMAC secret) are
-// generated for each stack, or given (Options.Secrets: make run's dev.env). Start brings everything up and waits until the
-// starter and the worker are ready; Close stops everything in order and
-// removes what Start created, leaving no process and no file behind (unless
-// Options.Keep or Options.LogDir say otherwise).
+// generated for each stack, or given (Options.Secrets: make run's dev.env).
+// Start brings everything up and waits until the starter and the worker are
+// ready; Close stops everything in order and removes what Start created,
+// leaving no process and no file behind (unless Options.Keep or
+// Options.LogDir say otherwise).
 //
 // Every child gets a parent-death signal, so a launcher that dies without
 // calling Close does not leave processes behind either.
