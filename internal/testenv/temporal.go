@@ -188,8 +188,11 @@ func (s *TemporalServer) DBFile() string { return filepath.Join(s.dir, "temporal
 
 func (s *TemporalServer) args() []string {
 	_, port, _ := strings.Cut(s.hostPort, ":")
-	args := []string{
-		"server", "start-dev",
+	args := []string{"server", "start-dev", "--headless"}
+	if s.UIPort != 0 {
+		args = []string{"server", "start-dev", "--ui-port", strconv.Itoa(s.UIPort)}
+	}
+	args = append(args,
 		"--ip", "127.0.0.1",
 		"--port", port,
 		"--namespace", s.namespace,
@@ -199,12 +202,7 @@ func (s *TemporalServer) args() []string {
 		"--sqlite-pragma", "journal_mode=wal",
 		"--sqlite-pragma", "synchronous=off",
 		"--log-level", "warn",
-	}
-	if s.UIPort != 0 {
-		args = append(args, "--ui-port", strconv.Itoa(s.UIPort))
-	} else {
-		args = append(args, "--headless")
-	}
+	)
 	for _, sa := range SearchAttributes {
 		args = append(args, "--search-attribute", sa.Name+"="+searchAttributeTypeName(sa.Type))
 	}
