@@ -64,7 +64,7 @@ func (k links) render(bold, green, dim func(string) string) string {
 // and the UI's router read alike.
 func queryEscape(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
 
-// printURLs prints the addresses, with the history page of the newest loan.
+// printURLs prints the addresses, with the history page of a recent loan.
 func (l *launcher) printURLs(ctx context.Context) {
 	k := links{
 		UI: l.st.TemporalUIURL, Starter: l.st.StarterURL, Worker: l.st.WorkerURL, Sandbox: l.st.SandboxURL,
@@ -75,7 +75,8 @@ func (l *launcher) printURLs(ctx context.Context) {
 	l.d.Print(k.render(l.d.Bold, l.d.Green, l.d.Dim))
 }
 
-// newestLoan is the UI page of the newest workflow's history ("" if none).
+// newestLoan is the UI page of the history of the first workflow the
+// server lists, a recent one ("" if none).
 func (l *launcher) newestLoan(ctx context.Context, k links) string {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
