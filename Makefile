@@ -167,13 +167,22 @@ sim: ## SIM_SEEDS (10000) simulated loans over up to 2 years each through the re
 	$(call tool_build,loansim)
 	$(BIN)/loansim -seeds $(SIM_SEEDS) -base $(SIM_SEED_BASE) -bench
 
+# make run: the product's binaries built here, the tools' (the launcher, the
+# demo, devkeys) in tools/, then the launcher (tools/cmd/run) supervises the
+# stack until Ctrl-C; its settings: docs/configuration.md.
 .PHONY: run
-run: temporal-cli ## The whole stack (Temporal + UI, PostgreSQL, sandbox, worker, starter) and a live demo of DEMO_N (20) loans; Ctrl-C stops it.
-	@GO=$(GO) BIN=$(BIN) TEMPORAL=$(TEMPORAL) tools/scripts/run.sh
+run: run-build ## The whole stack (Temporal + UI, PostgreSQL, sandbox, worker, starter) and a live demo of DEMO_N (20) loans; Ctrl-C stops it.
+	@BIN=$(BIN) $(BIN)/run
+
+.PHONY: run-build
+run-build: temporal-cli
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./worker ./starter ./awda/sandbox/cmd/awda-sandbox
+	cd $(TOOLS) && $(GO) build -o $(BIN)/ ./cmd/run ./cmd/demo ./cmd/devkeys
 
 .PHONY: screenshot
-screenshot: temporal-cli ## docs/images/temporal-ui.png from the demo, with headless Chromium (starts the stack unless it runs).
-	@GO=$(GO) BIN=$(BIN) TEMPORAL=$(TEMPORAL) tools/scripts/screenshot.sh
+screenshot: run-build ## docs/images/temporal-ui.png from the demo, with headless Chromium (starts the stack unless it runs).
+	@BIN=$(BIN) tools/scripts/screenshot.sh
 
 .PHONY: compose-check
 compose-check: ## Check docker-compose.yml, the Dockerfile and .env.example against the code (no Docker engine needed).

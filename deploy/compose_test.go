@@ -16,6 +16,7 @@ import (
 
 	"github.com/awdaflow/awdaflow/internal/codec"
 	"github.com/awdaflow/awdaflow/internal/config"
+	"github.com/awdaflow/awdaflow/internal/testenv"
 	"github.com/awdaflow/awdaflow/internal/webhook"
 	"github.com/awdaflow/awdaflow/workflows"
 )
@@ -477,17 +478,22 @@ func TestSearchAttributes(t *testing.T) {
 		t.Errorf("temporal-setup registers %v, the workflow upserts %v", got, want)
 	}
 
-	run, err := os.ReadFile(filepath.Join(root, "tools", "scripts", "run.sh"))
+	// make run's launcher starts its dev server through testenv (as the
+	// tests do), which registers testenv.SearchAttributes.
+	launcher, err := os.ReadFile(filepath.Join(root, "tools", "stack", "stack.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !bytes.Contains(launcher, []byte("testenv.NewTemporalServer(")) {
+		t.Error("tools/stack no longer starts Temporal through testenv.NewTemporalServer: check the search attributes make run registers")
+	}
 	var inRun []string
-	for _, m := range regexp.MustCompile(`--search-attribute (\S+)`).FindAllStringSubmatch(string(run), -1) {
-		inRun = append(inRun, m[1])
+	for _, sa := range testenv.SearchAttributes {
+		inRun = append(inRun, sa.Name+"="+strings.ReplaceAll(sa.Type.String(), "_", ""))
 	}
 	sort.Strings(inRun)
 	if !slices.Equal(inRun, want) {
-		t.Errorf("tools/scripts/run.sh registers %v, the workflow upserts %v", inRun, want)
+		t.Errorf("make run (testenv.SearchAttributes) registers %v, the workflow upserts %v", inRun, want)
 	}
 }
 
@@ -611,7 +617,7 @@ func TestMountedFilesExist(t *testing.T) {
 			t.Errorf("%s: %v\n%s", sh, err, out)
 		}
 	}
-	for _, sh := range []string{"tools/scripts/run.sh", "deploy/compose-env.sh"} {
+	for _, sh := range []string{"tools/scripts/screenshot.sh", "deploy/compose-env.sh"} {
 		if out, err := exec.Command("bash", "-n", filepath.Join(root, sh)).CombinedOutput(); err != nil {
 			t.Errorf("%s: %v\n%s", sh, err, out)
 		}

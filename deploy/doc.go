@@ -1,6 +1,7 @@
 // Package deploy holds what the production-like deployment needs besides the
 // binaries, and the tests that hold docker-compose.yml, the Dockerfile,
-// .env.example and tools/scripts/run.sh to the code:
+// .env.example and make run's launcher (tools/cmd/run: its variables, its
+// search attributes) to the code:
 //
 //   - httpprobe: the image's health-check command (the runtime image is
 //     distroless: no shell, no curl);

@@ -1,9 +1,13 @@
 package deploy_test
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -48,17 +52,13 @@ func TestConfigurationDocIsComplete(t *testing.T) {
 	// mentioned in a table row must come from one of the sources, or be a
 	// tool's (make run, the tests).
 	tools := map[string]bool{}
-	for _, v := range strings.Fields("DEMO_N DEMO_ARGS AWDAFLOW_DATA TEMPORAL_PORT TEMPORAL_UI_PORT STARTER_PORT " +
-		"WORKER_PORT SANDBOX_PORT RUN_EXIT_AFTER_DEMO PG_BINDIR SCREENSHOT_QUERY CHROMIUM TEMPORAL_CLI") {
+	for _, v := range strings.Fields("PG_BINDIR SCREENSHOT_QUERY CHROMIUM TEMPORAL_CLI") {
 		tools[v] = true
 	}
-	run, err := os.ReadFile(filepath.Join(root, "tools", "scripts", "run.sh"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for v := range tools {
-		if v != "PG_BINDIR" && v != "SCREENSHOT_QUERY" && v != "CHROMIUM" && v != "TEMPORAL_CLI" && !strings.Contains(string(run), v) {
-			t.Errorf("docs/configuration.md documents %s for make run, which tools/scripts/run.sh does not read", v)
+	for _, v := range launcherKnobs(t) {
+		tools[v] = true
+		if !documented[v] {
+			t.Errorf("make run (tools/cmd/run Knobs) reads %s, which docs/configuration.md does not document", v)
 		}
 	}
 	for _, line := range strings.Split(string(b), "\n") {
@@ -77,4 +77,43 @@ func TestConfigurationDocIsComplete(t *testing.T) {
 			}
 		}
 	}
+}
+
+// launcherKnobs are the environment variables make run reads: the string
+// literals of `var Knobs` in tools/cmd/run/env.go (another module, which this
+// one cannot import).
+func launcherKnobs(t *testing.T) []string {
+	t.Helper()
+	path := filepath.Join(root, "tools", "cmd", "run", "env.go")
+	f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		vs, ok := n.(*ast.ValueSpec)
+		if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "Knobs" || len(vs.Values) != 1 {
+			return true
+		}
+		lit, ok := vs.Values[0].(*ast.CompositeLit)
+		if !ok {
+			t.Fatalf("%s: Knobs is not a composite literal", path)
+		}
+		for _, e := range lit.Elts {
+			bl, ok := e.(*ast.BasicLit)
+			if !ok {
+				t.Fatalf("%s: Knobs holds something other than string literals", path)
+			}
+			v, err := strconv.Unquote(bl.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, v)
+		}
+		return false
+	})
+	if len(out) == 0 {
+		t.Fatalf("no Knobs found in %s", path)
+	}
+	return out
 }

@@ -86,6 +86,11 @@ type Config struct {
 	NonceCacheSize int
 	// PushHTTPClient delivers pushes. Default: 5 s timeout, no redirects.
 	PushHTTPClient *http.Client
+	// StateFile keeps users, loans and pending pushes across restarts
+	// (persist.go): loaded by New, written atomically every second while
+	// it changes and by Close. Empty: everything is forgotten on exit.
+	StateFile string
+
 	// Logger receives operational logs (endpoint, code, loanNo, eventId;
 	// never personal data). The zero value logs nothing.
 	Logger zerolog.Logger

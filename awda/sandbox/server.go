@@ -75,6 +75,7 @@ type Server struct {
 	sched     *scheduler
 	closing   chan struct{}
 	closeOnce sync.Once
+	persist   *persister // Config.StateFile (persist.go)
 }
 
 // New validates cfg and returns a stopped Server: requests are served at
@@ -193,6 +194,9 @@ func New(cfg Config) (*Server, error) {
 	s.delivery = cfg.Delivery.withDefaults()
 	s.pushSem = make(chan struct{}, s.delivery.Workers)
 	s.mu.Unlock()
+	if err := s.loadState(); err != nil {
+		return nil, err
+	}
 	s.h5 = s.h5Mux()
 	s.api = http.HandlerFunc(s.serveAPIOrH5)
 	s.admin = s.adminMux()
@@ -217,15 +221,19 @@ func (s *Server) resetLocked() {
 
 // Start runs push delivery and the autopilot. Work queued before Start
 // (pushes of requests already served) goes out now.
-func (s *Server) Start() { s.sched.start() }
+func (s *Server) Start() {
+	s.sched.start()
+	s.startPersist()
+}
 
 // Close stops background work, drops pending pushes and autopilot steps,
-// and releases requests held by timeout faults. It does not close
-// listeners: shut your http.Server (or httptest.Server) down as well.
+// and releases requests held by timeout faults; with Config.StateFile it
+// writes the state a last time. It does not close listeners: shut your
+// http.Server (or httptest.Server) down as well.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() { close(s.closing) })
 	s.sched.shutdown()
-	return nil
+	return s.stopPersist()
 }
 
 // Now is the sandbox clock: Config.Clock plus the current skew.

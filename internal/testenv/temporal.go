@@ -132,6 +132,10 @@ func repoRoot() (string, error) {
 // on the same port, logs to a file instead of the test output, and a server
 // that dies at startup is reported at once with its log.
 type TemporalServer struct {
+	// UIPort serves the Web UI on 127.0.0.1 when set before Start (make
+	// run); 0 runs the server headless, as the tests do.
+	UIPort int
+
 	cli       string
 	dir       string // owned: SQLite file and log; removed by Remove
 	hostPort  string
@@ -184,9 +188,11 @@ func (s *TemporalServer) DBFile() string { return filepath.Join(s.dir, "temporal
 
 func (s *TemporalServer) args() []string {
 	_, port, _ := strings.Cut(s.hostPort, ":")
-	args := []string{
-		"server", "start-dev",
-		"--headless",
+	args := []string{"server", "start-dev", "--headless"}
+	if s.UIPort != 0 {
+		args = []string{"server", "start-dev", "--ui-port", strconv.Itoa(s.UIPort)}
+	}
+	args = append(args,
 		"--ip", "127.0.0.1",
 		"--port", port,
 		"--namespace", s.namespace,
@@ -196,7 +202,7 @@ func (s *TemporalServer) args() []string {
 		"--sqlite-pragma", "journal_mode=wal",
 		"--sqlite-pragma", "synchronous=off",
 		"--log-level", "warn",
-	}
+	)
 	for _, sa := range SearchAttributes {
 		args = append(args, "--search-attribute", sa.Name+"="+searchAttributeTypeName(sa.Type))
 	}

@@ -49,3 +49,12 @@ func TestDevServerArgsRegisterSearchAttributes(t *testing.T) {
 		t.Errorf("extra args not last:\n%s", args)
 	}
 }
+
+// With UIPort (make run) the Web UI is served instead of running headless.
+func TestDevServerArgsWithUI(t *testing.T) {
+	s := &TemporalServer{UIPort: 8233, dir: "/x", hostPort: "127.0.0.1:7999", namespace: "default"}
+	args := strings.Join(s.args(), " ")
+	if !strings.HasPrefix(args, "server start-dev --ui-port 8233 --ip 127.0.0.1 --port 7999") || strings.Contains(args, "--headless") {
+		t.Errorf("args with a UI port:\n%s", args)
+	}
+}

@@ -2,8 +2,8 @@
 # screenshot.sh [OUT]: the README's picture of the Temporal UI listing the
 # demo's loans by LoanStage (default OUT: docs/images/temporal-ui.png), taken
 # with headless Chromium. It uses the running `make run` stack, or starts one
-# (scripts/run.sh with DEMO_N applicants), waits for the demo's summary, takes
-# the picture and stops the stack again.
+# (bin/run, the launcher, with DEMO_N applicants; `make screenshot` builds it),
+# waits for the demo's summary, takes the picture and stops the stack again.
 #
 #   SCREENSHOT_QUERY   the list's query (default: LoanStage = "SETTLED")
 #   CHROMIUM           the browser (default: chromium on PATH; Debian: apt-get install -y chromium)
@@ -11,6 +11,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 OUT=${1:-$ROOT/docs/images/temporal-ui.png}
+BIN=${BIN:-$ROOT/bin}
 DATA=${AWDAFLOW_DATA:-$ROOT/.data}
 case $DATA in /*) ;; *) DATA=$ROOT/$DATA ;; esac
 QUERY=${SCREENSHOT_QUERY:-LoanStage = \"SETTLED\"}
@@ -23,7 +24,7 @@ die() {
 CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)}
 [ -n "$CHROMIUM" ] || die "needs Chromium (Debian: apt-get install -y chromium)"
 
-# A stack is up when run.sh holds its lock and has written run/ready.
+# A stack is up when the launcher holds its lock and has written run/ready.
 running() {
 	[ -s "$DATA/run/ready" ] && ! flock -n "$DATA/run/lock" true 2>/dev/null
 }
@@ -34,7 +35,7 @@ finish() {
 	[ -z "$profile" ] || rm -rf "$profile"
 	if [ -n "$run_pid" ] && kill -0 "$run_pid" 2>/dev/null; then
 		echo "screenshot: stopping the stack it started"
-		kill -TERM "$run_pid" 2>/dev/null || true
+		kill -TERM "$run_pid" 2>/dev/null || true # the launcher stops its children
 		wait "$run_pid" 2>/dev/null || true
 	fi
 }
@@ -46,13 +47,14 @@ if ! running; then
 	mkdir -p "$DATA/logs"
 	log=$DATA/logs/screenshot-run.log
 	echo "screenshot: starting the stack and the demo (output in ${log#"$ROOT"/})"
-	setsid "$ROOT/tools/scripts/run.sh" >"$log" 2>&1 </dev/null &
+	[ -x "$BIN/run" ] || die "no launcher at $BIN/run: run 'make screenshot' (it builds it)"
+	setsid "$BIN/run" >"$log" 2>&1 </dev/null &
 	run_pid=$!
 	for ((i = 0; i < 900; i++)); do
 		running && break
 		if ! kill -0 "$run_pid" 2>/dev/null; then
 			tail -n 30 "$log" >&2
-			die "scripts/run.sh exited"
+			die "the launcher ($BIN/run) exited"
 		fi
 		sleep 1
 	done

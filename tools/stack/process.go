@@ -33,12 +33,28 @@ type Process struct {
 	// StopTimeout is how long Stop waits after SIGTERM before SIGKILL
 	// (default 30 s).
 	StopTimeout time.Duration
+	// Output, when set, receives stdout and stderr instead of LogPath
+	// (the demo, which draws on the launcher's terminal).
+	Output *os.File
+	// AutoRestart, when set, starts the process again after it exited on its
+	// own (a crash, the OOM killer, kill -9 from outside), after a backoff.
+	// Stop and Kill never lead to a restart; Start after them re-arms it.
+	// Nil: a process that dies stays dead (what chaos and the tests want,
+	// who kill and restart processes themselves).
+	AutoRestart *Backoff
+	// Report receives the supervisor's news, e.g. "worker exited (signal:
+	// killed); restarting in 2s" (nil: silent).
+	Report func(format string, args ...any)
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	werr   error
-	starts int
+	mu        sync.Mutex
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	werr      error
+	starts    int
+	held      bool          // stopped or killed on purpose: no restart
+	gen       uint64        // bumped by Start, Stop and Kill: cancels a pending restart
+	lastStart time.Time     // for Backoff.ResetAfter
+	delay     time.Duration // the last restart delay
 }
 
 // ErrNotRunning is returned for a process that is not running.
@@ -56,15 +72,23 @@ func (p *Process) Start(ctx context.Context) error {
 func (p *Process) spawn() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.held = false
+	p.gen++
+	return p.spawnLocked()
+}
+
+func (p *Process) spawnLocked() error {
 	if p.runningLocked() {
 		return fmt.Errorf("stack: %s is already running (pid %d)", p.Name, p.cmd.Process.Pid)
 	}
-	f, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := p.output()
 	if err != nil {
 		return err
 	}
 	p.starts++
-	fmt.Fprintf(f, "---- %s start #%d at %s ----\n", p.Name, p.starts, time.Now().Format(time.RFC3339Nano))
+	if p.Output == nil {
+		fmt.Fprintf(f, "---- %s start #%d at %s ----\n", p.Name, p.starts, time.Now().Format(time.RFC3339Nano))
+	}
 	cmd := exec.Command(p.Path, p.Args...)
 	cmd.Env = p.Env
 	cmd.Stdout, cmd.Stderr = f, f
@@ -76,20 +100,35 @@ func (p *Process) spawn() error {
 		Pdeathsig: syscall.SIGKILL,
 	}
 	if err := startOnLockedThread(cmd); err != nil {
-		f.Close()
+		p.closeOutput(f)
 		return fmt.Errorf("stack: start %s: %w", p.Name, err)
 	}
 	exited := make(chan struct{})
 	go func() {
 		err := cmd.Wait()
-		f.Close()
+		p.closeOutput(f)
 		p.mu.Lock()
 		p.werr = err
 		p.mu.Unlock()
 		close(exited)
+		p.afterExit(err)
 	}()
-	p.cmd, p.exited = cmd, exited
+	p.cmd, p.exited, p.lastStart = cmd, exited, time.Now()
 	return nil
+}
+
+// output is where the process writes: Output, else LogPath (appended).
+func (p *Process) output() (*os.File, error) {
+	if p.Output != nil {
+		return p.Output, nil
+	}
+	return os.OpenFile(p.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+}
+
+func (p *Process) closeOutput(f *os.File) {
+	if f != p.Output {
+		f.Close()
+	}
 }
 
 // WaitReady polls ReadyURL until it answers 200, the process exits (an
@@ -159,6 +198,25 @@ func (p *Process) PID() int {
 	return p.cmd.Process.Pid
 }
 
+// Done is closed when the current (or last) run of the process ends; nil
+// before the first Start.
+func (p *Process) Done() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exited
+}
+
+// ExitCode is the exit status of the last run: -1 while it runs, before
+// the first Start, or when a signal ended it.
+func (p *Process) ExitCode() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.runningLocked() || p.cmd.ProcessState == nil {
+		return -1
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
 // Starts counts the times the process was started.
 func (p *Process) Starts() int {
 	p.mu.Lock()
@@ -169,12 +227,14 @@ func (p *Process) Starts() int {
 // Kill ends the process with SIGKILL, as a crash or the OOM killer would,
 // and waits until it is gone. Killing a stopped process does nothing.
 func (p *Process) Kill() error {
+	p.hold()
 	return p.signalAndWait(syscall.SIGKILL, 10*time.Second)
 }
 
 // Stop asks the process to stop (SIGTERM, a graceful shutdown) and waits,
 // with SIGKILL after StopTimeout.
 func (p *Process) Stop() error {
+	p.hold()
 	to := p.StopTimeout
 	if to <= 0 {
 		to = 30 * time.Second

@@ -95,8 +95,37 @@ type Options struct {
 	TemporalAddress   string
 	TemporalNamespace string
 
-	// Logf reports progress (nil: silent).
+	// Logf reports progress (nil: silent), restarts included.
 	Logf func(format string, args ...any)
+
+	// What make run (tools/cmd/run) sets; the tools leave them zero.
+
+	// Secrets are the stack's secrets; nil: fresh ones. make run passes
+	// those of $AWDAFLOW_DATA/dev.env, so that the encrypted histories of
+	// earlier runs stay readable.
+	Secrets *Secrets
+	// Ports fixes ports (0: a free one each; TemporalUI 0: no Web UI).
+	Ports Ports
+	// Database is a PostgreSQL database used as it is: nothing created,
+	// nothing dropped (make run's DATABASE_URL). DatabaseURL is the
+	// throwaway alternative.
+	Database string
+	// SandboxBinary runs the sandbox as a process (bin/awda-sandbox, built
+	// with the others when missing) instead of in this process:
+	// Stack.Sandbox is nil and Stack.SandboxProc is the process, restarted
+	// like the others under AutoRestart. Of Options.Sandbox only Seed and
+	// Autopilot.Enabled apply; SandboxEnv adds to its environment.
+	SandboxBinary bool
+	SandboxEnv    []string
+	// SandboxStateFile keeps the sandbox's users and loans across restarts
+	// (sandbox.Config.StateFile), in either mode.
+	SandboxStateFile string
+	// AutoRestart restarts the worker, the starter and a sandbox process
+	// that die on their own (crash, OOM killer, kill -9 from outside), with
+	// this backoff, and reports it through Logf. Nil: a dead process stays
+	// dead, which is what chaos, e2e and bench need (they kill and restart
+	// processes themselves and check what follows).
+	AutoRestart *Backoff
 }
 
 // Stack is the running system. Its fields are read-only after Start.
@@ -115,18 +144,22 @@ type Stack struct {
 	// Sandbox is AWDA, in this process: read Stats, set faults and
 	// delivery, advance loans.
 	Sandbox *sandbox.Server
-	// Worker and Starter are the two binaries.
-	Worker  *Process
-	Starter *Process
+	// Worker and Starter are the two binaries; SandboxProc is the sandbox
+	// when it runs as a process (Options.SandboxBinary).
+	Worker      *Process
+	Starter     *Process
+	SandboxProc *Process
 
 	// URLs: the starter (API, webhooks, codec), the worker's probes and
 	// metrics, the sandbox (partner API and admin API).
 	StarterURL string
 	WorkerURL  string
 	SandboxURL string
-	// TemporalAddress and Namespace of the dev server.
+	// TemporalAddress and Namespace of the dev server; TemporalUIURL its
+	// Web UI (empty when headless).
 	TemporalAddress string
 	Namespace       string
+	TemporalUIURL   string
 	// DatabaseURL of the stack's database.
 	DatabaseURL string
 
@@ -150,6 +183,8 @@ type Stack struct {
 	sandboxSrv *http.Server
 	sandboxLog *os.File
 	dbName     string // created on an external server, dropped by Close
+	apiTokens  string // STARTER_API_TOKENS
+	ports      Ports
 
 	mu     sync.Mutex
 	extra  []*Process
@@ -160,6 +195,7 @@ type Stack struct {
 const (
 	WorkerBinary  = "worker"
 	StarterBinary = "starter"
+	SandboxBinary = "awda-sandbox"
 )
 
 // Start brings the whole stack up and returns once the starter and the
@@ -171,105 +207,401 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			_ = s.Close()
 		}
 	}()
-	s.root = o.Root
-	if s.root == "" {
-		if s.root, err = RepoRoot(); err != nil {
+	steps := []func(context.Context) error{
+		s.prepareDirs,
+		s.buildBinaries, // the slowest step, and one that needs nothing else
+		s.prepareSecrets,
+		s.pickPorts,
+		s.startTemporal, // Temporal and PostgreSQL in turn: both are CPU-hungry at startup
+		s.startPostgres,
+		s.startSandbox,
+		s.startApps,
+		s.dial,
+	}
+	for _, step := range steps {
+		if err = step(ctx); err != nil {
 			return nil, err
 		}
 	}
-	s.dir = o.Dir
-	if s.dir == "" {
+	return s, nil
+}
+
+func (s *Stack) prepareDirs(context.Context) (err error) {
+	o := s.opts
+	if s.root = o.Root; s.root == "" {
+		if s.root, err = RepoRoot(); err != nil {
+			return err
+		}
+	}
+	if s.dir = o.Dir; s.dir == "" {
 		if s.dir, err = os.MkdirTemp("", "awdaflow-stack-"); err != nil {
-			return nil, err
+			return err
 		}
 		s.ownDir = true
 		// PostgreSQL runs as another user when we are root: it must be
 		// able to reach its directory inside this one.
 		if err = os.Chmod(s.dir, 0o755); err != nil {
-			return nil, err
+			return err
 		}
 	} else if err = os.MkdirAll(s.dir, 0o755); err != nil {
-		return nil, err
+		return err
 	}
 	if s.dir, err = filepath.Abs(s.dir); err != nil {
-		return nil, err
+		return err
 	}
-	s.logDir = o.LogDir
-	if s.logDir == "" {
+	if s.logDir = o.LogDir; s.logDir == "" {
 		s.logDir = filepath.Join(s.dir, "logs")
 	}
-	if err = os.MkdirAll(s.logDir, 0o755); err != nil {
-		return nil, err
-	}
+	return os.MkdirAll(s.logDir, 0o755)
+}
 
-	// Binaries first: the slowest step, and one that needs nothing else.
-	s.binDir = o.BinDir
-	if s.binDir == "" {
+func (s *Stack) buildBinaries(ctx context.Context) error {
+	if s.binDir = s.opts.BinDir; s.binDir == "" {
 		s.binDir = filepath.Join(s.dir, "bin")
 	}
-	pkgs := append([]string{"./worker", "./starter"}, o.Build...)
+	pkgs := append([]string{"./worker", "./starter"}, s.opts.Build...)
+	if s.opts.SandboxBinary {
+		pkgs = append(pkgs, "./awda/sandbox/cmd/"+SandboxBinary)
+	}
 	need := false
 	for _, p := range pkgs {
 		if !isExecutable(filepath.Join(s.binDir, filepath.Base(p))) {
 			need = true
 		}
 	}
-	if need {
-		began := time.Now()
-		if err = Build(ctx, s.root, s.binDir, pkgs...); err != nil {
-			return nil, err
-		}
-		s.logf("built %s in %s", strings.Join(pkgs, " "), time.Since(began).Round(time.Millisecond))
+	if !need {
+		return nil
 	}
+	began := time.Now()
+	if err := Build(ctx, s.root, s.binDir, pkgs...); err != nil {
+		return err
+	}
+	s.logf("built %s in %s", strings.Join(pkgs, " "), time.Since(began).Round(time.Millisecond))
+	return nil
+}
 
-	// Secrets of this stack.
+// Secrets are a stack's development secrets.
+type Secrets struct {
+	// Keys is the payload key ring spec (AWDAFLOW_KEYS).
+	Keys string
+	// APITokens are the starter's API tokens (STARTER_API_TOKENS, comma
+	// separated); the first is the one the stack's clients use.
+	APITokens string
+	// AppID and HMACSecret are AWDA's merchant id and shared secret.
+	AppID      string
+	HMACSecret string
+}
+
+func (s *Stack) prepareSecrets(context.Context) (err error) {
+	if sec := s.opts.Secrets; sec != nil {
+		s.Keys, s.apiTokens, s.AppID, s.HMACSecret = sec.Keys, sec.APITokens, sec.AppID, sec.HMACSecret
+		s.APIToken, _, _ = strings.Cut(sec.APITokens, ",")
+		if s.Keys == "" || s.APIToken == "" || s.AppID == "" || s.HMACSecret == "" {
+			return errors.New("stack: Options.Secrets needs Keys, APITokens, AppID and HMACSecret")
+		}
+		return nil
+	}
 	s.AppID = "app-stack-" + randomHex(4)
 	s.HMACSecret = randomHex(24)
 	s.APIToken = randomHex(24)
-	if s.Keys, err = codec.GenerateKeySpec("stack1"); err != nil {
-		return nil, err
-	}
+	s.apiTokens = s.APIToken
+	s.Keys, err = codec.GenerateKeySpec("stack1")
+	return err
+}
 
-	// Temporal and PostgreSQL (in turn: both are CPU-hungry at startup).
-	began := time.Now()
+// Ports fixes the stack's ports on 127.0.0.1; 0 picks a free one. A
+// TemporalUI of 0 runs the dev server without its Web UI.
+type Ports struct {
+	Temporal   int
+	TemporalUI int
+	Postgres   int
+	Starter    int
+	Worker     int
+	Sandbox    int
+}
+
+// pickPorts settles the starter's, the worker's and the sandbox's ports
+// before anything starts: the sandbox pushes to the starter and the UI
+// decodes through it.
+func (s *Stack) pickPorts(context.Context) error {
+	p := &s.ports
+	*p = s.opts.Ports
+	for _, port := range []*int{&p.Starter, &p.Worker, &p.Sandbox} {
+		if *port != 0 {
+			continue
+		}
+		free, err := testenv.FreePort()
+		if err != nil {
+			return err
+		}
+		*port = free
+	}
+	s.StarterURL = "http://" + loopback(p.Starter)
+	s.WorkerURL = "http://" + loopback(p.Worker)
+	s.SandboxURL = "http://" + loopback(p.Sandbox)
+	return nil
+}
+
+func loopback(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+
+func (s *Stack) startTemporal(ctx context.Context) (err error) {
+	o := s.opts
 	if o.TemporalAddress != "" {
 		s.TemporalAddress, s.Namespace = o.TemporalAddress, o.TemporalNamespace
 		if s.Namespace == "" {
 			s.Namespace = "default"
 		}
-	} else {
-		if s.Temporal, err = testenv.NewTemporalServer(filepath.Join(s.dir, "temporal"), 0, o.TemporalArgs...); err != nil {
-			return nil, err
+		return nil
+	}
+	began := time.Now()
+	if s.Temporal, err = testenv.NewTemporalServer(filepath.Join(s.dir, "temporal"), o.Ports.Temporal, o.TemporalArgs...); err != nil {
+		return err
+	}
+	s.Temporal.UIPort = o.Ports.TemporalUI
+	if err = s.Temporal.Start(ctx); err != nil {
+		return err
+	}
+	s.TemporalAddress, s.Namespace = s.Temporal.HostPort(), s.Temporal.Namespace()
+	if o.Ports.TemporalUI != 0 {
+		s.TemporalUIURL = "http://" + loopback(o.Ports.TemporalUI)
+		if err = waitHTTP(ctx, s.TemporalUIURL+"/", 2*time.Minute); err != nil {
+			return fmt.Errorf("stack: the Temporal Web UI: %w", err)
 		}
-		if err = s.Temporal.Start(ctx); err != nil {
-			return nil, err
+	}
+	s.logf("temporal dev server %s up in %s", s.TemporalAddress, time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// waitHTTP polls url until it answers 200, ctx ends or timeout passes.
+func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	hc := &http.Client{Timeout: 2 * time.Second}
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := hc.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("HTTP %d", resp.StatusCode)
 		}
-		s.TemporalAddress, s.Namespace = s.Temporal.HostPort(), s.Temporal.Namespace()
-		s.logf("temporal dev server %s up in %s", s.TemporalAddress, time.Since(began).Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready: %w (last: %v)", url, ctx.Err(), err)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
+}
 
-	began = time.Now()
-	if err = s.startPostgres(ctx); err != nil {
-		return nil, err
+func (s *Stack) startPostgres(ctx context.Context) error {
+	began := time.Now()
+	var err error
+	switch {
+	case s.opts.Database != "":
+		s.DatabaseURL = s.opts.Database
+	case s.opts.DatabaseURL != "":
+		err = s.createExternalDatabase(ctx)
+	default:
+		err = s.startOwnPostgres(ctx)
 	}
-	s.logf("postgres up in %s", time.Since(began).Round(time.Millisecond))
-
-	// Ports: the starter's is needed by the sandbox (webhook URLs).
-	starterAddr, err := freeAddr()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	workerAddr, err := freeAddr()
+	pool, err := pgxpool.New(ctx, s.DatabaseURL)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	s.StarterURL, s.WorkerURL = "http://"+starterAddr, "http://"+workerAddr
-
-	if err = s.startSandbox(); err != nil {
-		return nil, err
+	s.Pool = pool
+	if s.Postgres != nil {
+		s.logf("postgres up in %s", time.Since(began).Round(time.Millisecond))
 	}
+	return nil
+}
 
-	level := o.LogLevel
+func (s *Stack) createExternalDatabase(ctx context.Context) error {
+	s.dbName = "stack_" + randomHex(6)
+	admin, err := pgx.Connect(ctx, s.opts.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("stack: connect to the database server: %w", err)
+	}
+	_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{s.dbName}.Sanitize()+" TEMPLATE template0")
+	admin.Close(ctx)
+	if err != nil {
+		s.dbName = ""
+		return fmt.Errorf("stack: create database: %w", err)
+	}
+	u, err := url.Parse(s.opts.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("stack: DatabaseURL: %w", err)
+	}
+	u.Path, u.RawPath = "/"+s.dbName, ""
+	s.DatabaseURL = u.String()
+	return nil
+}
+
+// startOwnPostgres starts the stack's cluster under Dir/postgres (an
+// existing one is reused with its data) and creates the database awdaflow
+// unless it is there.
+func (s *Stack) startOwnPostgres(ctx context.Context) error {
+	c, err := testenv.NewPostgresCluster(filepath.Join(s.dir, "postgres"), s.opts.Ports.Postgres)
+	if err != nil {
+		return err
+	}
+	s.Postgres = c
+	if err := c.Start(ctx); err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, c.URL(""))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'awdaflow')").Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE awdaflow TEMPLATE template0"); err != nil {
+			return fmt.Errorf("stack: create database: %w", err)
+		}
+	}
+	s.DatabaseURL = c.URL("awdaflow")
+	return nil
+}
+
+func (s *Stack) startSandbox(ctx context.Context) error {
+	if s.opts.SandboxBinary {
+		return s.startSandboxProcess(ctx)
+	}
+	cfg := s.sandboxConfig()
+	if s.opts.SandboxLog {
+		f, err := os.OpenFile(filepath.Join(s.logDir, "sandbox.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return err
+		}
+		s.sandboxLog = f
+		cfg.Logger = newJSONLogger(f)
+	}
+	ln, err := net.Listen("tcp", loopback(s.ports.Sandbox))
+	if err != nil {
+		return err
+	}
+	sb, err := sandbox.New(cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	sb.Start()
+	s.Sandbox = sb
+	s.sandboxSrv = &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.sandboxSrv.Serve(ln) }()
+	return nil
+}
+
+func (s *Stack) sandboxConfig() sandbox.Config {
+	cfg := s.opts.Sandbox
+	cfg.AppID = s.AppID
+	cfg.HMACSecret = []byte(s.HMACSecret)
+	cfg.LoanStatusWebhookURL = s.StarterURL + webhook.PathLoanStatus
+	cfg.AuthWebhookURL = s.StarterURL + webhook.PathAuthorization
+	cfg.PublicURL = s.SandboxURL
+	if cfg.Seed == 0 {
+		cfg.Seed = uint64(time.Now().UnixNano())
+	}
+	if cfg.StateFile == "" {
+		cfg.StateFile = s.opts.SandboxStateFile
+	}
+	return cfg
+}
+
+// startSandboxProcess runs bin/awda-sandbox with what sandboxConfig says
+// (app id and secret, webhooks, seed, autopilot on or off, state file).
+func (s *Stack) startSandboxProcess(ctx context.Context) error {
+	cfg := s.sandboxConfig()
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + os.Getenv("HOME"),
+		"TMPDIR=" + os.TempDir(),
+		config.EnvAWDAAppID + "=" + cfg.AppID,
+		config.EnvAWDAHMACSecret + "=" + s.HMACSecret,
+		"SANDBOX_ADDR=" + loopback(s.ports.Sandbox),
+		"SANDBOX_AUTOPILOT=" + strconv.FormatBool(cfg.Autopilot.Enabled),
+		"SANDBOX_SEED=" + strconv.FormatUint(cfg.Seed, 10),
+		"SANDBOX_LOAN_WEBHOOK_URL=" + cfg.LoanStatusWebhookURL,
+		"SANDBOX_AUTH_WEBHOOK_URL=" + cfg.AuthWebhookURL,
+		"SANDBOX_PUBLIC_URL=" + cfg.PublicURL,
+		"SANDBOX_LOG_FORMAT=json",
+		"SANDBOX_STATE_FILE=" + cfg.StateFile,
+	}
+	s.SandboxProc = &Process{
+		Name: "sandbox", Path: filepath.Join(s.binDir, SandboxBinary),
+		Env:         concat(env, s.opts.SandboxEnv),
+		LogPath:     filepath.Join(s.logDir, "sandbox.log"),
+		ReadyURL:    s.SandboxURL + "/_sandbox/healthz",
+		StopTimeout: 15 * time.Second,
+		AutoRestart: s.opts.AutoRestart,
+		Report:      s.opts.Logf,
+	}
+	return s.SandboxProc.Start(ctx)
+}
+
+// startApps starts the starter and the worker and waits until both are
+// ready. The starter applies the migrations; the worker waits for their
+// lock.
+func (s *Stack) startApps(ctx context.Context) error {
+	o := s.opts
+	shared := s.sharedEnv()
+	s.Starter = &Process{
+		Name: "starter", Path: filepath.Join(s.binDir, StarterBinary), Args: []string{"serve"},
+		Env: concat(shared, []string{
+			"STARTER_HTTP_ADDR=" + loopback(s.ports.Starter),
+			"STARTER_API_TOKENS=" + s.apiTokens,
+			"STARTER_SHUTDOWN_TIMEOUT=5s",
+		}, o.StarterEnv),
+		LogPath:     filepath.Join(s.logDir, "starter.log"),
+		ReadyURL:    s.StarterURL + "/readyz",
+		StopTimeout: 30 * time.Second,
+		AutoRestart: o.AutoRestart,
+		Report:      o.Logf,
+	}
+	s.Worker = &Process{
+		Name: "worker", Path: filepath.Join(s.binDir, WorkerBinary),
+		Env: concat(shared, []string{
+			config.EnvHTTPAddr + "=" + loopback(s.ports.Worker),
+			config.EnvWorkerStopTimeout + "=5s",
+		}, o.WorkerEnv),
+		LogPath:     filepath.Join(s.logDir, "worker.log"),
+		ReadyURL:    s.WorkerURL + "/readyz",
+		StopTimeout: 30 * time.Second,
+		AutoRestart: o.AutoRestart,
+		Report:      o.Logf,
+	}
+	began := time.Now()
+	if err := s.Starter.spawn(); err != nil {
+		return err
+	}
+	if err := s.Worker.spawn(); err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := s.Starter.WaitReady(rctx); err != nil {
+		return err
+	}
+	if err := s.Worker.WaitReady(rctx); err != nil {
+		return err
+	}
+	s.logf("starter %s and worker %s ready in %s", s.StarterURL, s.WorkerURL, time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// sharedEnv is what the worker and the starter both get: nothing of the
+// launcher's own environment but PATH, HOME and TMPDIR, so that settings for
+// a real cluster or a real AWDA in the caller's shell cannot leak in.
+func (s *Stack) sharedEnv() []string {
+	level := s.opts.LogLevel
 	if level == "" {
 		level = "info"
 	}
@@ -283,145 +615,30 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		config.EnvAWDAAppID + "=" + s.AppID,
 		config.EnvAWDAHMACSecret + "=" + s.HMACSecret,
 		config.EnvKeys + "=" + s.Keys,
-		config.EnvDatabaseURL + "=" + withQuery(s.DatabaseURL, o.DatabaseQuery),
+		config.EnvDatabaseURL + "=" + withQuery(s.DatabaseURL, s.opts.DatabaseQuery),
 		config.EnvLogFormat + "=json",
 		config.EnvLogLevel + "=" + level,
 	}
 	if gc := os.Getenv("GOMAXPROCS"); gc != "" {
 		shared = append(shared, "GOMAXPROCS="+gc)
 	}
-	s.Starter = &Process{
-		Name: "starter", Path: filepath.Join(s.binDir, StarterBinary), Args: []string{"serve"},
-		Env: concat(shared, []string{
-			"STARTER_HTTP_ADDR=" + starterAddr,
-			"STARTER_API_TOKENS=" + s.APIToken,
-			"STARTER_SHUTDOWN_TIMEOUT=5s",
-		}, o.StarterEnv),
-		LogPath:     filepath.Join(s.logDir, "starter.log"),
-		ReadyURL:    s.StarterURL + "/readyz",
-		StopTimeout: 30 * time.Second,
-	}
-	s.Worker = &Process{
-		Name: "worker", Path: filepath.Join(s.binDir, WorkerBinary),
-		Env: concat(shared, []string{
-			config.EnvHTTPAddr + "=" + workerAddr,
-			config.EnvWorkerStopTimeout + "=5s",
-		}, o.WorkerEnv),
-		LogPath:     filepath.Join(s.logDir, "worker.log"),
-		ReadyURL:    s.WorkerURL + "/readyz",
-		StopTimeout: 30 * time.Second,
-	}
-	// The starter applies the migrations; the worker waits for their lock.
-	began = time.Now()
-	if err = s.Starter.spawn(); err != nil {
-		return nil, err
-	}
-	if err = s.Worker.spawn(); err != nil {
-		return nil, err
-	}
-	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	if err = s.Starter.WaitReady(rctx); err != nil {
-		return nil, err
-	}
-	if err = s.Worker.WaitReady(rctx); err != nil {
-		return nil, err
-	}
-	s.logf("starter %s and worker %s ready in %s", s.StarterURL, s.WorkerURL, time.Since(began).Round(time.Millisecond))
+	return shared
+}
 
+// dial makes the stack's own clients: Temporal (with the project's codec),
+// the API and the sandbox's admin API.
+func (s *Stack) dial(ctx context.Context) error {
 	ring, err := codec.ParseKeyRing(s.Keys)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	copts := client.Options{HostPort: s.TemporalAddress, Namespace: s.Namespace, Logger: quietLogger{}}
 	codec.ConfigureClient(&copts, ring)
 	if s.Client, err = client.DialContext(ctx, copts); err != nil {
-		return nil, fmt.Errorf("stack: dial temporal: %w", err)
+		return fmt.Errorf("stack: dial temporal: %w", err)
 	}
 	s.API = demo.NewClient(s.StarterURL, s.APIToken, nil)
 	s.Admin = demo.NewSandboxAdmin(s.SandboxURL, nil)
-	return s, nil
-}
-
-func (s *Stack) startPostgres(ctx context.Context) error {
-	if s.opts.DatabaseURL != "" {
-		s.dbName = "stack_" + randomHex(6)
-		admin, err := pgx.Connect(ctx, s.opts.DatabaseURL)
-		if err != nil {
-			return fmt.Errorf("stack: connect to the database server: %w", err)
-		}
-		_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{s.dbName}.Sanitize()+" TEMPLATE template0")
-		admin.Close(ctx)
-		if err != nil {
-			s.dbName = ""
-			return fmt.Errorf("stack: create database: %w", err)
-		}
-		u, err := url.Parse(s.opts.DatabaseURL)
-		if err != nil {
-			return fmt.Errorf("stack: DatabaseURL: %w", err)
-		}
-		u.Path, u.RawPath = "/"+s.dbName, ""
-		s.DatabaseURL = u.String()
-	} else {
-		c, err := testenv.NewPostgresCluster(filepath.Join(s.dir, "postgres"), 0)
-		if err != nil {
-			return err
-		}
-		s.Postgres = c
-		if err := c.Start(ctx); err != nil {
-			return err
-		}
-		conn, err := pgx.Connect(ctx, c.URL(""))
-		if err != nil {
-			return err
-		}
-		_, err = conn.Exec(ctx, "CREATE DATABASE awdaflow TEMPLATE template0")
-		conn.Close(ctx)
-		if err != nil {
-			return fmt.Errorf("stack: create database: %w", err)
-		}
-		s.DatabaseURL = c.URL("awdaflow")
-	}
-	pool, err := pgxpool.New(ctx, s.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	s.Pool = pool
-	return nil
-}
-
-func (s *Stack) startSandbox() error {
-	cfg := s.opts.Sandbox
-	cfg.AppID = s.AppID
-	cfg.HMACSecret = []byte(s.HMACSecret)
-	cfg.LoanStatusWebhookURL = s.StarterURL + webhook.PathLoanStatus
-	cfg.AuthWebhookURL = s.StarterURL + webhook.PathAuthorization
-	if cfg.Seed == 0 {
-		cfg.Seed = uint64(time.Now().UnixNano())
-	}
-	if s.opts.SandboxLog {
-		f, err := os.OpenFile(filepath.Join(s.logDir, "sandbox.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-		if err != nil {
-			return err
-		}
-		s.sandboxLog = f
-		cfg.Logger = newJSONLogger(f)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	s.SandboxURL = "http://" + ln.Addr().String()
-	cfg.PublicURL = s.SandboxURL
-	sb, err := sandbox.New(cfg)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	sb.Start()
-	s.Sandbox = sb
-	s.sandboxSrv = &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = s.sandboxSrv.Serve(ln) }()
 	return nil
 }
 
@@ -597,33 +814,34 @@ func (s *Stack) Close() error {
 	extra := s.extra
 	s.mu.Unlock()
 
-	var errs []error
-	add := func(err error) {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
 	// In parallel: each takes up to its stop timeout.
-	var wg sync.WaitGroup
-	procs := append([]*Process{s.Starter, s.Worker}, extra...)
-	errc := make(chan error, len(procs))
-	for _, p := range procs {
-		if p == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errc <- p.Stop()
-		}()
-	}
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		add(err)
-	}
+	errs := []error{StopAll(append([]*Process{s.Starter, s.Worker}, extra...)...)}
 	if s.Client != nil {
 		s.Client.Close()
+	}
+	errs = append(errs, s.closeSandbox())
+	if s.Pool != nil {
+		s.Pool.Close()
+	}
+	if s.Temporal != nil {
+		errs = append(errs, s.Temporal.Stop())
+		s.copyLog(s.Temporal.LogFile(), "temporal.log")
+	}
+	if s.Postgres != nil {
+		errs = append(errs, s.Postgres.Stop())
+		s.copyLog(s.Postgres.LogFile(), "postgres.log")
+	}
+	errs = append(errs, s.dropDatabase())
+	if !s.opts.Keep && s.dir != "" {
+		errs = append(errs, s.removeDir())
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Stack) closeSandbox() error {
+	var errs []error
+	if s.SandboxProc != nil {
+		errs = append(errs, s.SandboxProc.Stop())
 	}
 	if s.sandboxSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -633,37 +851,28 @@ func (s *Stack) Close() error {
 		cancel()
 	}
 	if s.Sandbox != nil {
-		add(s.Sandbox.Close())
+		errs = append(errs, s.Sandbox.Close())
 	}
 	if s.sandboxLog != nil {
 		_ = s.sandboxLog.Close()
 	}
-	if s.Pool != nil {
-		s.Pool.Close()
-	}
-	if s.Temporal != nil {
-		add(s.Temporal.Stop())
-		s.copyLog(s.Temporal.LogFile(), "temporal.log")
-	}
-	if s.Postgres != nil {
-		add(s.Postgres.Stop())
-		s.copyLog(s.Postgres.LogFile(), "postgres.log")
-	}
-	if s.dbName != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if conn, err := pgx.Connect(ctx, s.opts.DatabaseURL); err == nil {
-			_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{s.dbName}.Sanitize()+" WITH (FORCE)")
-			add(err)
-			conn.Close(ctx)
-		} else {
-			add(err)
-		}
-		cancel()
-	}
-	if !s.opts.Keep && s.dir != "" {
-		add(s.removeDir())
-	}
 	return errors.Join(errs...)
+}
+
+// dropDatabase drops the database Start created on an external server.
+func (s *Stack) dropDatabase() error {
+	if s.dbName == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.opts.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{s.dbName}.Sanitize()+" WITH (FORCE)")
+	return err
 }
 
 // removeDir deletes the state directory: all of it when the stack created
@@ -788,14 +997,6 @@ func withQuery(u, q string) string {
 		return u + "&" + q
 	}
 	return u + "?" + q
-}
-
-func freeAddr() (string, error) {
-	port, err := testenv.FreePort()
-	if err != nil {
-		return "", err
-	}
-	return "127.0.0.1:" + strconv.Itoa(port), nil
 }
 
 func randomHex(n int) string {

@@ -6,8 +6,8 @@
 //
 //	devkeys > .data/dev.env
 //
-// scripts/run.sh runs it once, on the first `make run`; the file lives under
-// the git-ignored .data and is kept from then on, so the encrypted histories
+// make run's launcher (tools/cmd/run) runs it once, on the first run; the
+// file lives under the git-ignored .data and is kept from then on, so the encrypted histories
 // of earlier runs stay readable. These are development keys: production keys
 // come from a secret manager, never from this command.
 package main

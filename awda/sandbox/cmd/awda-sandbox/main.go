@@ -77,6 +77,7 @@ type options struct {
 	LogFormat      string           `env:"SANDBOX_LOG_FORMAT"`
 	LogLevel       string           `env:"SANDBOX_LOG_LEVEL" envDefault:"info"`
 	ShutdownGrace  time.Duration    `env:"SANDBOX_SHUTDOWN_GRACE" envDefault:"5s"`
+	StateFile      string           `env:"SANDBOX_STATE_FILE"`
 }
 
 // loadOptions reads the environment through getenv, every bad variable
@@ -122,6 +123,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "json or console; default: console on a terminal [SANDBOX_LOG_FORMAT]")
 	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error [SANDBOX_LOG_LEVEL]")
 	fs.DurationVar(&o.ShutdownGrace, "shutdown-grace", o.ShutdownGrace, "how long in-flight requests may finish on shutdown [SANDBOX_SHUTDOWN_GRACE]")
+	fs.StringVar(&o.StateFile, "state-file", o.StateFile, "keep users, loans and pending pushes in this file across restarts; empty: forget them on exit [SANDBOX_STATE_FILE]")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -178,6 +180,7 @@ func (o *options) config(log zerolog.Logger) (sandbox.Config, error) {
 		MaxAmount:        o.MaxAmount,
 		PublicURL:        o.PublicURL,
 		AdminAllowRemote: o.AllowRemote,
+		StateFile:        o.StateFile,
 		Logger:           log,
 	}
 	if o.PartnerKeyFile != "" {
@@ -277,7 +280,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	log.Info().Msg("shutting down")
 	// Close the sandbox first: it releases requests held by timeout faults,
 	// so that the HTTP shutdown below does not wait for them.
-	_ = srv.Close()
+	if err := srv.Close(); err != nil {
+		log.Error().Err(err).Msg("closing the sandbox")
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownGrace)
 	defer cancel()
 	for _, hs := range servers {
