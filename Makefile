@@ -20,10 +20,21 @@ STATICCHECK_VERSION  ?= v0.8.2
 WORKFLOWCHECK_MOD    ?= go.temporal.io/sdk/contrib/tools/workflowcheck
 WORKFLOWCHECK_PKG    ?= $(WORKFLOWCHECK_MOD)
 WORKFLOWCHECK_VERSION ?= v0.6.0
+# Temporal's own server and its schema tool, for the production lane
+# (STACK=server). The one pin of the server's version: deploy's tests hold
+# docker-compose.yml's temporalio/server and admin-tools tags to it. v1.30.1
+# builds here with the machine's Go (a cold build takes about 12 minutes on
+# 2 cores; the binary is 126 MB).
+TEMPORAL_SERVER_MOD     ?= go.temporal.io/server
+TEMPORAL_SERVER_PKG     ?= $(TEMPORAL_SERVER_MOD)/cmd/server
+TEMPORAL_SQL_TOOL_PKG   ?= $(TEMPORAL_SERVER_MOD)/cmd/tools/sql
+TEMPORAL_SERVER_VERSION ?= v1.30.1
 
 TEMPORAL      ?= $(BIN)/temporal
 STATICCHECK   ?= $(BIN)/staticcheck
 WORKFLOWCHECK ?= $(BIN)/workflowcheck
+TEMPORAL_SERVER   ?= $(BIN)/temporal-server
+TEMPORAL_SQL_TOOL ?= $(BIN)/temporal-sql-tool
 
 # Integration tests (real dev server, real PostgreSQL, the sandbox over HTTP)
 # sit behind this build tag; `make test` always includes them.
@@ -66,11 +77,29 @@ define tool_install
 	fi
 endef
 
+# tool_install_as(path, module, package, version): tool_install for a binary
+# whose package's name is not the one we give it (go install names it after
+# the package: server, sql): built in a staging directory, then moved.
+define tool_install_as
+	@if [ -x "$(1)" ] && $(GO) version -m "$(1)" 2>/dev/null | grep -qE "mod[[:space:]]+$(2)[[:space:]]+$(4)([[:space:]]|$$)"; then \
+		echo "ok   $(1) ($(2) $(4))"; \
+	else \
+		echo "go install $(3)@$(4) -> $(1) (the server takes 5-15 minutes, once)"; \
+		stage="$(BIN)/.install-$$(basename $(1))"; rm -rf "$$stage"; mkdir -p "$$stage" && \
+		GOBIN="$$stage" $(GO) install "$(3)@$(4)" && mv "$$stage/$$(basename $(3))" "$(1)" && rm -rf "$$stage"; \
+	fi
+endef
+
 .PHONY: tools
-tools: ## Install the pinned Temporal CLI, staticcheck and workflowcheck into ./bin (only when missing).
+tools: temporal-server ## Install the pinned Temporal CLI, staticcheck, workflowcheck, Temporal's server and sql tool into ./bin (only when missing).
 	$(call tool_install,$(TEMPORAL),$(TEMPORAL_CLI_MOD),$(TEMPORAL_CLI_PKG),$(TEMPORAL_CLI_VERSION))
 	$(call tool_install,$(STATICCHECK),$(STATICCHECK_MOD),$(STATICCHECK_PKG),$(STATICCHECK_VERSION))
 	$(call tool_install,$(WORKFLOWCHECK),$(WORKFLOWCHECK_MOD),$(WORKFLOWCHECK_PKG),$(WORKFLOWCHECK_VERSION))
+
+.PHONY: temporal-server
+temporal-server: ## Install Temporal's own server and sql tool (TEMPORAL_SERVER_VERSION) into ./bin, for STACK=server (only when missing).
+	$(call tool_install_as,$(TEMPORAL_SERVER),$(TEMPORAL_SERVER_MOD),$(TEMPORAL_SERVER_PKG),$(TEMPORAL_SERVER_VERSION))
+	$(call tool_install_as,$(TEMPORAL_SQL_TOOL),$(TEMPORAL_SERVER_MOD),$(TEMPORAL_SQL_TOOL_PKG),$(TEMPORAL_SERVER_VERSION))
 
 .PHONY: build
 build: ## Compile every package and binary of both modules.

@@ -95,6 +95,24 @@ type Options struct {
 	TemporalAddress   string
 	TemporalNamespace string
 
+	// Server runs Temporal's own server (bin/temporal-server, the binary
+	// compose's temporalio/server image holds) on the stack's PostgreSQL
+	// instead of the dev server: the production lane (server.go). Its
+	// databases are created and their schema updated with
+	// bin/temporal-sql-tool, the namespace and the search attributes
+	// registered. HistoryShards is its number of history shards
+	// (DefaultHistoryShards; fixed when the databases are created);
+	// ServerBinDir holds both binaries (default: the repository's bin,
+	// where `make temporal-server` puts them). TemporalArgs are unused.
+	Server        bool
+	HistoryShards int
+	ServerBinDir  string
+	// Workers and Starters are how many replicas of each run (default 1;
+	// 2 with Server). Several starters sit behind a round-robin proxy on
+	// StarterURL (replicas.go).
+	Workers  int
+	Starters int
+
 	// Logf reports progress (nil: silent), restarts included.
 	Logf func(format string, args ...any)
 
@@ -144,17 +162,28 @@ type Stack struct {
 	// Sandbox is AWDA, in this process: read Stats, set faults and
 	// delivery, advance loans.
 	Sandbox *sandbox.Server
-	// Worker and Starter are the two binaries; SandboxProc is the sandbox
-	// when it runs as a process (Options.SandboxBinary).
-	Worker      *Process
-	Starter     *Process
-	SandboxProc *Process
+	// Worker and Starter are the two binaries (their first replicas;
+	// Workers and Starters hold all of them); SandboxProc is the sandbox
+	// when it runs as a process (Options.SandboxBinary); Server is
+	// Temporal's own server (Options.Server) and ServerMetricsURL its
+	// Prometheus endpoint.
+	Worker           *Process
+	Starter          *Process
+	Workers          []*Process
+	Starters         []*Process
+	SandboxProc      *Process
+	Server           *Process
+	ServerMetricsURL string
 
-	// URLs: the starter (API, webhooks, codec), the worker's probes and
-	// metrics, the sandbox (partner API and admin API).
-	StarterURL string
-	WorkerURL  string
-	SandboxURL string
+	// URLs: the starter (API, webhooks, codec; the replicas' proxy when
+	// there are several), the worker's probes and metrics (the first
+	// replica's), the sandbox (partner API and admin API); StarterURLs and
+	// WorkerURLs are every replica's own.
+	StarterURL  string
+	WorkerURL   string
+	SandboxURL  string
+	StarterURLs []string
+	WorkerURLs  []string
 	// TemporalAddress and Namespace of the dev server; TemporalUIURL its
 	// Web UI (empty when headless).
 	TemporalAddress string
@@ -185,6 +214,8 @@ type Stack struct {
 	dbName     string // created on an external server, dropped by Close
 	apiTokens  string // STARTER_API_TOKENS
 	ports      Ports
+	pg         pgTarget    // Temporal's databases (Options.Server)
+	proxy      *roundRobin // in front of several starters
 
 	mu     sync.Mutex
 	extra  []*Process
@@ -207,13 +238,19 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			_ = s.Close()
 		}
 	}()
+	// Temporal and PostgreSQL in turn: both are CPU-hungry at startup; the
+	// real server needs PostgreSQL first.
+	servers := []func(context.Context) error{s.startTemporal, s.startPostgres}
+	if o.Server {
+		servers = []func(context.Context) error{s.startPostgres, s.startServer}
+	}
 	steps := []func(context.Context) error{
 		s.prepareDirs,
 		s.buildBinaries, // the slowest step, and one that needs nothing else
 		s.prepareSecrets,
 		s.pickPorts,
-		s.startTemporal, // Temporal and PostgreSQL in turn: both are CPU-hungry at startup
-		s.startPostgres,
+		servers[0],
+		servers[1],
 		s.startSandbox,
 		s.startApps,
 		s.dial,
@@ -326,7 +363,11 @@ type Ports struct {
 func (s *Stack) pickPorts(context.Context) error {
 	p := &s.ports
 	*p = s.opts.Ports
-	for _, port := range []*int{&p.Starter, &p.Worker, &p.Sandbox} {
+	ports := []*int{&p.Starter, &p.Worker, &p.Sandbox}
+	if s.opts.Server {
+		ports = append(ports, &p.Temporal)
+	}
+	for _, port := range ports {
 		if *port != 0 {
 			continue
 		}
@@ -547,54 +588,83 @@ func (s *Stack) startSandboxProcess(ctx context.Context) error {
 	return s.SandboxProc.Start(ctx)
 }
 
-// startApps starts the starter and the worker and waits until both are
-// ready. The starter applies the migrations; the worker waits for their
-// lock.
+// startApps starts the starters and the workers (their replicas) and waits
+// until all are ready. The starters apply the migrations under their lock;
+// the workers wait for it.
 func (s *Stack) startApps(ctx context.Context) error {
-	o := s.opts
-	shared := s.sharedEnv()
-	s.Starter = &Process{
-		Name: "starter", Path: filepath.Join(s.binDir, StarterBinary), Args: []string{"serve"},
-		Env: concat(shared, []string{
-			"STARTER_HTTP_ADDR=" + loopback(s.ports.Starter),
-			"STARTER_API_TOKENS=" + s.apiTokens,
-			"STARTER_SHUTDOWN_TIMEOUT=5s",
-		}, o.StarterEnv),
-		LogPath:     filepath.Join(s.logDir, "starter.log"),
-		ReadyURL:    s.StarterURL + "/readyz",
-		StopTimeout: 30 * time.Second,
-		AutoRestart: o.AutoRestart,
-		Report:      o.Logf,
+	workerPorts, starterPorts, err := s.replicaPorts()
+	if err != nil {
+		return err
 	}
-	s.Worker = &Process{
-		Name: "worker", Path: filepath.Join(s.binDir, WorkerBinary),
-		Env: concat(shared, []string{
-			config.EnvHTTPAddr + "=" + loopback(s.ports.Worker),
-			config.EnvWorkerStopTimeout + "=5s",
-		}, o.WorkerEnv),
-		LogPath:     filepath.Join(s.logDir, "worker.log"),
-		ReadyURL:    s.WorkerURL + "/readyz",
-		StopTimeout: 30 * time.Second,
-		AutoRestart: o.AutoRestart,
-		Report:      o.Logf,
+	for i, port := range starterPorts {
+		s.Starters = append(s.Starters, s.starterProcess(i, port))
+		s.StarterURLs = append(s.StarterURLs, "http://"+loopback(port))
+	}
+	for i, port := range workerPorts {
+		s.Workers = append(s.Workers, s.workerProcess(i, port))
+		s.WorkerURLs = append(s.WorkerURLs, "http://"+loopback(port))
+	}
+	s.Starter, s.Worker = s.Starters[0], s.Workers[0]
+	if len(s.Starters) > 1 {
+		if s.proxy, err = newRoundRobin(s.Starters, s.StarterURLs); err != nil {
+			return err
+		}
+		if err := s.proxy.serve(loopback(s.ports.Starter)); err != nil {
+			return err
+		}
 	}
 	began := time.Now()
-	if err := s.Starter.spawn(); err != nil {
-		return err
-	}
-	if err := s.Worker.spawn(); err != nil {
-		return err
+	all := append(append([]*Process(nil), s.Starters...), s.Workers...)
+	for _, p := range all {
+		if err := p.spawn(); err != nil {
+			return err
+		}
 	}
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if err := s.Starter.WaitReady(rctx); err != nil {
-		return err
+	for _, p := range all {
+		if err := p.WaitReady(rctx); err != nil {
+			return err
+		}
 	}
-	if err := s.Worker.WaitReady(rctx); err != nil {
-		return err
-	}
-	s.logf("starter %s and worker %s ready in %s", s.StarterURL, s.WorkerURL, time.Since(began).Round(time.Millisecond))
+	s.logf("%d starter(s) %s and %d worker(s) %s ready in %s", len(s.Starters), strings.Join(s.StarterURLs, " "),
+		len(s.Workers), strings.Join(s.WorkerURLs, " "), time.Since(began).Round(time.Millisecond))
 	return nil
+}
+
+// starterProcess is starter replica i, listening on port.
+func (s *Stack) starterProcess(i, port int) *Process {
+	name := replicaName("starter", i)
+	return &Process{
+		Name: name, Path: filepath.Join(s.binDir, StarterBinary), Args: []string{"serve"},
+		Env: concat(s.sharedEnv(), []string{
+			"STARTER_HTTP_ADDR=" + loopback(port),
+			"STARTER_API_TOKENS=" + s.apiTokens,
+			"STARTER_SHUTDOWN_TIMEOUT=5s",
+		}, s.opts.StarterEnv),
+		LogPath:     filepath.Join(s.logDir, name+".log"),
+		ReadyURL:    "http://" + loopback(port) + "/readyz",
+		StopTimeout: 30 * time.Second,
+		AutoRestart: s.opts.AutoRestart,
+		Report:      s.opts.Logf,
+	}
+}
+
+// workerProcess is worker replica i, its probes and metrics on port.
+func (s *Stack) workerProcess(i, port int) *Process {
+	name := replicaName("worker", i)
+	return &Process{
+		Name: name, Path: filepath.Join(s.binDir, WorkerBinary),
+		Env: concat(s.sharedEnv(), []string{
+			config.EnvHTTPAddr + "=" + loopback(port),
+			config.EnvWorkerStopTimeout + "=5s",
+		}, s.opts.WorkerEnv),
+		LogPath:     filepath.Join(s.logDir, name+".log"),
+		ReadyURL:    "http://" + loopback(port) + "/readyz",
+		StopTimeout: 30 * time.Second,
+		AutoRestart: s.opts.AutoRestart,
+		Report:      s.opts.Logf,
+	}
 }
 
 // sharedEnv is what the worker and the starter both get: nothing of the
@@ -738,10 +808,14 @@ func (s *Stack) StartStarter(ctx context.Context) error   { return s.Starter.Sta
 func (s *Stack) RestartStarter(ctx context.Context) error { return s.Starter.Restart(ctx) }
 
 // RestartTemporal stops the dev server (SIGINT, graceful) and starts it
-// again on the same port with the same SQLite file; it returns once the
+// again on the same port with the same SQLite file, or the real server
+// (Options.Server: SIGTERM) with the same config; it returns once the
 // namespace is served. With kill, the server is ended with SIGKILL instead,
 // as a crash would. Clients reconnect by themselves.
 func (s *Stack) RestartTemporal(ctx context.Context, kill bool) error {
+	if s.Server != nil {
+		return s.restartServer(ctx, kill)
+	}
 	if s.Temporal == nil {
 		return errors.New("stack: RestartTemporal needs the stack's own dev server (Options.TemporalAddress is set)")
 	}
@@ -815,7 +889,8 @@ func (s *Stack) Close() error {
 	s.mu.Unlock()
 
 	// In parallel: each takes up to its stop timeout.
-	errs := []error{StopAll(append([]*Process{s.Starter, s.Worker}, extra...)...)}
+	errs := []error{StopAll(concat(s.Starters, s.Workers, extra)...)}
+	s.proxy.close()
 	if s.Client != nil {
 		s.Client.Close()
 	}
@@ -826,6 +901,9 @@ func (s *Stack) Close() error {
 	if s.Temporal != nil {
 		errs = append(errs, s.Temporal.Stop())
 		s.copyLog(s.Temporal.LogFile(), "temporal.log")
+	}
+	if s.Server != nil {
+		errs = append(errs, s.Server.Stop())
 	}
 	if s.Postgres != nil {
 		errs = append(errs, s.Postgres.Stop())
@@ -872,7 +950,7 @@ func (s *Stack) dropDatabase() error {
 	}
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{s.dbName}.Sanitize()+" WITH (FORCE)")
-	return err
+	return errors.Join(err, s.dropTemporalDatabases(ctx, conn))
 }
 
 // removeDir deletes the state directory: all of it when the stack created
@@ -882,7 +960,7 @@ func (s *Stack) removeDir() error {
 		return os.RemoveAll(s.dir)
 	}
 	var errs []error
-	for _, sub := range []string{"temporal", "postgres"} {
+	for _, sub := range []string{"temporal", "temporal-server", "postgres"} {
 		errs = append(errs, os.RemoveAll(filepath.Join(s.dir, sub)))
 	}
 	if s.opts.BinDir == "" {
@@ -1005,8 +1083,8 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func concat(lists ...[]string) []string {
-	var out []string
+func concat[T any](lists ...[]T) []T {
+	var out []T
 	for _, l := range lists {
 		out = append(out, l...)
 	}
