@@ -29,12 +29,20 @@ TEMPORAL_SERVER_MOD     ?= go.temporal.io/server
 TEMPORAL_SERVER_PKG     ?= $(TEMPORAL_SERVER_MOD)/cmd/server
 TEMPORAL_SQL_TOOL_PKG   ?= $(TEMPORAL_SERVER_MOD)/cmd/tools/sql
 TEMPORAL_SERVER_VERSION ?= v1.30.1
+# Temporal's Web UI server for that lane (the dev server embeds its own UI),
+# the version of compose's temporalio/ui image (deploy's tests check it).
+# `go install` refuses it (its go.mod has replace directives): it is built
+# from a throwaway module instead, in about 2 minutes.
+TEMPORAL_UI_MOD     ?= github.com/temporalio/ui-server/v2
+TEMPORAL_UI_PKG     ?= $(TEMPORAL_UI_MOD)/cmd/server
+TEMPORAL_UI_VERSION ?= v2.34.0
 
 TEMPORAL      ?= $(BIN)/temporal
 STATICCHECK   ?= $(BIN)/staticcheck
 WORKFLOWCHECK ?= $(BIN)/workflowcheck
 TEMPORAL_SERVER   ?= $(BIN)/temporal-server
 TEMPORAL_SQL_TOOL ?= $(BIN)/temporal-sql-tool
+TEMPORAL_UI       ?= $(BIN)/temporal-ui-server
 
 # Integration tests (real dev server, real PostgreSQL, the sandbox over HTTP)
 # sit behind this build tag; `make test` always includes them.
@@ -57,6 +65,13 @@ BENCHFLAGS     ?= -benchmem -count=1
 
 # The test harness (internal/testenv) finds the CLI through this variable.
 export TEMPORAL_CLI ?= $(TEMPORAL)
+
+# STACK=server runs make run, make chaos and make bench on the production
+# lane (Temporal's own server on PostgreSQL, 2 workers and 2 starters)
+# instead of the dev server; see docs/operations.md.
+STACK ?= dev
+export STACK
+LANE_TOOLS := $(if $(filter server,$(STACK)),temporal-server)
 
 .PHONY: help
 help: ## List the targets.
@@ -100,6 +115,16 @@ tools: temporal-server ## Install the pinned Temporal CLI, staticcheck, workflow
 temporal-server: ## Install Temporal's own server and sql tool (TEMPORAL_SERVER_VERSION) into ./bin, for STACK=server (only when missing).
 	$(call tool_install_as,$(TEMPORAL_SERVER),$(TEMPORAL_SERVER_MOD),$(TEMPORAL_SERVER_PKG),$(TEMPORAL_SERVER_VERSION))
 	$(call tool_install_as,$(TEMPORAL_SQL_TOOL),$(TEMPORAL_SERVER_MOD),$(TEMPORAL_SQL_TOOL_PKG),$(TEMPORAL_SERVER_VERSION))
+
+.PHONY: temporal-ui
+temporal-ui: ## Build Temporal's Web UI server (TEMPORAL_UI_VERSION) into ./bin, for make run STACK=server (only when missing).
+	@if [ -x "$(TEMPORAL_UI)" ] && $(GO) version -m "$(TEMPORAL_UI)" 2>/dev/null | grep -qE "mod[[:space:]]+$(TEMPORAL_UI_MOD)[[:space:]]+$(TEMPORAL_UI_VERSION)([[:space:]]|$$)"; then \
+		echo "ok   $(TEMPORAL_UI) ($(TEMPORAL_UI_MOD) $(TEMPORAL_UI_VERSION))"; \
+	else \
+		echo "go build $(TEMPORAL_UI_PKG)@$(TEMPORAL_UI_VERSION) -> $(TEMPORAL_UI) (about 2 minutes, once)"; \
+		tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cd "$$tmp" && $(GO) mod init awdaflow-ui-build >/dev/null 2>&1 && \
+		$(GO) get "$(TEMPORAL_UI_PKG)@$(TEMPORAL_UI_VERSION)" && mkdir -p "$(BIN)" && $(GO) build -o "$(TEMPORAL_UI)" "$(TEMPORAL_UI_PKG)"; \
+	fi
 
 .PHONY: build
 build: ## Compile every package and binary of both modules.
@@ -166,13 +191,13 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 60s each); findings land in
 	@FUZZTIME=$(FUZZTIME) GO=$(GO) PKGS="$(PKGS)" .ci/fuzz
 
 .PHONY: bench
-bench: temporal-cli ## Client micro-benchmarks, then the system's figures against baselines (tools/bench; BENCH_N=500 …); JSON in .data/bench, a section appended to docs/benchmarks.md.
+bench: temporal-cli $(LANE_TOOLS) ## Client micro-benchmarks, then the system's figures against baselines (tools/bench; BENCH_N=500 …); JSON in .data/bench, a section appended to docs/benchmarks.md.
 	@mkdir -p .data/bench
 	$(GO) test -run '^$$' -bench . $(BENCHFLAGS) $(BENCHPKGS) | tee .data/bench/client.txt
 	@$(MAKE) --no-print-directory bench-system BENCH_CLIENT=$(CURDIR)/.data/bench/client.txt
 
 .PHONY: bench-system
-bench-system: temporal-cli ## Just the system's figures (make bench without the client micro-benchmarks).
+bench-system: temporal-cli $(LANE_TOOLS) ## Just the system's figures (make bench without the client micro-benchmarks).
 	$(call tool_build,bench)
 	BENCH_CLIENT=$(BENCH_CLIENT) $(BIN)/bench
 
@@ -182,7 +207,7 @@ CHAOS_N    ?= 200
 CHAOS_SEED ?= 1
 
 .PHONY: chaos
-chaos: temporal-cli ## CHAOS_N (200) loans through sandbox faults, worker SIGKILLs, Temporal/PostgreSQL/starter restarts; exit 1 if anything is lost.
+chaos: temporal-cli $(LANE_TOOLS) ## CHAOS_N (200) loans through sandbox faults, worker SIGKILLs, Temporal/PostgreSQL/starter restarts; exit 1 if anything is lost.
 	$(call tool_build,chaos)
 	CHAOS_N=$(CHAOS_N) CHAOS_SEED=$(CHAOS_SEED) $(BIN)/chaos
 
@@ -200,11 +225,11 @@ sim: ## SIM_SEEDS (10000) simulated loans over up to 2 years each through the re
 # demo, devkeys) in tools/, then the launcher (tools/cmd/run) supervises the
 # stack until Ctrl-C; its settings: docs/configuration.md.
 .PHONY: run
-run: run-build ## The whole stack (Temporal + UI, PostgreSQL, sandbox, worker, starter) and a live demo of DEMO_N (20) loans; Ctrl-C stops it.
+run: run-build ## The whole stack (Temporal + UI, PostgreSQL, sandbox, worker, starter) and a live demo of DEMO_N (20) loans; Ctrl-C stops it. STACK=server: on Temporal's own server, 2 workers, 2 starters.
 	@BIN=$(BIN) $(BIN)/run
 
 .PHONY: run-build
-run-build: temporal-cli
+run-build: temporal-cli $(LANE_TOOLS) $(if $(filter server,$(STACK)),temporal-ui)
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./worker ./starter ./awda/sandbox/cmd/awda-sandbox
 	cd $(TOOLS) && $(GO) build -o $(BIN)/ ./cmd/run ./cmd/demo ./cmd/devkeys

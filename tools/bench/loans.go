@@ -107,7 +107,12 @@ func Merge(rs ...*LoadResult) *LoadResult {
 
 // LoanOptions configure RunLoans and RunBaseline alike.
 type LoanOptions struct {
+	// Prefix names the applicants (the same people for the same prefix and
+	// seed); RunID, when set, is added to their refs and to the baseline's
+	// workflow IDs, which must differ from one run to the next on a server
+	// that keeps closed workflows.
 	Prefix       string
+	RunID        string
 	N            int
 	Concurrency  int
 	PollInterval time.Duration
@@ -115,11 +120,20 @@ type LoanOptions struct {
 	Timeout      time.Duration // per applicant
 }
 
+// refPrefix starts the run's refs and baseline IDs: Prefix-RunID.
+func (o LoanOptions) refPrefix() string {
+	if o.RunID == "" {
+		return o.Prefix
+	}
+	return o.Prefix + "-" + o.RunID
+}
+
 // RunLoans drives N happy-path applicants (3 monthly installments) through
 // the public API with the demo driver and returns the run and the refs of
 // the loans that settled.
 func RunLoans(ctx context.Context, s *stack.Stack, o LoanOptions) (*LoadResult, []string, error) {
-	do := s.DemoOptions(o.Prefix)
+	do := s.DemoOptions(o.refPrefix())
+	do.RunID = o.Prefix
 	do.Plan = make([]demo.Scenario, o.N)
 	for i := range do.Plan {
 		do.Plan[i] = demo.Happy
@@ -179,7 +193,7 @@ func RunBaseline(ctx context.Context, c client.Client, shape Shape, o LoanOption
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		ids[i] = fmt.Sprintf("bench:%s-%05d", o.Prefix, i+1)
+		ids[i] = fmt.Sprintf("bench:%s-%05d", o.refPrefix(), i+1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

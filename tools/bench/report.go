@@ -176,6 +176,17 @@ type Params struct {
 	WorkerEnv          []string      `json:"workerEnv,omitempty"`
 	TemporalArgs       []string      `json:"temporalArgs,omitempty"`
 	DatabaseQuery      string        `json:"databaseQuery,omitempty"`
+	// Stack is the Temporal server measured on: "dev" (the dev server) or
+	// "server" (the production lane: Temporal's own server on PostgreSQL).
+	Stack string `json:"stack,omitempty"`
+}
+
+// serverName is how the report names the Temporal server of a run.
+func (p Params) serverName() string {
+	if p.Stack == "server" {
+		return "Temporal's own server on PostgreSQL (STACK=server)"
+	}
+	return "the Temporal dev server"
 }
 
 // Evaluate fills Targets from the figures.
@@ -298,11 +309,11 @@ func (r *Results) writeLoans(b *strings.Builder) {
 	if r.Loans != nil && r.Baseline != nil && r.Loans.Completed > 0 && r.Baseline.Completed > 0 {
 		fmt.Fprintf(b, "**Loan throughput**: %d happy-path applicants (3 monthly installments) through the API to SETTLED, "+
 			"%d at a time, status polled every %s (after %d warm-up loans); baseline: the bare workflow of the same shape "+
-			"(%d activities, %d local activities, %d signals, %d updates), driven the same way on the same server; "+
-			"ours and the baseline in turns, %d rounds each.\n\n",
+			"(%d activities, %d local activities, %d signals, %d updates), driven the same way on the same server "+
+			"(%s, one worker each); ours and the baseline in turns, %d rounds each.\n\n",
 			p.N, p.Concurrency, p.PollInterval, p.Warmup,
 			r.BaselineShape.Count(StepActivity), r.BaselineShape.Count(StepLocalActivity),
-			r.BaselineShape.Count(StepSignal), r.BaselineShape.Count(StepUpdate), r.Loans.Rounds)
+			r.BaselineShape.Count(StepSignal), r.BaselineShape.Count(StepUpdate), p.serverName(), r.Loans.Rounds)
 		fmt.Fprintln(b, "| | ours | baseline | ours / baseline |")
 		fmt.Fprintln(b, "|---|---:|---:|---:|")
 		fmt.Fprintf(b, "| completed | %d / %d | %d / %d | |\n", r.Loans.Completed, r.Loans.N, r.Baseline.Completed, r.Baseline.N)

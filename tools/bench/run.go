@@ -17,6 +17,7 @@ import (
 	"github.com/awdaflow/awdaflow/awda/sandbox"
 	"github.com/awdaflow/awdaflow/internal/testenv"
 	"github.com/awdaflow/awdaflow/internal/webhook"
+	"github.com/awdaflow/awdaflow/tools/demo"
 	"github.com/awdaflow/awdaflow/tools/stack"
 	"github.com/awdaflow/awdaflow/workflows"
 )
@@ -32,6 +33,10 @@ type Config struct {
 	// ClientBench is the output of `go test -bench -benchmem ./awda/` to
 	// include (the Makefile runs it first); empty: none.
 	ClientBench string
+	// RunID goes into every applicant ref and baseline workflow ID, so that
+	// runs with the same seed can follow one another on a server that
+	// keeps their workflows (default: demo.NewRunID).
+	RunID string
 	// LogDir keeps the processes' logs (empty: discarded with the stack).
 	LogDir string
 	// Skip names phases to leave out: "loans", "webhooks", "parked".
@@ -58,6 +63,9 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		res.Machine.LoadAfter = LoadAverage()
 		res.Evaluate()
 	}()
+	if cfg.RunID == "" {
+		cfg.RunID = demo.NewRunID(time.Now())
+	}
 	r := &run{ctx: ctx, cfg: cfg, res: res, logf: logf}
 	if err := r.clientBench(); err != nil {
 		return res, err
@@ -75,6 +83,9 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	var s *stack.Stack
 	if err := r.phase("stack", func() (err error) {
 		s, err = stack.Start(ctx, stack.Options{
+			// One worker and one starter on either server: the baseline
+			// has one worker.
+			Server: cfg.Stack == "server", Workers: 1, Starters: 1,
 			LogDir:        cfg.LogDir,
 			Build:         []string{"./tools/cmd/benchworker"},
 			Sandbox:       sandbox.Config{Seed: cfg.Seed, Autopilot: sandbox.Autopilot{Enabled: true, NoDelay: true}},
@@ -156,7 +167,7 @@ func (r *run) clientBench() error {
 // returns the refs of the loans measured.
 func (r *run) loans(s *stack.Stack) ([]string, error) {
 	ctx, cfg, res := r.ctx, r.cfg, r.res
-	lo := LoanOptions{N: cfg.N, Concurrency: cfg.Concurrency, PollInterval: cfg.PollInterval, Seed: cfg.Seed, Timeout: cfg.ApplicantTimeout}
+	lo := LoanOptions{N: cfg.N, Concurrency: cfg.Concurrency, PollInterval: cfg.PollInterval, Seed: cfg.Seed, Timeout: cfg.ApplicantTimeout, RunID: cfg.RunID}
 
 	// The baseline knows nothing of our codec: a client of its own.
 	plain, err := client.DialContext(ctx, client.Options{HostPort: s.TemporalAddress, Namespace: s.Namespace, Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler))})
@@ -297,7 +308,7 @@ func (r *run) history(s *stack.Stack, refs []string, shape Shape) error {
 func (r *run) parked(s *stack.Stack) error {
 	cfg, res := r.cfg, r.res
 	return r.phase("parked", func() (err error) {
-		res.Parked, err = Park(r.ctx, s, "park", cfg.Parked, cfg.ParkConcurrency, cfg.Seed, cfg.Settle, r.logf)
+		res.Parked, err = Park(r.ctx, s, "park-"+cfg.RunID, cfg.Parked, cfg.ParkConcurrency, cfg.Seed, cfg.Settle, r.logf)
 		if err == nil {
 			r.logf("   %d parked in %s; worker RSS %s (peak %s), starter RSS %s (peak %s)", res.Parked.Parked,
 				res.Parked.ParkTime.Round(time.Millisecond), mib(res.Parked.Worker.RSS), mib(res.Parked.Worker.Peak),

@@ -52,6 +52,12 @@ type Options struct {
 	Keep   bool
 	// Out receives progress lines (nil: none).
 	Out io.Writer
+	// RunID goes into every applicant ref (default: demo.NewRunID).
+	RunID string
+	// Server runs the drill on the production lane (stack.Options.Server):
+	// Temporal's own server on PostgreSQL, 2 workers and 2 starters; the
+	// kills hit one replica of each, the restarts the server process.
+	Server bool
 }
 
 // DefaultFaults are the fault rules of `make chaos`, on every interface:
@@ -105,6 +111,9 @@ func (o Options) withDefaults() Options {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
+	if o.RunID == "" {
+		o.RunID = demo.NewRunID(time.Now())
+	}
 	return o
 }
 
@@ -116,12 +125,13 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	o = o.withDefaults()
 	began := time.Now()
 	r := &runner{o: o, began: began, sched: NewSchedule(o.Seed, o.Schedule)}
-	r.logf("chaos: seed %d, %d applicants; building and starting the stack", o.Seed, o.N)
+	r.logf("chaos: seed %d, run %s, %d applicants; building and starting the stack", o.Seed, o.RunID, o.N)
 
 	st, err := stack.Start(ctx, stack.Options{
 		LogDir: o.LogDir,
 		BinDir: o.BinDir,
 		Keep:   o.Keep,
+		Server: o.Server,
 		Sandbox: sandbox.Config{
 			Seed:      o.Seed,
 			Autopilot: sandbox.Autopilot{Enabled: true},
@@ -244,8 +254,12 @@ wait:
 // seed and size.
 func (r *runner) demoOptions() demo.Options {
 	o := r.o
-	refPrefix := "chaos" + strconv.FormatUint(o.Seed, 10)
-	dopts := r.st.DemoOptions(refPrefix)
+	// The seed alone names the applicants (the same people for the same
+	// seed); the run ID is in their refs, so that a run does not meet the
+	// loans of an earlier one on a server that keeps them.
+	people := "chaos" + strconv.FormatUint(o.Seed, 10)
+	dopts := r.st.DemoOptions(people + "-" + o.RunID)
+	dopts.RunID = people
 	dopts.N, dopts.Concurrency, dopts.Seed = o.N, o.Concurrency, o.Seed
 	dopts.PollInterval, dopts.Timeout = o.PollInterval, o.LoadTimeout
 	// A loan parked for operations stays parked (nobody but the demo's own

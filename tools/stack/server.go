@@ -37,6 +37,12 @@ const (
 	TemporalSQLToolBinary = "temporal-sql-tool"
 )
 
+// TemporalUIBinary is Temporal's Web UI server (github.com/temporalio/ui-server,
+// the binary of compose's temporalio/ui image), which the production lane
+// runs beside the server when Ports.TemporalUI is set (`make temporal-ui`
+// builds it into ./bin).
+const TemporalUIBinary = "temporal-ui-server"
+
 // DefaultHistoryShards is the lane's number of history shards: enough to
 // spread the load over several shard owners, few enough to start in seconds
 // on a laptop (compose's default is 128; the number is fixed when the
@@ -110,7 +116,7 @@ func (s *Stack) startServer(ctx context.Context) error {
 		return errors.New("stack: Options.Server starts a Temporal server of the stack's own: leave TemporalAddress empty")
 	}
 	began := time.Now()
-	bin, sqlTool, err := ServerBinaries(s.root, s.opts.ServerBinDir)
+	bin, sqlTool, err := ServerBinaries(s.root, s.serverBinDir())
 	if err != nil {
 		return err
 	}
@@ -140,6 +146,11 @@ func (s *Stack) startServer(ctx context.Context) error {
 	}
 	if err := s.serverReady(ctx, true); err != nil {
 		return err
+	}
+	if s.opts.Ports.TemporalUI != 0 {
+		if err := s.startUI(ctx); err != nil {
+			return err
+		}
 	}
 	s.logf("temporal server %s (PostgreSQL %s:%d, %d history shards) up in %s", s.TemporalAddress,
 		s.pg.host, s.pg.port, s.historyShards(), time.Since(began).Round(time.Millisecond))
@@ -443,4 +454,43 @@ func freeMembershipPort(taken []int) (int, error) {
 		return p, nil
 	}
 	return 0, errors.New("stack: no free port between 20000 and 32000 for Temporal's membership")
+}
+
+// startUI runs bin/temporal-ui-server on Ports.TemporalUI against the
+// server, with the codec endpoint given by Options.UICodecEndpoint.
+func (s *Stack) startUI(ctx context.Context) error {
+	bin := filepath.Join(s.serverBinDir(), TemporalUIBinary)
+	if !isExecutable(bin) {
+		return fmt.Errorf("stack: %s is missing: `make temporal-ui` builds Temporal's Web UI server into ./bin (about 2 minutes once)", bin)
+	}
+	dir := filepath.Join(s.dir, "temporal-server", "ui")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	cfg := fmt.Sprintf("temporalGrpcAddress: %q\nhost: 127.0.0.1\nport: %d\nenableUi: true\ndefaultNamespace: %q\n"+
+		"notifyOnNewVersion: false\ncodec:\n  endpoint: %q\n", s.TemporalAddress, s.ports.TemporalUI, s.Namespace, s.opts.UICodecEndpoint)
+	if err := os.WriteFile(filepath.Join(dir, "lane.yaml"), []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	s.TemporalUIURL = "http://" + loopback(s.ports.TemporalUI)
+	s.UI = &Process{
+		Name: "temporal-ui", Path: bin,
+		Args:        []string{"--root", dir, "--config", ".", "--env", "lane", "start"},
+		Env:         []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")},
+		LogPath:     filepath.Join(s.logDir, "temporal-ui.log"),
+		ReadyURL:    s.TemporalUIURL + "/",
+		StopTimeout: 10 * time.Second,
+		AutoRestart: s.opts.AutoRestart,
+		Report:      s.opts.Logf,
+	}
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return s.UI.Start(rctx)
+}
+
+func (s *Stack) serverBinDir() string {
+	if s.opts.ServerBinDir != "" {
+		return s.opts.ServerBinDir
+	}
+	return filepath.Join(s.root, "bin")
 }

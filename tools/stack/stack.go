@@ -107,6 +107,9 @@ type Options struct {
 	Server        bool
 	HistoryShards int
 	ServerBinDir  string
+	// UICodecEndpoint is the codec endpoint the lane's Web UI (Options.Server
+	// with Ports.TemporalUI) gives the browser, e.g. the starter's /codec.
+	UICodecEndpoint string
 	// Workers and Starters are how many replicas of each run (default 1;
 	// 2 with Server). Several starters sit behind a round-robin proxy on
 	// StarterURL (replicas.go).
@@ -174,6 +177,7 @@ type Stack struct {
 	SandboxProc      *Process
 	Server           *Process
 	ServerMetricsURL string
+	UI               *Process
 
 	// URLs: the starter (API, webhooks, codec; the replicas' proxy when
 	// there are several), the worker's probes and metrics (the first
@@ -901,6 +905,9 @@ func (s *Stack) Close() error {
 	if s.Temporal != nil {
 		errs = append(errs, s.Temporal.Stop())
 		s.copyLog(s.Temporal.LogFile(), "temporal.log")
+	}
+	if s.UI != nil {
+		errs = append(errs, s.UI.Stop())
 	}
 	if s.Server != nil {
 		errs = append(errs, s.Server.Stop())

@@ -21,6 +21,8 @@
 //	BENCH_WORKER_ENV=            extra worker settings, e.g. WORKER_STICKY_CACHE_SIZE=1000 (comma-separated)
 //	BENCH_DATABASE_QUERY=        added to the worker's and starter's DATABASE_URL, e.g. application_name=bench
 //	BENCH_TEMPORAL_ARGS=         extra `temporal server start-dev` arguments
+//	BENCH_RUN_ID=                in every applicant ref and baseline workflow ID (default: from the time)
+//	STACK=dev                    dev: the Temporal dev server; server: Temporal's own server on PostgreSQL
 //	BENCH_CLIENT=                file with the output of `go test -bench -benchmem ./awda/`
 //	BENCH_JSON=.data/bench/results.json
 //	BENCH_MD=docs/benchmarks.md  (empty: do not append)
@@ -181,7 +183,9 @@ func config() (bench.Config, output, error) {
 			WorkerEnv:          list(e.str("BENCH_WORKER_ENV", "")),
 			TemporalArgs:       strings.Fields(e.str("BENCH_TEMPORAL_ARGS", "")),
 			DatabaseQuery:      e.str("BENCH_DATABASE_QUERY", ""),
+			Stack:              e.str("STACK", "dev"),
 		},
+		RunID:            e.str("BENCH_RUN_ID", ""),
 		Seed:             uint64(e.int("BENCH_SEED", 1)),
 		ApplicantTimeout: 10 * time.Minute,
 		Settle:           e.dur("BENCH_SETTLE", 5*time.Second),
@@ -197,6 +201,9 @@ func config() (bench.Config, output, error) {
 	o.timeout = e.dur("BENCH_TIMEOUT", 20*time.Minute)
 	if cfg.N == 0 || cfg.Rounds == 0 || cfg.Concurrency == 0 || cfg.WebhookConcurrency == 0 || cfg.ParkConcurrency == 0 {
 		e.errs = append(e.errs, "BENCH_N and the concurrencies must be positive")
+	}
+	if cfg.Stack != "dev" && cfg.Stack != "server" {
+		e.errs = append(e.errs, "STACK: want dev (the Temporal dev server) or server (Temporal's own server on PostgreSQL)")
 	}
 	if len(e.errs) > 0 {
 		return cfg, o, fmt.Errorf("configuration:\n  %s", strings.Join(e.errs, "\n  "))

@@ -7,7 +7,8 @@
 //	cd tools && go run ./cmd/chaos [-n 200] [-seed 1] [-logs DIR]
 //
 // Environment (flags win): CHAOS_N, CHAOS_SEED, CHAOS_CONCURRENCY,
-// CHAOS_LOG_DIR, CHAOS_LOAD_TIMEOUT. The Temporal CLI is found as the tests
+// CHAOS_LOG_DIR, CHAOS_LOAD_TIMEOUT, STACK (server: the production lane,
+// Temporal's own server with 2 workers and 2 starters). The Temporal CLI is found as the tests
 // find it (TEMPORAL_CLI, ./bin/temporal, PATH); PostgreSQL's server binaries
 // as internal/testenv finds them.
 //
@@ -54,9 +55,20 @@ func run() int {
 	logDir := fs.String("logs", os.Getenv("CHAOS_LOG_DIR"), "directory for the processes' logs (default: a new temporary directory, kept)")
 	fs.DurationVar(&loadTO, "load-timeout", loadTO, "bound of each applicant's way to its terminal state (0: 9m)")
 	keep := fs.Bool("keep", false, "keep the stack's state directory (Temporal database, PostgreSQL cluster)")
+	lane := fs.String("stack", os.Getenv("STACK"), "dev (the Temporal dev server) or server (Temporal's own server on PostgreSQL, 2 workers, 2 starters)")
+	runID := fs.String("run-id", "", "goes into every applicant ref (default: from the time)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
+	switch *lane {
+	case "", "dev":
+	case "server":
+		def.Server = true
+	default:
+		fmt.Fprintf(os.Stderr, "chaos: -stack (STACK) %q: want dev or server\n", *lane)
+		return 2
+	}
+	def.RunID = *runID
 	if *logDir == "" {
 		d, err := os.MkdirTemp("", fmt.Sprintf("awdaflow-chaos-%d-", seed))
 		if err != nil {

@@ -12,17 +12,19 @@ import (
 // the stack (its processes get an environment of their own).
 // deploy/docs_test.go holds docs/configuration.md ("make run") to this list.
 var Knobs = []string{
-	"DEMO_N",              // applicants in the demo (0: none)
-	"DEMO_ARGS",           // extra flags for bin/demo
-	"DATABASE_URL",        // a PostgreSQL of the user's instead of the local cluster
-	"AWDAFLOW_DATA",       // the data folder
-	"BIN",                 // where the binaries are
-	"TEMPORAL_PORT",       // ports
-	"TEMPORAL_UI_PORT",    //
-	"STARTER_PORT",        //
-	"WORKER_PORT",         //
-	"SANDBOX_PORT",        //
-	"RUN_EXIT_AFTER_DEMO", // stop after the demo's summary
+	"DEMO_N",                  // applicants in the demo (0: none)
+	"DEMO_ARGS",               // extra flags for bin/demo
+	"DATABASE_URL",            // a PostgreSQL of the user's instead of the local cluster
+	"AWDAFLOW_DATA",           // the data folder
+	"BIN",                     // where the binaries are
+	"TEMPORAL_PORT",           // ports
+	"TEMPORAL_UI_PORT",        //
+	"STARTER_PORT",            //
+	"WORKER_PORT",             //
+	"SANDBOX_PORT",            //
+	"RUN_EXIT_AFTER_DEMO",     // stop after the demo's summary
+	"STACK",                   // dev (the Temporal dev server) or server (the production lane)
+	"TEMPORAL_HISTORY_SHARDS", // the production lane's history shards
 }
 
 // config is what the knobs say.
@@ -34,6 +36,10 @@ type config struct {
 	bin           string
 	ports         []portKnob
 	exitAfterDemo bool
+	// server: the production lane (STACK=server): Temporal's own server on
+	// PostgreSQL, two workers and two starters; shards its history shards.
+	server bool
+	shards int
 }
 
 // portKnob is one port: its variable, its default, and its value when the
@@ -89,8 +95,28 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		}
 		c.exitAfterDemo = b
 	}
+	bad = append(bad, c.loadLane(getenv)...)
 	if len(bad) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(bad, "; "))
 	}
 	return c, nil
+}
+
+// loadLane reads STACK and TEMPORAL_HISTORY_SHARDS.
+func (c *config) loadLane(getenv func(string) string) (bad []string) {
+	switch v := knob(getenv, "STACK"); v {
+	case "", "dev":
+	case "server":
+		c.server = true
+	default:
+		bad = append(bad, fmt.Sprintf("STACK=%q: want dev (the Temporal dev server) or server (Temporal's own server on PostgreSQL)", v))
+	}
+	if v := knob(getenv, "TEMPORAL_HISTORY_SHARDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			bad = append(bad, fmt.Sprintf("TEMPORAL_HISTORY_SHARDS=%q: want a number of shards, at least 1", v))
+		}
+		c.shards = n
+	}
+	return bad
 }

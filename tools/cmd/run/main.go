@@ -121,8 +121,13 @@ func (l *launcher) up(ctx context.Context) (err error) {
 	if l.cfg.databaseURL != "" {
 		where = "the PostgreSQL of DATABASE_URL"
 	}
-	l.d.Say("starting %s, Temporal (gRPC %s, Web UI %s), the AWDA sandbox on autopilot, the starter and the worker",
-		where, loopback(opts.Ports.Temporal), "http://"+loopback(opts.Ports.TemporalUI))
+	if l.cfg.server {
+		l.d.Say("starting %s, Temporal's own server on it (gRPC %s, Web UI %s), the AWDA sandbox on autopilot, 2 starters behind a proxy on %s and 2 workers",
+			where, loopback(opts.Ports.Temporal), "http://"+loopback(opts.Ports.TemporalUI), "http://"+loopback(opts.Ports.Starter))
+	} else {
+		l.d.Say("starting %s, Temporal (gRPC %s, Web UI %s), the AWDA sandbox on autopilot, the starter and the worker",
+			where, loopback(opts.Ports.Temporal), "http://"+loopback(opts.Ports.TemporalUI))
+	}
 	if l.st, err = stack.Start(ctx, opts); err != nil {
 		return err
 	}
@@ -138,7 +143,11 @@ func (l *launcher) up(ctx context.Context) (err error) {
 // DATABASE_URL), and the tool binaries (built when missing; the stack
 // builds the product's).
 func (l *launcher) prerequisites(ctx context.Context) error {
-	if _, err := testenv.TemporalCLIPath(); err != nil {
+	if l.cfg.server {
+		if _, _, err := stack.ServerBinaries(l.root, l.bin); err != nil {
+			return err
+		}
+	} else if _, err := testenv.TemporalCLIPath(); err != nil {
 		return fmt.Errorf("%w; `make temporal-cli` installs it", err)
 	}
 	if l.cfg.databaseURL == "" {
@@ -198,6 +207,10 @@ func (l *launcher) options() (stack.Options, error) {
 		WorkerEnv:   []string{"WORKER_STOP_TIMEOUT=10s"},
 		AutoRestart: stack.DefaultBackoff(),
 		Logf:        l.d.Say,
+		// The production lane: the same, on Temporal's own server with
+		// its Web UI, 2 workers and 2 starters.
+		Server: l.cfg.server, HistoryShards: l.cfg.shards, ServerBinDir: l.bin,
+		UICodecEndpoint: starterURL + "/codec",
 	}, nil
 }
 
@@ -252,6 +265,9 @@ func (l *launcher) wait(ctx context.Context) int {
 		}
 		if p := l.st.Postgres; p != nil && !p.Running() {
 			return l.died("postgres", p.LogFile())
+		}
+		if p := l.st.Server; p != nil && !p.Running() {
+			return l.died("temporal", p.LogPath)
 		}
 	}
 }
