@@ -52,7 +52,7 @@ func TestConfigurationDocIsComplete(t *testing.T) {
 	// mentioned in a table row must come from one of the sources, or be a
 	// tool's (make run, the tests).
 	tools := map[string]bool{}
-	for _, v := range strings.Fields("PG_BINDIR SCREENSHOT_QUERY CHROMIUM TEMPORAL_CLI") {
+	for _, v := range strings.Fields("PG_BINDIR SCREENSHOT_QUERY CHROMIUM TEMPORAL_CLI AWDAFLOW_SERVER_LANE") {
 		tools[v] = true
 	}
 	for _, v := range launcherKnobs(t) {

@@ -8,7 +8,13 @@
 //     with SIGKILL, restarted and measured: RSS from /proc);
 //   - a Temporal dev server with a persistent SQLite file (a restart keeps
 //     every workflow) and the workflow's search attributes, or an external
-//     server given by TemporalAddress (e.g. the one a test process shares);
+//     server given by TemporalAddress (e.g. the one a test process shares),
+//     or (Options.Server, the production lane: server.go) Temporal's own
+//     server on the stack's PostgreSQL, its schema applied with its sql
+//     tool, with its Web UI server when Ports.TemporalUI is set;
+//   - the worker and the starter as several replicas (Options.Workers,
+//     Options.Starters; two of each on the production lane), the starters
+//     behind a round-robin reverse proxy in this process (replicas.go);
 //   - PostgreSQL: a throwaway cluster of its own (testenv.PostgresCluster),
 //     or a fresh database on an external server given by DatabaseURL;
 //   - the AWDA sandbox in this process, on its own HTTP listener, so that the
