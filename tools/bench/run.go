@@ -82,18 +82,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 
 	var s *stack.Stack
 	if err := r.phase("stack", func() (err error) {
-		s, err = stack.Start(ctx, stack.Options{
-			// One worker and one starter on either server: the baseline
-			// has one worker.
-			Server: cfg.Stack == "server", Workers: 1, Starters: 1,
-			LogDir:        cfg.LogDir,
-			Build:         []string{"./tools/cmd/benchworker"},
-			Sandbox:       sandbox.Config{Seed: cfg.Seed, Autopilot: sandbox.Autopilot{Enabled: true, NoDelay: true}},
-			WorkerEnv:     cfg.WorkerEnv,
-			TemporalArgs:  cfg.TemporalArgs,
-			DatabaseQuery: cfg.DatabaseQuery,
-			Logf:          func(f string, a ...any) { logf("   "+f, a...) },
-		})
+		s, err = stack.Start(ctx, r.stackOptions())
 		return err
 	}); err != nil {
 		return res, err
@@ -126,6 +115,22 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		}
 	}
 	return res, nil
+}
+
+// stackOptions: one worker and one starter on either server (the baseline
+// has one worker).
+func (r *run) stackOptions() stack.Options {
+	cfg := r.cfg
+	return stack.Options{
+		Server: cfg.Stack == "server", Workers: 1, Starters: 1,
+		LogDir:        cfg.LogDir,
+		Build:         []string{"./tools/cmd/benchworker"},
+		Sandbox:       sandbox.Config{Seed: cfg.Seed, Autopilot: sandbox.Autopilot{Enabled: true, NoDelay: true}},
+		WorkerEnv:     cfg.WorkerEnv,
+		TemporalArgs:  cfg.TemporalArgs,
+		DatabaseQuery: cfg.DatabaseQuery,
+		Logf:          func(f string, a ...any) { r.logf("   "+f, a...) },
+	}
 }
 
 // run is one Run: its phases add to res.
