@@ -107,6 +107,13 @@ func TestLinksAreUsable(t *testing.T) {
 	if out := k.render(id, id, id); !strings.Contains(out, "a loan, decoded by it    http://127.0.0.1:8233/namespaces/default/workflows (open any loan)") {
 		t.Errorf("without loans:\n%s", out)
 	}
+	if strings.Contains(out, "replicas") {
+		t.Errorf("a replicas line with one worker and one starter:\n%s", out)
+	}
+	k.Replicas = "starters http://127.0.0.1:1 http://127.0.0.1:2   workers http://127.0.0.1:3 http://127.0.0.1:4"
+	if out := k.render(id, id, id); !strings.Contains(out, "replicas (own /metrics)    "+k.Replicas) {
+		t.Errorf("with replicas:\n%s", out)
+	}
 }
 
 func TestLoadConfig(t *testing.T) {
@@ -123,10 +130,18 @@ func TestLoadConfig(t *testing.T) {
 			t.Fatalf("ports %+v", c.ports)
 		}
 	}
+	if c.server || c.shards != 0 {
+		t.Fatalf("the dev lane is the default: %+v", c)
+	}
+	env = map[string]string{"STACK": "server", "TEMPORAL_HISTORY_SHARDS": "8"}
+	if c, err = loadConfig(func(k string) string { return env[k] }); err != nil || !c.server || c.shards != 8 {
+		t.Fatalf("STACK=server TEMPORAL_HISTORY_SHARDS=8: %+v, %v", c, err)
+	}
 	// Every bad value at once.
-	env = map[string]string{"DEMO_N": "many", "SANDBOX_PORT": "99999", "RUN_EXIT_AFTER_DEMO": "perhaps"}
+	env = map[string]string{"DEMO_N": "many", "SANDBOX_PORT": "99999", "RUN_EXIT_AFTER_DEMO": "perhaps",
+		"STACK": "prod", "TEMPORAL_HISTORY_SHARDS": "0"}
 	_, err = loadConfig(func(k string) string { return env[k] })
-	for _, want := range []string{"DEMO_N", "SANDBOX_PORT", "RUN_EXIT_AFTER_DEMO"} {
+	for _, want := range []string{"DEMO_N", "SANDBOX_PORT", "RUN_EXIT_AFTER_DEMO", "STACK", "TEMPORAL_HISTORY_SHARDS"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not name %s", err, want)
 		}

@@ -18,6 +18,9 @@ type links struct {
 	Logs, RunEnv                           string
 	// Loan is a loan's history page in the UI ("" when there is none yet).
 	Loan string
+	// Replicas lists every starter's and worker's own address when there
+	// are several (STACK=server); "" otherwise.
+	Replicas string
 }
 
 // render is the block of addresses, each one usable as printed: the API
@@ -40,6 +43,9 @@ func (k links) render(bold, green, dim func(string) string) string {
 	row("API", k.Starter+"/v1/applications")
 	row("  bearer token", k.Token+dim("   (header Authorization: Bearer <token>)"))
 	row("metrics", k.Starter+"/metrics (starter)   "+k.Worker+"/metrics (worker)")
+	if k.Replicas != "" {
+		row("replicas (own /metrics)", k.Replicas)
+	}
 	row("codec server endpoint", k.Starter+"/codec"+dim("   (paste into the Temporal UI's codec setting; this UI already uses it)"))
 	row("  a loan, decoded by it", decoded)
 	row("AWDA sandbox", k.Sandbox+"/_sandbox/stats")
@@ -70,6 +76,9 @@ func (l *launcher) printURLs(ctx context.Context) {
 		UI: l.st.TemporalUIURL, Starter: l.st.StarterURL, Worker: l.st.WorkerURL, Sandbox: l.st.SandboxURL,
 		Temporal: l.st.TemporalAddress, Namespace: l.st.Namespace, Token: l.token,
 		Logs: l.data.rel(l.data.path("logs")), RunEnv: l.data.rel(l.data.path("run", "env")),
+	}
+	if len(l.st.StarterURLs) > 1 || len(l.st.WorkerURLs) > 1 {
+		k.Replicas = "starters " + strings.Join(l.st.StarterURLs, " ") + "   workers " + strings.Join(l.st.WorkerURLs, " ")
 	}
 	k.Loan = l.newestLoan(ctx, k)
 	l.d.Print(k.render(l.d.Bold, l.d.Green, l.d.Dim))
