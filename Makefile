@@ -106,7 +106,10 @@ define tool_install_as
 endef
 
 .PHONY: tools
-tools: temporal-server ## Install the pinned Temporal CLI, staticcheck, workflowcheck, Temporal's server and sql tool into ./bin (only when missing).
+tools: lint-tools temporal-server ## Install the pinned Temporal CLI, staticcheck, workflowcheck, Temporal's server and sql tool into ./bin (only when missing).
+
+.PHONY: lint-tools
+lint-tools: ## Just the Temporal CLI, staticcheck and workflowcheck (what make lint needs).
 	$(call tool_install,$(TEMPORAL),$(TEMPORAL_CLI_MOD),$(TEMPORAL_CLI_PKG),$(TEMPORAL_CLI_VERSION))
 	$(call tool_install,$(STATICCHECK),$(STATICCHECK_MOD),$(STATICCHECK_PKG),$(STATICCHECK_VERSION))
 	$(call tool_install,$(WORKFLOWCHECK),$(WORKFLOWCHECK_MOD),$(WORKFLOWCHECK_PKG),$(WORKFLOWCHECK_VERSION))
@@ -142,7 +145,7 @@ fmt: ## Rewrite every Go file with gofmt.
 	gofmt -w $$(git ls-files -co --exclude-standard '*.go')
 
 .PHONY: lint
-lint: tools ## gofmt check, go vet, staticcheck (both modules), workflowcheck, the product/tools boundary, no function over 80 lines without a reason (funclen).
+lint: lint-tools ## gofmt check, go vet, staticcheck (both modules), workflowcheck, the product/tools boundary, no function over 80 lines without a reason (funclen).
 	@files=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
 	if [ -n "$$files" ]; then echo "gofmt needed on:"; echo "$$files"; exit 1; fi
 	$(GO) vet -tags $(TAGS) $(PKGS)
