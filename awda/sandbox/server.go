@@ -71,6 +71,7 @@ type Server struct {
 	push      pushState
 	pushSem   chan struct{} // bounds concurrent deliveries
 	autoTasks int           // autopilot steps scheduled and not yet run
+	verdicts  []cardVerdict // scripted bankcard/verify answers (QueueCardVerdicts)
 
 	sched     *scheduler
 	closing   chan struct{}
@@ -133,6 +134,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.cfg.MaxAmount < 0 {
 		return nil, errors.New("sandbox: MaxAmount must be positive")
+	}
+	if len(s.cfg.Tenors) == 0 {
+		s.cfg.Tenors = Tenors
 	}
 	if s.cfg.ImageTokenTTL == 0 {
 		s.cfg.ImageTokenTTL = 10 * time.Minute
