@@ -223,7 +223,7 @@ func (s *Server) access(r *http.Request, rec *recorder, id string, start time.Ti
 		s.metrics.requests.Add(r.Context(), 1, attrs)
 		s.metrics.duration.Record(r.Context(), elapsed.Seconds(), metric.WithAttributes(attribute.String("route", route)))
 	}
-	if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
+	if r.URL.Path == "/healthz" || r.URL.Path == "/metrics" || r.URL.Path == PathReady || strings.HasPrefix(r.URL.Path, PathReady+"/") {
 		return // probes and scrapes would drown the log
 	}
 	var ev *zerolog.Event
