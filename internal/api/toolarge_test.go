@@ -31,6 +31,12 @@ type oversized struct {
 	noToken                 bool // sent without the bearer token: 401
 }
 
+// testMaxDocument is the document limit of the server under test: small, so
+// that the handlers' own reading (to the limit) stays cheap under -race; the
+// bodies are ten times over it, as a 100 MB upload would be at the real
+// 10 MiB limit.
+const testMaxDocument = 1 << 20
+
 func oversizedRequests(t *testing.T) []oversized {
 	t.Helper()
 	const mib = 1 << 20
@@ -41,9 +47,9 @@ func oversizedRequests(t *testing.T) []oversized {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _ = fw.Write(bytes.Repeat([]byte{0x89}, 20*mib)) // twice the document limit
+	_, _ = fw.Write(bytes.Repeat([]byte{0x89}, 10*mib)) // ten times testMaxDocument
 	_ = mw.Close()
-	b64 := `{"imageType":"KTP","base64":"` + strings.Repeat("A", 20*mib) + `"}`
+	b64 := `{"imageType":"KTP","base64":"` + strings.Repeat("A", 10*mib) + `"}`
 	return []oversized{
 		{"document, multipart", "/v1/documents", mw.FormDataContentType(), form.Bytes(), false, false},
 		{"document, JSON", "/v1/documents", "application/json", []byte(b64), false, false},
@@ -67,7 +73,8 @@ func TestOversizedBodiesAlwaysGet413(t *testing.T) {
 	t.Cleanup(c.Close)
 	signer, _ := awda.NewHMACSigner([]byte("toolarge-secret"))
 	rc := &webhook.Receiver{Verifier: &awda.NotificationVerifier{AppID: "app-toolarge", Keys: []awda.Verifier{signer}}, Log: zerolog.Nop()}
-	s, err := New(Options{Store: store.New(nil, nil), Temporal: c, Tokens: []string{testToken}, Webhooks: rc})
+	s, err := New(Options{Store: store.New(nil, nil), Temporal: c, Tokens: []string{testToken}, Webhooks: rc,
+		MaxDocumentBytes: testMaxDocument})
 	if err != nil {
 		t.Fatal(err)
 	}
