@@ -18,8 +18,9 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/awdaflow/awdaflow/activities"
-	"github.com/awdaflow/awdaflow/activities/fake"
 	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/awda/sandbox"
+	"github.com/awdaflow/awdaflow/internal/testenv"
 )
 
 const (
@@ -34,9 +35,9 @@ func registerReq() awda.RegisterRequest {
 
 type fixture struct {
 	env   *testsuite.TestActivityEnvironment
-	awda  *fake.AWDA
-	docs  *fake.Documents
-	proj  *fake.Projections
+	awda  *testenv.AWDA
+	docs  *testenv.Documents
+	proj  *testenv.Projections
 	acts  *activities.Activities
 	clock *clock
 }
@@ -48,18 +49,27 @@ func (c *clock) now() time.Time      { return time.UnixMilli(c.t.Load()) }
 func (c *clock) add(d time.Duration) { c.t.Add(d.Milliseconds()) }
 func newClock(t time.Time) *clock    { c := &clock{}; c.t.Store(t.UnixMilli()); return c }
 
-func newFixture(t *testing.T, opts ...fake.Option) *fixture {
+// newFixture runs the activities over the real client against the AWDA
+// sandbox in process (its loan/submit prerequisites off: these tests are
+// about the activities, not AWDA's rules), on a clock of the test's own.
+func newFixture(t *testing.T, configure ...func(*sandbox.Config)) *fixture {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	clk := newClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	cfg := sandbox.Config{Clock: clk.now, SkipPrerequisites: true}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	a, err := testenv.NewAWDA(cfg)
+	require.NoError(t, err)
 	f := &fixture{
 		env:   s.NewTestActivityEnvironment(),
-		awda:  fake.NewAWDA(append([]fake.Option{fake.WithClock(clk.now)}, opts...)...),
-		docs:  fake.NewDocuments(activities.Document{ID: "doc-ktp", ContentType: "image/jpeg", FileName: "ktp.jpg", Bytes: []byte("\xff\xd8ktp-bytes")}, activities.Document{ID: "doc-selfie", ContentType: "image/jpeg", FileName: "selfie.jpg", Bytes: []byte("\xff\xd8selfie-bytes")}),
-		proj:  fake.NewProjections(),
+		awda:  a,
+		docs:  testenv.NewDocuments(activities.Document{ID: "doc-ktp", ContentType: "image/jpeg", FileName: "ktp.jpg", Bytes: []byte("\xff\xd8ktp-bytes")}, activities.Document{ID: "doc-selfie", ContentType: "image/jpeg", FileName: "selfie.jpg", Bytes: []byte("\xff\xd8selfie-bytes")}),
+		proj:  testenv.NewProjections(),
 		clock: clk,
 	}
-	f.acts = activities.New(f.awda, f.docs, f.proj)
+	f.acts = activities.New(a.Client, f.docs, f.proj)
 	f.acts.Now = clk.now
 	f.env.RegisterActivity(f.acts)
 	return f
@@ -152,7 +162,7 @@ func TestErrorClassesMapToTemporalErrors(t *testing.T) {
 
 func TestTransportFailureIsRetryable(t *testing.T) {
 	f := newFixture(t)
-	f.awda.Fail(awda.PathBankList, &awda.Error{Class: awda.ClassTimeout, Endpoint: awda.PathBankList, Err: errors.New("dial tcp: connection refused")})
+	f.awda.FailTransport(awda.PathBankList, errors.New("dial tcp: connection refused"))
 	_, err := f.env.ExecuteActivity(f.acts.BankList)
 	ae := appError(t, err)
 	require.Equal(t, "timeout", ae.Type())
@@ -165,9 +175,21 @@ func TestTransportFailureIsRetryable(t *testing.T) {
 	require.NotEmpty(t, banks.Banks)
 }
 
+// eligibility answers every eligibility check with res (the sandbox's
+// reason quotes no personal data; AWDA's might).
+type eligibility struct {
+	activities.AWDAClient
+	res awda.EligibleCheckResponse
+}
+
+func (e eligibility) EligibleCheck(context.Context, *awda.EligibleCheckRequest) (*awda.EligibleCheckResponse, error) {
+	return &e.res, nil
+}
+
 func TestEligibleCheckRedactsReason(t *testing.T) {
-	f := newFixture(t, fake.Ineligible("blacklisted: mobile 081234567890 matched"))
+	f := newFixture(t)
 	uid := f.userID(t)
+	f.acts.AWDA = eligibility{AWDAClient: f.acts.AWDA, res: awda.EligibleCheckResponse{Reason: "blacklisted: mobile 081234567890 matched"}}
 	v, err := f.env.ExecuteActivity(f.acts.EligibleCheck, awda.EligibleCheckRequest{UserID: uid})
 	require.NoError(t, err)
 	var res awda.EligibleCheckResponse
@@ -264,14 +286,14 @@ func TestUploadDocumentsRefreshesTokenOn1002(t *testing.T) {
 	f.upload(t, uid, activities.UploadStream)
 	require.Equal(t, 2, f.awda.Calls(awda.PathImageToken), "a fresh token after the 1002")
 	require.Equal(t, 3, f.awda.Calls(awda.PathImageUpload))
-	require.Equal(t, 1, f.awda.Uploads(awda.ImageKTP))
+	require.Equal(t, 1, f.awda.ImagesStored(awda.ImageKTP))
 }
 
 func TestUploadDocumentsRefreshesTokenBeforeExpiry(t *testing.T) {
 	// Tokens live 40 s; after the first upload the clock moves 15 s, inside
 	// the 30 s safety margin, so the second upload asks for a new token
 	// without ever meeting a 1002.
-	f := newFixture(t, fake.WithTokenTTL(40*time.Second))
+	f := newFixture(t, func(c *sandbox.Config) { c.ImageTokenTTL = 40 * time.Second })
 	uid := f.userID(t)
 	f.docs = nil
 	calls := 0
@@ -313,7 +335,7 @@ func TestUploadDocumentsSkipsImagesOfAnEarlierAttempt(t *testing.T) {
 	ids := f.upload(t, uid, activities.UploadStream)
 	require.Equal(t, "IMG-earlier", ids[awda.ImageKTP])
 	require.Equal(t, 1, f.awda.Calls(awda.PathImageUpload))
-	require.Equal(t, 0, f.awda.Uploads(awda.ImageKTP))
+	require.Equal(t, 0, f.awda.ImagesStored(awda.ImageKTP))
 }
 
 func TestUploadDocumentsStoreErrors(t *testing.T) {
@@ -338,7 +360,7 @@ func TestUploadDocumentsStoreErrors(t *testing.T) {
 func TestBankCardVerifyRedactsFailReason(t *testing.T) {
 	f := newFixture(t)
 	uid := f.userID(t)
-	f.awda.NextCardVerdicts(awda.CardFailed, "name mismatch for account 1234567890", 1)
+	require.NoError(t, f.awda.QueueCardVerdicts(awda.CardFailed, "name mismatch for account 1234567890", 1))
 	v, err := f.env.ExecuteActivity(f.acts.BankCardVerify, awda.BankCardVerifyRequest{UserID: uid, BankCode: "BCA", AccountNo: "1234567890", AccountName: testName})
 	require.NoError(t, err)
 	var res awda.BankCardVerifyResponse
@@ -424,7 +446,7 @@ func TestErrorTextsCarryNoPersonalData(t *testing.T) {
 
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
-	acts := activities.New(client, fake.NewDocuments(), nil)
+	acts := activities.New(client, testenv.NewDocuments(), nil)
 	env.RegisterActivity(acts)
 
 	_, err = env.ExecuteActivity(acts.Register, registerReq())

@@ -181,7 +181,7 @@ func TestHealthChecks(t *testing.T) {
 	svcs := resolved(t, loadCompose(t), env)
 	probes := map[string]string{ // service → address variable, path
 		"worker":  config.EnvHTTPAddr + " /readyz",
-		"starter": "STARTER_HTTP_ADDR /readyz",
+		"starter": "STARTER_HTTP_ADDR /readyz/webhooks",
 		"sandbox": "SANDBOX_ADDR /_sandbox/healthz",
 	}
 	for _, name := range longRunning {

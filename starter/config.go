@@ -34,6 +34,7 @@ const (
 	EnvOrphanGrace    = "STARTER_ORPHAN_GRACE"
 	EnvRetryMax       = "STARTER_RETRY_MAX_BACKOFF"
 	EnvShutdown       = "STARTER_SHUTDOWN_TIMEOUT"
+	EnvDrainDelay     = "STARTER_DRAIN_DELAY"
 	EnvNotifySecrets  = "AWDA_NOTIFY_HMAC_SECRETS"    // AWDA's notification HMAC secrets, comma-separated (rotation); default AWDA_HMAC_SECRET
 	EnvNotifyRSAKeys  = "AWDA_NOTIFY_RSA_PUBLIC_KEYS" // AWDA's notification RSA public key files (PEM), comma-separated
 	EnvNotifyTolerate = "AWDA_NOTIFY_TOLERANCE"
@@ -64,6 +65,7 @@ const (
 	DefaultURL             = "http://127.0.0.1:8080"
 	DefaultCodecOrigins    = "http://localhost:8233,http://127.0.0.1:8233"
 	DefaultShutdownTimeout = 20 * time.Second
+	DefaultDrainDelay      = 5 * time.Second
 	DefaultOrphanGrace     = 2 * time.Minute
 )
 
@@ -87,6 +89,10 @@ type Starter struct {
 	OrphanGrace      time.Duration `env:"STARTER_ORPHAN_GRACE" envDefault:"2m"`             // DefaultOrphanGrace
 	RetryMaxBackoff  time.Duration `env:"STARTER_RETRY_MAX_BACKOFF" envDefault:"5m"`        // inbox.DefaultMaxBackoff
 	ShutdownTimeout  time.Duration `env:"STARTER_SHUTDOWN_TIMEOUT" envDefault:"20s"`        // DefaultShutdownTimeout
+	// DrainDelay is how long, on SIGTERM, the starter answers 503 on every
+	// readiness path while still serving, before it closes its listener:
+	// the time load balancers need to notice and stop sending.
+	DrainDelay time.Duration `env:"STARTER_DRAIN_DELAY" envDefault:"5s"` // DefaultDrainDelay
 
 	// Notification verification: AWDA's keys, every one accepted (list the
 	// old and the new during a rotation). Without any, the merchant's HMAC
@@ -135,7 +141,7 @@ func (c *Starter) check(r *envconfig.Reader) {
 		d    time.Duration
 	}{{EnvBanksTTL, c.BanksTTL}, {EnvUpdateTimeout, c.UpdateTimeout}, {EnvForwardEvery, c.ForwardInterval},
 		{EnvOrphanGrace, c.OrphanGrace}, {EnvRetryMax, c.RetryMaxBackoff}, {EnvShutdown, c.ShutdownTimeout},
-		{EnvNotifyTolerate, c.NotifyTolerance}} {
+		{EnvDrainDelay, c.DrainDelay}, {EnvNotifyTolerate, c.NotifyTolerance}} {
 		r.Want(d.name, d.d >= 0, "a duration such as 15s or 2m")
 	}
 	host, port, err := net.SplitHostPort(c.HTTPAddr)
@@ -291,6 +297,12 @@ func readRSAPublicKey(path string) (*awda.RSAVerifier, error) {
 		return nil, fmt.Errorf("%s: not an RSA public key (PEM)", path)
 	}
 	return awda.NewRSAVerifier(key)
+}
+
+// stopTimeout bounds the whole stop of `starter serve`: the drain delay, the
+// HTTP server's shutdown, then the forwarder's last batch and the rest.
+func (c *Starter) stopTimeout() time.Duration {
+	return c.DrainDelay + c.ShutdownTimeout + 15*time.Second
 }
 
 // Verifier builds the notification verifier for appID.

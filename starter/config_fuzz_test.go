@@ -27,7 +27,7 @@ func FuzzLoadStarter(f *testing.F) {
 		env := map[string]string{
 			EnvHTTPAddr: addr, EnvAPITokens: apiTokens, EnvCodecTokens: codecTokens, EnvCodecOrigins: origins,
 			EnvCodecOpen: codecOpen, EnvBanksTTL: dur, EnvForwardEvery: dur, EnvOrphanGrace: dur, EnvRetryMax: dur,
-			EnvShutdown: dur, EnvNotifyTolerate: dur, EnvMaxDocument: maxDoc, EnvUpdateTimeout: updateTO,
+			EnvShutdown: dur, EnvDrainDelay: dur, EnvNotifyTolerate: dur, EnvMaxDocument: maxDoc, EnvUpdateTimeout: updateTO,
 			EnvNotifySecrets: notify, config.EnvAWDAHMACSecret: merchant,
 		}
 		sc, err := loadStarter(func(k string) string { return env[k] })
@@ -93,7 +93,7 @@ func FuzzLoadStarter(f *testing.F) {
 		if sc.MaxDocumentBytes <= 0 || sc.MaxDocumentBytes > awda.MaxImageBytes {
 			t.Fatalf("document limit %d", sc.MaxDocumentBytes)
 		}
-		for _, d := range []int64{int64(sc.BanksTTL), int64(sc.UpdateTimeout), int64(sc.ShutdownTimeout), int64(sc.NotifyTolerance)} {
+		for _, d := range []int64{int64(sc.BanksTTL), int64(sc.UpdateTimeout), int64(sc.ShutdownTimeout), int64(sc.DrainDelay), int64(sc.NotifyTolerance)} {
 			if d < 0 {
 				t.Fatalf("negative duration %d", d)
 			}
@@ -117,7 +117,7 @@ const starterFixedText = "want a duration such as 15s or 2m want host:port requi
 func startsWithVariable(problem string) bool {
 	for _, v := range []string{
 		EnvHTTPAddr, EnvAPITokens, EnvCodecTokens, EnvCodecOrigins, EnvCodecOpen, EnvBanksTTL, EnvMaxDocument,
-		EnvUpdateTimeout, EnvForwardEvery, EnvOrphanGrace, EnvRetryMax, EnvShutdown, EnvNotifySecrets,
+		EnvUpdateTimeout, EnvForwardEvery, EnvOrphanGrace, EnvRetryMax, EnvShutdown, EnvDrainDelay, EnvNotifySecrets,
 		EnvNotifyRSAKeys, EnvNotifyTolerate,
 	} {
 		if strings.HasPrefix(problem, v+": ") || strings.HasPrefix(problem, v+"/") || strings.HasPrefix(problem, v+" or ") {

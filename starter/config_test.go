@@ -47,6 +47,7 @@ func TestLoadStarterDefaults(t *testing.T) {
 		"update timeout": {sc.UpdateTimeout, api.DefaultUpdateTimeout}, "forward interval": {sc.ForwardInterval, inbox.DefaultInterval},
 		"orphan grace": {sc.OrphanGrace, DefaultOrphanGrace}, "retry max": {sc.RetryMaxBackoff, inbox.DefaultMaxBackoff},
 		"shutdown": {sc.ShutdownTimeout, DefaultShutdownTimeout}, "tolerance": {sc.NotifyTolerance, awda.DefaultNotificationTolerance},
+		"drain delay": {sc.DrainDelay, DefaultDrainDelay},
 	} {
 		if got[0] != got[1] {
 			t.Errorf("%s: default %v, want %v", name, got[0], got[1])

@@ -108,7 +108,7 @@ func serveWith(cfg *config.Config, sc *Starter, stderr io.Writer) int {
 		return 1 // fx has logged it and rolled back
 	}
 	sig := <-app.Wait()
-	stopCtx, cancel := context.WithTimeout(context.Background(), sc.ShutdownTimeout+15*time.Second)
+	stopCtx, cancel := context.WithTimeout(context.Background(), sc.stopTimeout())
 	defer cancel()
 	if err := app.Stop(stopCtx); err != nil {
 		return 1

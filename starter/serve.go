@@ -29,9 +29,10 @@ import (
 const serviceName = "starter"
 
 // newApp wires `starter serve`. Modules come in dependency order and the
-// HTTP server last: fx stops in reverse, so the server stops taking
-// requests and drains first, then the forwarder finishes its batch, then
-// the store, the pool and the Temporal client close.
+// HTTP server last: fx stops in reverse, so the server drains first (turns
+// unready, serves on for the drain delay, stops taking requests and lets
+// those in flight finish), then the forwarder finishes its batch, then the
+// store, the pool and the Temporal client close.
 func newApp(cfg *config.Config, sc *Starter, extra ...fx.Option) *fx.App {
 	return fx.New(
 		config.Module(cfg),
@@ -46,7 +47,7 @@ func newApp(cfg *config.Config, sc *Starter, extra ...fx.Option) *fx.App {
 		httpModule,
 		fx.Options(extra...),
 		fx.StartTimeout(cfg.Temporal.ConnectTimeout+2*time.Minute),
-		fx.StopTimeout(sc.ShutdownTimeout+15*time.Second),
+		fx.StopTimeout(sc.stopTimeout()),
 	)
 }
 
@@ -55,8 +56,8 @@ func newApp(cfg *config.Config, sc *Starter, extra ...fx.Option) *fx.App {
 // temporalModule provides the key ring and a Temporal client with the
 // encrypting converters. Unlike the worker's, its start does not wait for
 // the server: the webhook receiver must store and acknowledge AWDA's
-// notifications while Temporal is away (the forwarder delivers them later),
-// and /readyz reports Temporal's health.
+// notifications while Temporal is away (the forwarder delivers them later).
+// /readyz/webhooks does not ask Temporal; /readyz/api and /readyz do.
 var temporalModule = fx.Module("temporal",
 	fx.Provide(temporalx.NewKeyRing, newTemporalClient),
 )
@@ -193,11 +194,28 @@ func newHTTPServer(lc fx.Lifecycle, sc *Starter, h *api.Server, l zerolog.Logger
 			}()
 			return nil
 		},
-		OnStop: func(ctx context.Context) error {
-			ctx, cancel := context.WithTimeout(ctx, sc.ShutdownTimeout)
-			defer cancel()
-			return srv.Shutdown(ctx)
-		},
+		OnStop: func(ctx context.Context) error { return drain(ctx, srv, h, sc, l) },
 	})
 	return srv, ln
+}
+
+// drain stops the server in two steps. First it turns unready (every
+// readiness path answers 503) and goes on serving for sc.DrainDelay: load
+// balancers and Kubernetes take a probe period or two to notice, and a
+// listener closed at once would refuse what they still send (AWDA's pushes
+// among it). Then it closes the listener and lets the requests in flight
+// finish, for at most sc.ShutdownTimeout.
+func drain(ctx context.Context, srv *http.Server, h *api.Server, sc *Starter, l zerolog.Logger) error {
+	h.BeginDrain()
+	l.Info().Dur("drain_delay", sc.DrainDelay).Msg("draining: unready, still serving until the drain delay is over")
+	t := time.NewTimer(sc.DrainDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done(): // fx's stop timeout: shut down at once
+	}
+	l.Info().Msg("draining: closing the listener; the requests in flight finish")
+	ctx, cancel := context.WithTimeout(ctx, sc.ShutdownTimeout)
+	defer cancel()
+	return srv.Shutdown(ctx)
 }

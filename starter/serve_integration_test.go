@@ -287,8 +287,9 @@ func httpGet(t *testing.T, url string) (int, string) {
 }
 
 // startServe loads the configuration from env as `starter serve` does and
-// starts its application (two minutes at most); the caller stops it.
-func startServe(t *testing.T, env map[string]string) *fx.App {
+// starts its application, with extra options (two minutes at most); the
+// caller stops it.
+func startServe(t *testing.T, env map[string]string, extra ...fx.Option) *fx.App {
 	t.Helper()
 	getenv := func(k string) string { return env[k] }
 	cfg, err := config.LoadFrom(getenv, false)
@@ -299,7 +300,7 @@ func startServe(t *testing.T, env map[string]string) *fx.App {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app := newApp(cfg, sc)
+	app := newApp(cfg, sc, extra...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := app.Start(ctx); err != nil {

@@ -3,7 +3,7 @@
 package workflows_test
 
 // Runs LoanApplication on a real Temporal dev server with a real worker (the
-// activities over the in-memory AWDA), plays AWDA's pushes and the
+// activities over the real client and the AWDA sandbox in process), plays AWDA's pushes and the
 // borrower's updates through the client the way the front door will, counts
 // the history events, and records the histories the replay test replays.
 //
@@ -20,6 +20,7 @@ package workflows_test
 import (
 	"context"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,8 +40,9 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/awdaflow/awdaflow/activities"
-	"github.com/awdaflow/awdaflow/activities/fake"
 	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/awda/sandbox"
+	"github.com/awdaflow/awdaflow/internal/testenv"
 	"github.com/awdaflow/awdaflow/workflows"
 )
 
@@ -65,7 +67,7 @@ type devRun struct {
 	t    *testing.T
 	ctx  context.Context
 	c    client.Client
-	awda *fake.AWDA
+	awda *testenv.AWDA
 	id   string
 	seq  int
 }
@@ -90,14 +92,15 @@ func TestDevServerHistories(t *testing.T) {
 	defer srv.Stop()
 	c := srv.Client()
 
-	fk := fake.NewAWDA()
-	docs := fake.NewDocuments(
+	fk, err := testenv.NewAWDA(sandbox.Config{})
+	require.NoError(t, err)
+	docs := testenv.NewDocuments(
 		activities.Document{ID: "doc-ktp", ContentType: "image/jpeg", FileName: "ktp.jpg", Bytes: []byte("ktp-image")},
 		activities.Document{ID: "doc-selfie", ContentType: "image/jpeg", FileName: "selfie.jpg", Bytes: []byte("selfie-image")},
 	)
 	w := worker.New(c, workflows.TaskQueue, worker.Options{})
 	w.RegisterWorkflow(workflows.LoanApplication)
-	w.RegisterActivity(activities.New(fk, docs, fake.NewProjections()))
+	w.RegisterActivity(activities.New(fk.Client, docs, testenv.NewProjections()))
 	require.NoError(t, w.Start())
 	defer w.Stop()
 
@@ -139,12 +142,12 @@ func TestDevServerHistories(t *testing.T) {
 		// On a real server the progress heartbeat of a failed attempt (sent
 		// at once, or flushed with the failure) reaches the next attempt.
 		r := &devRun{t: t, ctx: ctx, c: c, awda: fk, id: workflows.LoanWorkflowID("dev-upload")}
-		ktp, selfie := fk.Uploads(awda.ImageKTP), fk.Uploads(awda.ImageSelfie)
-		fk.Fail(awda.PathImageUpload, nil, fake.Err(awda.PathImageUpload, awda.CodeSystemBusy))
+		ktp, selfie := fk.ImagesStored(awda.ImageKTP), fk.ImagesStored(awda.ImageSelfie)
+		fk.FailCodes(awda.PathImageUpload, 0, awda.CodeSystemBusy)
 		r.start("dev-upload", workflows.Config{})
 		r.throughReview()
-		require.Equal(t, ktp+1, fk.Uploads(awda.ImageKTP), "the KTP image was uploaded once")
-		require.Equal(t, selfie+1, fk.Uploads(awda.ImageSelfie))
+		require.Equal(t, ktp+1, fk.ImagesStored(awda.ImageKTP), "the KTP image was uploaded once")
+		require.Equal(t, selfie+1, fk.ImagesStored(awda.ImageSelfie))
 		devSignal(r, workflows.CancelSignal, workflows.CancelRequest{})
 		require.Equal(t, workflows.StageCancelled, r.result().Outcome)
 	})
@@ -189,24 +192,24 @@ func TestDevServerHistories(t *testing.T) {
 // it the buffered signal), and records their histories: each takes the
 // GetVersion branch of its fix, so the replay test holds the new behaviour
 // as well as the old (prefix_*.json, recorded by the code before the fixes).
-func raceScenarios(t *testing.T, ctx context.Context, c client.Client, fk *fake.AWDA) {
+func raceScenarios(t *testing.T, ctx context.Context, c client.Client, fk *testenv.AWDA) {
 	t.Run("authorization callback during the page fetch", func(t *testing.T) {
 		r := &devRun{t: t, ctx: ctx, c: c, awda: fk, id: workflows.LoanWorkflowID("dev-auth-race")}
-		busy := fake.Err(awda.PathAuthPage, awda.CodeSystemBusy)
+		busy := awda.CodeSystemBusy
 		pages := fk.Calls(awda.PathAuthPage)
-		fk.FailAuthPage("LIVENESS", busy, busy, busy, busy, busy) // about 17 s of local retries
+		fk.FailAuthPage("TELCO", busy, busy, busy, busy, busy) // about 17 s of local retries
 		r.start("dev-auth-race", workflows.Config{})
-		// No query until the KTP_OCR page is read: a query would wait for
+		// No query until the EKYC page is read: a query would wait for
 		// the workflow task that runs the reads.
 		for fk.Calls(awda.PathAuthPage) < pages+2 {
 			time.Sleep(10 * time.Millisecond)
 		}
 		userID := fk.UserID("dev-auth-race")
-		r.awda.SetAuth(userID, "KTP_OCR", awda.AuthFailed)
-		devSignal(r, workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: r.eventID(), UserID: userID, AuthType: "KTP_OCR", Status: awda.AuthFailed})
-		st := r.waitFor("a fresh KTP_OCR page", func(s workflows.Status) bool {
+		require.NoError(t, r.awda.SetAuthorization(userID, "EKYC", awda.AuthFailed))
+		devSignal(r, workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: r.eventID(), UserID: userID, AuthType: "EKYC", Status: awda.AuthFailed})
+		st := r.waitFor("a fresh EKYC page", func(s workflows.Status) bool {
 			for _, au := range s.Authorizations {
-				if au.AuthType == "KTP_OCR" && au.Attempts == 2 && !au.NeedsPage {
+				if au.AuthType == "EKYC" && au.Attempts == 2 && !au.NeedsPage {
 					return true
 				}
 			}
@@ -230,11 +233,11 @@ func raceScenarios(t *testing.T, ctx context.Context, c client.Client, fk *fake.
 		// The first schedule fetch reads loan/info (DISBURSED) and the VA;
 		// the borrower repays everything in between and the push is lost.
 		fk.AfterNextLoanInfo(func() {
-			for p := 1; p <= len(fk.Schedule(st.LoanNo)); p++ {
-				fk.PayInstallment(st.LoanNo, p)
+			if _, err := fk.Advance(st.LoanNo, awda.LoanSettled); err != nil {
+				t.Error(err) // in an activity's goroutine
 			}
 		})
-		fk.Fail(awda.PathRepaymentVA, fake.Err(awda.PathRepaymentVA, awda.CodeParamInvalid))
+		fk.FailCodes(awda.PathRepaymentVA, awda.CodeParamInvalid)
 		r.push(awda.LoanDisbursed, 0)
 		res := r.result()
 		require.Equal(t, workflows.StageSettled, res.Outcome)
@@ -249,7 +252,8 @@ func raceScenarios(t *testing.T, ctx context.Context, c client.Client, fk *fake.
 		r.throughReview()
 		r.push(awda.LoanApproved, 0)
 		st := r.waitNext(workflows.ActionSignAgreement)
-		fk.SetLoanStatus(st.LoanNo, awda.LoanCancelled) // the push is late
+		_, err := fk.Advance(st.LoanNo, awda.LoanCancelled) // the push is late
+		require.NoError(t, err)
 		signed := devUpdate(r, workflows.SignAgreementUpdate, workflows.SignAgreementInput{AgreementID: st.Agreement.ID, Consent: true, ClientIP: "203.0.113.7"})
 		require.False(t, signed.Accepted)
 		res := r.result()
@@ -284,6 +288,8 @@ func (r *devRun) requireVersionMarker(change string) {
 func (r *devRun) start(ref string, cfg workflows.Config) {
 	in := loanInput()
 	in.ApplicantRef = ref
+	// A borrower of its own: AWDA knows a user by NIK as well.
+	in.Applicant.NIK = fmt.Sprintf("%s%04d", testNIK[:12], crc32.ChecksumIEEE([]byte(ref))%10000)
 	in.Config = cfg
 	_, err := r.c.ExecuteWorkflow(r.ctx, client.StartWorkflowOptions{ID: r.id, TaskQueue: workflows.TaskQueue}, workflows.LoanApplication, in)
 	require.NoError(r.t, err)
@@ -335,8 +341,9 @@ func (r *devRun) eventID() string {
 // the count is an upper bound).
 func (r *devRun) push(s awda.LoanStatus, period int) {
 	st := r.status()
-	if period == 0 {
-		r.awda.SetLoanStatus(st.LoanNo, s)
+	if info, err := r.awda.Loan(st.LoanNo); period == 0 && (err != nil || info.Status != s) {
+		_, err := r.awda.Advance(st.LoanNo, s)
+		require.NoError(r.t, err)
 	}
 	id := r.eventID()
 	devSignal(r, workflows.LoanStatusSignal, awda.LoanStatusEvent{EventID: id, EventType: awda.EventTypeLoanStatus, LoanNo: st.LoanNo, OrderNo: st.OrderNo, Status: s, Period: period})
@@ -359,7 +366,7 @@ func devUpdate[In, Out any](r *devRun, u workflows.Update[In, Out], in In) Out {
 func (r *devRun) throughReview() {
 	st := r.waitNext(workflows.ActionAuthorize)
 	for _, au := range st.Next.Authorizations {
-		r.awda.SetAuth(st.UserID, au.AuthType, awda.AuthSuccess)
+		require.NoError(r.t, r.awda.SetAuthorization(st.UserID, au.AuthType, awda.AuthSuccess))
 		id := r.eventID()
 		devSignal(r, workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: id, UserID: st.UserID, AuthType: au.AuthType, Status: awda.AuthSuccess})
 	}
@@ -382,7 +389,7 @@ func (r *devRun) approveSignDisburse() {
 func (r *devRun) repayAll() {
 	st := r.waitNext(workflows.ActionRepay)
 	for p := 1; p <= len(st.Schedule); p++ {
-		r.awda.PayInstallment(st.LoanNo, p)
+		require.NoError(r.t, r.awda.Pay(st.LoanNo, p))
 		s := awda.LoanRepaying
 		if p == len(st.Schedule) {
 			s = awda.LoanSettled

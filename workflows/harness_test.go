@@ -17,8 +17,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/awdaflow/awdaflow/activities"
-	"github.com/awdaflow/awdaflow/activities/fake"
 	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/awda/sandbox"
 	"github.com/awdaflow/awdaflow/internal/testenv"
 	"github.com/awdaflow/awdaflow/workflows"
 )
@@ -52,16 +52,18 @@ func loanInput() workflows.LoanApplicationInput {
 }
 
 // harness runs LoanApplication in the test environment (simulated time) with
-// the real activities over the in-memory AWDA, and plays AWDA's and the
-// borrower's part through delayed callbacks.
+// the real activities over the real client and the AWDA sandbox in process
+// (on the environment's clock), and plays AWDA's and the borrower's part
+// through delayed callbacks.
 type harness struct {
 	t     *testing.T
 	suite testsuite.WorkflowTestSuite
 	env   *testsuite.TestWorkflowEnvironment
-	awda  *fake.AWDA
-	docs  *fake.Documents
-	proj  *fake.Projections
+	awda  *testenv.AWDA
+	docs  *testenv.Documents
+	proj  *testenv.Projections
 	logs  *testenv.SyncBuffer
+	clock *envClock
 	start time.Time
 
 	mu       sync.Mutex
@@ -69,7 +71,7 @@ type harness struct {
 	eventSeq int
 }
 
-func newHarness(t *testing.T, opts ...fake.Option) *harness {
+func newHarness(t *testing.T, configure ...func(*sandbox.Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, logs: &testenv.SyncBuffer{}}
 	h.suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
@@ -78,15 +80,22 @@ func newHarness(t *testing.T, opts ...fake.Option) *harness {
 	h.env.SetStartTime(h.start)
 	h.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.LoanWorkflowID(applicantRef), TaskQueue: workflows.TaskQueue})
 	h.env.SetTestTimeout(time.Minute)
-	h.awda = fake.NewAWDA(append([]fake.Option{fake.WithClock(h.env.Now)}, opts...)...)
-	h.docs = fake.NewDocuments(
+	h.clock = &envClock{env: h.env}
+	cfg := sandbox.Config{Clock: h.clock.now}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	a, err := testenv.NewAWDA(cfg)
+	require.NoError(t, err)
+	h.awda = a
+	h.docs = testenv.NewDocuments(
 		activities.Document{ID: "doc-ktp", ContentType: "image/jpeg", FileName: "ktp.jpg", Bytes: []byte("ktp-image")},
 		activities.Document{ID: "doc-selfie", ContentType: "image/jpeg", FileName: "selfie.jpg", Bytes: []byte("selfie-image")},
 	)
-	h.proj = fake.NewProjections()
+	h.proj = testenv.NewProjections()
 	h.env.RegisterWorkflow(workflows.LoanApplication)
-	acts := activities.New(h.awda, h.docs, h.proj)
-	acts.Now = h.env.Now // the fake's clock: upload tokens expire in simulated time
+	acts := activities.New(h.awda.Client, h.docs, h.proj)
+	acts.Now = h.env.Now // the sandbox's clock: upload tokens expire in simulated time
 	h.env.RegisterActivity(acts)
 	h.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 		h.mu.Lock()
@@ -147,20 +156,55 @@ func (h *harness) eventID() string {
 // authorize plays AWDA's callback for authType, and returns its eventId.
 func (h *harness) authorize(authType string, s awda.AuthStatus) string {
 	st := h.status()
-	h.awda.SetAuth(st.UserID, authType, s)
+	h.setAuth(st.UserID, authType, s)
 	id := h.eventID()
 	signal(h.env, workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: id, UserID: st.UserID, AuthType: authType, Status: s})
 	return id
 }
 
 func (h *harness) authorizeAll() {
-	h.authorize("KTP_OCR", awda.AuthSuccess)
-	h.authorize("LIVENESS", awda.AuthSuccess)
+	h.authorize("EKYC", awda.AuthSuccess)
+	h.authorize("TELCO", awda.AuthSuccess)
+}
+
+// setAuth sets an authorization at AWDA (the sandbox's own push goes
+// nowhere: the tests deliver callbacks as signals).
+func (h *harness) setAuth(userID, authType string, s awda.AuthStatus) {
+	h.t.Helper()
+	require.NoError(h.t, h.awda.SetAuthorization(userID, authType, s))
+}
+
+// cardVerdicts scripts AWDA's answers to the next n card verifications.
+func (h *harness) cardVerdicts(s awda.CardStatus, reason string, n int) {
+	h.t.Helper()
+	require.NoError(h.t, h.awda.QueueCardVerdicts(s, reason, n))
+}
+
+// setCard finishes the verification of the user's cards at bank whose
+// account numbers end in suffix ("" for all of them).
+func (h *harness) setCard(userID, bank, suffix string, s awda.CardStatus) {
+	h.t.Helper()
+	n, err := h.awda.SetCardStatus(userID, bank, suffix, s)
+	require.NoError(h.t, err)
+	require.Positive(h.t, n, "no such card")
+}
+
+// advance moves loanNo at AWDA to s, through the statuses between.
+func (h *harness) advance(loanNo string, s awda.LoanStatus) {
+	h.t.Helper()
+	_, err := h.awda.Advance(loanNo, s)
+	require.NoError(h.t, err)
+}
+
+// payAt pays installment period of loanNo at AWDA, without a push.
+func (h *harness) payAt(loanNo string, period int) {
+	h.t.Helper()
+	require.NoError(h.t, h.awda.Pay(loanNo, period))
 }
 
 // moves sets the loan's status at AWDA without a push (a lost notification).
 func (h *harness) moves(s awda.LoanStatus) {
-	h.awda.SetLoanStatus(h.awda.LoanNo(h.orderNo()), s)
+	h.advance(h.awda.LoanNo(h.orderNo()), s)
 }
 
 // push moves the loan at AWDA and pushes the notification; it returns the
@@ -182,7 +226,7 @@ func (h *harness) pushEvent(s awda.LoanStatus, period int) awda.LoanStatusEvent 
 // pay pays installment period at AWDA and pushes REPAYING (or SETTLED).
 func (h *harness) pay(period int) {
 	no := h.awda.LoanNo(h.orderNo())
-	h.awda.PayInstallment(no, period)
+	h.payAt(no, period)
 	s := awda.LoanRepaying
 	if len(h.awda.Schedule(no)) == period {
 		s = awda.LoanSettled
@@ -368,15 +412,16 @@ func (h *harness) requireNoPII() {
 // next returns a harness for the run that continues this one: a fresh test
 // environment on the same AWDA and read model, starting at this one's end.
 func (h *harness) next() *harness {
-	n := &harness{t: h.t, logs: h.logs, awda: h.awda, docs: h.docs, proj: h.proj, eventSeq: h.eventSeq}
+	n := &harness{t: h.t, logs: h.logs, awda: h.awda, docs: h.docs, proj: h.proj, clock: h.clock, eventSeq: h.eventSeq}
 	n.suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(n.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	n.env = n.suite.NewTestWorkflowEnvironment()
+	n.clock.set(n.env)
 	n.start = h.env.Now().UTC()
 	n.env.SetStartTime(n.start)
 	n.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.LoanWorkflowID(applicantRef), TaskQueue: workflows.TaskQueue})
 	n.env.SetTestTimeout(time.Minute)
 	n.env.RegisterWorkflow(workflows.LoanApplication)
-	acts := activities.New(n.awda, n.docs, n.proj)
+	acts := activities.New(n.awda.Client, n.docs, n.proj)
 	acts.Now = n.env.Now
 	n.env.RegisterActivity(acts)
 	n.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
@@ -385,4 +430,24 @@ func (h *harness) next() *harness {
 		n.sa = append(n.sa, args.Get(0).(temporal.SearchAttributes))
 	}).Return(nil).Maybe()
 	return n
+}
+
+// envClock is the simulated time of the current run's environment: AWDA's
+// clock, which outlives a run.
+type envClock struct {
+	mu  sync.Mutex
+	env *testsuite.TestWorkflowEnvironment
+}
+
+func (c *envClock) now() time.Time {
+	c.mu.Lock()
+	env := c.env
+	c.mu.Unlock()
+	return env.Now()
+}
+
+func (c *envClock) set(env *testsuite.TestWorkflowEnvironment) {
+	c.mu.Lock()
+	c.env = env
+	c.mu.Unlock()
 }

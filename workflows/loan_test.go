@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/awda/sandbox"
 	"github.com/awdaflow/awdaflow/workflows"
 )
 
@@ -37,17 +38,23 @@ func TestHappyPathToSettled(t *testing.T) {
 	require.Equal(t, workflows.StageAuthorizations, seen.auth.Stage)
 	require.Equal(t, workflows.ActionAuthorize, seen.auth.Next.Action)
 	require.Len(t, seen.auth.Next.Authorizations, 2, "the two required authorizations, not the optional one")
+	urls := map[string]bool{}
 	for _, au := range seen.auth.Next.Authorizations {
-		require.Contains(t, au.URL, "https://auth.example/"+au.AuthType)
+		require.Contains(t, au.URL, sandbox.H5Prefix+"auth/", "AWDA's page for %s", au.AuthType)
+		urls[au.URL] = true
 	}
+	require.Len(t, urls, 2, "a page of its own for each")
 	require.Equal(t, h.start.Add(72*time.Hour), seen.auth.Next.Deadline)
 
 	require.Equal(t, workflows.ActionSubmitBankCard, seen.card.Next.Action)
-	require.Len(t, seen.card.Next.Banks, 3)
+	require.Equal(t, sandbox.Banks, seen.card.Next.Banks)
 
 	require.Equal(t, workflows.ActionSignAgreement, seen.sign.Next.Action)
 	require.NotEmpty(t, seen.sign.Next.Agreement.SignURL)
-	require.Equal(t, "AGR-"+res.AwdaLoanNo, seen.sign.Next.Agreement.ID)
+	var agreement awda.LoanSignRequest
+	require.NoError(t, h.awda.LastRequest(awda.PathLoanSign, &agreement))
+	require.Equal(t, agreement.AgreementID, seen.sign.Next.Agreement.ID, "AWDA's agreement, signed as offered")
+	require.NotEmpty(t, agreement.AgreementID)
 
 	require.Equal(t, workflows.ActionRepay, seen.repay.Next.Action)
 	require.Equal(t, 1, seen.repay.Next.Installment.Period)

@@ -13,7 +13,6 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/awdaflow/awdaflow/activities/fake"
 	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/workflows"
 )
@@ -70,7 +69,7 @@ func TestPushInTheTaskThatContinuesAsNewIsCarried(t *testing.T) {
 		h.at(last+time.Hour, func() {
 			h.suggestWithNext()
 			no := h.awda.LoanNo(h.orderNo())
-			h.awda.PayInstallment(no, 1)
+			h.payAt(no, 1)
 			ev = h.pushEvent(awda.LoanRepaying, 1)
 		})
 		h.run(loanInput())
@@ -96,7 +95,7 @@ func TestPushInTheTaskThatContinuesAsNewIsCarried(t *testing.T) {
 // wait has a deadline that parks the loan instead of polling for ever.
 func TestVerifyingCardHonoursCancel(t *testing.T) {
 	h := newHarness(t)
-	h.awda.NextCardVerdicts(awda.CardVerifying, "", 1)
+	h.cardVerdicts(awda.CardVerifying, "", 1)
 	h.at(time.Minute, h.authorizeAll)
 	h.at(2*time.Minute, func() { h.submitCard(goodCard()) })
 	h.at(7*time.Minute, func() { signal(h.env, workflows.CancelSignal, workflows.CancelRequest{}) })
@@ -109,7 +108,7 @@ func TestVerifyingCardHonoursCancel(t *testing.T) {
 
 func TestVerifyingCardIsBoundedByItsDeadline(t *testing.T) {
 	h := newHarness(t)
-	h.awda.NextCardVerdicts(awda.CardVerifying, "", 1)
+	h.cardVerdicts(awda.CardVerifying, "", 1)
 	h.at(time.Minute, h.authorizeAll)
 	h.at(2*time.Minute, func() { h.submitCard(goodCard()) })
 	var st workflows.Status
@@ -134,8 +133,8 @@ func TestVerifyingCardIsBoundedByItsDeadline(t *testing.T) {
 // card at the same bank.
 func TestVerifyingCardIsMatchedByAccount(t *testing.T) {
 	h := newHarness(t)
-	h.awda.NextCardVerdicts(awda.CardFailed, "closed account", 1)
-	h.awda.NextCardVerdicts(awda.CardVerifying, "", 1)
+	h.cardVerdicts(awda.CardFailed, "closed account", 1)
+	h.cardVerdicts(awda.CardVerifying, "", 1)
 	h.at(time.Minute, h.authorizeAll)
 	h.at(2*time.Minute, func() {
 		h.submitCard(workflows.BankCardInput{BankCode: "BCA", AccountNo: "1111222233", AccountName: testName})
@@ -143,7 +142,7 @@ func TestVerifyingCardIsMatchedByAccount(t *testing.T) {
 	var second *updateCall
 	h.at(3*time.Minute, func() { second = h.submitCard(goodCard()) })
 	h.at(5*time.Hour, func() {
-		h.awda.SetAccountCardStatus(h.status().UserID, "BCA", testAccount[len(testAccount)-4:], awda.CardBound)
+		h.setCard(h.status().UserID, "BCA", testAccount[len(testAccount)-4:], awda.CardBound)
 	})
 	var st workflows.Status
 	h.at(12*time.Hour, func() { st = h.status(); h.env.CancelWorkflow() })
@@ -391,7 +390,7 @@ func TestFailedPollIsMootOnceAWDAPushes(t *testing.T) {
 	last := h.happyUntil(workflows.StageDisbursement)
 	in := loanInput()
 	in.Config.RetryBudget = time.Minute
-	h.at(last+time.Minute, func() { h.awda.Outage(awda.PathLoanInfo, fake.Err(awda.PathLoanInfo, awda.CodeSystemBusy)) })
+	h.at(last+time.Minute, func() { h.awda.Outage(awda.PathLoanInfo, awda.CodeSystemBusy) })
 	var stuck workflows.Status
 	h.at(last+2*time.Hour, func() { stuck = h.status() })
 	h.at(last+3*time.Hour, func() {
@@ -418,14 +417,14 @@ func TestFailedPollIsMootOnceAWDAPushes(t *testing.T) {
 // (found by the simulator, seeds 15987, 17424).
 func TestStaleBankCardDeadlineDoesNotExpireTheAgreement(t *testing.T) {
 	h := newHarness(t)
-	h.awda.NextCardVerdicts(awda.CardVerifying, "", 1)
+	h.cardVerdicts(awda.CardVerifying, "", 1)
 	h.at(time.Minute, h.authorizeAll)
 	h.at(2*time.Minute, func() { h.submitCard(goodCard()) })
 	h.at(time.Hour, func() { h.env.SetContinueAsNewSuggested(true) })
 	h.run(loanInput())
 	next := h.continued()
 	require.Equal(t, workflows.StageBankCard, next.Resume.Stage)
-	h.awda.SetCardStatus(next.Resume.UserID, "BCA", awda.CardBound)
+	h.setCard(next.Resume.UserID, "BCA", "", awda.CardBound)
 
 	n := h.next()
 	n.at(24*time.Hour, func() { n.push(awda.LoanApproved) })

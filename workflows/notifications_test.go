@@ -15,11 +15,11 @@ func TestDuplicateAndOutOfOrderNotifications(t *testing.T) {
 	last := h.happyUntil(workflows.StageReview)
 	var approved awda.LoanStatusEvent
 	var authEvent string
-	h.at(30*time.Second, func() { authEvent = h.authorize("KTP_OCR", awda.AuthSuccess) })
+	h.at(30*time.Second, func() { authEvent = h.authorize("EKYC", awda.AuthSuccess) })
 	h.at(90*time.Second, func() {
 		// A late duplicate of an authorization callback, then a stale FAILED.
-		signal(h.env, workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: authEvent, AuthType: "KTP_OCR", Status: awda.AuthSuccess})
-		signal(h.env, workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: "auth-late", AuthType: "KTP_OCR", Status: awda.AuthFailed})
+		signal(h.env, workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: authEvent, AuthType: "EKYC", Status: awda.AuthSuccess})
+		signal(h.env, workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: "auth-late", AuthType: "EKYC", Status: awda.AuthFailed})
 	})
 	h.at(last+time.Minute, func() {
 		approved = h.push(awda.LoanApproved)
@@ -100,10 +100,10 @@ func TestPollingWhenNoPushComes(t *testing.T) {
 	h.at(100*time.Minute, func() {
 		no := h.awda.LoanNo(h.orderNo())
 		sched = h.awda.Schedule(no)
-		h.awda.PayInstallment(no, 1) // paid early, silently
+		h.payAt(no, 1) // paid early, silently
 	})
-	h.at(24*time.Hour*40, func() { h.awda.PayInstallment(h.awda.LoanNo(h.orderNo()), 2) })
-	h.at(24*time.Hour*70, func() { h.awda.PayInstallment(h.awda.LoanNo(h.orderNo()), 3) })
+	h.at(24*time.Hour*40, func() { h.payAt(h.awda.LoanNo(h.orderNo()), 2) })
+	h.at(24*time.Hour*70, func() { h.payAt(h.awda.LoanNo(h.orderNo()), 3) })
 	h.run(loanInput())
 
 	res := h.result()
@@ -140,7 +140,7 @@ func TestRepaymentNotificationsRefreshTheSchedule(t *testing.T) {
 	h.at(last+2*time.Minute, func() {
 		afterFirst = h.status()
 		no := h.awda.LoanNo(h.orderNo())
-		h.awda.SetLoanStatus(no, awda.LoanOverdue)
+		h.advance(no, awda.LoanOverdue)
 		h.pushEvent(awda.LoanOverdue, 2)
 	})
 	h.at(last+3*time.Minute, func() { h.pay(2) })

@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/awdaflow/awdaflow/activities/fake"
 	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/awda/sandbox"
 	"github.com/awdaflow/awdaflow/workflows"
 )
 
@@ -18,18 +18,20 @@ import (
 func TestIneligible(t *testing.T) {
 	cases := []struct {
 		name   string
-		opts   []fake.Option
+		ref    string // the sandbox finds a partnerUserId with "ineligible" in it ineligible
+		max    int64
 		tenor  int
 		reason string
 	}{
-		{"AWDA says no", []fake.Option{fake.Ineligible("income below threshold")}, 3, "income below threshold"},
-		{"amount above maximum", []fake.Option{fake.WithMaxAmount(1_000_000)}, 3, "amount above AWDA's maximum of 1000000"},
-		{"tenor not offered", nil, 12, "tenor 12 MONTH not offered"},
+		{"AWDA says no", applicantRef + "-ineligible", 0, 3, "credit assessment not passed"},
+		{"amount above maximum", applicantRef, 1_000_000, 3, "amount above AWDA's maximum of 1000000"},
+		{"tenor not offered", applicantRef, 0, 24, "tenor 24 MONTH not offered"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			h := newHarness(t, c.opts...)
+			h := newHarness(t, func(cfg *sandbox.Config) { cfg.MaxAmount = c.max })
 			in := loanInput()
+			in.ApplicantRef = c.ref
 			in.Loan.Tenor = c.tenor
 			h.run(in)
 			res := h.result()
@@ -58,7 +60,7 @@ func TestRejected(t *testing.T) {
 
 func TestAuthorizationDeadlineExpires(t *testing.T) {
 	h := newHarness(t)
-	h.at(time.Hour, func() { h.authorize("KTP_OCR", awda.AuthSuccess) }) // LIVENESS never comes
+	h.at(time.Hour, func() { h.authorize("EKYC", awda.AuthSuccess) }) // TELCO never comes
 	h.run(loanInput())
 	res := h.result()
 	require.Equal(t, workflows.StageExpired, res.Outcome)
@@ -79,8 +81,8 @@ func TestAuthorizationCallbackLostIsFoundAtTheDeadline(t *testing.T) {
 	h := newHarness(t)
 	h.at(time.Hour, func() {
 		st := h.status()
-		h.awda.SetAuth(st.UserID, "KTP_OCR", awda.AuthSuccess)
-		h.awda.SetAuth(st.UserID, "LIVENESS", awda.AuthSuccess) // no callbacks
+		h.setAuth(st.UserID, "EKYC", awda.AuthSuccess)
+		h.setAuth(st.UserID, "TELCO", awda.AuthSuccess) // no callbacks
 	})
 	h.run(loanInput())
 	res := h.result()
@@ -95,7 +97,7 @@ func TestAuthorizationFailureGetsAFreshPage(t *testing.T) {
 	var before, after workflows.Status
 	h.at(time.Minute, func() {
 		before = h.status()
-		h.authorize("KTP_OCR", awda.AuthFailed)
+		h.authorize("EKYC", awda.AuthFailed)
 	})
 	h.at(2*time.Minute, func() {
 		after = h.status()
@@ -113,10 +115,10 @@ func TestAuthorizationFailureGetsAFreshPage(t *testing.T) {
 		t.Fatalf("no %s", typ)
 		return workflows.Authorization{}
 	}
-	require.Equal(t, 1, page(before, "KTP_OCR").Attempts)
-	require.Equal(t, 2, page(after, "KTP_OCR").Attempts)
-	require.NotEqual(t, page(before, "KTP_OCR").URL, page(after, "KTP_OCR").URL)
-	require.Equal(t, 1, page(after, "LIVENESS").Attempts, "only the failed one is fetched again")
+	require.Equal(t, 1, page(before, "EKYC").Attempts)
+	require.Equal(t, 2, page(after, "EKYC").Attempts)
+	require.NotEqual(t, page(before, "EKYC").URL, page(after, "EKYC").URL)
+	require.Equal(t, 1, page(after, "TELCO").Attempts, "only the failed one is fetched again")
 	require.Equal(t, 3, h.awda.Calls(awda.PathAuthPage))
 	row, _ := h.proj.Row(workflows.LoanWorkflowID(applicantRef))
 	require.Equal(t, "CANCELLED", row.Stage, "got to the bank card, then was cancelled through Temporal")
@@ -126,12 +128,12 @@ func TestAuthorizationFailureGetsAFreshPage(t *testing.T) {
 func TestAuthorizationAttemptsAreBounded(t *testing.T) {
 	h := newHarness(t)
 	for i := 1; i <= 3; i++ {
-		h.at(time.Duration(i)*time.Minute, func() { h.authorize("LIVENESS", awda.AuthExpired) })
+		h.at(time.Duration(i)*time.Minute, func() { h.authorize("TELCO", awda.AuthExpired) })
 	}
 	h.run(loanInput())
 	res := h.result()
 	require.Equal(t, workflows.StageFailed, res.Outcome)
-	require.Equal(t, "authorization LIVENESS not completed in 3 attempts", res.Reason)
+	require.Equal(t, "authorization TELCO not completed in 3 attempts", res.Reason)
 }
 
 func TestBankCardDeadlineExpires(t *testing.T) {
@@ -218,9 +220,9 @@ func TestInvalidInputFailsTheWorkflow(t *testing.T) {
 func TestExistingUserAndBoundCard(t *testing.T) {
 	h := newHarness(t)
 	// The applicant registered and bound a card in an earlier application.
-	reg, err := h.awda.Register(t.Context(), &awda.RegisterRequest{PartnerUserID: applicantRef, Mobile: testMobile, Name: testName, NIK: testNIK, BirthDate: "1990-01-05"})
+	reg, err := h.awda.Client.Register(t.Context(), &awda.RegisterRequest{PartnerUserID: applicantRef, Mobile: testMobile, Name: testName, NIK: testNIK, BirthDate: "1990-01-05"})
 	require.NoError(t, err)
-	_, err = h.awda.BankCardVerify(t.Context(), &awda.BankCardVerifyRequest{UserID: reg.UserID, BankCode: "BRI", AccountNo: "123456789012345", AccountName: testName})
+	_, err = h.awda.Client.BankCardVerify(t.Context(), &awda.BankCardVerifyRequest{UserID: reg.UserID, BankCode: "BRI", AccountNo: "123456789012345", AccountName: testName})
 	require.NoError(t, err)
 
 	h.at(time.Minute, h.authorizeAll)
@@ -237,11 +239,8 @@ func TestExistingUserAndBoundCard(t *testing.T) {
 
 func TestSubmitRepeatIsReconciled(t *testing.T) {
 	h := newHarness(t)
-	// An earlier attempt reached AWDA, but its answer was lost.
-	h.at(90*time.Second, func() {
-		st := h.status()
-		h.awda.SubmitOutOfBand(awda.LoanSubmitRequest{UserID: st.UserID, OrderNo: st.OrderNo, Amount: 3_000_000})
-	})
+	// The first attempt reaches AWDA, but its answer is lost.
+	h.awda.LoseNext(awda.PathLoanSubmit)
 	var st workflows.Status
 	last := h.happyUntil(workflows.StageReview)
 	h.at(last+30*time.Second, func() { st = h.status() })

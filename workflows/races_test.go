@@ -6,7 +6,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/awdaflow/awdaflow/activities/fake"
 	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/workflows"
 )
@@ -26,37 +25,36 @@ func authOf(t *testing.T, s workflows.Status, typ string) workflows.Authorizatio
 	return workflows.Authorization{}
 }
 
-// The pages are fetched in parallel. The KTP_OCR page arrives at once, the
-// borrower fails it and AWDA's FAILED callback arrives while the LIVENESS
+// The pages are fetched in parallel. The EKYC page arrives at once, the
+// borrower fails it and AWDA's FAILED callback arrives while the TELCO
 // page read is still retrying busy answers; when that read finally
-// succeeds, the KTP_OCR failure must stand and a fresh page be fetched,
+// succeeds, the EKYC failure must stand and a fresh page be fetched,
 // not be overwritten by the stale page result (PENDING, no page needed),
 // which would leave the loan waiting for nothing until the deadline.
 func TestAuthorizationCallbackDuringPageFetchIsNotOverwritten(t *testing.T) {
 	h := newHarness(t)
-	// The LIVENESS read is answered busy three times (retried after 1, 2
-	// and 4 s); KTP_OCR's page is in hand at once.
-	busy := fake.Err(awda.PathAuthPage, awda.CodeSystemBusy)
-	h.awda.FailAuthPage("LIVENESS", busy, busy, busy)
+	// The TELCO read is answered busy three times (retried after 1, 2
+	// and 4 s); EKYC's page is in hand at once.
+	h.awda.FailAuthPage("TELCO", awda.CodeSystemBusy, awda.CodeSystemBusy, awda.CodeSystemBusy)
 	var during, after workflows.Status
-	h.at(2*time.Second, func() { h.authorize("KTP_OCR", awda.AuthFailed) })
-	h.at(3*time.Second, func() { during = h.status() }) // LIVENESS is still being read
+	h.at(2*time.Second, func() { h.authorize("EKYC", awda.AuthFailed) })
+	h.at(3*time.Second, func() { during = h.status() }) // TELCO is still being read
 	h.at(time.Minute, func() { after = h.status() })
 	h.at(2*time.Minute, h.authorizeAll)
 	h.at(3*time.Minute, func() { h.env.CancelWorkflow() })
 	h.run(loanInput())
 
 	require.Equal(t, workflows.StageAuthorizations, during.Stage)
-	require.Equal(t, awda.AuthFailed, authOf(t, during, "KTP_OCR").Status)
+	require.Equal(t, awda.AuthFailed, authOf(t, during, "EKYC").Status)
 
-	ktp := authOf(t, after, "KTP_OCR")
+	ktp := authOf(t, after, "EKYC")
 	require.Equal(t, 2, ktp.Attempts, "a fresh page after the failure: %+v", after.Authorizations)
 	require.False(t, ktp.NeedsPage)
 	require.Equal(t, awda.AuthPending, ktp.Status)
 	require.NotNil(t, after.Next, "the borrower is asked to authorize")
 	require.Equal(t, workflows.ActionAuthorize, after.Next.Action)
 	require.Len(t, after.Next.Authorizations, 2)
-	require.Equal(t, 1, authOf(t, after, "LIVENESS").Attempts)
+	require.Equal(t, 1, authOf(t, after, "TELCO").Attempts)
 
 	row, _ := h.proj.Row(workflows.LoanWorkflowID(applicantRef))
 	require.Equal(t, "CANCELLED", row.Stage, "went on to the bank card after authorizing")
@@ -64,9 +62,9 @@ func TestAuthorizationCallbackDuringPageFetchIsNotOverwritten(t *testing.T) {
 
 // AWDA moves the loan at AWDA without a push (the push is lost or late).
 func (h *harness) settleAtAWDA() {
-	no := h.awda.LoanNo(h.orderNo())
-	for _, in := range h.awda.Schedule(no) {
-		h.awda.PayInstallment(no, in.Period)
+	// It may run in an activity's goroutine: Error, not FailNow.
+	if _, err := h.awda.Advance(h.awda.LoanNo(h.orderNo()), awda.LoanSettled); err != nil {
+		h.t.Error(err)
 	}
 }
 
@@ -83,11 +81,11 @@ func TestLoanSettledBetweenLoanInfoAndVAEndsSettled(t *testing.T) {
 	h.at(last+48*time.Hour, func() {
 		// The VA (24 h) has expired: the refresh after this push reads both.
 		no := h.awda.LoanNo(h.orderNo())
-		h.awda.PayInstallment(no, 2)
+		h.payAt(no, 2)
 		h.awda.AfterNextLoanInfo(h.settleAtAWDA)
 		// The two reads run in parallel, in no set order: whichever runs
 		// first, the VA is refused as AWDA refuses it for a settled loan.
-		h.awda.Fail(awda.PathRepaymentVA, fake.Err(awda.PathRepaymentVA, awda.CodeParamInvalid))
+		h.awda.FailCodes(awda.PathRepaymentVA, awda.CodeParamInvalid)
 		h.pushEvent(awda.LoanRepaying, 2)
 	})
 	h.at(last+49*time.Hour, func() { stuck = h.status().Stuck })

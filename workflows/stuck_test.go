@@ -7,7 +7,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/awdaflow/awdaflow/activities/fake"
 	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/workflows"
 )
@@ -66,7 +65,7 @@ func TestConfigurationErrorParksThenRetryProgresses(t *testing.T) {
 
 func TestRetryBudgetSpentParks(t *testing.T) {
 	h := newHarness(t)
-	h.awda.Outage(awda.PathAuthList, fake.Err(awda.PathAuthList, awda.CodeSystemBusy))
+	h.awda.Outage(awda.PathAuthList, awda.CodeSystemBusy)
 	in := loanInput()
 	in.Config.RetryBudget = 2 * time.Minute // spent before the test environment's 10-attempt cap
 	var stuck workflows.Status
@@ -127,7 +126,7 @@ func TestRetryAndAbandonWhenNotStuckAreIgnored(t *testing.T) {
 
 func TestStuckCardVerificationAnswersPendingThenBinds(t *testing.T) {
 	h := newHarness(t)
-	h.awda.Outage(awda.PathBankCardVerify, fake.Err(awda.PathBankCardVerify, awda.CodeMerchantInvalid))
+	h.awda.Outage(awda.PathBankCardVerify, awda.CodeMerchantInvalid)
 	h.at(time.Minute, h.authorizeAll)
 	var u *updateCall
 	var stuck workflows.Status
@@ -179,7 +178,7 @@ func TestReadOutageLongerThanTheLocalBudgetRecovers(t *testing.T) {
 	// well inside the activity's 30 min budget. (The test environment caps
 	// an unlimited MaximumAttempts at 10, about four minutes of backoff; the
 	// server retries until ScheduleToClose.)
-	h.awda.Outage(awda.PathAuthList, fake.Err(awda.PathAuthList, awda.CodeRequestTimeout))
+	h.awda.Outage(awda.PathAuthList, awda.CodeRequestTimeout)
 	h.at(3*time.Minute, func() { h.awda.Restore(awda.PathAuthList) })
 	var st workflows.Status
 	h.at(10*time.Minute, func() { st = h.status(); h.env.CancelWorkflow() })

@@ -50,7 +50,7 @@ func TestBankCardValidatorRejectsBadInput(t *testing.T) {
 
 func TestBankCardRefusedThenBound(t *testing.T) {
 	h := newHarness(t)
-	h.awda.NextCardVerdicts(awda.CardFailed, "account name does not match", 1)
+	h.cardVerdicts(awda.CardFailed, "account name does not match", 1)
 	h.at(time.Minute, h.authorizeAll)
 	var first, second *updateCall
 	var between workflows.Status
@@ -72,7 +72,7 @@ func TestBankCardRefusedThenBound(t *testing.T) {
 
 func TestBankCardAttemptsAreBounded(t *testing.T) {
 	h := newHarness(t)
-	h.awda.NextCardVerdicts(awda.CardFailed, "closed account", 2)
+	h.cardVerdicts(awda.CardFailed, "closed account", 2)
 	in := loanInput()
 	in.Config.MaxBankCardAttempts = 2
 	h.at(time.Minute, h.authorizeAll)
@@ -86,11 +86,11 @@ func TestBankCardAttemptsAreBounded(t *testing.T) {
 
 func TestBankCardVerifyingIsPolled(t *testing.T) {
 	h := newHarness(t)
-	h.awda.NextCardVerdicts(awda.CardVerifying, "", 1)
+	h.cardVerdicts(awda.CardVerifying, "", 1)
 	h.at(time.Minute, h.authorizeAll)
 	var u *updateCall
 	h.at(2*time.Minute, func() { u = h.submitCard(goodCard()) })
-	h.at(17*time.Minute, func() { h.awda.SetCardStatus(h.status().UserID, "BCA", awda.CardBound) })
+	h.at(17*time.Minute, func() { h.setCard(h.status().UserID, "BCA", "", awda.CardBound) })
 	var st workflows.Status
 	h.at(45*time.Minute, func() { st = h.status(); h.env.CancelWorkflow() })
 	h.run(loanInput())
@@ -140,9 +140,9 @@ func TestSignatureValidatorAndSigning(t *testing.T) {
 	}
 	res := decode[workflows.SignAgreementResult](t, h.requireAccepted(good))
 	require.Equal(t, workflows.SignAgreementResult{Accepted: true, Status: "SIGNED"}, res)
-	signedAt, ok := h.awda.Signed(h.awda.LoanNo(h.orderNo()))
-	require.True(t, ok)
-	require.Equal(t, h.start.Add(last+2*time.Minute).UnixMilli(), signedAt, "signedAt is the consent's workflow time")
+	var signed awda.LoanSignRequest
+	require.NoError(t, h.awda.LastRequest(awda.PathLoanSign, &signed))
+	require.Equal(t, h.start.Add(last+2*time.Minute).UnixMilli(), signed.SignedAt, "signedAt is the consent's workflow time")
 	require.Equal(t, 1, h.awda.Calls(awda.PathLoanSign))
 }
 

@@ -10,7 +10,6 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/awdaflow/awdaflow/activities/fake"
 	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/workflows"
 )
@@ -94,7 +93,7 @@ func TestUploadHeartbeatsThroughSlowCalls(t *testing.T) {
 func TestUploadRetryResumesAfterTheUploadedImages(t *testing.T) {
 	h := newHarness(t)
 	ups := h.watchUploads()
-	h.awda.Fail(awda.PathImageUpload, nil, fake.Err(awda.PathImageUpload, awda.CodeSystemBusy))
+	h.awda.FailCodes(awda.PathImageUpload, 0, awda.CodeSystemBusy)
 	h.at(time.Minute, h.authorizeAll)
 	h.at(2*time.Minute, func() { h.submitCard(goodCard()) })
 	h.at(3*time.Minute, func() { h.env.CancelWorkflow() })
@@ -102,8 +101,8 @@ func TestUploadRetryResumesAfterTheUploadedImages(t *testing.T) {
 
 	require.Len(t, ups.starts, 2)
 	require.Equal(t, time.Second, ups.starts[1].Sub(ups.starts[0]), "retried after 1 s")
-	require.Equal(t, 1, h.awda.Uploads(awda.ImageKTP), "the KTP image was not uploaded again")
-	require.Equal(t, 1, h.awda.Uploads(awda.ImageSelfie))
+	require.Equal(t, 1, h.awda.ImagesStored(awda.ImageKTP), "the KTP image was not uploaded again")
+	require.Equal(t, 1, h.awda.ImagesStored(awda.ImageSelfie))
 	require.Equal(t, 3, h.awda.Calls(awda.PathImageUpload))
 	require.Equal(t, 2, h.awda.Calls(awda.PathImageToken), "a token per attempt")
 	require.Contains(t, h.passed(), "SUBMIT")
@@ -115,8 +114,8 @@ func TestUploadRetryResumesAfterTheUploadedImages(t *testing.T) {
 func TestUploadBackoffOnBusyIsCappedAt30Seconds(t *testing.T) {
 	h := newHarness(t)
 	ups := h.watchUploads()
-	busy := fake.Err(awda.PathImageToken, awda.CodeSystemBusy)
-	h.awda.Fail(awda.PathImageToken, busy, busy, busy, busy, busy, busy, busy)
+	busy := awda.CodeSystemBusy
+	h.awda.FailCodes(awda.PathImageToken, busy, busy, busy, busy, busy, busy, busy)
 	h.at(time.Minute, h.authorizeAll)
 	h.at(2*time.Minute, func() { h.submitCard(goodCard()) })
 	h.at(10*time.Minute, func() { h.env.CancelWorkflow() })

@@ -58,6 +58,9 @@ type Config struct {
 	// MaxAmount is the eligible maximum (IDR) returned by eligible-check;
 	// larger submissions are rejected by the autopilot. Default 10,000,000.
 	MaxAmount int64
+	// Tenors are the tenors eligible-check offers and loan/submit accepts.
+	// Default: the package's Tenors.
+	Tenors []awda.TenorOption
 	// ImageTokenTTL (default 10 min), AuthPageTTL (default 30 min) and VATTL
 	// (default 24 h) bound upload tokens, authorization pages and VAs, on
 	// the sandbox clock.

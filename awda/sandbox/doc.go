@@ -34,8 +34,9 @@
 //
 //   - user/register: the same partnerUserId or NIK again → 1008 with the
 //     existing userId in data.
-//   - user/eligible-check: eligible with maxAmount Config.MaxAmount and the
-//     Tenors list, unless the partnerUserId contains "ineligible".
+//   - user/eligible-check: eligible with maxAmount Config.MaxAmount and
+//     Config.Tenors (default Tenors), unless the partnerUserId contains
+//     "ineligible".
 //   - auth/list, auth/page: Config.AuthTypes (default EKYC and TELCO
 //     required, BPJS optional); unknown authType → 1012; a page puts the
 //     authorization in PENDING until it is completed (autopilot, admin API,
@@ -43,13 +44,15 @@
 //     EXPIRED, pushed).
 //   - bank/list: Banks. bankcard/verify: unknown bankCode or an account
 //     number outside the bank's length range → 1007; an account number
-//     ending in 0000 → FAILED "name mismatch"; otherwise BOUND.
+//     ending in 0000 → FAILED "name mismatch"; otherwise BOUND, unless
+//     QueueCardVerdicts scripted the answer (FAILED, or VERIFYING until
+//     SetCardStatus finishes it; bankcard/query shows the card meanwhile).
 //   - image/token: expires after ImageTokenTTL; image/upload with an
 //     unknown or expired token → 1002.
 //   - loan/submit: the same orderNo again → 1001 with the existing loanNo
 //     (never a second loan); unknown userId → 1009; identity.nik must be
 //     the registered one, the image ids the user's KTP and SELFIE, the tenor
-//     one of Tenors (else 1007); the required authorizations must be
+//     one of those offered (else 1007); the required authorizations must be
 //     SUCCESS (else 1012) and a card BOUND (else 1007), unless
 //     Config.SkipPrerequisites.
 //   - loan/agreement: from APPROVED on (else 1007). loan/sign: wrong
@@ -71,7 +74,9 @@
 // DISBURSING → DISBURSED | DISBURSE_FAILED (→ DISBURSING again); DISBURSED,
 // REPAYING, OVERDUE → REPAYING (pays the next installment; Period says
 // which), OVERDUE (the next installment is late), SETTLED (pays all that
-// remain); CANCELLED from SUBMITTED, UNDER_REVIEW, APPROVED, DISBURSE_FAILED.
+// remain); CANCELLED from SUBMITTED, UNDER_REVIEW, APPROVED, DISBURSE_FAILED
+// and (never by the autopilot: a cancellation after the money went out)
+// DISBURSED, REPAYING, OVERDUE.
 // Every change, whoever causes it, is recorded and pushed as a
 // LoanStatusEvent to Config.LoanStatusWebhookURL; authorization changes to
 // SUCCESS, FAILED or EXPIRED are pushed as AuthorizationEvents to
@@ -113,6 +118,16 @@
 // authorizations, clock, reset, healthz. The same operations are methods:
 // Stats, Events, SetFaults, ClearFaults, SetDelivery, Advance, Loan,
 // LoanTransitions, SetAuthorization, SetClockSkew, Reset, WaitIdle.
+//
+// # In-process use
+//
+// Tests and the simulator (tools/loansim) run the sandbox in their own
+// process, on their own clock (Config.Clock: simulated time) and without
+// Start, so that nothing runs in the background: they play AWDA's part
+// through methods (Advance, SetAuthorization, QueueCardVerdicts,
+// SetCardStatus) at the moments they choose, and look things up with
+// UserID, LoanNo, Loan and ImagesStored. internal/testenv puts the real
+// awda client in front of it.
 //
 // # Determinism and what it must never do
 //

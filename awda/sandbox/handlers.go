@@ -25,8 +25,8 @@ var Banks = []awda.Bank{
 	{BankCode: "SEABANK", BankName: "SeaBank Indonesia", AccountNoMinLen: 12, AccountNoMaxLen: 12},
 }
 
-// Tenors are the tenors eligible-check offers; loan/submit accepts only
-// these (anything else answers 1007).
+// Tenors are the tenors eligible-check offers by default (Config.Tenors);
+// loan/submit accepts only those offered (anything else answers 1007).
 var Tenors = []awda.TenorOption{
 	{Tenor: 7, TenorUnit: awda.TenorDay}, {Tenor: 14, TenorUnit: awda.TenorDay}, {Tenor: 30, TenorUnit: awda.TenorDay},
 	{Tenor: 1, TenorUnit: awda.TenorMonth}, {Tenor: 2, TenorUnit: awda.TenorMonth}, {Tenor: 3, TenorUnit: awda.TenorMonth},
@@ -98,7 +98,7 @@ func (s *Server) eligibleCheck(c *call) result {
 	if u.markers.ineligible {
 		return ok(awda.EligibleCheckResponse{Eligible: false, Reason: "credit assessment not passed", Tenors: []awda.TenorOption{}})
 	}
-	return ok(awda.EligibleCheckResponse{Eligible: true, MaxAmount: s.cfg.MaxAmount, Tenors: append([]awda.TenorOption(nil), Tenors...)})
+	return ok(awda.EligibleCheckResponse{Eligible: true, MaxAmount: s.cfg.MaxAmount, Tenors: append([]awda.TenorOption(nil), s.cfg.Tenors...)})
 }
 
 func (s *Server) authList(c *call) result {
@@ -237,9 +237,14 @@ func (s *Server) bankCardVerify(c *call) result {
 		cd = &card{bankCode: req.BankCode, accountNo: req.AccountNo}
 		u.cards = append(u.cards, cd)
 	}
-	if strings.HasSuffix(req.AccountNo, FailingAccountSuffix) {
+	switch {
+	case len(s.verdicts) > 0:
+		v := s.verdicts[0]
+		s.verdicts = s.verdicts[1:]
+		cd.status, cd.failReason = v.status, v.reason
+	case strings.HasSuffix(req.AccountNo, FailingAccountSuffix):
 		cd.status, cd.failReason = awda.CardFailed, "name mismatch"
-	} else {
+	default:
 		cd.status, cd.failReason = awda.CardBound, ""
 	}
 	return ok(awda.BankCardVerifyResponse{Status: cd.status, FailReason: cd.failReason})
@@ -330,8 +335,8 @@ func (s *Server) imageUploadBase64(c *call) result {
 	return ok(awda.ImageUploadResponse{ImageID: s.storeImageLocked(req.UserID, req.ImageType, sum, size)})
 }
 
-func tenorOffered(n int, u awda.TenorUnit) bool {
-	for _, t := range Tenors {
+func (s *Server) tenorOffered(n int, u awda.TenorUnit) bool {
+	for _, t := range s.cfg.Tenors {
 		if t.Tenor == n && t.TenorUnit == u {
 			return true
 		}
@@ -355,7 +360,7 @@ func (s *Server) loanSubmit(c *call) result {
 	if req.Amount > MaxLoanAmount {
 		return invalidField("amount", "above the largest amount AWDA lends")
 	}
-	if !tenorOffered(req.Tenor, req.TenorUnit) {
+	if !s.tenorOffered(req.Tenor, req.TenorUnit) {
 		return invalidField("tenor", "not one of the tenors eligible-check offers")
 	}
 	s.mu.Lock()

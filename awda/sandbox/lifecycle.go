@@ -41,9 +41,9 @@ var transitions = map[awda.LoanStatus][]awda.LoanStatus{
 	awda.LoanSigned:         {awda.LoanDisbursing},
 	awda.LoanDisbursing:     {awda.LoanDisbursed, awda.LoanDisburseFailed},
 	awda.LoanDisburseFailed: {awda.LoanDisbursing, awda.LoanCancelled},
-	awda.LoanDisbursed:      {awda.LoanRepaying, awda.LoanOverdue, awda.LoanSettled},
-	awda.LoanRepaying:       {awda.LoanRepaying, awda.LoanOverdue, awda.LoanSettled},
-	awda.LoanOverdue:        {awda.LoanRepaying, awda.LoanSettled},
+	awda.LoanDisbursed:      {awda.LoanRepaying, awda.LoanOverdue, awda.LoanSettled, awda.LoanCancelled},
+	awda.LoanRepaying:       {awda.LoanRepaying, awda.LoanOverdue, awda.LoanSettled, awda.LoanCancelled},
+	awda.LoanOverdue:        {awda.LoanRepaying, awda.LoanSettled, awda.LoanCancelled},
 }
 
 // pathTo is the shortest way from → to through the state machine (to alone

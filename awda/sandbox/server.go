@@ -71,6 +71,7 @@ type Server struct {
 	push      pushState
 	pushSem   chan struct{} // bounds concurrent deliveries
 	autoTasks int           // autopilot steps scheduled and not yet run
+	verdicts  []cardVerdict // scripted bankcard/verify answers (QueueCardVerdicts)
 
 	sched     *scheduler
 	closing   chan struct{}
@@ -88,73 +89,19 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("sandbox: HMACSecret or PartnerPublicKey is required")
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), sched: newScheduler()}
-	if len(cfg.HMACSecret) > 0 {
-		h, err := awda.NewHMACSigner(cfg.HMACSecret)
-		if err != nil {
-			return nil, err
-		}
-		s.hmac = h
+	if err := s.initSigners(); err != nil {
+		return nil, err
 	}
-	if cfg.PartnerPublicKey != nil {
-		v, err := awda.NewRSAVerifier(cfg.PartnerPublicKey)
-		if err != nil {
-			return nil, err
-		}
-		s.rsa = v
-	}
-	s.pushSigner = cfg.PushSigner
-	if s.pushSigner == nil && s.hmac != nil {
-		s.pushSigner = s.hmac
-	}
-	if s.pushSigner == nil && (cfg.LoanStatusWebhookURL != "" || cfg.AuthWebhookURL != "") {
-		return nil, errors.New("sandbox: PushSigner is required to push without an HMACSecret")
-	}
-	for _, u := range []*string{&s.cfg.LoanStatusWebhookURL, &s.cfg.AuthWebhookURL} {
-		if *u == "" {
-			continue
-		}
-		p, err := url.Parse(*u)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return nil, errors.New("sandbox: webhook URLs must be absolute http(s) URLs")
-		}
-		if p.Path == "" {
-			// The request line says "/", so that is the path signed over.
-			p.Path = "/"
-			*u = p.String()
-		}
+	if err := s.cfg.normalizeWebhookURLs(); err != nil {
+		return nil, err
 	}
 	s.clock = cfg.Clock
 	if s.clock == nil {
 		s.clock = time.Now
 	}
 	s.skew.Store(int64(cfg.ClockSkew))
-	if s.cfg.MaxAmount == 0 {
-		s.cfg.MaxAmount = 10_000_000
-	}
-	if s.cfg.MaxAmount < 0 {
-		return nil, errors.New("sandbox: MaxAmount must be positive")
-	}
-	if s.cfg.ImageTokenTTL == 0 {
-		s.cfg.ImageTokenTTL = 10 * time.Minute
-	}
-	if s.cfg.AuthPageTTL == 0 {
-		s.cfg.AuthPageTTL = 30 * time.Minute
-	}
-	if s.cfg.VATTL == 0 {
-		s.cfg.VATTL = 24 * time.Hour
-	}
-	if len(s.cfg.AuthTypes) == 0 {
-		s.cfg.AuthTypes = DefaultAuthTypes
-	}
-	if s.cfg.NonceCacheSize <= 0 {
-		s.cfg.NonceCacheSize = 1 << 18
-	}
-	a := &s.cfg.Autopilot
-	if a.MinDelay < 0 || a.MaxDelay < 0 || (a.MaxDelay > 0 && a.MaxDelay < a.MinDelay) {
-		return nil, errors.New("sandbox: autopilot delays must satisfy 0 <= min <= max")
-	}
-	if a.MinDelay == 0 && a.MaxDelay == 0 && !a.NoDelay {
-		a.MinDelay, a.MaxDelay = DefaultAutopilotMinDelay, DefaultAutopilotMaxDelay
+	if err := s.cfg.applyDefaults(); err != nil {
+		return nil, err
 	}
 	if err := cfg.Delivery.validate(); err != nil {
 		return nil, errors.New("sandbox: delivery: " + err.Error())
@@ -170,7 +117,109 @@ func New(cfg Config) (*Server, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
-	s.routes = map[string]handler{
+	s.routes = apiRoutes()
+	s.mu.Lock()
+	s.resetLocked()
+	s.faults = faults
+	s.delivery = cfg.Delivery.withDefaults()
+	s.pushSem = make(chan struct{}, s.delivery.Workers)
+	s.mu.Unlock()
+	if err := s.loadState(); err != nil {
+		return nil, err
+	}
+	s.h5 = s.h5Mux()
+	s.api = http.HandlerFunc(s.serveAPIOrH5)
+	s.admin = s.adminMux()
+	return s, nil
+}
+
+// initSigners sets up the verifiers of partner requests (HMAC and/or RSA)
+// and the signer of pushes.
+func (s *Server) initSigners() error {
+	cfg := s.cfg
+	if len(cfg.HMACSecret) > 0 {
+		h, err := awda.NewHMACSigner(cfg.HMACSecret)
+		if err != nil {
+			return err
+		}
+		s.hmac = h
+	}
+	if cfg.PartnerPublicKey != nil {
+		v, err := awda.NewRSAVerifier(cfg.PartnerPublicKey)
+		if err != nil {
+			return err
+		}
+		s.rsa = v
+	}
+	s.pushSigner = cfg.PushSigner
+	if s.pushSigner == nil && s.hmac != nil {
+		s.pushSigner = s.hmac
+	}
+	if s.pushSigner == nil && (cfg.LoanStatusWebhookURL != "" || cfg.AuthWebhookURL != "") {
+		return errors.New("sandbox: PushSigner is required to push without an HMACSecret")
+	}
+	return nil
+}
+
+// normalizeWebhookURLs checks the push targets and gives a bare host the
+// path "/", which is what the request line says and the signature covers.
+func (cfg *Config) normalizeWebhookURLs() error {
+	for _, u := range []*string{&cfg.LoanStatusWebhookURL, &cfg.AuthWebhookURL} {
+		if *u == "" {
+			continue
+		}
+		p, err := url.Parse(*u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return errors.New("sandbox: webhook URLs must be absolute http(s) URLs")
+		}
+		if p.Path == "" {
+			p.Path = "/"
+			*u = p.String()
+		}
+	}
+	return nil
+}
+
+// applyDefaults fills the zero values of cfg and checks the amounts and
+// the autopilot's delays.
+func (cfg *Config) applyDefaults() error {
+	if cfg.MaxAmount == 0 {
+		cfg.MaxAmount = 10_000_000
+	}
+	if cfg.MaxAmount < 0 {
+		return errors.New("sandbox: MaxAmount must be positive")
+	}
+	if len(cfg.Tenors) == 0 {
+		cfg.Tenors = Tenors
+	}
+	if cfg.ImageTokenTTL == 0 {
+		cfg.ImageTokenTTL = 10 * time.Minute
+	}
+	if cfg.AuthPageTTL == 0 {
+		cfg.AuthPageTTL = 30 * time.Minute
+	}
+	if cfg.VATTL == 0 {
+		cfg.VATTL = 24 * time.Hour
+	}
+	if len(cfg.AuthTypes) == 0 {
+		cfg.AuthTypes = DefaultAuthTypes
+	}
+	if cfg.NonceCacheSize <= 0 {
+		cfg.NonceCacheSize = 1 << 18
+	}
+	a := &cfg.Autopilot
+	if a.MinDelay < 0 || a.MaxDelay < 0 || (a.MaxDelay > 0 && a.MaxDelay < a.MinDelay) {
+		return errors.New("sandbox: autopilot delays must satisfy 0 <= min <= max")
+	}
+	if a.MinDelay == 0 && a.MaxDelay == 0 && !a.NoDelay {
+		a.MinDelay, a.MaxDelay = DefaultAutopilotMinDelay, DefaultAutopilotMaxDelay
+	}
+	return nil
+}
+
+// apiRoutes maps each partner interface to its handler.
+func apiRoutes() map[string]handler {
+	return map[string]handler{
 		awda.PathUserRegister:      (*Server).register,
 		awda.PathEligibleCheck:     (*Server).eligibleCheck,
 		awda.PathAuthList:          (*Server).authList,
@@ -188,19 +237,6 @@ func New(cfg Config) (*Server, error) {
 		awda.PathRepaymentVA:       (*Server).repaymentVA,
 		awda.PathRedirectURL:       (*Server).redirectURL,
 	}
-	s.mu.Lock()
-	s.resetLocked()
-	s.faults = faults
-	s.delivery = cfg.Delivery.withDefaults()
-	s.pushSem = make(chan struct{}, s.delivery.Workers)
-	s.mu.Unlock()
-	if err := s.loadState(); err != nil {
-		return nil, err
-	}
-	s.h5 = s.h5Mux()
-	s.api = http.HandlerFunc(s.serveAPIOrH5)
-	s.admin = s.adminMux()
-	return s, nil
 }
 
 // resetLocked forgets all state, statistics, nonces and pending work and

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -416,7 +417,7 @@ func TestApplicationsErrorsCancelAndBanks(t *testing.T) {
 	}
 
 	// Probes and metrics.
-	for _, p := range []string{"/healthz", "/readyz"} {
+	for _, p := range []string{"/healthz", PathReady, PathReadyWebhooks, PathReadyAPI} {
 		if code, body, _ := s.do(http.MethodGet, p, "", nil); code != http.StatusOK {
 			t.Errorf("%s: %d %s", p, code, body)
 		}
@@ -432,16 +433,24 @@ func TestApplicationsErrorsCancelAndBanks(t *testing.T) {
 	}
 }
 
-// With the database away, the API answers 503 problems and /readyz says
-// which dependency is down; it recovers when the database is back.
+// With the database away, the API answers 503 problems and every readiness
+// path says which dependency is down (the webhooks' checks the database
+// alone); they recover when the database is back.
 func TestDatabaseDownReadiness(t *testing.T) {
 	s := newStack(t)
 	testenv.StopPostgres(t)
-	code, body, _ := s.do(http.MethodGet, "/readyz", "", nil)
-	if code != http.StatusServiceUnavailable || !strings.Contains(string(body), `"database":"unreachable"`) || !strings.Contains(string(body), `"temporal":"ok"`) {
-		t.Fatalf("/readyz with the database down: %d %s", code, body)
+	for p, want := range map[string]map[string]string{
+		PathReady:         {"database": "unreachable", "temporal": "ok"},
+		PathReadyAPI:      {"database": "unreachable", "temporal": "ok"},
+		PathReadyWebhooks: {"database": "unreachable"},
+	} {
+		code, body, _ := s.do(http.MethodGet, p, "", nil)
+		var got Readiness
+		if code != http.StatusServiceUnavailable || json.Unmarshal(body, &got) != nil || got.Status != "unavailable" || !maps.Equal(got.Checks, want) {
+			t.Fatalf("%s with the database down: %d %s", p, code, body)
+		}
 	}
-	code, body, _ = s.do(http.MethodGet, "/v1/applications", "", nil)
+	code, body, _ := s.do(http.MethodGet, "/v1/applications", "", nil)
 	if code != http.StatusServiceUnavailable || problemOf(t, body).Type != TypeUnavailable {
 		t.Fatalf("list with the database down: %d %s", code, body)
 	}
@@ -455,5 +464,24 @@ func TestDatabaseDownReadiness(t *testing.T) {
 			t.Fatal("/readyz did not recover")
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	for _, p := range []string{PathReadyWebhooks, PathReadyAPI} {
+		if code, body, _ := s.do(http.MethodGet, p, "", nil); code != http.StatusOK {
+			t.Fatalf("%s after the database is back: %d %s", p, code, body)
+		}
+	}
+
+	// Draining: every readiness path refuses, for good, while the routes
+	// still serve.
+	s.api.BeginDrain()
+	for _, p := range []string{PathReady, PathReadyWebhooks, PathReadyAPI} {
+		code, body, _ := s.do(http.MethodGet, p, "", nil)
+		var got Readiness
+		if code != http.StatusServiceUnavailable || json.Unmarshal(body, &got) != nil || got.Status != "draining" {
+			t.Fatalf("%s while draining: %d %s", p, code, body)
+		}
+	}
+	if code, body, _ := s.do(http.MethodGet, "/v1/applications", "", nil); code != http.StatusOK {
+		t.Fatalf("list while draining: %d %s", code, body)
 	}
 }

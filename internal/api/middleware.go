@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -15,6 +16,8 @@ import (
 	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/awdaflow/awdaflow/internal/httpbody"
 )
 
 // HeaderRequestID carries the request ID: taken from the request when it is
@@ -52,9 +55,11 @@ func saneRequestID(s string) bool {
 	return true
 }
 
-// recorder remembers the status and size of an answer.
+// recorder remembers the status and size of an answer, and reads what is
+// left of the request body before a refusal goes out (refuse).
 type recorder struct {
 	http.ResponseWriter
+	body   *trackedBody
 	status int
 	bytes  int64
 }
@@ -62,8 +67,38 @@ type recorder struct {
 func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
+		if code >= 400 {
+			r.refuse()
+		}
 	}
 	r.ResponseWriter.WriteHeader(code)
+}
+
+// refuse reads what the handler left of the request body before its refusal
+// (4xx, 5xx) is written, so that the client reads the answer rather than a
+// reset: a body over a route's limit (413) above all, but also a 401 or a
+// 415 on an upload the handler never looked at (see internal/httpbody). A
+// client that asked first (Expect: 100-continue) and was never told to
+// continue has sent no body: nothing to read, and asking for it would only
+// make it send.
+func (r *recorder) refuse() {
+	if r.body == nil || (!r.body.started && r.body.expectContinue) {
+		return
+	}
+	httpbody.DiscardRest(r.ResponseWriter, r.body)
+}
+
+// trackedBody is the request body as the handlers see it; it notes whether
+// they began to read it.
+type trackedBody struct {
+	io.ReadCloser
+	expectContinue bool
+	started        bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	b.started = true
+	return b.ReadCloser.Read(p)
 }
 
 func (r *recorder) Write(b []byte) (int, error) {
@@ -105,7 +140,8 @@ func newHTTPMetrics(mp metric.MeterProvider) (*httpMetrics, error) {
 }
 
 // outer wraps the whole server: request ID, panic recovery, problem answers
-// for unknown routes, the access log and the metrics. The access log names
+// for unknown routes, the access log and the metrics; and, before any
+// refusal, it reads what the handler left of the body (recorder.refuse). The access log names
 // the route, status, size and latency; never a body, a query string or a
 // header value (the Authorization header least of all).
 func (s *Server) outer(mux *http.ServeMux) http.Handler {
@@ -118,6 +154,10 @@ func (s *Server) outer(mux *http.ServeMux) http.Handler {
 		w.Header().Set(HeaderRequestID, id)
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
 		rec := &recorder{ResponseWriter: w}
+		if r.Body != nil && r.Body != http.NoBody {
+			rec.body = &trackedBody{ReadCloser: r.Body, expectContinue: strings.EqualFold(r.Header.Get("Expect"), "100-continue")}
+			r.Body = rec.body
+		}
 
 		defer func() {
 			if v := recover(); v != nil {
@@ -183,7 +223,7 @@ func (s *Server) access(r *http.Request, rec *recorder, id string, start time.Ti
 		s.metrics.requests.Add(r.Context(), 1, attrs)
 		s.metrics.duration.Record(r.Context(), elapsed.Seconds(), metric.WithAttributes(attribute.String("route", route)))
 	}
-	if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
+	if r.URL.Path == "/healthz" || r.URL.Path == "/metrics" || r.URL.Path == PathReady || strings.HasPrefix(r.URL.Path, PathReady+"/") {
 		return // probes and scrapes would drown the log
 	}
 	var ev *zerolog.Event

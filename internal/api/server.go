@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -87,6 +89,7 @@ type Server struct {
 	routes    []route
 	mux       *http.ServeMux
 	handler   http.Handler
+	draining  atomic.Bool
 }
 
 type route struct {
@@ -194,7 +197,9 @@ func (s *Server) newRoutes(o Options) []route {
 		{"POST /webhooks/awda/authorization", webhooks},
 
 		{"GET /healthz", http.HandlerFunc(s.healthz)},
-		{"GET /readyz", http.HandlerFunc(s.readyz)},
+		{"GET " + PathReady, s.readiness(s.checkDatabase(), s.checkTemporal())},
+		{"GET " + PathReadyWebhooks, s.readiness(s.checkDatabase())},
+		{"GET " + PathReadyAPI, s.readiness(s.checkDatabase(), s.checkTemporal())},
 		{"GET /metrics", metricsH},
 
 		// The codec handler does its own auth and CORS; browsers preflight.
@@ -212,26 +217,82 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz answers 200 when PostgreSQL and Temporal both answer, 503 otherwise,
-// naming which one failed (never the error text, which may carry hosts).
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
-	checks := map[string]string{"database": "ok", "temporal": "ok"}
-	ok := true
-	if err := s.store.Ping(ctx); err != nil {
-		checks["database"] = "unreachable"
-		ok = false
+// Readiness paths. Each answers 200 when the dependencies its part of the
+// server needs answer, 503 otherwise or once the server drains (BeginDrain),
+// with a Readiness body naming which failed (never the error text, which
+// may carry hosts).
+const (
+	// PathReady is everything: PostgreSQL and Temporal.
+	PathReady = "/readyz"
+	// PathReadyWebhooks is AWDA's notifications: PostgreSQL only. They are
+	// stored in the inbox and signalled later by the forwarder, so a
+	// Temporal outage must not take the receiver out of a load balancer.
+	PathReadyWebhooks = "/readyz/webhooks"
+	// PathReadyAPI is the /v1 API: PostgreSQL and Temporal.
+	PathReadyAPI = "/readyz/api"
+)
+
+// Readiness is the body of a readiness answer. Status is "ready",
+// "unavailable" or "draining" (then Checks is empty); Checks maps each
+// dependency checked ("database", "temporal") to "ok" or "unreachable".
+type Readiness struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks,omitempty"`
+}
+
+// readyTimeout bounds each dependency's check.
+const readyTimeout = 3 * time.Second
+
+// BeginDrain turns every readiness path to 503 ("draining") for good, so
+// that load balancers stop sending new requests, while the server goes on
+// serving those that still come. The starter calls it on SIGTERM, before
+// it waits STARTER_DRAIN_DELAY and closes its listener.
+func (s *Server) BeginDrain() { s.draining.Store(true) }
+
+// check is one dependency a readiness path needs.
+type check struct {
+	name string
+	ping func(context.Context) error
+}
+
+func (s *Server) checkDatabase() check { return check{"database", s.store.Ping} }
+
+func (s *Server) checkTemporal() check {
+	return check{"temporal", func(ctx context.Context) error {
+		_, err := s.temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
+		return err
+	}}
+}
+
+// readiness serves a readiness path over checks, run concurrently so that a
+// dependency that hangs costs readyTimeout once, not once per dependency.
+func (s *Server) readiness(checks ...check) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			writeJSON(w, http.StatusServiceUnavailable, Readiness{Status: "draining"})
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		errs := make([]error, len(checks))
+		var wg sync.WaitGroup
+		for i, c := range checks {
+			wg.Go(func() { errs[i] = c.ping(ctx) })
+		}
+		wg.Wait()
+		out := Readiness{Status: "ready", Checks: map[string]string{}}
+		status := http.StatusOK
+		for i, c := range checks {
+			out.Checks[c.name] = "ok"
+			if errs[i] != nil {
+				out.Checks[c.name] = "unreachable"
+				out.Status, status = "unavailable", http.StatusServiceUnavailable
+			}
+		}
+		// A drain that began during the checks wins.
+		if s.draining.Load() {
+			out, status = Readiness{Status: "draining"}, http.StatusServiceUnavailable
+		}
+		writeJSON(w, status, out)
 	}
-	if _, err := s.temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-		checks["temporal"] = "unreachable"
-		ok = false
-	}
-	status := http.StatusOK
-	state := "ready"
-	if !ok {
-		status = http.StatusServiceUnavailable
-		state = "unavailable"
-	}
-	writeJSON(w, status, map[string]any{"status": state, "checks": checks})
 }

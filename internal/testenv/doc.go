@@ -8,6 +8,12 @@
 //
 //	func TestMain(m *testing.M) { os.Exit(testenv.RunMain(m)) }
 //
+// It also holds what the activities' and the loan workflow's tests and the
+// simulator run in process: AWDA (the AWDA sandbox behind the real client,
+// with a script of faults in front of it; the contract is simulated once,
+// by the sandbox) and the activities' other ports in memory (Documents,
+// Projections).
+//
 // It lives in the product module, not in tools/, because the product's own
 // tests need it and the product's go.mod never requires the tools module.
 // Production code never imports it: only _test.go files of the product, and

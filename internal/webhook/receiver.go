@@ -10,6 +10,8 @@
 // What it answers AWDA:
 //   - 401 and nothing stored: a missing, stale or forged signature;
 //   - 400 and nothing stored: a verified body that is not a valid event;
+//   - 413 and nothing stored: a body over awda.MaxNotificationBytes, read to
+//     its end first (internal/httpbody) so that AWDA reads the answer;
 //   - 503 (AWDA delivers again later): the inbox could not be written;
 //   - 200 {"code":0,"message":"success"}: stored, or stored before (the same
 //     eventId again: no second row, no second signal).
@@ -33,6 +35,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/internal/httpbody"
 	"github.com/awdaflow/awdaflow/internal/store"
 )
 
@@ -160,6 +163,11 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	body, err := rc.Verifier.ReadAndVerify(r)
 	if err != nil {
+		if errors.Is(err, awda.ErrBodyTooLarge) {
+			// Read the rest first, so that AWDA (still sending) reads the
+			// 413 instead of a reset.
+			httpbody.DiscardRest(w, r.Body)
+		}
 		status, code := awda.NackFor(err)
 		if status == http.StatusServiceUnavailable && !errors.Is(err, awda.ErrVerifierConfig) {
 			status, code = http.StatusBadRequest, awda.CodeParamError // the body could not be read

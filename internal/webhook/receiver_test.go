@@ -1,11 +1,15 @@
 package webhook_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -111,4 +115,55 @@ func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() boo
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// The receiver on its own (no API middleware in front): a notification of
+// 10 MB, ten times the limit, sent by a client that writes its whole request
+// before reading, gets its 413 and AWDA's refusal every time, not a reset.
+func TestOversizedNotificationAlwaysGets413(t *testing.T) {
+	key, _ := awda.NewHMACSigner([]byte("awda-notify-secret-big"))
+	rc := &webhook.Receiver{Verifier: &awda.NotificationVerifier{AppID: "app-big", Keys: []awda.Verifier{key}}, Log: zerolog.Nop()}
+	mux := http.NewServeMux()
+	mux.Handle("POST "+webhook.PathLoanStatus, rc)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	addr := srv.Listener.Addr().String()
+	body := bytes.Repeat([]byte(" "), 10<<20)
+	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+		webhook.PathLoanStatus, addr, len(body))
+	const tries = 20
+	var failures []string
+	for i := range tries {
+		if why := sendWhole(addr, append([]byte(head), body...)); why != "" {
+			failures = append(failures, fmt.Sprintf("try %d: %s", i+1, why))
+		}
+	}
+	if len(failures) > 0 {
+		t.Fatalf("%d of %d tries did not read a 413:\n%s", len(failures), tries, strings.Join(failures, "\n"))
+	}
+}
+
+// sendWhole writes request on a connection of its own, then reads the
+// answer, and says what was wrong with it ("" for a 413 with AWDA's
+// refusal).
+func sendWhole(addr string, request []byte) string {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err.Error()
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Minute))
+	if _, err := conn.Write(request); err != nil {
+		return "sending: " + err.Error()
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return "no answer: " + err.Error()
+	}
+	defer res.Body.Close()
+	var env awda.Envelope
+	if res.StatusCode != http.StatusRequestEntityTooLarge || json.NewDecoder(res.Body).Decode(&env) != nil || env.Code == awda.CodeSuccess {
+		return fmt.Sprintf("answer %d %+v", res.StatusCode, env)
+	}
+	return ""
 }

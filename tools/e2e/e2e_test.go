@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/awda/sandbox"
 	"github.com/awdaflow/awdaflow/tools/demo"
 	"github.com/awdaflow/awdaflow/workflows"
 )
@@ -137,7 +138,7 @@ func TestEveryDemoScenario(t *testing.T) {
 func TestBusyFaultsOnEveryEndpoint(t *testing.T) {
 	s := newSystem(t, 13)
 	ctx := context.Background()
-	if err := s.Admin.SetFaults(ctx, map[string]demo.Fault{"*": {BusyRate: 0.3}}); err != nil {
+	if err := s.Admin.SetFaults(ctx, map[string]sandbox.Fault{"*": {BusyRate: 0.3}}); err != nil {
 		t.Fatal(err)
 	}
 	plan := append(repeat(demo.Happy, 7), demo.AuthFail, demo.CardRetry, demo.Overdue)
@@ -286,7 +287,7 @@ func TestStuckOnConfigurationErrorThenRetried(t *testing.T) {
 	s := newSystem(t, 15)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	if err := s.Admin.SetFaults(ctx, map[string]demo.Fault{"loan/submit": {ForceCode: awda.CodeMerchantInvalid}}); err != nil {
+	if err := s.Admin.SetFaults(ctx, map[string]sandbox.Fault{"loan/submit": {ForceCode: awda.CodeMerchantInvalid}}); err != nil {
 		t.Fatal(err)
 	}
 	o := s.options([]demo.Scenario{demo.Happy})
@@ -399,7 +400,7 @@ func TestDemoCommand(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	if err := s.Admin.SetFaults(ctx, map[string]demo.Fault{"loan/submit": {ForceCode: awda.CodeMerchantInvalid}}); err != nil {
+	if err := s.Admin.SetFaults(ctx, map[string]sandbox.Fault{"loan/submit": {ForceCode: awda.CodeMerchantInvalid}}); err != nil {
 		t.Fatal(err)
 	}
 	code, out = demoRun("cli2", 1, "-mix", "happy=1")

@@ -69,7 +69,7 @@ var benchNames = map[uint64]string{
 // BenchScenarios are HistoryCost's scenarios (seeds 1–3 name them only).
 func BenchScenarios() []*Scenario {
 	base := func(seed uint64, tenor int) (*Scenario, *script) {
-		s := &Scenario{Seed: seed, Tenor: tenor, Applicant: Applicant{Name: "Bench Borrower 001", NIK: "3171000000000001", Mobile: "081200000001", Contact: "081300000001", ContactName: "Kontak Bench 001"}}
+		s := &Scenario{Seed: seed, Tenor: tenor, Applicant: Applicant{Name: "Bench Borrower 001", NIK: "3171014501900001", Mobile: "081200000001", Contact: "081300000001", ContactName: "Kontak Bench 001"}}
 		sc := &script{s: s}
 		sc.add(Event{At: time.Minute, Kind: KAuthorize})
 		sc.add(Event{At: 2 * time.Minute, Kind: KCard, Card: &Card{Bank: "BCA", AccountNo: "8800123456", Verdict: awda.CardBound}})

@@ -1,9 +1,21 @@
 // Package loansim is the deterministic simulator of issue 10: it drives the
 // real workflows.LoanApplication and the real activities.Activities in the
-// SDK's time-skipping test environment against the in-process AWDA
-// (activities/fake), through scenarios drawn from a seed, for up to two
-// simulated years per loan, and checks every scenario against a reference
-// model written from the specified semantics, not from the workflow code.
+// SDK's time-skipping test environment, over the real awda client, against
+// the AWDA sandbox in process (internal/testenv.AWDA: the sandbox on the
+// environment's simulated clock, never started, so nothing moves at AWDA
+// but what a scenario scripts), through scenarios drawn from a seed, for up
+// to two simulated years per loan, and checks every scenario against a
+// reference model written from the specified semantics, not from the
+// workflow code.
+//
+// AWDA's side of a script goes through the sandbox's back office (Advance,
+// SetAuthorization, QueueCardVerdicts, SetCardStatus) and the script in
+// front of it (queued busy or stale-timestamp codes, answers lost after
+// the call was applied, loan/info outages). Its pushes are not the
+// sandbox's: the script delivers them as signals, on time, late,
+// duplicated or never, which is what the model reasons about. A move the
+// sandbox refuses (Result.Refused; none in the first 2,000 seeds) changes
+// nothing, as at AWDA.
 //
 // A seed determines a scenario (Generate: math/rand/v2 with a PCG source)
 // and with it the outcome. A scenario is a script of events at simulated

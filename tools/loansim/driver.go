@@ -18,14 +18,19 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/awdaflow/awdaflow/activities"
-	"github.com/awdaflow/awdaflow/activities/fake"
 	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/awda/sandbox"
 	"github.com/awdaflow/awdaflow/internal/codec"
+	"github.com/awdaflow/awdaflow/internal/testenv"
 	"github.com/awdaflow/awdaflow/workflows"
 )
 
-// applicantRef is every scenario's applicant (one loan per scenario).
-const applicantRef = "sim-applicant"
+// applicantRef is every scenario's applicant (one loan per scenario). An
+// ineligible applicant's partnerUserId carries the sandbox's marker.
+const (
+	applicantRef = "sim-applicant"
+	ineligible   = "-ineligible"
+)
 
 // maxRuns bounds the runs of one loan (a loop of continue-as-new is a
 // finding, not a hang).
@@ -78,9 +83,12 @@ type Result struct {
 	History            []Mark // estimated events, when they happened
 	AppliedSubmits     int
 	Loans              int
-	Payloads, Plain    int
-	Leaks              []string
-	LogLeaks           int
+	// Refused lists the scripted AWDA moves the sandbox refused (the loan
+	// had already ended, say): each changed nothing, as at AWDA.
+	Refused         []Refusal
+	Payloads, Plain int
+	Leaks           []string
+	LogLeaks        int
 
 	Violations []Violation
 }
@@ -109,9 +117,9 @@ func (v Violation) String() string { return v.Invariant + ": " + v.Detail }
 type driver struct {
 	s    *Scenario
 	r    *Result
-	awda *fake.AWDA
-	docs *fake.Documents
-	proj *fake.Projections
+	awda *testenv.AWDA
+	docs *testenv.Documents
+	proj *testenv.Projections
 	insp *inspector
 	dc   converter.DataConverter
 
@@ -127,6 +135,7 @@ type driver struct {
 	deferred []bool
 
 	aborted   bool
+	agreement string // the agreement on offer, as the last run handed it over
 	transKeys map[string]bool
 	ignKeys   map[string]bool
 }
@@ -172,27 +181,36 @@ func (d *driver) at0() time.Duration {
 	return d.env.Now().Sub(Start)
 }
 
-// Simulate runs scenario s against the real workflow and activities.
+// tenors are the tenors the simulator's AWDA offers: every month up to two
+// years (the sandbox's default list stops at 12).
+var tenors = func() []awda.TenorOption {
+	var out []awda.TenorOption
+	for m := 1; m <= 24; m++ {
+		out = append(out, awda.TenorOption{Tenor: m, TenorUnit: awda.TenorMonth})
+	}
+	return out
+}()
+
+// Simulate runs scenario s against the real workflow and activities, over
+// the real client and the AWDA sandbox in process, on simulated time.
 func Simulate(s *Scenario) *Result {
 	d := &driver{s: s, r: &Result{Scenario: s, Prediction: Predict(s)}, transKeys: map[string]bool{}, ignKeys: map[string]bool{}}
 	d.insp = newInspector(codec.NewDataConverter(ring()), s.PII())
 	d.dc = d.insp
-	var tenors []awda.TenorOption
-	for m := 1; m <= 24; m++ {
-		tenors = append(tenors, awda.TenorOption{Tenor: m, TenorUnit: awda.TenorMonth})
+	a, err := testenv.NewAWDA(sandbox.Config{Clock: d.now, Seed: s.Seed, Tenors: tenors})
+	if err != nil {
+		d.r.Err = "AWDA sandbox: " + err.Error()
+		return d.r
 	}
-	opts := []fake.Option{fake.WithClock(d.now), fake.WithTenors(tenors...), fake.WithInstallments(s.Tenor), fake.OnCall(func(path string, at time.Time) {
+	a.OnCall(func(path string, at time.Time) {
 		d.r.Calls = append(d.r.Calls, Call{At: at.Sub(Start), Path: path})
-	})}
-	if s.Ineligible {
-		opts = append(opts, fake.Ineligible("income below the minimum"))
-	}
-	d.awda = fake.NewAWDA(opts...)
-	d.docs = fake.NewDocuments(
+	})
+	d.awda = a
+	d.docs = testenv.NewDocuments(
 		activities.Document{ID: "doc-ktp", ContentType: "image/jpeg", FileName: "ktp.jpg", Bytes: []byte("ktp-image")},
 		activities.Document{ID: "doc-selfie", ContentType: "image/jpeg", FileName: "selfie.jpg", Bytes: []byte("selfie-image")},
 	)
-	d.proj = fake.NewProjections()
+	d.proj = testenv.NewProjections()
 	d.executed = make([]bool, len(s.Events))
 	d.deferred = make([]bool, len(s.Events))
 	d.run()
@@ -216,8 +234,12 @@ func orderNo() string { return workflows.OrderNo(workflows.LoanWorkflowID(applic
 
 func (d *driver) input() workflows.LoanApplicationInput {
 	a := d.s.Applicant
+	ref := applicantRef
+	if d.s.Ineligible {
+		ref += ineligible
+	}
 	return workflows.LoanApplicationInput{
-		ApplicantRef: applicantRef,
+		ApplicantRef: ref,
 		Applicant: workflows.Applicant{
 			Name: a.Name, NIK: a.NIK, Mobile: a.Mobile, BirthDate: "1990-01-05", BirthPlace: "Jakarta",
 			Personal: awda.PersonalInfo{Gender: "FEMALE", MaritalStatus: "SINGLE", Province: "DKI Jakarta", City: "Jakarta Selatan", Address: "Jl. Contoh 1"},
@@ -247,7 +269,7 @@ func (d *driver) newEnv(offset time.Duration) *testsuite.TestWorkflowEnvironment
 	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: 30 * time.Second})
 	env.SetWorkflowRunTimeout(d.s.Span() - offset + 200*day)
 	env.RegisterWorkflow(workflows.LoanApplication)
-	acts := activities.New(d.awda, d.docs, d.proj)
+	acts := activities.New(d.awda.Client, d.docs, d.proj)
 	acts.Now = d.now
 	env.RegisterActivity(acts)
 	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(mock.Arguments) { d.count(1, false) }).Return(nil).Maybe()
@@ -327,6 +349,9 @@ func (d *driver) run() {
 			}
 			if next.Resume != nil {
 				d.merge(next.Resume.Transitions, next.Resume.Ignored)
+				if next.Resume.Agreement != nil {
+					d.agreement = next.Resume.Agreement.ID
+				}
 			}
 			in = next
 			continue
@@ -409,65 +434,30 @@ func update[In, Out any](d *driver, env *testsuite.TestWorkflowEnvironment, u wo
 }
 
 func (d *driver) apply(env *testsuite.TestWorkflowEnvironment, e Event) {
+	if d.applyAWDA(e) {
+		return
+	}
 	uid := d.awda.UserID(applicantRef)
 	loanNo := d.awda.LoanNo(orderNo())
 	switch e.Kind {
-	case KFault:
-		f := e.Fault
-		switch {
-		case f.Outage:
-			d.awda.Outage(f.Path, fake.Err(f.Path, awda.CodeSystemBusy))
-		case f.Lost:
-			d.awda.ApplyThenFail(f.Path, fake.Lost(f.Path))
-		default:
-			d.awda.FailCodes(f.Path, f.Codes...)
-		}
-	case KRestore:
-		d.awda.Restore(e.Fault.Path)
 	case KForceCAN:
 		env.SetContinueAsNewSuggested(true)
 	case KAuthorize:
-		for _, t := range []string{"KTP_OCR", "LIVENESS"} {
-			d.awda.SetAuth(uid, t, awda.AuthSuccess)
-			signal(d, env, workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: fmt.Sprintf("auth-%s-%s", t, fmtDur(e.At)), UserID: uid, AuthType: t, Status: awda.AuthSuccess})
+		for _, t := range sandbox.DefaultAuthTypes {
+			if !t.Required {
+				continue
+			}
+			d.refused(e, d.awda.SetAuthorization(uid, t.AuthType, awda.AuthSuccess))
+			signal(d, env, workflows.AuthorizationSignal, awda.AuthorizationEvent{EventID: fmt.Sprintf("auth-%s-%s", t.AuthType, fmtDur(e.At)), UserID: uid, AuthType: t.AuthType, Status: awda.AuthSuccess})
 		}
 	case KCard:
 		c := e.Card
 		if c.Verdict != awda.CardBound {
-			d.awda.NextCardVerdicts(c.Verdict, "account name does not match", 1)
+			d.refused(e, d.awda.QueueCardVerdicts(c.Verdict, "account name does not match", 1))
 		}
 		update(d, env, workflows.SubmitBankCardUpdate, workflows.BankCardInput{BankCode: c.Bank, AccountNo: c.AccountNo, AccountName: d.s.Applicant.Name}, "")
 	case KBadCard:
-		in := workflows.BankCardInput{BankCode: "BCA", AccountNo: "1234567890", AccountName: d.s.Applicant.Name}
-		switch e.Variant {
-		case 0:
-			in.BankCode = "NOSUCHBANK"
-		case 1:
-			in.AccountNo = "12AB567890"
-		case 2:
-			in.AccountNo = "123"
-		default:
-			in.AccountName = " "
-		}
-		update(d, env, workflows.SubmitBankCardUpdate, in, fmt.Sprintf("bad card #%d", e.Variant))
-	case KCardResolve:
-		d.awda.SetCardStatusOf(uid, e.Card.Bank, e.Card.Masked(), e.Card.Final)
-	case KStatus:
-		if loanNo != "" {
-			d.awda.SetLoanStatus(loanNo, e.Status)
-		}
-	case KPay:
-		if loanNo != "" {
-			d.awda.PayInstallment(loanNo, e.Period)
-		}
-	case KOverdue:
-		if loanNo != "" {
-			d.awda.MarkOverdue(loanNo, e.Period)
-		}
-	case KSettleAll:
-		if loanNo != "" {
-			d.awda.SetLoanStatus(loanNo, awda.LoanSettled)
-		}
+		update(d, env, workflows.SubmitBankCardUpdate, badCard(e.Variant, d.s.Applicant.Name), fmt.Sprintf("bad card #%d", e.Variant))
 	case KPush:
 		d.r.Delivered = append(d.r.Delivered, e.EventID)
 		signal(d, env, workflows.LoanStatusSignal, awda.LoanStatusEvent{
@@ -475,24 +465,7 @@ func (d *driver) apply(env *testsuite.TestWorkflowEnvironment, e Event) {
 			Status: e.Status, Period: e.Period, OccurredAt: Start.Add(e.At).UnixMilli(),
 		})
 	case KSign, KBadSign:
-		agreement := "AGR-" + loanNo
-		if st, err := status(env); err == nil && st.Agreement != nil {
-			agreement = st.Agreement.ID
-		}
-		in := workflows.SignAgreementInput{AgreementID: agreement, Consent: true, ClientIP: "203.0.113.7"}
-		bad := ""
-		if e.Kind == KBadSign {
-			bad = fmt.Sprintf("bad signature #%d", e.Variant)
-			switch e.Variant {
-			case 0:
-				in.AgreementID = "AGR-not-this-one"
-			case 1:
-				in.Consent = false
-			default:
-				in.ClientIP = "not-an-ip"
-			}
-		}
-		update(d, env, workflows.SignAgreementUpdate, in, bad)
+		d.sign(env, e)
 	case KCancel:
 		signal(d, env, workflows.CancelSignal, workflows.CancelRequest{Reason: "changed my mind"})
 	case KRetry:
@@ -500,4 +473,104 @@ func (d *driver) apply(env *testsuite.TestWorkflowEnvironment, e Event) {
 	case KAbandon:
 		signal(d, env, workflows.AbandonSignal, workflows.AbandonRequest{Operator: "ops-sim", Reason: "simulated"})
 	}
+}
+
+// applyAWDA plays AWDA's side of e, if e is AWDA's: faults, and the
+// sandbox's back office moving the card or the loan (no push: pushes are
+// KPush events). A move the sandbox refuses is recorded in Result.Refused;
+// one on a loan not yet submitted is no move at all.
+func (d *driver) applyAWDA(e Event) bool {
+	switch e.Kind {
+	case KFault:
+		f := e.Fault
+		switch {
+		case f.Outage:
+			d.awda.Outage(f.Path, awda.CodeSystemBusy)
+		case f.Lost:
+			d.awda.LoseNext(f.Path)
+		default:
+			d.awda.FailCodes(f.Path, f.Codes...)
+		}
+		return true
+	case KRestore:
+		d.awda.Restore(e.Fault.Path)
+		return true
+	case KCardResolve:
+		c := e.Card
+		_, err := d.awda.SetCardStatus(d.awda.UserID(applicantRef), c.Bank, c.AccountNo[len(c.AccountNo)-4:], c.Final)
+		d.refused(e, err)
+		return true
+	case KStatus, KOverdue, KSettleAll, KPay:
+	default:
+		return false
+	}
+	loanNo := d.awda.LoanNo(orderNo())
+	if loanNo == "" {
+		return true // not submitted yet: nothing to move
+	}
+	var err error
+	switch e.Kind {
+	case KPay:
+		err = d.awda.Pay(loanNo, e.Period)
+	case KOverdue:
+		_, err = d.awda.Advance(loanNo, awda.LoanOverdue)
+	default: // KStatus, KSettleAll
+		_, err = d.awda.Advance(loanNo, e.Status)
+	}
+	d.refused(e, err)
+	return true
+}
+
+// Refusal is a scripted AWDA move the sandbox refused.
+type Refusal struct {
+	Kind  Kind
+	Event string
+	Err   string
+}
+
+func (d *driver) refused(e Event, err error) {
+	if err != nil {
+		d.r.Refused = append(d.r.Refused, Refusal{Kind: e.Kind, Event: e.String(), Err: err.Error()})
+	}
+}
+
+// badCard is invalid card input number variant.
+func badCard(variant int, name string) workflows.BankCardInput {
+	in := workflows.BankCardInput{BankCode: "BCA", AccountNo: "1234567890", AccountName: name}
+	switch variant {
+	case 0:
+		in.BankCode = "NOSUCHBANK"
+	case 1:
+		in.AccountNo = "12AB567890"
+	case 2:
+		in.AccountNo = "123"
+	default:
+		in.AccountName = " "
+	}
+	return in
+}
+
+// sign sends the signature update of KSign, or the invalid one of KBadSign.
+func (d *driver) sign(env *testsuite.TestWorkflowEnvironment, e Event) {
+	// The borrower's app knows the agreement on offer: from the status
+	// query, or, when the run has not answered one yet (a run just started
+	// by a continue-as-new), from the state its predecessor handed over.
+	agreement := d.agreement
+	if st, err := status(env); err == nil && st.Agreement != nil {
+		agreement = st.Agreement.ID
+	}
+	in := workflows.SignAgreementInput{AgreementID: agreement, Consent: true, ClientIP: "203.0.113.7"}
+	bad := ""
+	if e.Kind == KBadSign {
+		bad = fmt.Sprintf("bad signature #%d", e.Variant)
+		switch e.Variant {
+		case 0:
+			in.AgreementID = "AGR-not-this-one"
+		case 1:
+			in.Consent = false
+		default:
+			in.ClientIP = "not-an-ip"
+		}
+	}
+	update(d, env, workflows.SignAgreementUpdate, in, bad)
 }

@@ -18,7 +18,7 @@ var Start = time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)
 type Kind string
 
 // Scripted events. AWDA-side events (status, pay, overdue, settle-all)
-// change the loan at the fake; a push event delivers one LOAN_STATUS
+// change the loan at the AWDA sandbox; a push event delivers one LOAN_STATUS
 // notification; the rest are the borrower, operations or the harness.
 const (
 	KAuthorize   Kind = "authorize"    // the borrower completes the authorizations; AWDA calls back
@@ -52,7 +52,7 @@ type Fault struct {
 // Card is one card the borrower submits.
 type Card struct {
 	Bank      string
-	AccountNo string          // personal data: must never leave the fake in plain text
+	AccountNo string          // personal data: must never leave AWDA in plain text
 	Verdict   awda.CardStatus // AWDA's first answer: BOUND, FAILED or VERIFYING
 	Final     awda.CardStatus // for KCardResolve: BOUND or FAILED
 }
@@ -299,7 +299,7 @@ func (g *gen) draft(seed uint64) *Scenario {
 	s := &Scenario{Seed: seed}
 	s.Applicant = Applicant{
 		Name:        pick(g.r, []string{"Siti", "Dewi", "Agus", "Rina", "Budi", "Wulan"}) + " " + pick(g.r, []string{"Rahmawati", "Saputra", "Hidayat", "Lestari", "Nugroho"}) + " " + g.digits(3),
-		NIK:         "3171" + g.digits(12),
+		NIK:         nik(g.digits(12)),
 		Mobile:      "0812" + g.digits(8),
 		Contact:     "0813" + g.digits(8),
 		ContactName: "Kontak " + pick(g.r, []string{"Santoso", "Wijaya", "Putri"}) + " " + g.digits(3),
@@ -320,6 +320,18 @@ func (g *gen) draft(seed uint64) *Scenario {
 }
 
 func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
+
+// nik makes a NIK that AWDA accepts from 12 drawn digits: a Jakarta region
+// (3171 and two of them), the applicant's birth date as a woman's NIK
+// encodes it (1990-01-05: day+40, 450190) and a serial number from the
+// last four (never 0000).
+func nik(digits string) string {
+	serial := digits[8:]
+	if serial == "0000" {
+		serial = "0001"
+	}
+	return "3171" + digits[:2] + "450190" + serial
+}
 
 // build writes the main story, stage by stage, with margins around every
 // deadline so that the outcome does not hang on a poll's exact time.
@@ -561,8 +573,11 @@ func (g *gen) reviewLength() time.Duration {
 	return g.between(15*day, 30*day)
 }
 
-// repay plays the schedule: AWDA's due dates are monthly from the
-// disbursement day (UTC), as the fake computes them.
+// repay plays the schedule, with due dates monthly from the disbursement
+// day in UTC. The sandbox counts them from the day in WIB, the same day or
+// (a disbursement after 17:00 UTC) the next: its due dates are then a day
+// later, which the margins below absorb (an overdue mark lands on the due
+// day at the earliest).
 func (g *gen) repay(seen time.Duration) {
 	n := g.tenor
 	today := Start.Add(g.disbursedAt).UTC().Truncate(day)

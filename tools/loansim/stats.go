@@ -57,11 +57,13 @@ type Figures struct {
 	Outcomes       map[string]int
 	Violations     map[string]int
 	FailedSeeds    []uint64
+	// Refused counts the scripted AWDA moves the sandbox refused, by kind.
+	Refused map[string]int
 }
 
 // Summarize computes the figures of results.
 func Summarize(rs []*Result) Figures {
-	f := Figures{Outcomes: map[string]int{}, Violations: map[string]int{}}
+	f := Figures{Outcomes: map[string]int{}, Violations: map[string]int{}, Refused: map[string]int{}}
 	for _, r := range rs {
 		f.Scenarios++
 		if n := len(r.Runs); n > 0 {
@@ -87,6 +89,9 @@ func Summarize(rs []*Result) Figures {
 		for _, v := range r.Violations {
 			f.Violations[v.Invariant]++
 		}
+		for _, m := range r.Refused {
+			f.Refused[string(m.Kind)]++
+		}
 		if len(r.Violations) > 0 {
 			f.FailedSeeds = append(f.FailedSeeds, r.Scenario.Seed)
 		}
@@ -108,6 +113,7 @@ func (f Figures) String() string {
 	}
 	fmt.Fprintf(&b, "outcomes               %s\n", histogram(f.Outcomes))
 	fmt.Fprintf(&b, "violations             %s\n", histogram(f.Violations))
+	fmt.Fprintf(&b, "AWDA moves refused     %s\n", histogram(f.Refused))
 	if n := len(f.FailedSeeds); n > 0 {
 		show := f.FailedSeeds[:min(n, 40)]
 		fmt.Fprintf(&b, "failing seeds (%d)     %v\n", n, show)

@@ -1,4 +1,4 @@
-package fake
+package testenv
 
 import (
 	"cmp"
@@ -8,10 +8,15 @@ import (
 	"sync"
 
 	"github.com/awdaflow/awdaflow/activities"
+	"github.com/awdaflow/awdaflow/awda"
 )
 
+// The activities' other ports, in memory: the read model and the document
+// store the loan workflow's tests and the simulator run with (internal/store
+// has the PostgreSQL ones, tested on their own).
+
 var (
-	_ activities.AWDAClient       = (*AWDA)(nil)
+	_ activities.AWDAClient       = (*awda.Client)(nil)
 	_ activities.DocumentStore    = (*Documents)(nil)
 	_ activities.ProjectionWriter = (*Projections)(nil)
 )
@@ -73,10 +78,10 @@ func NewProjections() *Projections {
 	return &Projections{rows: map[string]activities.ApplicationProjection{}, trails: map[string]map[int64]activities.TrailEntry{}}
 }
 
-// ErrUnavailable is what a failing Projections returns.
-var ErrUnavailable = errors.New("fake: store unavailable")
+// ErrStoreUnavailable is what a failing Projections returns.
+var ErrStoreUnavailable = errors.New("testenv: store unavailable")
 
-// FailNext makes the next n writes fail with ErrUnavailable.
+// FailNext makes the next n writes fail with ErrStoreUnavailable.
 func (p *Projections) FailNext(n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -95,7 +100,7 @@ func (p *Projections) UpsertApplication(_ context.Context, a activities.Applicat
 	defer p.mu.Unlock()
 	if p.fail > 0 {
 		p.fail--
-		return ErrUnavailable
+		return ErrStoreUnavailable
 	}
 	for _, e := range a.Trail {
 		if e.Seq <= 0 {
