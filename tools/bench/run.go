@@ -37,6 +37,11 @@ type Config struct {
 	// runs with the same seed can follow one another on a server that
 	// keeps their workflows (default: demo.NewRunID).
 	RunID string
+	// TemporalAddress measures on a Temporal server that is already
+	// running (host:port, namespace "default"; the search attributes are
+	// registered when missing) instead of one of the stack's own, e.g. the
+	// one of `make run STACK=server`: runs follow one another on it.
+	TemporalAddress string
 	// LogDir keeps the processes' logs (empty: discarded with the stack).
 	LogDir string
 	// Skip names phases to leave out: "loans", "webhooks", "parked".
@@ -82,6 +87,11 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 
 	var s *stack.Stack
 	if err := r.phase("stack", func() (err error) {
+		if cfg.TemporalAddress != "" {
+			if err := testenv.RegisterSearchAttributes(ctx, cfg.TemporalAddress, "default"); err != nil {
+				return err
+			}
+		}
 		s, err = stack.Start(ctx, r.stackOptions())
 		return err
 	}); err != nil {
@@ -122,14 +132,15 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 func (r *run) stackOptions() stack.Options {
 	cfg := r.cfg
 	return stack.Options{
-		Server: cfg.Stack == "server", Workers: 1, Starters: 1,
-		LogDir:        cfg.LogDir,
-		Build:         []string{"./tools/cmd/benchworker"},
-		Sandbox:       sandbox.Config{Seed: cfg.Seed, Autopilot: sandbox.Autopilot{Enabled: true, NoDelay: true}},
-		WorkerEnv:     cfg.WorkerEnv,
-		TemporalArgs:  cfg.TemporalArgs,
-		DatabaseQuery: cfg.DatabaseQuery,
-		Logf:          func(f string, a ...any) { r.logf("   "+f, a...) },
+		Server: cfg.Stack == "server" && cfg.TemporalAddress == "", Workers: 1, Starters: 1,
+		TemporalAddress: cfg.TemporalAddress,
+		LogDir:          cfg.LogDir,
+		Build:           []string{"./tools/cmd/benchworker"},
+		Sandbox:         sandbox.Config{Seed: cfg.Seed, Autopilot: sandbox.Autopilot{Enabled: true, NoDelay: true}},
+		WorkerEnv:       cfg.WorkerEnv,
+		TemporalArgs:    cfg.TemporalArgs,
+		DatabaseQuery:   cfg.DatabaseQuery,
+		Logf:            func(f string, a ...any) { r.logf("   "+f, a...) },
 	}
 }
 

@@ -22,6 +22,7 @@
 //	BENCH_DATABASE_QUERY=        added to the worker's and starter's DATABASE_URL, e.g. application_name=bench
 //	BENCH_TEMPORAL_ARGS=         extra `temporal server start-dev` arguments
 //	BENCH_RUN_ID=                in every applicant ref and baseline workflow ID (default: from the time)
+//	BENCH_TEMPORAL_ADDRESS=      measure on this running Temporal server (e.g. make run STACK=server's 127.0.0.1:7233)
 //	STACK=dev                    dev: the Temporal dev server; server: Temporal's own server on PostgreSQL
 //	BENCH_CLIENT=                file with the output of `go test -bench -benchmem ./awda/`
 //	BENCH_JSON=.data/bench/results.json
@@ -186,6 +187,7 @@ func config() (bench.Config, output, error) {
 			Stack:              e.str("STACK", "dev"),
 		},
 		RunID:            e.str("BENCH_RUN_ID", ""),
+		TemporalAddress:  e.str("BENCH_TEMPORAL_ADDRESS", ""),
 		Seed:             uint64(e.int("BENCH_SEED", 1)),
 		ApplicantTimeout: 10 * time.Minute,
 		Settle:           e.dur("BENCH_SETTLE", 5*time.Second),
