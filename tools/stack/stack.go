@@ -559,6 +559,9 @@ func (s *Stack) startApps(ctx context.Context) error {
 			"STARTER_HTTP_ADDR=" + loopback(s.ports.Starter),
 			"STARTER_API_TOKENS=" + s.apiTokens,
 			"STARTER_SHUTDOWN_TIMEOUT=5s",
+			// No load balancer reads readiness here: stop at once (StarterEnv
+			// may set a delay, e.g. to test the drain).
+			"STARTER_DRAIN_DELAY=0s",
 		}, o.StarterEnv),
 		LogPath:     filepath.Join(s.logDir, "starter.log"),
 		ReadyURL:    s.StarterURL + "/readyz",
