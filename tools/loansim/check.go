@@ -52,9 +52,33 @@ func (r *Result) violate(inv, format string, args ...any) {
 	r.Violations = append(r.Violations, Violation{Invariant: inv, Detail: fmt.Sprintf(format, args...)})
 }
 
+// check holds r to every invariant, in a fixed order (the violations are
+// reported in it).
 func check(r *Result) {
-	s, p := r.Scenario, r.Prediction
-	// The outcome is the model's.
+	checkOutcome(r)
+	checkForward(r)
+	checkPushesOnce(r)
+	if r.AppliedSubmits > 1 || r.Loans > 1 {
+		r.violate(InvSubmitOnce, "%d submissions applied, %d loans at AWDA", r.AppliedSubmits, r.Loans)
+	}
+	checkRuns(r)
+	for _, w := range r.Windows() {
+		if w.Days() >= minWindow.Hours()/24 && float64(w.Calls)/w.Days() > CallsPerWaitingDay {
+			r.violate(InvCallsPerDay, "%.1f calls a day from %s to %s", float64(w.Calls)/w.Days(), fmtDur(w.From), fmtDur(w.To))
+			break
+		}
+	}
+	if r.Plain > 0 || len(r.Leaks) > 0 || r.LogLeaks > 0 {
+		r.violate(InvEncrypted, "%d of %d payloads not encrypted, %d with PII, %d log lines with PII", r.Plain, r.Payloads, len(r.Leaks), r.LogLeaks)
+	}
+	for _, b := range r.BadUpdatesAccepted {
+		r.violate(InvBadUpdate, "%s accepted", b)
+	}
+}
+
+// checkOutcome: the outcome is the model's.
+func checkOutcome(r *Result) {
+	p := r.Prediction
 	switch {
 	case r.Err != "":
 		r.violate(InvEnded, "%s (model: %s at %s)", r.Err, p.Outcome, fmtDur(p.EndAt))
@@ -70,9 +94,11 @@ func check(r *Result) {
 	case p.Within && r.EndAt > p.EndAt+pushLatency:
 		r.violate(InvFinalPush, "%s pushed at %s ended the loan only at %s", p.Outcome, fmtDur(p.EndAt), fmtDur(r.EndAt))
 	}
+}
 
-	// Status never moves backwards: in each recorded transition, along the
-	// transitions, and along the read-model writes.
+// checkForward: status never moves backwards, in each recorded
+// transition, along the transitions, and along the read-model writes.
+func checkForward(r *Result) {
 	var cur awda.LoanStatus
 	for _, t := range r.Transitions {
 		if t.Kind != workflows.KindLoanStatus {
@@ -103,8 +129,11 @@ func check(r *Result) {
 			stage = i
 		}
 	}
+}
 
-	// Every delivered push applied exactly once across runs.
+// checkPushesOnce: every delivered push is applied exactly once across
+// runs (or recorded as ignored).
+func checkPushesOnce(r *Result) {
 	seen := map[string]bool{}
 	for _, id := range r.Delivered {
 		if seen[id] {
@@ -129,12 +158,12 @@ func check(r *Result) {
 			r.violate(InvPushOnce, "push %s delivered but neither applied nor recorded as ignored", id)
 		}
 	}
+}
 
-	if r.AppliedSubmits > 1 || r.Loans > 1 {
-		r.violate(InvSubmitOnce, "%d submissions applied, %d loans at AWDA", r.AppliedSubmits, r.Loans)
-	}
-
-	th := s.Config.WithDefaults().ContinueAsNewEvents
+// checkRuns: no run nears the server's history warning, and each
+// continues as new in time.
+func checkRuns(r *Result) {
+	th := r.Scenario.Config.WithDefaults().ContinueAsNewEvents
 	for i, rn := range r.Runs {
 		if rn.Events >= MaxRunEvents {
 			r.violate(InvHistory, "run %d: about %d events (%s to %s)", i+1, rn.Events, fmtDur(rn.Start), fmtDur(rn.End))
@@ -142,20 +171,6 @@ func check(r *Result) {
 		if rn.Events > th+ContinueAsNewSlack {
 			r.violate(InvContinued, "run %d: about %d events (%s to %s), threshold %d + slack %d", i+1, rn.Events, fmtDur(rn.Start), fmtDur(rn.End), th, ContinueAsNewSlack)
 		}
-	}
-
-	for _, w := range r.Windows() {
-		if w.Days() >= minWindow.Hours()/24 && float64(w.Calls)/w.Days() > CallsPerWaitingDay {
-			r.violate(InvCallsPerDay, "%.1f calls a day from %s to %s", float64(w.Calls)/w.Days(), fmtDur(w.From), fmtDur(w.To))
-			break
-		}
-	}
-
-	if r.Plain > 0 || len(r.Leaks) > 0 || r.LogLeaks > 0 {
-		r.violate(InvEncrypted, "%d of %d payloads not encrypted, %d with PII, %d log lines with PII", r.Plain, r.Payloads, len(r.Leaks), r.LogLeaks)
-	}
-	for _, b := range r.BadUpdatesAccepted {
-		r.violate(InvBadUpdate, "%s accepted", b)
 	}
 }
 

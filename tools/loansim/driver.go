@@ -286,6 +286,8 @@ func (d *driver) newEnv(offset time.Duration) *testsuite.TestWorkflowEnvironment
 	return env
 }
 
+// run plays the scenario over as many runs as the workflow continues as
+// new into (at most maxRuns).
 func (d *driver) run() {
 	in := d.input()
 	offset := time.Duration(0)
@@ -297,87 +299,108 @@ func (d *driver) run() {
 		d.events.Store(0)
 		d.aborted = false
 		d.count(4, true) // started, first workflow task
-		for i, e := range d.s.Events {
-			if d.executed[i] {
-				continue
-			}
-			if run == 0 && e.At == 0 && e.Kind == KFault {
-				d.executed[i] = true
-				d.apply(env, e)
-				continue
-			}
-			if run > 0 && e.At <= offset {
-				d.deferred[i] = true // due in a run that ended first
-			}
-			i, e := i, e
-			// The delayed callback's own timer starts a workflow task right
-			// after it; the action runs in a callback queued behind that
-			// task, so that a signal it sends and a suggestion it sets are
-			// seen together in the next task, and an action whose run has
-			// ended meanwhile is left for the next run (as the server hands
-			// a signal arriving after a continue-as-new to the new run).
-			env.RegisterDelayedCallback(func() {
-				env.RegisterDelayedCallback(func() {
-					if env.IsWorkflowCompleted() {
-						return // for the next run
-					}
-					d.executed[i] = true
-					if e.CAN && !d.deferred[i] {
-						env.SetContinueAsNewSuggested(true)
-					}
-					d.apply(env, e)
-				}, 0)
-			}, max(0, e.At-offset))
-		}
+		d.schedule(env, run, offset)
 		start := offset
 		env.ExecuteWorkflow(workflows.LoanApplication, in)
 		d.count(1, false) // completed or continued-as-new
 		offset = env.Now().Sub(Start)
-		rn := Run{Start: start, End: offset, Events: int(d.events.Load())}
-		err := env.GetWorkflowError()
-		var can *workflow.ContinueAsNewError
-		switch {
-		case !env.IsWorkflowCompleted():
-			d.r.Err = "the workflow did not complete"
-		case errors.As(err, &can):
-			rn.CAN = true
-			d.r.Runs = append(d.r.Runs, rn)
-			var next workflows.LoanApplicationInput
-			if err := d.dc.FromPayloads(can.Input, &next); err != nil {
-				d.r.Err = "decode continue-as-new input: " + err.Error()
-				return
-			}
-			if next.Resume != nil {
-				d.merge(next.Resume.Transitions, next.Resume.Ignored)
-				if next.Resume.Agreement != nil {
-					d.agreement = next.Resume.Agreement.ID
-				}
-			}
-			in = next
-			continue
-		case err != nil && d.aborted:
-			d.r.Err = fmt.Sprintf("run aborted at about %d events", abortEvents)
-		case err != nil:
-			var to *temporal.TimeoutError
-			if errors.As(err, &to) {
-				d.r.Err = "the loan never ended (run timeout)"
-			} else {
-				d.r.Err = "workflow failed: " + err.Error()
-			}
-		default:
-			var res workflows.LoanResult
-			if err := env.GetWorkflowResult(&res); err != nil {
-				d.r.Err = "decode result: " + err.Error()
-			}
-			d.r.Outcome, d.r.Reason, d.r.EndAt = res.Outcome, res.Reason, res.ClosedAt.Sub(Start)
+		next, ok := d.ended(env, Run{Start: start, End: offset, Events: int(d.events.Load())})
+		if !ok {
+			return
 		}
-		d.r.Runs = append(d.r.Runs, rn)
-		if st, qerr := status(env); qerr == nil {
-			d.merge(st.Transitions, st.Ignored)
-		}
-		return
+		in = next
 	}
 	d.r.Err = fmt.Sprintf("more than %d runs", maxRuns)
+}
+
+// schedule registers the events not yet played with run's environment,
+// which starts at offset.
+func (d *driver) schedule(env *testsuite.TestWorkflowEnvironment, run int, offset time.Duration) {
+	for i, e := range d.s.Events {
+		if d.executed[i] {
+			continue
+		}
+		if run == 0 && e.At == 0 && e.Kind == KFault {
+			d.executed[i] = true
+			d.apply(env, e)
+			continue
+		}
+		if run > 0 && e.At <= offset {
+			d.deferred[i] = true // due in a run that ended first
+		}
+		i, e := i, e
+		// The delayed callback's own timer starts a workflow task right
+		// after it; the action runs in a callback queued behind that
+		// task, so that a signal it sends and a suggestion it sets are
+		// seen together in the next task, and an action whose run has
+		// ended meanwhile is left for the next run (as the server hands
+		// a signal arriving after a continue-as-new to the new run).
+		env.RegisterDelayedCallback(func() {
+			env.RegisterDelayedCallback(func() {
+				if env.IsWorkflowCompleted() {
+					return // for the next run
+				}
+				d.executed[i] = true
+				if e.CAN && !d.deferred[i] {
+					env.SetContinueAsNewSuggested(true)
+				}
+				d.apply(env, e)
+			}, 0)
+		}, max(0, e.At-offset))
+	}
+}
+
+// ended records how run rn ended: a continue-as-new returns the next run's
+// input and true; anything else (the loan's end, a failure) the loan's
+// result and false.
+func (d *driver) ended(env *testsuite.TestWorkflowEnvironment, rn Run) (workflows.LoanApplicationInput, bool) {
+	err := env.GetWorkflowError()
+	var can *workflow.ContinueAsNewError
+	switch {
+	case !env.IsWorkflowCompleted():
+		d.r.Err = "the workflow did not complete"
+	case errors.As(err, &can):
+		rn.CAN = true
+		d.r.Runs = append(d.r.Runs, rn)
+		return d.continued(can)
+	case err != nil && d.aborted:
+		d.r.Err = fmt.Sprintf("run aborted at about %d events", abortEvents)
+	case err != nil:
+		var to *temporal.TimeoutError
+		if errors.As(err, &to) {
+			d.r.Err = "the loan never ended (run timeout)"
+		} else {
+			d.r.Err = "workflow failed: " + err.Error()
+		}
+	default:
+		var res workflows.LoanResult
+		if err := env.GetWorkflowResult(&res); err != nil {
+			d.r.Err = "decode result: " + err.Error()
+		}
+		d.r.Outcome, d.r.Reason, d.r.EndAt = res.Outcome, res.Reason, res.ClosedAt.Sub(Start)
+	}
+	d.r.Runs = append(d.r.Runs, rn)
+	if st, qerr := status(env); qerr == nil {
+		d.merge(st.Transitions, st.Ignored)
+	}
+	return workflows.LoanApplicationInput{}, false
+}
+
+// continued decodes the next run's input from a continue-as-new and keeps
+// the state its run handed over.
+func (d *driver) continued(can *workflow.ContinueAsNewError) (workflows.LoanApplicationInput, bool) {
+	var next workflows.LoanApplicationInput
+	if err := d.dc.FromPayloads(can.Input, &next); err != nil {
+		d.r.Err = "decode continue-as-new input: " + err.Error()
+		return next, false
+	}
+	if next.Resume != nil {
+		d.merge(next.Resume.Transitions, next.Resume.Ignored)
+		if next.Resume.Agreement != nil {
+			d.agreement = next.Resume.Agreement.ID
+		}
+	}
+	return next, true
 }
 
 // status asks the workflow for its status.

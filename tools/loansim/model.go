@@ -255,9 +255,9 @@ func (m *model) firstPush(id string, at time.Duration) (time.Duration, bool) {
 	return 0, false
 }
 
+// event plays one scripted event.
 func (m *model) event(e Event) {
 	t := e.At
-	waitingCard := m.stage == workflows.StageBankCard && !m.verify && m.parked == ""
 	switch e.Kind {
 	case KAuthorize:
 		if m.stage == workflows.StageAuthorizations {
@@ -266,21 +266,7 @@ func (m *model) event(e Event) {
 			m.cardDeadlineAt = m.deadline
 		}
 	case KCard:
-		if !waitingCard {
-			return
-		}
-		switch e.Card.Verdict {
-		case awda.CardBound:
-			m.enter(t, workflows.StageReview)
-		case awda.CardFailed:
-			m.refusals++
-			if m.refusals >= maxCardRefusals {
-				m.end(t, workflows.StageFailed, false, false, "bank card refused 5 times")
-			}
-		case awda.CardVerifying:
-			m.verify = true
-			m.deadline = t + verifyDeadline
-		}
+		m.card(t, e.Card)
 	case KCardResolve:
 		at := t + obsBound
 		if m.parked != "" {
@@ -288,17 +274,7 @@ func (m *model) event(e Event) {
 		}
 		m.pending = append(m.pending, obs{At: at, Since: t, Card: e.Card.Final})
 	case KStatus, KPay, KOverdue, KSettleAll:
-		at, pushed := m.firstPush(e.EventID, t)
-		if !pushed || at > t+obsBound {
-			at, pushed = t+obsBound, false
-			if m.parked != "" || m.stage == workflows.StageRepayment {
-				at = 1<<62 - 1 // seen after ops retry, or at a due-date check
-				if m.stage == workflows.StageRepayment {
-					at = t + 40*day
-				}
-			}
-		}
-		m.pending = append(m.pending, obs{At: at, Since: t, Status: e.Status, Pushed: pushed})
+		m.change(e)
 	case KPush:
 		// Deliveries are folded into their change's observation.
 	case KSign:
@@ -320,30 +296,7 @@ func (m *model) event(e Event) {
 		}
 		m.end(t, workflows.StageCancelled, true, false, "cancelled by the borrower")
 	case KRetry:
-		if m.parked == "" {
-			return
-		}
-		if m.unsure(t) {
-			m.ambiguous("retry while a change may be unseen")
-			return
-		}
-		step := m.parked
-		m.parked = ""
-		switch step {
-		case "verify bank card":
-			m.deadline = t + verifyDeadline
-		case "review":
-			m.deadline = t + reviewDeadline
-		case "disbursement":
-			m.deadline = t + disbDeadline
-			m.failedPark = false
-		}
-		// Changes made while parked are polled after the retry.
-		for k := range m.pending {
-			if m.pending[k].At == 1<<62-1 {
-				m.pending[k].At = t + obsBound
-			}
-		}
+		m.retry(t)
 	case KAbandon:
 		if m.parked == "" {
 			return
@@ -353,5 +306,72 @@ func (m *model) event(e Event) {
 			return
 		}
 		m.end(t, workflows.StageFailed, true, false, "abandoned by operations while stuck at "+m.parked)
+	}
+}
+
+// card: the borrower submits c at t; it counts only while the loan waits
+// for a card.
+func (m *model) card(t time.Duration, c *Card) {
+	if m.stage != workflows.StageBankCard || m.verify || m.parked != "" {
+		return
+	}
+	switch c.Verdict {
+	case awda.CardBound:
+		m.enter(t, workflows.StageReview)
+	case awda.CardFailed:
+		m.refusals++
+		if m.refusals >= maxCardRefusals {
+			m.end(t, workflows.StageFailed, false, false, "bank card refused 5 times")
+		}
+	case awda.CardVerifying:
+		m.verify = true
+		m.deadline = t + verifyDeadline
+	}
+}
+
+// change records AWDA's change e as pending: the workflow learns of it at
+// its first push if that comes within obsBound, otherwise by a poll, after
+// ops' retry (parked) or at a due-date check (repaying).
+func (m *model) change(e Event) {
+	t := e.At
+	at, pushed := m.firstPush(e.EventID, t)
+	if !pushed || at > t+obsBound {
+		at, pushed = t+obsBound, false
+		if m.parked != "" || m.stage == workflows.StageRepayment {
+			at = 1<<62 - 1 // seen after ops retry, or at a due-date check
+			if m.stage == workflows.StageRepayment {
+				at = t + 40*day
+			}
+		}
+	}
+	m.pending = append(m.pending, obs{At: at, Since: t, Status: e.Status, Pushed: pushed})
+}
+
+// retry: ops retry at t, which resumes a parked loan's wait with a fresh
+// deadline.
+func (m *model) retry(t time.Duration) {
+	if m.parked == "" {
+		return
+	}
+	if m.unsure(t) {
+		m.ambiguous("retry while a change may be unseen")
+		return
+	}
+	step := m.parked
+	m.parked = ""
+	switch step {
+	case "verify bank card":
+		m.deadline = t + verifyDeadline
+	case "review":
+		m.deadline = t + reviewDeadline
+	case "disbursement":
+		m.deadline = t + disbDeadline
+		m.failedPark = false
+	}
+	// Changes made while parked are polled after the retry.
+	for k := range m.pending {
+		if m.pending[k].At == 1<<62-1 {
+			m.pending[k].At = t + obsBound
+		}
 	}
 }

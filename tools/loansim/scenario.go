@@ -334,38 +334,78 @@ func nik(digits string) string {
 }
 
 // build writes the main story, stage by stage, with margins around every
-// deadline so that the outcome does not hang on a poll's exact time.
+// deadline so that the outcome does not hang on a poll's exact time. Each
+// stage takes the time the workflow has surely seen the previous one end,
+// returns the same for its own, and reports false when the story ends in it.
 func (g *gen) build() {
+	t, ok := g.authorizations()
+	if !ok {
+		return
+	}
+	if t, ok = g.bankCard(t); !ok {
+		return
+	}
+	if t, ok = g.review(t); !ok {
+		return
+	}
+	if t, ok = g.agreement(t); !ok {
+		return
+	}
+	g.disbursement(t)
+}
+
+// authorizations: deadline 72h.
+func (g *gen) authorizations() (time.Duration, bool) {
 	g.fault(0, awda.PathUserRegister, true)
-	// Authorizations: deadline 72h.
 	if g.p(0.03) {
-		return // the borrower never authorizes: EXPIRED
+		return 0, false // the borrower never authorizes: EXPIRED
 	}
 	t := g.between(time.Minute, 60*time.Hour)
 	g.add(Event{At: t, Kind: KAuthorize})
+	return t, true
+}
 
-	// Bank card: deadline 72h after the authorizations.
-	entry := t
+// bankCard: deadline 72h after the authorizations, seen at t. It returns
+// when the bound card is seen (the loan is submitted at once).
+func (g *gen) bankCard(t time.Duration) (time.Duration, bool) {
 	if g.p(0.25) {
 		g.add(Event{At: t + g.between(time.Minute, 10*time.Minute), Kind: KBadCard, Variant: g.r.IntN(4)})
 	}
 	if g.p(0.03) {
-		return // never submits a card: EXPIRED
-	}
-	bank := func() (string, int) {
-		switch g.r.IntN(3) {
-		case 0:
-			return "BCA", 10
-		case 1:
-			return "BRI", 15
-		}
-		return "MANDIRI", 13
-	}
-	card := func(v awda.CardStatus) *Card {
-		b, n := bank()
-		return &Card{Bank: b, AccountNo: g.digits(n), Verdict: v}
+		return t, false // never submits a card: EXPIRED
 	}
 	t += g.between(30*time.Minute, 6*time.Hour)
+	t, refused, ok := g.refusedCards(t)
+	if !ok {
+		return t, false
+	}
+	last := g.goodCard(refused)
+	g.fault(t, awda.PathBankCardVerify, false)
+	g.fault(t, awda.PathLoanSubmit, true)
+	return g.cardVerdict(t, last)
+}
+
+// bank draws a bank and the length of its account numbers.
+func (g *gen) bank() (string, int) {
+	switch g.r.IntN(3) {
+	case 0:
+		return "BCA", 10
+	case 1:
+		return "BRI", 15
+	}
+	return "MANDIRI", 13
+}
+
+// card draws a card at a drawn bank whose first verdict is v.
+func (g *gen) card(v awda.CardStatus) *Card {
+	b, n := g.bank()
+	return &Card{Bank: b, AccountNo: g.digits(n), Verdict: v}
+}
+
+// refusedCards submits the cards AWDA refuses, from t on. It returns when
+// the next card comes, the last refused card (nil: none), and false when
+// the fifth refusal ends the loan (FAILED).
+func (g *gen) refusedCards(t time.Duration) (time.Duration, *Card, bool) {
 	fails := 0
 	if g.p(0.02) {
 		fails = 5 // refused five times: FAILED
@@ -374,27 +414,31 @@ func (g *gen) build() {
 	}
 	var last *Card
 	for range fails {
-		last = card(awda.CardFailed)
+		last = g.card(awda.CardFailed)
 		g.fault(t, awda.PathBankCardVerify, false)
 		g.add(Event{At: t, Kind: KCard, Card: last})
 		t += g.between(30*time.Minute, 8*time.Hour)
 	}
-	if fails == 5 {
-		return
-	}
-	if last != nil && g.p(0.5) {
-		// A new card at the bank of the refused one (bug 3's setting).
-		b := last.Bank
-		c := card(awda.CardBound)
+	return t, last, fails != 5
+}
+
+// goodCard draws the card AWDA binds, half the time at the bank of the
+// card refused last (bug 3's setting).
+func (g *gen) goodCard(refused *Card) *Card {
+	if refused != nil && g.p(0.5) {
+		b := refused.Bank
+		c := g.card(awda.CardBound)
 		for c.Bank != b {
-			c = card(awda.CardBound)
+			c = g.card(awda.CardBound)
 		}
-		last = c
-	} else {
-		last = card(awda.CardBound)
+		return c
 	}
-	g.fault(t, awda.PathBankCardVerify, false)
-	g.fault(t, awda.PathLoanSubmit, true)
+	return g.card(awda.CardBound)
+}
+
+// cardVerdict submits last at t and draws AWDA's verdict: BOUND at once,
+// or VERIFYING that resolves, fails (and a new card follows) or parks.
+func (g *gen) cardVerdict(t time.Duration, last *Card) (time.Duration, bool) {
 	switch x := g.r.Float64(); {
 	case x < 0.6:
 		g.add(Event{At: t, Kind: KCard, Card: last})
@@ -415,27 +459,36 @@ func (g *gen) build() {
 		res.Final = awda.CardFailed
 		g.add(Event{At: t, Kind: KCardResolve, Card: &res})
 		t += obsBound + g.between(30*time.Minute, 4*time.Hour)
-		last = card(awda.CardBound)
+		last = g.card(awda.CardBound)
 		g.add(Event{At: t, Kind: KCard, Card: last})
 	default: // VERIFYING past CardVerifyDeadline: parked; ops retry or abandon
 		last.Verdict = awda.CardVerifying
 		g.add(Event{At: t, Kind: KCard, Card: last})
-		park := t + 72*time.Hour
-		if g.p(0.25) {
-			g.add(Event{At: park + g.between(time.Hour, 2*day), Kind: KAbandon})
-			return
-		}
-		res := *last
-		res.Final = awda.CardBound
-		resolve := park + g.between(12*time.Hour, 3*day)
-		g.add(Event{At: resolve, Kind: KCardResolve, Card: &res})
-		retry := park + g.between(time.Hour, 2*day)
-		g.add(Event{At: retry, Kind: KRetry})
-		t = max(resolve, retry) + obsBound
+		return g.verifyParked(t, last)
 	}
-	_ = entry
+	return t, true
+}
 
-	// Submitted at t (documents and submit follow the bound card at once).
+// verifyParked: last, submitted at t, is still VERIFYING at the deadline;
+// ops abandon, or AWDA binds it and ops retry.
+func (g *gen) verifyParked(t time.Duration, last *Card) (time.Duration, bool) {
+	park := t + 72*time.Hour
+	if g.p(0.25) {
+		g.add(Event{At: park + g.between(time.Hour, 2*day), Kind: KAbandon})
+		return t, false
+	}
+	res := *last
+	res.Final = awda.CardBound
+	resolve := park + g.between(12*time.Hour, 3*day)
+	g.add(Event{At: resolve, Kind: KCardResolve, Card: &res})
+	retry := park + g.between(time.Hour, 2*day)
+	g.add(Event{At: retry, Kind: KRetry})
+	return max(resolve, retry) + obsBound, true
+}
+
+// review: submitted at t (documents and submit follow the bound card at
+// once); deadline 14 days. It reports false unless AWDA approves.
+func (g *gen) review(t time.Duration) (time.Duration, bool) {
 	t += 10 * time.Minute
 	if g.p(0.5) {
 		t = g.awda(t+g.between(time.Minute, 2*time.Hour), KStatus, awda.LoanUnderReview, 0)
@@ -456,7 +509,7 @@ func (g *gen) build() {
 		park := t + 14*day
 		if g.p(0.2) {
 			g.add(Event{At: park + g.between(time.Hour, review-14*day-time.Hour), Kind: KAbandon})
-			return
+			return t, false
 		}
 		retry := park + g.between(time.Hour, 3*day)
 		g.add(Event{At: retry, Kind: KRetry})
@@ -465,23 +518,27 @@ func (g *gen) build() {
 	} else {
 		t = g.awda(dec, KStatus, status, 0)
 	}
-	if status != awda.LoanApproved {
-		return
-	}
+	return t, status == awda.LoanApproved
+}
 
-	// Agreement: deadline 7 days after the approval is seen.
+// agreement: deadline 7 days after the approval is seen at t.
+func (g *gen) agreement(t time.Duration) (time.Duration, bool) {
 	if g.p(0.3) {
 		g.add(Event{At: t + g.between(time.Minute, 20*time.Minute), Kind: KBadSign, Variant: g.r.IntN(3)})
 	}
 	if g.p(0.03) {
-		return // never signs: EXPIRED
+		return t, false // never signs: EXPIRED
 	}
 	t += g.between(30*time.Minute, 6*day)
 	g.fault(t, awda.PathLoanSign, true)
 	g.add(Event{At: t, Kind: KSign})
 	g.signed = t
+	return t, true
+}
 
-	// Disbursement: deadline 30 days after the signature.
+// disbursement: deadline 30 days after the signature at t; then the
+// repayment.
+func (g *gen) disbursement(t time.Duration) {
 	if g.p(0.8) {
 		g.awda(t+g.between(time.Minute, day), KStatus, awda.LoanDisbursing, 0)
 	}

@@ -645,6 +645,10 @@ func (s *Stack) starterProcess(i, port int) *Process {
 			"STARTER_HTTP_ADDR=" + loopback(port),
 			"STARTER_API_TOKENS=" + s.apiTokens,
 			"STARTER_SHUTDOWN_TIMEOUT=5s",
+			// No load balancer reads readiness here (the replicas' proxy
+			// skips a dead process, not a draining one): stop at once
+			// (StarterEnv may set a delay, e.g. to test the drain).
+			"STARTER_DRAIN_DELAY=0s",
 		}, s.opts.StarterEnv),
 		LogPath:     filepath.Join(s.logDir, name+".log"),
 		ReadyURL:    "http://" + loopback(port) + "/readyz",
