@@ -145,9 +145,11 @@ fmt: ## Rewrite every Go file with gofmt.
 	gofmt -w $$(git ls-files -co --exclude-standard '*.go')
 
 .PHONY: lint
-lint: lint-tools ## gofmt check, go vet, staticcheck (both modules), workflowcheck, the product/tools boundary, no function over 80 lines without a reason (funclen).
+lint: lint-tools ## gofmt check, go.mod tidy (both modules), go vet, staticcheck, workflowcheck, the product/tools boundary, no function over 80 lines without a reason (funclen).
 	@files=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
 	if [ -n "$$files" ]; then echo "gofmt needed on:"; echo "$$files"; exit 1; fi
+	$(GO) mod tidy -diff
+	cd $(TOOLS) && $(GO) mod tidy -diff
 	$(GO) vet -tags $(TAGS) $(PKGS)
 	cd $(TOOLS) && $(GO) vet -tags $(TAGS) $(TOOLS_PKGS)
 	$(STATICCHECK) -tags $(TAGS) $(PKGS)
