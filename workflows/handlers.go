@@ -128,6 +128,8 @@ func (w *loanWorkflow) onLoanStatus(ctx workflow.Context, ev awda.LoanStatusEven
 		ig.Reason = "another loanNo"
 	case ev.OrderNo == "" && (ev.LoanNo == "" || w.state.LoanNo == ""):
 		ig.Reason = "cannot tell whose loan this is"
+	case w.beforeSubmit() && workflow.GetVersion(ctx, changePushBeforeSubmit, workflow.DefaultVersion, 1) >= 1:
+		ig.Reason = "the loan has not been submitted to AWDA"
 	case !ev.Status.Valid():
 		ig.Reason = "unknown status"
 	}
@@ -148,6 +150,13 @@ func (w *loanWorkflow) onLoanStatus(ctx workflow.Context, ev awda.LoanStatusEven
 			w.state.RefreshPending = true
 		}
 	}
+}
+
+// beforeSubmit reports whether the loan has not reached AWDA yet: no
+// loanNo, and a stage before SUBMIT (a push during the submit call, whose
+// answer may be lost, is still taken).
+func (w *loanWorkflow) beforeSubmit() bool {
+	return w.state.LoanNo == "" && w.state.Stage.index() < StageSubmit.index()
 }
 
 // advance moves the loan's AWDA status to s if that is forward (or a legal

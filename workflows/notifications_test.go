@@ -166,3 +166,33 @@ func TestExpiredVAIsRefreshed(t *testing.T) {
 	require.Equal(t, workflows.StageSettled, h.result().Outcome)
 	require.Equal(t, 2, h.awda.Calls(awda.PathRepaymentVA), "at the start, and after it expired")
 }
+
+// A LOAN_STATUS push for this loan's orderNo before the loan was submitted
+// is recorded as ignored: AWDA learns an orderNo only from our submit, so
+// it cannot move a loan that never reached AWDA (it used to end one
+// SETTLED while it waited for the borrower's authorizations).
+func TestPushBeforeSubmitIsIgnored(t *testing.T) {
+	h := newHarness(t)
+	h.at(30*time.Second, func() {
+		signal(h.env, workflows.LoanStatusSignal, awda.LoanStatusEvent{EventID: "early-1", OrderNo: h.orderNo(), Status: awda.LoanSettled})
+	})
+	last := h.happyUntil(workflows.StageRepayment) // every step up to disbursement
+	for p := 1; p <= 3; p++ {
+		h.at(last+time.Duration(p)*time.Minute, func() { h.pay(p) })
+	}
+	h.run(loanInput())
+	require.Equal(t, workflows.StageSettled, h.result().Outcome)
+
+	st := h.status()
+	var reasons []string
+	for _, ig := range st.Ignored {
+		reasons = append(reasons, ig.Signal+" "+ig.EventID+": "+ig.Reason)
+	}
+	require.Equal(t, []string{"loan-status early-1: the loan has not been submitted to AWDA"}, reasons)
+	for _, tr := range st.Transitions {
+		if tr.Kind == workflows.KindLoanStatus {
+			require.Equal(t, "SUBMITTED", tr.To, "the first AWDA status is our submit's, not the early push")
+			break
+		}
+	}
+}

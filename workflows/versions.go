@@ -31,4 +31,11 @@ const (
 	// regular activity. Runs from before it keep the old waits; their next
 	// continue-as-new (repayment only) starts a run with the new ones.
 	changeBoundedWaits = "bounded-waits"
+	// changePushBeforeSubmit: a LOAN_STATUS push for this loan's orderNo
+	// that arrives before the loan was submitted (no loanNo, a stage before
+	// SUBMIT) is ignored and recorded, instead of moving the loan. AWDA
+	// learns an orderNo only from our submit; if AWDA does hold the loan
+	// (a run reset to before its submit), the submit's duplicate answer
+	// and the loan-info read that follows it take its status.
+	changePushBeforeSubmit = "push-before-submit"
 )
