@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/internal/codec"
-	"github.com/awdaflow/awdaflow/internal/config"
 	"github.com/awdaflow/awdaflow/internal/inbox"
 	"github.com/awdaflow/awdaflow/internal/testenv"
 	"github.com/awdaflow/awdaflow/internal/webhook"
@@ -28,30 +26,14 @@ import (
 func TestServeWakesTheForwarder(t *testing.T) {
 	hostPort, ns := testenv.Temporal(t)
 	_, dbURL := testenv.NewDatabase(t)
-	port, err := testenv.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
 	keys, err := codec.GenerateKeySpec("st2")
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{
-		config.EnvTemporalAddress:   hostPort,
-		config.EnvTemporalNamespace: ns,
-		config.EnvAWDABaseURL:       "http://127.0.0.1:1",
-		config.EnvAWDAAppID:         testAppID,
-		config.EnvAWDAHMACSecret:    testSecret,
-		config.EnvKeys:              keys,
-		config.EnvDatabaseURL:       dbURL,
-		config.EnvLogFormat:         "json",
-		config.EnvLogLevel:          "warn",
-		EnvHTTPAddr:                 addr,
-		EnvAPITokens:                tokenA,
-		EnvForwardEvery:             "1h",
-		EnvOrphanGrace:              "0s",
-	}
+	env, base := serveEnv(t, hostPort, ns, dbURL, keys, noAWDA, map[string]string{
+		EnvForwardEvery: "1h",
+		EnvOrphanGrace:  "0s",
+	})
 	app := startServe(t, env)
 	defer func() { _ = app.Stop(context.Background()) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -65,7 +47,7 @@ func TestServeWakesTheForwarder(t *testing.T) {
 	// A loan no application has: orphaned at its first attempt.
 	body, _ := json.Marshal(awda.LoanStatusEvent{EventID: "ev-wake-1", EventType: awda.EventTypeLoanStatus, LoanNo: "L-WAKE",
 		Status: awda.LoanApproved, OccurredAt: time.Now().UnixMilli()})
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+webhook.PathLoanStatus, bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, base+webhook.PathLoanStatus, bytes.NewReader(body))
 	signer, _ := awda.NewHMACSigner([]byte(testSecret))
 	if err := awda.SignNotification(req, body, testAppID, signer, time.Now(), ""); err != nil {
 		t.Fatal(err)
@@ -93,7 +75,7 @@ func TestServeWakesTheForwarder(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	code, text := httpGet(t, "http://"+addr+"/metrics")
+	code, text := httpGet(t, base+"/metrics")
 	if code != http.StatusOK {
 		t.Fatalf("/metrics: %d", code)
 	}

@@ -30,19 +30,20 @@ import (
 	"github.com/awdaflow/awdaflow/workflows"
 )
 
-// readyEnv is `starter serve`'s environment for these tests, on a free port
-// of 127.0.0.1; it returns the environment and the base URL.
-func readyEnv(t *testing.T, hostPort, ns, dbURL, keys string) (map[string]string, string) {
+// serveEnv is `starter serve`'s environment for the integration tests of
+// this package, on a free port of 127.0.0.1, with AWDA at awdaURL; extra
+// adds or overrides variables. It returns the environment and the base URL.
+func serveEnv(t *testing.T, hostPort, ns, dbURL, keys, awdaURL string, extra map[string]string) (map[string]string, string) {
 	t.Helper()
 	port, err := testenv.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	return map[string]string{
+	env := map[string]string{
 		config.EnvTemporalAddress:   hostPort,
 		config.EnvTemporalNamespace: ns,
-		config.EnvAWDABaseURL:       "http://127.0.0.1:1",
+		config.EnvAWDABaseURL:       awdaURL,
 		config.EnvAWDAAppID:         testAppID,
 		config.EnvAWDAHMACSecret:    testSecret,
 		config.EnvKeys:              keys,
@@ -51,8 +52,15 @@ func readyEnv(t *testing.T, hostPort, ns, dbURL, keys string) (map[string]string
 		config.EnvLogLevel:          "warn",
 		EnvHTTPAddr:                 addr,
 		EnvAPITokens:                tokenA,
-	}, "http://" + addr
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env, "http://" + addr
 }
+
+// noAWDA is an AWDA address nobody answers: these tests make no AWDA call.
+const noAWDA = "http://127.0.0.1:1"
 
 // readiness GETs a readiness path on a connection of its own (so that it
 // shows whether the listener still accepts) and decodes the answer.
@@ -129,7 +137,7 @@ func TestServeTakesNotificationsWhileTemporalIsDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, base := readyEnv(t, srv.HostPort(), srv.Namespace(), dbURL, keys)
+	env, base := serveEnv(t, srv.HostPort(), srv.Namespace(), dbURL, keys, noAWDA, nil)
 	env[EnvForwardEvery], env[EnvRetryMax], env[EnvOrphanGrace], env[EnvDrainDelay] = "200ms", "1s", "1h", "0s"
 	app := startServe(t, env)
 	defer func() { _ = app.Stop(context.Background()) }()
@@ -239,7 +247,7 @@ func TestServeDrainsBeforeClosing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, base := readyEnv(t, hostPort, ns, dbURL, keys)
+	env, base := serveEnv(t, hostPort, ns, dbURL, keys, noAWDA, nil)
 	env[EnvDrainDelay], env[EnvShutdown] = delay.String(), "20s"
 	var rc *webhook.Receiver
 	app := startServe(t, env, fx.Populate(&rc))

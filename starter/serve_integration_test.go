@@ -15,7 +15,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,12 +78,17 @@ const applicantJSON = `{
 func TestServeAndCLI(t *testing.T) {
 	hostPort, ns := testenv.Temporal(t)
 	_, dbURL := testenv.NewDatabase(t) // not migrated: serve migrates it
-	port, err := testenv.FreePort()
+	keys, err := codec.GenerateKeySpec("st1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	base := "http://" + addr
+	// AWDA's address is the sandbox's, known once it serves (below); the
+	// sandbox needs the starter's address first.
+	env, base := serveEnv(t, hostPort, ns, dbURL, keys, "", map[string]string{
+		EnvCodecTokens:  tokenB,
+		EnvForwardEvery: "200ms",
+	})
+	env[EnvURL] = base
 
 	sb, err := sandbox.New(sandbox.Config{
 		AppID: testAppID, HMACSecret: []byte(testSecret), Seed: 3,
@@ -100,26 +104,7 @@ func TestServeAndCLI(t *testing.T) {
 	sbSrv := httptest.NewServer(sb)
 	t.Cleanup(sbSrv.Close)
 
-	keys, err := codec.GenerateKeySpec("st1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{
-		config.EnvTemporalAddress:   hostPort,
-		config.EnvTemporalNamespace: ns,
-		config.EnvAWDABaseURL:       sbSrv.URL,
-		config.EnvAWDAAppID:         testAppID,
-		config.EnvAWDAHMACSecret:    testSecret,
-		config.EnvKeys:              keys,
-		config.EnvDatabaseURL:       dbURL,
-		config.EnvLogFormat:         "json",
-		config.EnvLogLevel:          "warn",
-		EnvHTTPAddr:                 addr,
-		EnvAPITokens:                tokenA,
-		EnvCodecTokens:              tokenB,
-		EnvForwardEvery:             "200ms",
-		EnvURL:                      base,
-	}
+	env[config.EnvAWDABaseURL] = sbSrv.URL
 	getenv := func(k string) string { return env[k] }
 	app := startServe(t, env)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
