@@ -964,6 +964,10 @@ func (w *loanWorkflow) repay(ctx workflow.Context) error {
 		cancelTimer workflow.CancelFunc
 	)
 	for {
+		if w.state.Confirm != nil {
+			w.confirmFinal(ctx)
+			continue
+		}
 		if w.state.RefreshPending {
 			w.state.RefreshPending = false
 			if err := w.do(ctx, "refresh schedule", w.refreshSchedule); err != nil {
@@ -979,7 +983,7 @@ func (w *loanWorkflow) repay(ctx workflow.Context) error {
 		}
 		if w.continueAsNewDue(ctx) {
 			if err := w.continueAsNew(ctx, func() bool {
-				return w.state.RefreshPending || w.state.LoanStatus.Terminal()
+				return w.state.RefreshPending || w.state.LoanStatus.Terminal() || w.state.Confirm != nil
 			}); err != nil {
 				return err
 			}
@@ -1002,11 +1006,11 @@ func (w *loanWorkflow) repay(ctx workflow.Context) error {
 		w.rest(ctx)
 		if err := workflow.Await(ctx, func() bool {
 			return w.state.RefreshPending || w.state.LoanStatus == awda.LoanSettled || timer.IsReady() ||
-				w.continueAsNewDue(ctx) || w.bounded && w.state.LoanStatus.Terminal()
+				w.continueAsNewDue(ctx) || w.bounded && w.state.LoanStatus.Terminal() || w.state.Confirm != nil
 		}); err != nil {
 			return err
 		}
-		if timer.IsReady() && !w.state.LoanStatus.Terminal() {
+		if timer.IsReady() && !w.state.LoanStatus.Terminal() && w.state.Confirm == nil {
 			w.state.RefreshPending = true // no news by the due date: ask AWDA
 		}
 	}

@@ -38,4 +38,10 @@ const (
 	// (a run reset to before its submit), the submit's duplicate answer
 	// and the loan-info read that follows it take its status.
 	changePushBeforeSubmit = "push-before-submit"
+	// changeConfirmFinal: a LOAN_STATUS push that would end the loan
+	// (SETTLED, CANCELLED, REJECTED) is confirmed with AWDA's loan info
+	// before it is applied, instead of being trusted as it comes: anyone who
+	// can signal the workflow could otherwise end a loan. Asked only when
+	// such a push arrives.
+	changeConfirmFinal = "confirm-final"
 )
