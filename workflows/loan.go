@@ -61,6 +61,8 @@ type loanWorkflow struct {
 	// before it replay through the old waits.
 	bounded    bool
 	workflowID string
+	// dueJitter shifts the repayment stage's due-date checks (changeDueJitter).
+	dueJitter time.Duration
 	// stepCancel interrupts the AWDA step in flight when the borrower
 	// withdraws before submission (nil outside such a step).
 	stepCancel workflow.CancelFunc
@@ -953,6 +955,9 @@ func (w *loanWorkflow) awaitDisbursement(ctx workflow.Context) error {
 // ---- 10. repayment ----
 
 func (w *loanWorkflow) repay(ctx workflow.Context) error {
+	if workflow.GetVersion(ctx, changeDueJitter, workflow.DefaultVersion, 1) >= 1 {
+		w.dueJitter = jitterOf(w.workflowID, w.cfg.DueCheckJitter)
+	}
 	if len(w.state.Schedule) == 0 || w.state.RepaymentVA == nil {
 		if err := w.do(ctx, "fetch schedule", w.refreshSchedule); err != nil {
 			return err
@@ -1055,7 +1060,9 @@ func (w *loanWorkflow) nextCheck(now, pending time.Time) time.Time {
 			continue
 		}
 		unpaid = true
-		if at, ok := dueCheck(in.DueDate); ok && at.After(now) && (next.IsZero() || at.Before(next)) {
+		at, ok := dueCheck(in.DueDate)
+		at = at.Add(w.dueJitter)
+		if ok && at.After(now) && (next.IsZero() || at.Before(next)) {
 			next = at
 		}
 	}

@@ -44,4 +44,10 @@ const (
 	// can signal the workflow could otherwise end a loan. Asked only when
 	// such a push arrives.
 	changeConfirmFinal = "confirm-final"
+	// changeDueJitter: the repayment stage's due-date checks (01:00 WIB the
+	// day after a due date, when no news came) are shifted by an offset in
+	// [0, Config.DueCheckJitter) drawn from the workflow ID, so that the
+	// loans due on one date do not all call AWDA in the same minute. Asked
+	// once per run, when it enters the repayment stage.
+	changeDueJitter = "due-jitter"
 )
