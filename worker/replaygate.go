@@ -117,7 +117,8 @@ func replayGate(args []string, getenv func(string) string, stdout, stderr io.Wri
 		defer c.Close()
 		res, err = runGate(ctx, c, namespace, ring, f.gateOptions, stdout)
 		if err != nil {
-			fmt.Fprintf(stdout, "replay-gate: FAILED: %v\n", err)
+			// The summary line of a gate that could not finish.
+			fmt.Fprintf(stdout, "replay-gate: FAIL: %v\n", err)
 			return gateFail
 		}
 	}

@@ -6,6 +6,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -90,12 +93,23 @@ func TestReplayGateOnRunningLoans(t *testing.T) {
 		t.Errorf("the loans, in the gate's order: %v; started (oldest first): %v", mine, ids)
 	}
 
-	// The command as the Job runs it: the worker's environment.
+	// The command as the Job runs it: the worker binary, the worker's
+	// environment.
+	bin := filepath.Join(t.TempDir(), "worker")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.CommandContext(ctx, bin, replayGateCommand, "-page-size", strconv.Itoa(pageSize))
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range s.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
 	var stdout, stderr bytes.Buffer
-	code := replayGate([]string{"-page-size", strconv.Itoa(pageSize)}, func(k string) string { return s.env[k] }, &stdout, &stderr)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
 	want := fmt.Sprintf("replay-gate: PASS: replayed %d, failed 0, oldest started at ", running)
-	if code != gatePass || !strings.Contains(stdout.String(), want) {
-		t.Errorf("worker replay-gate: exit %d, want %d and %q\n%s%s", code, gatePass, want, stdout.String(), stderr.String())
+	if err != nil || !strings.Contains(stdout.String(), want) {
+		t.Errorf("worker replay-gate: %v, want exit 0 and %q\n%s%s", err, want, stdout.String(), stderr.String())
 	}
 
 	// A deploy of a changed workflow: every running loan would break.

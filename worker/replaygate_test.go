@@ -140,3 +140,13 @@ func lines(out, prefix string) int {
 	}
 	return n
 }
+
+// `worker NAME`: replay-gate is the one subcommand; any other is bad usage.
+func TestSubcommandDispatch(t *testing.T) {
+	if code := subcommand("serve", nil); code != gateUsage {
+		t.Errorf("worker serve: exit %d, want %d", code, gateUsage)
+	}
+	if code := subcommand(replayGateCommand, []string{"-max", "-1"}); code != gateUsage {
+		t.Errorf("worker replay-gate -max -1: exit %d, want %d", code, gateUsage)
+	}
+}
