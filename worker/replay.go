@@ -261,8 +261,8 @@ func describe(err error) string {
 	if len(names) > 0 {
 		text += " [names: " + strings.Join(names, ", ") + "]"
 	}
-	if len(text) > 400 {
-		text = text[:400] + "…"
+	if r := []rune(text); len(r) > 400 {
+		text = string(r[:400]) + "…"
 	}
 	return text
 }
