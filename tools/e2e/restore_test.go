@@ -21,6 +21,7 @@ import (
 	"github.com/awdaflow/awdaflow/internal/config"
 	"github.com/awdaflow/awdaflow/internal/testenv"
 	"github.com/awdaflow/awdaflow/tools/demo"
+	"github.com/awdaflow/awdaflow/tools/stack"
 	"github.com/awdaflow/awdaflow/workflows"
 )
 
@@ -73,6 +74,9 @@ func TestRestoreDrill(t *testing.T) {
 	dropDatabase(ctx, t, s.DatabaseURL) // nothing can fall back on it
 
 	restored := freshCluster(ctx, t)
+	// Cleanups run last first: the starter and the worker stop before the
+	// cluster they use does.
+	t.Cleanup(func() { _ = stack.StopAll(append(append([]*stack.Process(nil), s.Starters...), s.Workers...)...) })
 	createDatabase(ctx, t, restored.URL(""), "awdaflow")
 	restoredURL := restored.URL("awdaflow")
 	pgTool(ctx, t, "pg_restore", "--exit-on-error", "--single-transaction", "--no-owner", "--dbname="+restoredURL, dump)
