@@ -23,12 +23,22 @@ func (t *Tracing) Handler(h http.Handler, skip func(*http.Request) bool) http.Ha
 		otelhttp.WithTracerProvider(t.Provider),
 		otelhttp.WithPropagators(t.Propagator),
 		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()), // internal/metrics counts requests
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
+		otelhttp.WithSpanNameFormatter(serverSpanName),
 	}
 	if skip != nil {
 		opts = append(opts, otelhttp.WithFilter(func(r *http.Request) bool { return !skip(r) }))
 	}
 	return otelhttp.NewHandler(h, "http.server", opts...)
+}
+
+// serverSpanName is the route pattern once a mux has matched it ("GET
+// /v1/applications/{ref}"), the method before: never the path, which holds
+// IDs.
+func serverSpanName(_ string, r *http.Request) string {
+	if r.Pattern != "" {
+		return r.Pattern
+	}
+	return r.Method
 }
 
 // SetRoute names the request's server span after its route pattern

@@ -57,7 +57,7 @@ func (s redactedSpan) SetStatus(code codes.Code, description string) {
 }
 
 // ErrorType names err without its message: the Go type, and for a Temporal
-// application error its Type (AWDA's error class, for instance).
+// application error its Type (the AWDA error class, for instance: "busy").
 func ErrorType(err error) string {
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) && app.Type() != "" {
