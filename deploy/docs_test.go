@@ -61,6 +61,14 @@ func TestConfigurationDocIsComplete(t *testing.T) {
 			t.Errorf("make run (tools/cmd/run Knobs) reads %s, which docs/configuration.md does not document", v)
 		}
 	}
+	// The standard OTEL_* variables are read by internal/tracing and the
+	// OTel SDK, not internal/config: those internal/tracing names must be
+	// documented, and any other the page lists is the SDK's.
+	for _, v := range tracingVars(t) {
+		if !documented[v] {
+			t.Errorf("internal/tracing reads %s, which docs/configuration.md does not document", v)
+		}
+	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if !strings.HasPrefix(line, "| `") {
 			continue
@@ -68,7 +76,7 @@ func TestConfigurationDocIsComplete(t *testing.T) {
 		cell := strings.SplitN(line, "|", 3)[1]
 		for _, m := range regexp.MustCompile("`([A-Z][A-Z0-9_]+)`").FindAllStringSubmatch(cell, -1) {
 			v := m[1]
-			known := tools[v]
+			known := tools[v] || strings.HasPrefix(v, "OTEL_")
 			for _, vars := range sources {
 				known = known || vars[v]
 			}
@@ -77,6 +85,23 @@ func TestConfigurationDocIsComplete(t *testing.T) {
 			}
 		}
 	}
+}
+
+// tracingVars are the OTEL_* string literals of internal/tracing.
+func tracingVars(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "internal", "tracing", "tracing.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile(`"(OTEL_[A-Z_]+)"`).FindAllStringSubmatch(string(b), -1) {
+		out = append(out, m[1])
+	}
+	if len(out) == 0 {
+		t.Fatal("no OTEL_ variables found in internal/tracing/tracing.go")
+	}
+	return out
 }
 
 // launcherKnobs are the environment variables make run reads: the string

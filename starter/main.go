@@ -15,7 +15,9 @@
 //
 // serve reads the shared settings of internal/config (TEMPORAL_*, AWDA_*,
 // AWDAFLOW_KEYS, DATABASE_URL, LOG_*) and the starter's own (STARTER_*,
-// AWDA_NOTIFY_*; see config.go). migrate needs DATABASE_URL only. The client
+// AWDA_NOTIFY_*; see config.go), and traces when the standard OTEL_*
+// variables ask for it (off by default: internal/tracing). migrate needs
+// DATABASE_URL only. The client
 // commands talk to a running server at STARTER_URL (default
 // http://127.0.0.1:8080) with the token STARTER_API_TOKEN (default: the first
 // of STARTER_API_TOKENS); they never talk to Temporal or the database.

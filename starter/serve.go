@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/log"
 	"go.uber.org/fx"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/awdaflow/awdaflow/internal/store"
 	"github.com/awdaflow/awdaflow/internal/storefx"
 	"github.com/awdaflow/awdaflow/internal/temporalx"
+	"github.com/awdaflow/awdaflow/internal/tracing"
 	"github.com/awdaflow/awdaflow/internal/webhook"
 )
 
@@ -32,13 +34,15 @@ const serviceName = "starter"
 // HTTP server last: fx stops in reverse, so the server drains first (turns
 // unready, serves on for the drain delay, stops taking requests and lets
 // those in flight finish), then the forwarder finishes its batch, then the
-// store, the pool and the Temporal client close.
+// store, the pool and the Temporal client close, and the tracer provider
+// flushes the last spans.
 func newApp(cfg *config.Config, sc *Starter, extra ...fx.Option) *fx.App {
 	return fx.New(
 		config.Module(cfg),
 		fx.Supply(sc),
 		logging.Module(serviceName),
 		logging.FxLogger,
+		tracing.Module(serviceName),
 		metrics.Module,
 		temporalModule,
 		storefx.Module,
@@ -62,11 +66,17 @@ var temporalModule = fx.Module("temporal",
 	fx.Provide(temporalx.NewKeyRing, newTemporalClient),
 )
 
-func newTemporalClient(lc fx.Lifecycle, cfg *config.Config, ring *codec.KeyRing, logger log.Logger, m *metrics.Metrics, zl zerolog.Logger) (client.Client, error) {
+func newTemporalClient(lc fx.Lifecycle, cfg *config.Config, ring *codec.KeyRing, logger log.Logger, m *metrics.Metrics,
+	tr *tracing.Tracing, zl zerolog.Logger) (client.Client, error) {
 	opts, err := temporalx.Options(cfg.Temporal, ring, logger, m.TemporalHandler())
 	if err != nil {
 		return nil, err
 	}
+	ti, err := tr.TemporalInterceptor() // nil when tracing is off
+	if err != nil {
+		return nil, err
+	}
+	temporalx.AddInterceptors(&opts, []interceptor.ClientInterceptor{ti})
 	c, err := client.NewLazyClient(opts)
 	if err != nil {
 		return nil, err
@@ -101,8 +111,11 @@ var inboxModule = fx.Module("inbox",
 	fx.Provide(newDeliverer, newForwarder, newReceiver),
 )
 
-func newDeliverer(sc *Starter, st *store.Store, c client.Client, m *metrics.Metrics, l zerolog.Logger) (*inbox.Deliverer, error) {
+func newDeliverer(sc *Starter, st *store.Store, c client.Client, m *metrics.Metrics, tr *tracing.Tracing, l zerolog.Logger) (*inbox.Deliverer, error) {
 	d := &inbox.Deliverer{Store: st, Temporal: c, Log: l, OrphanGrace: sc.OrphanGrace, MaxBackoff: sc.RetryMaxBackoff}
+	if tr.Enabled() {
+		d.Tracer = tr.Tracer()
+	}
 	if sc.RetryMaxBackoff > 0 && sc.RetryMaxBackoff < inbox.DefaultMinBackoff {
 		d.MinBackoff = sc.RetryMaxBackoff
 	}
@@ -140,7 +153,7 @@ var httpModule = fx.Module("http",
 )
 
 func newAPI(sc *Starter, st *store.Store, c client.Client, ac *awda.Client, ring *codec.KeyRing,
-	rc *webhook.Receiver, _ *inbox.Forwarder, m *metrics.Metrics, l zerolog.Logger) (*api.Server, error) {
+	rc *webhook.Receiver, _ *inbox.Forwarder, m *metrics.Metrics, tr *tracing.Tracing, l zerolog.Logger) (*api.Server, error) {
 	return api.New(api.Options{
 		Store:    st,
 		Temporal: c,
@@ -155,6 +168,7 @@ func newAPI(sc *Starter, st *store.Store, c client.Client, ac *awda.Client, ring
 		}),
 		Metrics:          m.Handler(),
 		MeterProvider:    m.MeterProvider(),
+		Tracing:          tr,
 		BanksTTL:         sc.BanksTTL,
 		MaxDocumentBytes: sc.MaxDocumentBytes,
 		UpdateTimeout:    sc.UpdateTimeout,

@@ -11,6 +11,7 @@ import (
 	"github.com/awdaflow/awdaflow/internal/metrics"
 	"github.com/awdaflow/awdaflow/internal/storefx"
 	"github.com/awdaflow/awdaflow/internal/temporalx"
+	"github.com/awdaflow/awdaflow/internal/tracing"
 )
 
 const serviceName = "worker"
@@ -19,12 +20,13 @@ const serviceName = "worker"
 // server last: fx stops in reverse, so /readyz turns unready and the server
 // drains first, then the worker stops polling and lets running activities
 // finish, then the store flushes its audit rows, then the Temporal client
-// closes.
+// closes, and the tracer provider flushes the last spans.
 func newApp(cfg *config.Config, extra ...fx.Option) *fx.App {
 	return fx.New(
 		config.Module(cfg),
 		logging.Module(serviceName),
 		logging.FxLogger,
+		tracing.Module(serviceName),
 		metrics.Module,
 		temporalx.Module,
 		storefx.Module,

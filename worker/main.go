@@ -7,6 +7,9 @@
 //	AWDA_APP_ID=… AWDA_HMAC_SECRET=… AWDAFLOW_KEYS=k1=… \
 //	DATABASE_URL=postgres://… go run ./worker
 //
+// Traces go to an OTLP collector when the standard OTEL_* variables ask for
+// it (OTEL_EXPORTER_OTLP_ENDPOINT; off by default: internal/tracing).
+//
 // It serves /healthz, /readyz and /metrics on WORKER_HTTP_ADDR
 // (127.0.0.1:9091). On SIGINT or SIGTERM it stops polling, lets running
 // activities finish (WORKER_STOP_TIMEOUT), flushes the audit log and exits 0.

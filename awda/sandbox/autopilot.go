@@ -56,7 +56,7 @@ func (s *Server) autopilotLoanLocked(l *loan) {
 			return
 		}
 		if err := s.stepLocked(l, s.autopilotNext(u, l), byAutopilot); err != nil {
-			s.log.Error().Err(err).Str("loanNo", l.no).Msg("autopilot step refused")
+			s.log.Error().Err(err).Str("loan_no", l.no).Msg("autopilot step refused")
 		}
 	})
 }

@@ -233,7 +233,7 @@ func (s *Server) transitionLocked(l *loan, to awda.LoanStatus, by string, period
 		OccurredAt: now.UnixMilli(),
 	}
 	s.emitLocked(Event{Kind: EventKindLoanStatus, EventID: ev.EventID, Loan: ev}, l.no)
-	s.log.Info().Str("loanNo", l.no).Str("from", string(from)).Str("to", string(to)).Int("period", period).Str("by", by).Msg("loan status changed")
+	s.log.Info().Str("loan_no", l.no).Str("from", string(from)).Str("to", string(to)).Int("period", period).Str("by", by).Msg("loan status changed")
 	s.autopilotLoanLocked(l)
 }
 
@@ -333,7 +333,7 @@ func (s *Server) setAuthLocked(u *user, authType string, status awda.AuthStatus,
 		OccurredAt: now.UnixMilli(),
 	}
 	s.emitLocked(Event{Kind: EventKindAuthorization, EventID: ev.EventID, Auth: ev}, subject)
-	s.log.Info().Str("userId", u.id).Str("authType", authType).Str("status", string(status)).Str("by", by).Msg("authorization changed")
+	s.log.Info().Str("user_id", u.id).Str("auth_type", authType).Str("status", string(status)).Str("by", by).Msg("authorization changed")
 }
 
 // expireAuthLater turns a still-pending page into EXPIRED when its TTL has

@@ -198,7 +198,7 @@ func (s *Server) loadState() error {
 		return fmt.Errorf("sandbox: state file %s: %w", s.cfg.StateFile, err)
 	}
 	s.resumeLocked(saved.Pending)
-	s.log.Info().Str("stateFile", s.cfg.StateFile).Int("users", len(s.st.users)).Int("loans", len(s.st.loans)).
+	s.log.Info().Str("state_file", s.cfg.StateFile).Int("users", len(s.st.users)).Int("loans", len(s.st.loans)).
 		Int("pushesPending", s.push.stats.Pending).Msg("sandbox state restored")
 	return nil
 }

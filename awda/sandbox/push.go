@@ -179,11 +179,11 @@ func (s *Server) attempt(d *delivery) {
 		return
 	}
 	s.push.stats.Failed++
-	s.log.Debug().Str("eventId", d.eventID).Int("attempt", d.attempts).AnErr("error", err).Msg("push not acknowledged; will retry")
+	s.log.Debug().Str("event_id", d.eventID).Int("attempt", d.attempts).AnErr("error", err).Msg("push not acknowledged; will retry")
 	if limit := s.delivery.MaxAttempts; limit > 0 && d.attempts >= limit {
 		s.push.stats.Dropped++
 		s.push.stats.Pending--
-		s.log.Warn().Str("eventId", d.eventID).Int("attempts", d.attempts).Msg("push dropped after max attempts")
+		s.log.Warn().Str("event_id", d.eventID).Int("attempts", d.attempts).Msg("push dropped after max attempts")
 		s.nextLocked(d)
 		return
 	}

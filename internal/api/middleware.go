@@ -16,8 +16,11 @@ import (
 	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/awdaflow/awdaflow/internal/httpbody"
+	"github.com/awdaflow/awdaflow/internal/tracing"
+	"github.com/awdaflow/awdaflow/workflows"
 )
 
 // HeaderRequestID carries the request ID: taken from the request when it is
@@ -142,8 +145,9 @@ func newHTTPMetrics(mp metric.MeterProvider) (*httpMetrics, error) {
 // outer wraps the whole server: request ID, panic recovery, problem answers
 // for unknown routes, the access log and the metrics; and, before any
 // refusal, it reads what the handler left of the body (recorder.refuse). The access log names
-// the route, status, size and latency; never a body, a query string or a
-// header value (the Authorization header least of all).
+// the route, status, size and latency, the workflow of a /v1/applications/{ref}
+// route and the trace; never a body, a query string or a header value (the
+// Authorization header least of all).
 func (s *Server) outer(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -223,7 +227,8 @@ func (s *Server) access(r *http.Request, rec *recorder, id string, start time.Ti
 		s.metrics.requests.Add(r.Context(), 1, attrs)
 		s.metrics.duration.Record(r.Context(), elapsed.Seconds(), metric.WithAttributes(attribute.String("route", route)))
 	}
-	if r.URL.Path == "/healthz" || r.URL.Path == "/metrics" || r.URL.Path == PathReady || strings.HasPrefix(r.URL.Path, PathReady+"/") {
+	tracing.SetRoute(trace.SpanFromContext(r.Context()), r.Pattern)
+	if untraced(r) {
 		return // probes and scrapes would drown the log
 	}
 	var ev *zerolog.Event
@@ -237,6 +242,10 @@ func (s *Server) access(r *http.Request, rec *recorder, id string, start time.Ti
 	default:
 		ev = s.log.Info()
 	}
+	ev = ev.Ctx(r.Context()) // trace_id and span_id (logging.TraceHook)
+	if ref := r.PathValue("ref"); ref != "" {
+		ev = ev.Str("workflow_id", workflows.LoanWorkflowID(ref))
+	}
 	ev.Str("request_id", id).
 		Str("method", r.Method).
 		Str("route", route).
@@ -245,6 +254,13 @@ func (s *Server) access(r *http.Request, rec *recorder, id string, start time.Ti
 		Int64("bytes", rec.bytes).
 		Dur("duration", elapsed).
 		Msg("http request")
+}
+
+// untraced tells the probes and scrapes, which are neither traced nor
+// logged: they would drown the rest.
+func untraced(r *http.Request) bool {
+	p := r.URL.Path
+	return p == "/healthz" || p == "/metrics" || p == PathReady || strings.HasPrefix(p, PathReady+"/")
 }
 
 // tokenSet holds bearer tokens as SHA-256 sums, compared in constant time

@@ -15,6 +15,7 @@ import (
 	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/internal/codec"
 	"github.com/awdaflow/awdaflow/internal/store"
+	"github.com/awdaflow/awdaflow/internal/tracing"
 	"github.com/awdaflow/awdaflow/workflows"
 )
 
@@ -43,6 +44,9 @@ type Options struct {
 	Metrics http.Handler
 	// MeterProvider receives the HTTP request metrics. Optional.
 	MeterProvider metric.MeterProvider
+	// Tracing, when on, makes a server span of every request but the
+	// probes and scrapes, named by its route. Optional.
+	Tracing *tracing.Tracing
 
 	// TaskQueue the loan workflows start on; workflows.TaskQueue when empty.
 	TaskQueue string
@@ -154,7 +158,7 @@ func New(o Options) (*Server, error) {
 	}
 
 	s.mux = mux
-	s.handler = s.outer(mux)
+	s.handler = o.Tracing.Handler(s.outer(mux), untraced)
 	return s, nil
 }
 

@@ -1,8 +1,8 @@
 // Package awdafx provides the AWDA client to an fx application: the signer
 // from the configuration (HMAC secret or RSA key file), an HTTP client with
-// the configured timeout that never follows redirects, and every
-// awda.Observer contributed to the ObserverGroup (metrics, PII-free logs, the
-// store's audit), called once per attempt.
+// the configured timeout that never follows redirects (traced when tracing
+// is on), and every awda.Observer contributed to the ObserverGroup (metrics,
+// PII-free logs, the store's audit), called once per attempt.
 package awdafx
 
 import (
@@ -19,6 +19,7 @@ import (
 	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/internal/config"
 	"github.com/awdaflow/awdaflow/internal/metrics"
+	"github.com/awdaflow/awdaflow/internal/tracing"
 )
 
 // ObserverGroup is the fx value group of awda.Observer values the client
@@ -85,6 +86,9 @@ type Params struct {
 
 	Config    *config.Config
 	Observers []awda.Observer `group:"awda.observers"`
+	// Tracing, when on, traces every attempt (a client span, child of the
+	// activity's) and sends the trace context to AWDA.
+	Tracing *tracing.Tracing `optional:"true"`
 }
 
 // NewClient builds the AWDA client from the configuration.
@@ -99,11 +103,13 @@ func NewClient(p Params) (*awda.Client, error) {
 			obs = append(obs, o)
 		}
 	}
+	hc := NewHTTPClient(p.Config.AWDA.HTTPTimeout)
+	hc.Transport = p.Tracing.Transport(hc.Transport)
 	return awda.NewClient(awda.Config{
 		BaseURL:    p.Config.AWDA.BaseURL,
 		AppID:      p.Config.AWDA.AppID,
 		Signer:     signer,
-		HTTPClient: NewHTTPClient(p.Config.AWDA.HTTPTimeout),
+		HTTPClient: hc,
 		Observers:  obs,
 	})
 }

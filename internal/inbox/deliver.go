@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
@@ -65,6 +66,9 @@ type Deliverer struct {
 	AttemptTimeout time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Tracer, when set, traces every signal attempt (startSpan). Nil: no
+	// spans.
+	Tracer trace.Tracer
 
 	deliveries metric.Int64Counter
 }
@@ -174,6 +178,7 @@ type attempt struct {
 	orderNo string // a loan status's order number, to route by
 	out     store.InboxOutcome
 	outcome Outcome
+	trace   trace.SpanContext // the attempt's span, when traced
 }
 
 // Deliver makes one delivery attempt for each of items (claimed rows, as
@@ -411,8 +416,10 @@ func (d *Deliverer) signalInOrder(ctx context.Context, seq []*attempt) {
 			return
 		}
 		actx, cancel := context.WithTimeout(ctx, timeout)
+		actx, span := d.startSpan(actx, a)
 		err := a.send(actx, d.Temporal, a.out.WorkflowID)
 		cancel()
+		endSpan(span, err)
 		var notFound *serviceerror.NotFound
 		switch {
 		case err == nil:
@@ -454,6 +461,9 @@ func (d *Deliverer) report(ctx context.Context, atts []*attempt, recordErr error
 		}
 		if ev == nil { // the level is off
 			continue
+		}
+		if a.trace.IsValid() { // trace_id, span_id (logging.TraceHook)
+			ev = ev.Ctx(trace.ContextWithSpanContext(ctx, a.trace))
 		}
 		ev = ev.Str("component", "inbox").Int64("inbox_id", a.it.ID).Str("source", a.it.Source).
 			Str("event_id", a.it.EventID).Str("loan_no", a.it.LoanNo).Str("awda_user_id", a.it.UserID).

@@ -16,4 +16,10 @@
 // application, or whose workflow has closed, is marked orphan and logged for
 // reconciliation. Log lines carry AWDA's opaque IDs (eventId, loanNo,
 // userId) and workflow IDs only, never the payload.
+//
+// When tracing is on (Deliverer.Tracer), each signal attempt is a span,
+// inbox.deliver, the root of a trace of its own linked to the receipt's
+// span by the traceparent the receiver stored with the row; the signal is
+// sent under it, so Temporal's tracing interceptor carries the trace into
+// the workflow's handling of the signal.
 package inbox

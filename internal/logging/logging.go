@@ -1,7 +1,9 @@
 // Package logging builds the process's zerolog logger from the configuration
 // and bridges the two other loggers of a worker to it: the Temporal SDK's
 // (log.Logger) and fx's own (fxevent.Logger), so that a process writes one
-// stream in one format.
+// stream in one format, with snake_case field names throughout
+// (workflow_id, never WorkflowID) and trace_id and span_id on the lines
+// logged within a span.
 //
 // It never adds personal data to a log line; what callers pass is theirs to
 // keep clean (see awda.ZerologObserver for the AWDA calls).
@@ -20,12 +22,13 @@ import (
 
 // New returns a logger writing JSON lines, or human-readable console lines
 // when cfg.Format is "console", to w at cfg.Level, with a timestamp and the
-// service name on every line.
+// service name on every line, and the trace (TraceHook) on every line
+// logged with a traced context.
 func New(cfg config.Log, service string, w io.Writer) zerolog.Logger {
 	if cfg.Format == "console" {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
 	}
-	return zerolog.New(w).Level(cfg.Level).With().Timestamp().Str("service", service).Logger()
+	return zerolog.New(w).Level(cfg.Level).Hook(TraceHook{}).With().Timestamp().Str("service", service).Logger()
 }
 
 // Module provides the zerolog.Logger (to stderr) and the Temporal SDK

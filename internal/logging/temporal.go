@@ -6,8 +6,10 @@ import (
 )
 
 // TemporalLogger is the Temporal SDK's log.Logger writing through zerolog.
-// The SDK's key-value pairs become fields under their own keys
-// ("Namespace", "TaskQueue", "WorkflowID", "Attempt", "Error", …).
+// The SDK's key-value pairs become fields under snake_case keys, as every
+// other line of ours: "WorkflowID" is workflow_id, "RunID" run_id,
+// "TaskQueue" task_queue, and the tracing interceptor's "TraceID" and
+// "SpanID" are trace_id and span_id (FieldName).
 type TemporalLogger struct {
 	l zerolog.Logger
 }
@@ -50,8 +52,9 @@ func pairs(keyvals []any) []any {
 	for i := 0; i < len(keyvals); i += 2 {
 		k, ok := keyvals[i].(string)
 		if !ok {
-			k = "BAD_KEY"
+			k = "bad_key"
 		}
+		k = FieldName(k)
 		var v any = "MISSING_VALUE"
 		if i+1 < len(keyvals) {
 			v = keyvals[i+1]
@@ -59,4 +62,37 @@ func pairs(keyvals []any) []any {
 		out = append(out, k, v)
 	}
 	return out
+}
+
+// FieldName is the snake_case form of a CamelCase key, initialisms kept
+// together: WorkflowID → workflow_id, HTTPStatus → http_status,
+// ActivityType → activity_type. A snake_case key is returned as it is.
+func FieldName(k string) string {
+	upper := func(c byte) bool { return c >= 'A' && c <= 'Z' }
+	n := 0
+	for i := 0; i < len(k); i++ {
+		if upper(k[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return k
+	}
+	b := make([]byte, 0, len(k)+n)
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !upper(c) {
+			b = append(b, c)
+			continue
+		}
+		if i > 0 && k[i-1] != '_' {
+			prev := k[i-1]
+			nextLower := i+1 < len(k) && k[i+1] >= 'a' && k[i+1] <= 'z'
+			if !upper(prev) || nextLower {
+				b = append(b, '_')
+			}
+		}
+		b = append(b, c+'a'-'A')
+	}
+	return string(b)
 }

@@ -35,6 +35,9 @@ type InboxEntry struct {
 	LoanNo  string // AWDA IDs for routing; not personal data
 	UserID  string
 	Payload []byte // the raw body; sealed at rest
+	// TraceParent is the W3C traceparent of the request that brought it
+	// (tracing.TraceParent), "" when untraced.
+	TraceParent string
 }
 
 // InboxItem is a pending notification handed to a forwarder.
@@ -48,6 +51,8 @@ type InboxItem struct {
 	Attempts   int    // including this one
 	ReceivedAt time.Time
 	Payload    []byte // opened
+	// TraceParent is the receipt's traceparent, "" when untraced.
+	TraceParent string
 }
 
 func inboxAAD(source, eventID string) []byte {
@@ -76,8 +81,8 @@ func (s *Store) InsertInbox(ctx context.Context, e InboxEntry) (id int64, insert
 	// one (an uncorrelated NOT EXISTS: evaluated once, before the scan).
 	err = s.pool.QueryRow(ctx, `
 		WITH ins AS (
-			INSERT INTO webhook_inbox (source, event_id, received_at, payload_sealed, loan_no, user_id, next_attempt_at)
-			VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), $3)
+			INSERT INTO webhook_inbox (source, event_id, received_at, payload_sealed, loan_no, user_id, next_attempt_at, trace_parent)
+			VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), $3, NULLIF($7, ''))
 			ON CONFLICT (source, event_id) DO NOTHING
 			RETURNING id
 		)
@@ -85,7 +90,7 @@ func (s *Store) InsertInbox(ctx context.Context, e InboxEntry) (id int64, insert
 		UNION ALL
 		SELECT id, false FROM webhook_inbox
 		WHERE source = $1 AND event_id = $2 AND NOT EXISTS (SELECT FROM ins)`,
-		e.Source, e.EventID, s.now(), sealed, e.LoanNo, e.UserID).Scan(&id, &inserted)
+		e.Source, e.EventID, s.now(), sealed, e.LoanNo, e.UserID, e.TraceParent).Scan(&id, &inserted)
 	if err == nil {
 		return id, inserted, nil
 	}
@@ -132,9 +137,9 @@ func (s *Store) InsertInboxBatch(ctx context.Context, entries []InboxEntry, rece
 	type key struct{ source, eventID string }
 	first := make(map[key]int, len(entries))
 	var (
-		sources, eventIDs, loanNos, userIDs []string
-		payloads                            [][]byte
-		times                               []time.Time
+		sources, eventIDs, loanNos, userIDs, traces []string
+		payloads                                    [][]byte
+		times                                       []time.Time
 	)
 	for i, e := range entries {
 		if e.Source != SourceLoanStatus && e.Source != SourceAuthorization {
@@ -153,17 +158,18 @@ func (s *Store) InsertInboxBatch(ctx context.Context, entries []InboxEntry, rece
 			return nil, fmt.Errorf("store: insert inbox batch: seal: %w", err)
 		}
 		sources, eventIDs, loanNos, userIDs = append(sources, e.Source), append(eventIDs, e.EventID), append(loanNos, e.LoanNo), append(userIDs, e.UserID)
-		payloads, times = append(payloads, sealed), append(times, receivedAt[i])
+		payloads, times, traces = append(payloads, sealed), append(times, receivedAt[i]), append(traces, e.TraceParent)
 	}
 	rows, err := s.pool.Query(ctx, `
-		INSERT INTO webhook_inbox (source, event_id, received_at, payload_sealed, loan_no, user_id, next_attempt_at)
-		SELECT t.source, t.event_id, t.received_at, t.payload, NULLIF(t.loan_no, ''), NULLIF(t.user_id, ''), t.received_at
-		FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bytea[], $5::text[], $6::text[])
-			AS t(source, event_id, received_at, payload, loan_no, user_id)
+		INSERT INTO webhook_inbox (source, event_id, received_at, payload_sealed, loan_no, user_id, next_attempt_at, trace_parent)
+		SELECT t.source, t.event_id, t.received_at, t.payload, NULLIF(t.loan_no, ''), NULLIF(t.user_id, ''), t.received_at,
+			NULLIF(t.trace_parent, '')
+		FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bytea[], $5::text[], $6::text[], $7::text[])
+			AS t(source, event_id, received_at, payload, loan_no, user_id, trace_parent)
 		ORDER BY t.source, t.event_id
 		ON CONFLICT (source, event_id) DO NOTHING
 		RETURNING id, source, event_id`,
-		sources, eventIDs, times, payloads, loanNos, userIDs)
+		sources, eventIDs, times, payloads, loanNos, userIDs, traces)
 	if err != nil {
 		return nil, fmt.Errorf("store: insert inbox batch: %w", err)
 	}
@@ -254,7 +260,7 @@ func (s *Store) ClaimPending(ctx context.Context, limit int, now time.Time) ([]I
 		SET attempts = w.attempts + 1, next_attempt_at = $3
 		FROM due WHERE w.id = due.id
 		RETURNING w.id, w.source, w.event_id, coalesce(w.loan_no, ''), coalesce(w.user_id, ''),
-			coalesce(w.workflow_id, ''), w.attempts, w.received_at, w.payload_sealed`,
+			coalesce(w.workflow_id, ''), w.attempts, w.received_at, w.payload_sealed, coalesce(w.trace_parent, '')`,
 		now, limit, now.Add(InboxLease))
 	if err != nil {
 		return nil, fmt.Errorf("store: claim pending: %w", err)
@@ -263,7 +269,7 @@ func (s *Store) ClaimPending(ctx context.Context, limit int, now time.Time) ([]I
 	for rows.Next() {
 		var it InboxItem // Payload sealed until opened below
 		if err := rows.Scan(&it.ID, &it.Source, &it.EventID, &it.LoanNo, &it.UserID,
-			&it.WorkflowID, &it.Attempts, &it.ReceivedAt, &it.Payload); err != nil {
+			&it.WorkflowID, &it.Attempts, &it.ReceivedAt, &it.Payload, &it.TraceParent); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: claim pending: %w", err)
 		}

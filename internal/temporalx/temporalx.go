@@ -17,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/log"
 	"go.uber.org/fx"
 
@@ -132,6 +133,9 @@ type Params struct {
 	Logger    log.Logger
 	Zerolog   zerolog.Logger
 	Metrics   *metrics.Metrics
+	// Interceptors are the client interceptors contributed to the group
+	// (tracing.Module's); none without it.
+	Interceptors []interceptor.ClientInterceptor `group:"temporal.interceptors"`
 }
 
 // NewClient creates the client without connecting; the OnStart hook waits
@@ -142,6 +146,7 @@ func NewClient(p Params) (client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	AddInterceptors(&opts, p.Interceptors)
 	c, err := client.NewLazyClient(opts)
 	if err != nil {
 		return nil, err

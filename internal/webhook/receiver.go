@@ -17,7 +17,9 @@
 //     eventId again: no second row, no second signal).
 //
 // It never acknowledges a notification it has not durably stored, and it
-// never logs a payload: only AWDA's opaque IDs.
+// never logs a payload: only AWDA's opaque IDs. When tracing is on, the
+// request's traceparent is stored with the row (store.InboxEntry.TraceParent)
+// and the forwarder's delivery span links to it.
 package webhook
 
 import (
@@ -33,10 +35,12 @@ import (
 	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/internal/httpbody"
 	"github.com/awdaflow/awdaflow/internal/store"
+	"github.com/awdaflow/awdaflow/internal/tracing"
 )
 
 // Paths of the two notification routes. Configure AWDA (or the sandbox) with
@@ -184,6 +188,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.malformed(w, r, source, err)
 		return
 	}
+	entry.TraceParent = traced(r.Context(), source, entry.EventID)
 
 	storeTO := rc.StoreTimeout
 	if storeTO <= 0 {
@@ -244,6 +249,19 @@ func inboxEntry(source string, body []byte) (store.InboxEntry, error) {
 		}
 	}
 	return entry, nil
+}
+
+// traced notes the notification's IDs on the request's span, when tracing
+// is on, and returns its traceparent, stored with the row so that the
+// delivery links back to this receipt; "" when untraced. AWDA's event ID is
+// opaque, never personal data.
+func traced(ctx context.Context, source, eventID string) string {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return ""
+	}
+	span.SetAttributes(attribute.String("awdaflow.webhook.source", source), attribute.String("awda.event_id", eventID))
+	return tracing.TraceParent(ctx)
 }
 
 // log is the receiver's logger for a refusal: built only when one is

@@ -264,9 +264,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	for i, hs := range servers {
 		go func() { errc <- hs.Serve(listeners[i]) }()
 	}
-	log.Info().Str("addr", ln.Addr().String()).Str("adminAddr", adminAddr).Str("appId", cfg.AppID).
+	log.Info().Str("addr", ln.Addr().String()).Str("admin_addr", adminAddr).Str("app_id", cfg.AppID).
 		Bool("autopilot", cfg.Autopilot.Enabled).Uint64("seed", cfg.Seed).
-		Str("loanWebhook", cfg.LoanStatusWebhookURL).Str("authWebhook", cfg.AuthWebhookURL).
+		Str("loan_webhook", cfg.LoanStatusWebhookURL).Str("auth_webhook", cfg.AuthWebhookURL).
 		Msg("AWDA sandbox listening")
 	if ready != nil {
 		ready(ln.Addr().String(), adminAddr)
@@ -294,6 +294,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return serveErr
 	}
 	st := srv.Stats()
-	log.Info().Int("users", st.Users).Int("loans", st.Loans).Int("pushesPending", st.Pushes.Pending).Msg("stopped")
+	log.Info().Int("users", st.Users).Int("loans", st.Loans).Int("pushes_pending", st.Pushes.Pending).Msg("stopped")
 	return nil
 }
