@@ -81,7 +81,7 @@ func commandOf(c corev1.Container) []string { return slices.Concat(c.Command, c.
 
 // secretLooking catches a secret that no struct marks (a new variable, a
 // standard one): its value must not be written either.
-var secretLooking = regexp.MustCompile(`SECRET|TOKEN|PASSWORD|PASSWD|API_KEY|_KEYS$|CREDENTIAL|DATABASE_URL|OTLP_HEADERS`)
+var secretLooking = regexp.MustCompile(`SECRET|TOKEN|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY$|CREDENTIAL|DATABASE_URL|OTLP_HEADERS`)
 
 // TestEnvironment: every variable a container gets is one its command reads
 // (a typo would be ignored and the default used) or a standard one; a

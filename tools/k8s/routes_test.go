@@ -307,7 +307,7 @@ func TestScrapingAndDisruption(t *testing.T) {
 		scraped := map[string]int{}
 		for _, name := range sortedKeys(m.services) {
 			svc := m.services[name]
-			if !selects(sm.Spec.Selector.MatchLabels, &corev1.PodTemplateSpec{ObjectMeta: svc.ObjectMeta}) {
+			if !labelSelects(t, &sm.Spec.Selector, svc.Labels) {
 				continue
 			}
 			dep := deploymentOf(m, svc.Spec.Selector)
@@ -328,7 +328,7 @@ func TestScrapingAndDisruption(t *testing.T) {
 			d := m.deployments[dep]
 			var budgets int
 			for _, pdb := range m.pdbs {
-				if selects(pdb.Spec.Selector.MatchLabels, &d.Spec.Template) {
+				if labelSelects(t, pdb.Spec.Selector, d.Spec.Template.Labels) {
 					budgets++
 					if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() < 1 {
 						t.Errorf("%s: PDB %s: want maxUnavailable ≥ 1, so that a node drain can proceed at any replica count", overlay, pdb.Name)
