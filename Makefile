@@ -262,6 +262,10 @@ screenshot: run-build ## docs/images/temporal-ui.png from the demo, with headles
 compose-check: ## Check docker-compose.yml, the Dockerfile and .env.example against the code (no Docker engine needed).
 	$(GO) test -count=1 ./deploy/...
 
+.PHONY: kubernetes-check
+kubernetes-check: ## Render deploy/k8s's overlays with kustomize and check them against the code (tools/k8s; also part of make test).
+	cd $(TOOLS) && $(GO) test -count=1 ./k8s/
+
 .PHONY: temporal-cli
 temporal-cli: ## Install just the pinned Temporal CLI into ./bin (only when missing).
 	$(call tool_install,$(TEMPORAL),$(TEMPORAL_CLI_MOD),$(TEMPORAL_CLI_PKG),$(TEMPORAL_CLI_VERSION))
