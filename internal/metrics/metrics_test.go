@@ -73,7 +73,9 @@ type loanCounts struct {
 	err    error
 }
 
-func (c *loanCounts) CountOpenLoans(context.Context) ([]store.StageCount, error) { return c.counts, c.err }
+func (c *loanCounts) CountOpenLoans(context.Context) ([]store.StageCount, error) {
+	return c.counts, c.err
+}
 
 // Every listed stage is reported (0 when empty), the read model's "" stage
 // as NEW, a stage beyond the list as it is; a failed read reports nothing.
