@@ -226,6 +226,21 @@ sim: ## SIM_SEEDS (10000) simulated loans over up to 2 years each through the re
 	$(call tool_build,loansim)
 	$(BIN)/loansim -seeds $(SIM_SEEDS) -base $(SIM_SEED_BASE) -bench
 
+# make replay-gate: the gate of a rollout, run before the new workers take
+# traffic (docs/operations.md#replay-histories-before-a-deploy): the worker
+# binary of this checkout replays every running LoanApplication of the
+# cluster the environment names, with the worker's own settings
+# (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS or API key, AWDAFLOW_KEYS);
+# exit 1 names the loans the deploy would break. REPLAY_GATE_FLAGS adds
+# flags (-max N, -v, -query Q) or history files instead of the cluster.
+REPLAY_GATE_FLAGS ?=
+
+.PHONY: replay-gate
+replay-gate: ## Replay every running loan of the cluster at TEMPORAL_ADDRESS against this checkout's workflow code (worker replay-gate); exit 1 if a deploy would break one.
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./worker
+	$(BIN)/worker replay-gate $(REPLAY_GATE_FLAGS)
+
 # make run: the product's binaries built here, the tools' (the launcher, the
 # demo, devkeys) in tools/, then the launcher (tools/cmd/run) supervises the
 # stack until Ctrl-C; its settings: docs/configuration.md.

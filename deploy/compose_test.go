@@ -641,3 +641,20 @@ func TestDockerComposeConfig(t *testing.T) {
 		}
 	}
 }
+
+// Ops signal loans from the UI; the UI offers no terminate, cancel, reset or
+// batch action, which would end a loan without AWDA or the workflow's own
+// rules (docs/operations.md, "Who may end a loan").
+func TestUICannotEndLoans(t *testing.T) {
+	env, _ := generatedEnv(t)
+	ui := resolved(t, loadCompose(t), env)["temporal-ui"].Environment
+	for _, k := range []string{"TEMPORAL_WORKFLOW_TERMINATE_DISABLED", "TEMPORAL_WORKFLOW_CANCEL_DISABLED",
+		"TEMPORAL_WORKFLOW_RESET_DISABLED", "TEMPORAL_BATCH_ACTIONS_DISABLED"} {
+		if ui[k] != "true" {
+			t.Errorf("temporal-ui: %s=%q, want true", k, ui[k])
+		}
+	}
+	if ui["TEMPORAL_WORKFLOW_SIGNAL_DISABLED"] == "true" {
+		t.Error("temporal-ui: signals are disabled, but ops retry and abandon loans by signal")
+	}
+}

@@ -50,6 +50,7 @@ const (
 	EnvLoanBankCardDeadline     = "LOAN_BANK_CARD_DEADLINE"
 	EnvLoanAgreementDeadline    = "LOAN_AGREEMENT_DEADLINE"
 	EnvLoanOverduePollInterval  = "LOAN_OVERDUE_POLL_INTERVAL"
+	EnvLoanDueCheckJitter       = "LOAN_DUE_CHECK_JITTER"
 	EnvLoanRetryBudget          = "LOAN_RETRY_BUDGET"
 	EnvLoanCallTimeout          = "LOAN_CALL_TIMEOUT"
 	EnvLoanContinueAsNewEvents  = "LOAN_CONTINUE_AS_NEW_EVENTS"
@@ -187,6 +188,7 @@ type loanVars struct {
 	BankCardDeadline      time.Duration `env:"LOAN_BANK_CARD_DEADLINE"`
 	AgreementDeadline     time.Duration `env:"LOAN_AGREEMENT_DEADLINE"`
 	OverduePollInterval   time.Duration `env:"LOAN_OVERDUE_POLL_INTERVAL"`
+	DueCheckJitter        time.Duration `env:"LOAN_DUE_CHECK_JITTER"`
 	RetryBudget           time.Duration `env:"LOAN_RETRY_BUDGET"`
 	CallTimeout           time.Duration `env:"LOAN_CALL_TIMEOUT"`
 	ContinueAsNewEvents   int           `env:"LOAN_CONTINUE_AS_NEW_EVENTS"`

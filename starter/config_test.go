@@ -156,7 +156,7 @@ func TestLoadStarterLoanKnobs(t *testing.T) {
 		EnvLoanPollInterval: "15m", EnvLoanPollBackoffCap: "4h", EnvLoanReviewDeadline: "504h",
 		EnvLoanDisbursementDeadline: "720h", EnvLoanCardVerifyDeadline: "48h", EnvLoanAuthDeadline: "24h",
 		EnvLoanBankCardDeadline: "36h", EnvLoanAgreementDeadline: "96h", EnvLoanOverduePollInterval: "12h",
-		EnvLoanRetryBudget: "45m", EnvLoanCallTimeout: "20s", EnvLoanContinueAsNewEvents: "1200"}
+		EnvLoanDueCheckJitter: "90m", EnvLoanRetryBudget: "45m", EnvLoanCallTimeout: "20s", EnvLoanContinueAsNewEvents: "1200"}
 	sc, err := loadStarter(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -164,12 +164,12 @@ func TestLoadStarterLoanKnobs(t *testing.T) {
 	want := workflows.Config{PollInterval: 15 * time.Minute, PollBackoffCap: 4 * time.Hour, ReviewDeadline: 21 * 24 * time.Hour,
 		DisbursementDeadline: 30 * 24 * time.Hour, CardVerifyDeadline: 48 * time.Hour, AuthorizationDeadline: 24 * time.Hour,
 		BankCardDeadline: 36 * time.Hour, AgreementDeadline: 4 * 24 * time.Hour, OverduePollInterval: 12 * time.Hour,
-		RetryBudget: 45 * time.Minute, CallTimeout: 20 * time.Second, ContinueAsNewEvents: 1200}
+		DueCheckJitter: 90 * time.Minute, RetryBudget: 45 * time.Minute, CallTimeout: 20 * time.Second, ContinueAsNewEvents: 1200}
 	if sc.Loan != want {
 		t.Errorf("loan config\n got %+v\nwant %+v", sc.Loan, want)
 	}
-	if len(loanKnobs) != 12 {
-		t.Errorf("%d knobs; this test sets 12", len(loanKnobs))
+	if len(loanKnobs) != 13 {
+		t.Errorf("%d knobs; this test sets 13", len(loanKnobs))
 	}
 
 	sc, err = loadStarter(func(k string) string {

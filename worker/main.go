@@ -12,6 +12,10 @@
 // activities finish (WORKER_STOP_TIMEOUT), flushes the audit log and exits 0.
 // Exit status 2 means the configuration is invalid, 1 that startup or
 // shutdown failed.
+//
+// `worker replay-gate` instead replays every running loan against the
+// workflow code of this binary and exits 1 if any would break: the step
+// that gates a rollout (replaygate.go, docs/operations.md).
 package main
 
 import (
@@ -23,7 +27,19 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 {
+		os.Exit(subcommand(os.Args[1], os.Args[2:]))
+	}
 	os.Exit(run())
+}
+
+// subcommand runs `worker NAME ARGS...`; without arguments the worker runs.
+func subcommand(name string, args []string) int {
+	if name == replayGateCommand {
+		return replayGate(args, os.Getenv, os.Stdout, os.Stderr)
+	}
+	fmt.Fprintf(os.Stderr, "worker: unknown command %q; usage: worker (run the worker) | worker %s [-h]\n", name, replayGateCommand)
+	return gateUsage
 }
 
 func run() int {

@@ -293,6 +293,11 @@ type Config struct {
 	// OverduePollInterval is how often an overdue loan's schedule is
 	// refreshed when no notification comes (24 hours).
 	OverduePollInterval time.Duration `json:"overduePollInterval,omitempty"`
+	// DueCheckJitter spreads the due-date checks (3 hours): a loan with no
+	// news of an installment asks AWDA at 01:00 WIB the day after its due
+	// date plus an offset in [0, DueCheckJitter) drawn from its workflow ID,
+	// so that the loans due on one date do not all ask at once.
+	DueCheckJitter time.Duration `json:"dueCheckJitter,omitempty"`
 	// RetryBudget bounds all attempts of one AWDA call (ScheduleToClose,
 	// 30 minutes); when it is spent the loan is parked as stuck.
 	RetryBudget time.Duration `json:"retryBudget,omitempty"`
@@ -332,6 +337,7 @@ func DefaultConfig() Config {
 		CardVerifyDeadline:       72 * time.Hour,
 		ContinueAsNewEvents:      1500,
 		OverduePollInterval:      24 * time.Hour,
+		DueCheckJitter:           3 * time.Hour,
 		RetryBudget:              30 * time.Minute,
 		ReadBudget:               4 * time.Second,
 		CallTimeout:              30 * time.Second,
@@ -369,6 +375,7 @@ func (c Config) WithDefaults() Config {
 		CardVerifyDeadline:       pick(c.CardVerifyDeadline, d.CardVerifyDeadline),
 		ContinueAsNewEvents:      pickN(c.ContinueAsNewEvents, d.ContinueAsNewEvents),
 		OverduePollInterval:      pick(c.OverduePollInterval, d.OverduePollInterval),
+		DueCheckJitter:           pick(c.DueCheckJitter, d.DueCheckJitter),
 		RetryBudget:              pick(c.RetryBudget, d.RetryBudget),
 		ReadBudget:               pick(c.ReadBudget, d.ReadBudget),
 		CallTimeout:              pick(c.CallTimeout, d.CallTimeout),
@@ -404,7 +411,7 @@ func (c Config) Validate() error {
 		{"agreementDeadline", c.AgreementDeadline}, {"pollInterval", c.PollInterval},
 		{"pollBackoffCap", c.PollBackoffCap}, {"reviewDeadline", c.ReviewDeadline},
 		{"disbursementDeadline", c.DisbursementDeadline}, {"cardVerifyDeadline", c.CardVerifyDeadline},
-		{"overduePollInterval", c.OverduePollInterval}, {"retryBudget", c.RetryBudget},
+		{"overduePollInterval", c.OverduePollInterval}, {"dueCheckJitter", c.DueCheckJitter}, {"retryBudget", c.RetryBudget},
 		{"readBudget", c.ReadBudget}, {"callTimeout", c.CallTimeout}, {"uploadTimeout", c.UploadTimeout},
 		{"uploadHeartbeatTimeout", c.UploadHeartbeatTimeout}, {"maxRetryInterval", c.MaxRetryInterval},
 	} {
@@ -425,6 +432,9 @@ func (c Config) Validate() error {
 		if d.v > 0 && d.v < c.PollInterval {
 			bad(d.name, "must not be below pollInterval")
 		}
+	}
+	if c.DueCheckJitter >= 20*time.Hour {
+		bad("dueCheckJitter", "must be under 20h: the checks must stay within the day after the due date")
 	}
 	if c.RetryBudget > 0 && c.RetryBudget < c.CallTimeout {
 		bad("retryBudget", "must not be below callTimeout")

@@ -144,12 +144,49 @@ func (w *loanWorkflow) onLoanStatus(ctx workflow.Context, ev awda.LoanStatusEven
 	if ev.Period > 0 {
 		note = fmt.Sprintf("push, installment %d", ev.Period)
 	}
+	if ev.Status.Terminal() && !w.state.LoanStatus.Terminal() &&
+		workflow.GetVersion(ctx, changeConfirmFinal, workflow.DefaultVersion, 1) >= 1 {
+		// Ended only once AWDA's loan info says so: see confirmFinal.
+		w.state.Confirm = &Confirm{EventID: ev.EventID, Status: ev.Status, Note: note}
+		return
+	}
 	if w.advance(ctx, ev.Status, ev.EventID, note) {
 		switch ev.Status {
 		case awda.LoanRepaying, awda.LoanOverdue, awda.LoanSettled:
 			w.state.RefreshPending = true
 		}
 	}
+}
+
+// confirmFinal asks AWDA's loan info about the final status held in
+// State.Confirm, and applies it only if AWDA says the same; otherwise the
+// push is recorded as ignored and AWDA's answer is applied instead (through
+// advance, so a stale answer moves nothing). When the read fails, the push
+// is ignored too: the stage's own polls, or AWDA's next push, bring a true
+// final status later. Called from the waits, never from a signal handler.
+func (w *loanWorkflow) confirmFinal(ctx workflow.Context) {
+	c := w.state.Confirm
+	w.state.Confirm = nil
+	req := awda.LoanInfoRequest{LoanNo: w.state.LoanNo}
+	if req.LoanNo == "" {
+		req = awda.LoanInfoRequest{OrderNo: w.state.OrderNo}
+	}
+	var info awda.LoanInfoResponse
+	if err := firstErr(w.reads(ctx, callOf(&info, a.LoanInfo, req))); err != nil {
+		w.ignore(ctx, Ignored{Signal: LoanStatusSignal.Name, EventID: c.EventID, Status: string(c.Status),
+			Reason: "AWDA's loan info could not confirm it: " + describe(err)})
+		return
+	}
+	if info.Status != c.Status {
+		w.ignore(ctx, Ignored{Signal: LoanStatusSignal.Name, EventID: c.EventID, Status: string(c.Status),
+			Reason: "AWDA's loan info says " + string(info.Status)})
+		w.applyLoanInfo(ctx, &info, "loan info, read to confirm a push")
+		return
+	}
+	if len(info.Schedule) > 0 {
+		w.state.Schedule = info.Schedule
+	}
+	w.advance(ctx, c.Status, c.EventID, c.Note+", confirmed by loan info")
 }
 
 // beforeSubmit reports whether the loan has not reached AWDA yet: no

@@ -61,6 +61,8 @@ type loanWorkflow struct {
 	// before it replay through the old waits.
 	bounded    bool
 	workflowID string
+	// dueJitter shifts the repayment stage's due-date checks (changeDueJitter).
+	dueJitter time.Duration
 	// stepCancel interrupts the AWDA step in flight when the borrower
 	// withdraws before submission (nil outside such a step).
 	stepCancel workflow.CancelFunc
@@ -953,6 +955,9 @@ func (w *loanWorkflow) awaitDisbursement(ctx workflow.Context) error {
 // ---- 10. repayment ----
 
 func (w *loanWorkflow) repay(ctx workflow.Context) error {
+	if workflow.GetVersion(ctx, changeDueJitter, workflow.DefaultVersion, 1) >= 1 {
+		w.dueJitter = jitterOf(w.workflowID, w.cfg.DueCheckJitter)
+	}
 	if len(w.state.Schedule) == 0 || w.state.RepaymentVA == nil {
 		if err := w.do(ctx, "fetch schedule", w.refreshSchedule); err != nil {
 			return err
@@ -964,6 +969,10 @@ func (w *loanWorkflow) repay(ctx workflow.Context) error {
 		cancelTimer workflow.CancelFunc
 	)
 	for {
+		if w.state.Confirm != nil {
+			w.confirmFinal(ctx)
+			continue
+		}
 		if w.state.RefreshPending {
 			w.state.RefreshPending = false
 			if err := w.do(ctx, "refresh schedule", w.refreshSchedule); err != nil {
@@ -979,7 +988,7 @@ func (w *loanWorkflow) repay(ctx workflow.Context) error {
 		}
 		if w.continueAsNewDue(ctx) {
 			if err := w.continueAsNew(ctx, func() bool {
-				return w.state.RefreshPending || w.state.LoanStatus.Terminal()
+				return w.state.RefreshPending || w.state.LoanStatus.Terminal() || w.state.Confirm != nil
 			}); err != nil {
 				return err
 			}
@@ -1002,11 +1011,11 @@ func (w *loanWorkflow) repay(ctx workflow.Context) error {
 		w.rest(ctx)
 		if err := workflow.Await(ctx, func() bool {
 			return w.state.RefreshPending || w.state.LoanStatus == awda.LoanSettled || timer.IsReady() ||
-				w.continueAsNewDue(ctx) || w.bounded && w.state.LoanStatus.Terminal()
+				w.continueAsNewDue(ctx) || w.bounded && w.state.LoanStatus.Terminal() || w.state.Confirm != nil
 		}); err != nil {
 			return err
 		}
-		if timer.IsReady() && !w.state.LoanStatus.Terminal() {
+		if timer.IsReady() && !w.state.LoanStatus.Terminal() && w.state.Confirm == nil {
 			w.state.RefreshPending = true // no news by the due date: ask AWDA
 		}
 	}
@@ -1051,7 +1060,9 @@ func (w *loanWorkflow) nextCheck(now, pending time.Time) time.Time {
 			continue
 		}
 		unpaid = true
-		if at, ok := dueCheck(in.DueDate); ok && at.After(now) && (next.IsZero() || at.Before(next)) {
+		at, ok := dueCheck(in.DueDate)
+		at = at.Add(w.dueJitter)
+		if ok && at.After(now) && (next.IsZero() || at.Before(next)) {
 			next = at
 		}
 	}

@@ -112,8 +112,11 @@ func TestPollingWhenNoPushComes(t *testing.T) {
 	lastDue, err := awda.ParseDate(sched[2].DueDate)
 	require.NoError(t, err)
 	wib := time.FixedZone("WIB", 7*3600)
-	require.Equal(t, time.Date(lastDue.Year(), lastDue.Month(), lastDue.Day()+1, 1, 0, 0, 0, wib).UTC(), res.ClosedAt.UTC(),
-		"settlement found at the last installment's due-date check")
+	check := time.Date(lastDue.Year(), lastDue.Month(), lastDue.Day()+1, 1, 0, 0, 0, wib)
+	jitter := workflows.DefaultConfig().DueCheckJitter
+	require.True(t, res.ClosedAt.After(check) && res.ClosedAt.Before(check.Add(jitter)),
+		"settlement found at the last installment's due-date check: 01:00 WIB the next day plus this loan's offset under %s; closed %s",
+		jitter, res.ClosedAt.In(wib))
 
 	st := h.status()
 	var via []string
@@ -195,4 +198,40 @@ func TestPushBeforeSubmitIsIgnored(t *testing.T) {
 			break
 		}
 	}
+}
+
+// A push that would end the loan is applied only when AWDA's loan info says
+// the same: anyone who can signal the workflow could otherwise end a loan.
+// Forged REJECTED (in review) and SETTLED (in repayment, nothing paid) are
+// ignored, naming what AWDA said; the real SETTLED ends the loan.
+func TestFinalPushIsConfirmedWithAWDA(t *testing.T) {
+	h := newHarness(t)
+	last := h.happyUntil(workflows.StageReview)
+	h.at(last+30*time.Second, func() { h.pushEvent(awda.LoanRejected, 0) }) // AWDA holds no such status
+	last = h.happy(last+time.Minute, workflows.StageReview, workflows.StageRepayment)
+	h.at(last+time.Minute, func() { h.pushEvent(awda.LoanSettled, 0) }) // nothing paid yet
+	for p := 1; p <= 3; p++ {
+		h.at(last+time.Duration(p+1)*time.Minute, func() { h.pay(p) })
+	}
+	h.run(loanInput())
+	require.Equal(t, workflows.StageSettled, h.result().Outcome)
+
+	st := h.status()
+	var forged []string
+	for _, ig := range st.Ignored {
+		require.Contains(t, ig.Reason, "AWDA's loan info says ", "ignored %s %s", ig.Status, ig.EventID)
+		require.NotContains(t, ig.Reason, "says "+ig.Status, "a push AWDA confirmed was ignored")
+		forged = append(forged, ig.Status)
+	}
+	require.Equal(t, []string{"REJECTED", "SETTLED"}, forged)
+	end := st.Transitions[len(st.Transitions)-1]
+	for i := len(st.Transitions) - 1; i >= 0; i-- {
+		if st.Transitions[i].Kind == workflows.KindLoanStatus {
+			end = st.Transitions[i]
+			break
+		}
+	}
+	require.Equal(t, "SETTLED", end.To)
+	require.Contains(t, end.Note, "confirmed by loan info")
+	require.NotEmpty(t, end.EventID, "the confirmed push keeps its eventId in the trail")
 }

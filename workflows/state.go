@@ -63,6 +63,9 @@ type State struct {
 	// first (the last maxSeenEvents).
 	SeenEventIDs []string `json:"seenEventIds,omitempty"`
 
+	// Confirm is a push that would end the loan, held until AWDA's loan
+	// info confirms it (the next wait asks).
+	Confirm *Confirm `json:"confirm,omitempty"`
 	// RefreshPending asks the repayment stage to refresh the schedule.
 	RefreshPending bool `json:"refreshPending,omitempty"`
 	// DisburseFailures counts DISBURSE_FAILED reports; DisburseFailuresSeen
@@ -212,4 +215,12 @@ type NextAction struct {
 	// Installment due next and the VA to pay into (ActionRepay).
 	Installment *awda.Installment         `json:"installment,omitempty"`
 	RepaymentVA *awda.RepaymentVAResponse `json:"repaymentVa,omitempty"`
+}
+
+// Confirm is a final status pushed by AWDA, not applied until AWDA's loan
+// info says the same.
+type Confirm struct {
+	EventID string          `json:"eventId"`
+	Status  awda.LoanStatus `json:"status"`
+	Note    string          `json:"note,omitempty"`
 }

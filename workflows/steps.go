@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -642,4 +643,15 @@ func dueCheck(date string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Date(d.Year(), d.Month(), d.Day()+1, 1, 0, 0, 0, wib), true
+}
+
+// jitterOf is an offset in [0, max) drawn from the workflow ID: the same on
+// replay and in every run of one loan, different across loans.
+func jitterOf(workflowID string, max time.Duration) time.Duration {
+	if max <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(workflowID))
+	return time.Duration(h.Sum64() % uint64(max/time.Second) * uint64(time.Second))
 }

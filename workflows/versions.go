@@ -38,4 +38,16 @@ const (
 	// (a run reset to before its submit), the submit's duplicate answer
 	// and the loan-info read that follows it take its status.
 	changePushBeforeSubmit = "push-before-submit"
+	// changeConfirmFinal: a LOAN_STATUS push that would end the loan
+	// (SETTLED, CANCELLED, REJECTED) is confirmed with AWDA's loan info
+	// before it is applied, instead of being trusted as it comes: anyone who
+	// can signal the workflow could otherwise end a loan. Asked only when
+	// such a push arrives.
+	changeConfirmFinal = "confirm-final"
+	// changeDueJitter: the repayment stage's due-date checks (01:00 WIB the
+	// day after a due date, when no news came) are shifted by an offset in
+	// [0, Config.DueCheckJitter) drawn from the workflow ID, so that the
+	// loans due on one date do not all call AWDA in the same minute. Asked
+	// once per run, when it enters the repayment stage.
+	changeDueJitter = "due-jitter"
 )

@@ -40,6 +40,10 @@ func (w *loanWorkflow) wait(ctx workflow.Context, until time.Time, cond func() b
 		if cond() {
 			return true, nil
 		}
+		if w.state.Confirm != nil {
+			w.confirmFinal(ctx)
+			continue
+		}
 		now := workflow.Now(ctx)
 		if !until.IsZero() && !now.Before(until) {
 			return false, nil
@@ -60,7 +64,8 @@ func (w *loanWorkflow) wait(ctx workflow.Context, until time.Time, cond func() b
 			timer = workflow.NewTimer(tctx, until.Sub(now))
 		}
 		err := workflow.Await(ctx, func() bool {
-			return cond() || timer != nil && timer.IsReady() || w.bounded && w.continueAsNewDue(ctx)
+			return cond() || timer != nil && timer.IsReady() || w.bounded && w.continueAsNewDue(ctx) ||
+				w.state.Confirm != nil
 		})
 		// Read before cancel: cancelling a timer resolves its future (with
 		// ErrCanceled) at once, which would read as the deadline passing.
@@ -75,7 +80,8 @@ func (w *loanWorkflow) wait(ctx workflow.Context, until time.Time, cond func() b
 		if fired {
 			return false, nil
 		}
-		// Continue-as-new is due: the top of the loop hands over.
+		// Continue-as-new is due, or a final status to confirm: the top of
+		// the loop hands over or asks AWDA.
 	}
 }
 

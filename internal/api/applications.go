@@ -28,6 +28,11 @@ type CreatedResponse struct {
 	// Created is false when this request repeated an earlier one (same
 	// body): the answer is the same application.
 	Created bool `json:"created"`
+	// Stage and Terminal are the read model's, on a repeat of a create
+	// whose workflow has already reported (Created false): where the loan
+	// stands, or how it ended.
+	Stage    string `json:"stage,omitempty"`
+	Terminal bool   `json:"terminal,omitempty"`
 }
 
 // startTimeout bounds the calls a create makes to PostgreSQL and Temporal.
@@ -67,11 +72,43 @@ func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) {
 			"an application with this applicantRef exists with a different body")
 		return
 	}
-	// Start even when the row existed: a create that crashed between the row
-	// and the start is finished by its retry. The workflow ID is never reused
-	// (RejectDuplicate) and a running one is never replaced (Fail), so a
-	// second start of the same application is refused, which is success here.
-	_, err = s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	if !created {
+		// A repeat of an earlier create. Once a workflow has reported on the
+		// application (seq > 0) it never starts again: its workflow runs, or
+		// ran and may be gone from Temporal after retention, and a second
+		// start would begin a second lifecycle for one applicant.
+		row, gerr := s.store.GetApplication(ctx, ref)
+		if gerr != nil {
+			s.unavailable(w, r, "database", gerr)
+			return
+		}
+		if row.Seq > 0 {
+			s.answerRepeat(ctx, w, r, row)
+			return
+		}
+	}
+	if !s.startLoan(ctx, w, r, &req, created, hash) {
+		return
+	}
+	w.Header().Set("Location", "/v1/applications/"+ref)
+	writeJSON(w, http.StatusAccepted, CreatedResponse{ApplicationID: ref, WorkflowID: wfID, Created: created})
+}
+
+// startLoan starts the application's workflow, and reports whether the
+// caller answers 202. A create whose row it claimed only now (created) while
+// Temporal already has the workflow ID means the read model and Temporal
+// disagree (PostgreSQL restored from an older backup, the read model wiped):
+// no workflow starts for this request, so the claim is released and the
+// answer is 409, never 202 for nothing.
+func (s *Server) startLoan(ctx context.Context, w http.ResponseWriter, r *http.Request, req *ApplicationRequest, created bool, hash string) bool {
+	ref := req.ApplicantRef
+	wfID := workflows.LoanWorkflowID(ref)
+	// Start even when the row existed without a workflow report: a create
+	// that crashed between the row and the start is finished by its retry.
+	// The workflow ID is never reused (RejectDuplicate) and a running one is
+	// never replaced (Fail), so a second start of the same application is
+	// refused, which is success here.
+	_, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       wfID,
 		TaskQueue:                                s.taskQueue,
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
@@ -86,12 +123,53 @@ func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) {
 		),
 	}, workflows.WorkflowName, req.input(s.loanCfg))
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
-	if err != nil && !errors.As(err, &already) {
+	switch {
+	case err == nil:
+		return true
+	case !errors.As(err, &already):
 		s.unavailable(w, r, "temporal", err)
-		return
+		return false
+	case !created:
+		return true
 	}
-	w.Header().Set("Location", "/v1/applications/"+ref)
-	writeJSON(w, http.StatusAccepted, CreatedResponse{ApplicationID: ref, WorkflowID: wfID, Created: created})
+	if rerr := s.store.ReleaseApplicationClaim(ctx, ref, hash); rerr != nil {
+		s.unavailable(w, r, "database", rerr)
+		return false
+	}
+	s.log.Warn().Str("request_id", RequestIDFrom(r.Context())).Str("workflow_id", wfID).
+		Msg("create refused: the workflow exists in Temporal but the read model had no application for it")
+	problem(w, r, http.StatusConflict, TypeAlreadyUsed,
+		"applicantRef already used: its workflow "+wfID+" exists in Temporal, but this service has no "+
+			"record of the application (was the database restored from an older backup?); "+
+			"operations must reconcile it before the applicantRef can be used")
+	return false
+}
+
+// answerRepeat answers a repeated create for an application a workflow has
+// already reported on, from the read model: 202 with the stored stage while
+// its workflow runs or after it ended; 409 when the read model says the loan
+// is still under way but Temporal no longer has its workflow, since nothing
+// would move it.
+func (s *Server) answerRepeat(ctx context.Context, w http.ResponseWriter, r *http.Request, row *store.Application) {
+	if !row.Terminal {
+		_, err := s.temporal.DescribeWorkflow(ctx, row.WorkflowID, "")
+		var notFound *serviceerror.NotFound
+		switch {
+		case errors.As(err, &notFound):
+			s.log.Warn().Str("request_id", RequestIDFrom(r.Context())).Str("workflow_id", row.WorkflowID).
+				Str("stage", row.Stage).Msg("repeated create: the read model has a loan under way that Temporal does not")
+			problem(w, r, http.StatusConflict, TypeAlreadyUsed,
+				"applicantRef already used: the application is at "+row.Stage+" in this service's records, but "+
+					"its workflow "+row.WorkflowID+" is gone from Temporal; operations must reconcile it")
+			return
+		case err != nil:
+			s.unavailable(w, r, "temporal", err)
+			return
+		}
+	}
+	w.Header().Set("Location", "/v1/applications/"+row.ApplicantRef)
+	writeJSON(w, http.StatusAccepted, CreatedResponse{ApplicationID: row.ApplicantRef, WorkflowID: row.WorkflowID,
+		Stage: row.Stage, Terminal: row.Terminal})
 }
 
 // requestHash is the SHA-256 of the canonical form of a validated request:

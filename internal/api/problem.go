@@ -37,6 +37,7 @@ const (
 	TypeUnauthorized   = ProblemTypePrefix + "unauthorized" // 401
 	TypeNotFound       = ProblemTypePrefix + "not-found"    // 404
 	TypeConflict       = ProblemTypePrefix + "conflict"     // 409: another body for an existing ref
+	TypeAlreadyUsed    = ProblemTypePrefix + "already-used" // 409: Temporal and the read model disagree on the ref
 	TypeWrongStage     = ProblemTypePrefix + "wrong-stage"  // 409: the application is not waiting for this
 	TypeRejected       = ProblemTypePrefix + "rejected"     // 422: the workflow or AWDA refused
 	TypeTooLarge       = ProblemTypePrefix + "too-large"    // 413

@@ -59,6 +59,7 @@ type stack struct {
 	url       string
 	logs      *testenv.SyncBuffer
 	taskQueue string
+	namespace string
 	bankCalls atomic.Int32 // bank/list calls by the API's AWDA client
 }
 
@@ -82,6 +83,7 @@ func newStack(t *testing.T) *stack {
 	s.pool, s.store = pool, store.New(pool, s.ring)
 
 	hostPort, ns := testenv.Temporal(t)
+	s.namespace = ns
 	opts := client.Options{HostPort: hostPort, Namespace: ns, Logger: logging.NewTemporalLogger(zl)}
 	codec.ConfigureClient(&opts, s.ring)
 	s.temporal = testenv.NewTemporalClient(t, opts)

@@ -155,6 +155,27 @@ func (s *Store) CreateApplication(ctx context.Context, ref, workflowID, requestH
 	return false, existingHash, nil
 }
 
+// ReleaseApplicationClaim undoes CreateApplication's claim of ref with
+// requestHash, when the create it served turned out to start nothing (the
+// workflow ID already existed in Temporal): a row the claim inserted, which
+// no workflow has reported on (seq 0), is deleted; a row a workflow wrote
+// goes back to having no request hash. A row another request claimed since
+// (another hash) is left alone.
+func (s *Store) ReleaseApplicationClaim(ctx context.Context, ref, requestHash string) error {
+	_, err := s.pool.Exec(ctx, `
+		WITH gone AS (
+			DELETE FROM applications WHERE applicant_ref = $1 AND request_hash = $2 AND seq = 0
+			RETURNING applicant_ref
+		)
+		UPDATE applications SET request_hash = NULL
+		WHERE applicant_ref = $1 AND request_hash = $2 AND seq > 0 AND NOT EXISTS (SELECT 1 FROM gone)`,
+		ref, requestHash)
+	if err != nil {
+		return fmt.Errorf("store: release application claim %s: %w", ref, err)
+	}
+	return nil
+}
+
 // GetApplication returns one application, or ErrNotFound.
 func (s *Store) GetApplication(ctx context.Context, ref string) (*Application, error) {
 	a, err := scanApplication(s.pool.QueryRow(ctx,

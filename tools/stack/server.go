@@ -468,7 +468,11 @@ func (s *Stack) startUI(ctx context.Context) error {
 		return err
 	}
 	cfg := fmt.Sprintf("temporalGrpcAddress: %q\nhost: 127.0.0.1\nport: %d\nenableUi: true\ndefaultNamespace: %q\n"+
-		"notifyOnNewVersion: false\ncodec:\n  endpoint: %q\n", s.TemporalAddress, s.ports.TemporalUI, s.Namespace, s.opts.UICodecEndpoint)
+		"notifyOnNewVersion: false\ncodec:\n  endpoint: %q\n"+
+		// Ops signal loans (retry, abandon go through the API); they do not
+		// terminate, cancel or reset them from the UI (docs/operations.md).
+		"workflowTerminateDisabled: true\nworkflowCancelDisabled: true\nworkflowResetDisabled: true\n"+
+		"batchActionsDisabled: true\n", s.TemporalAddress, s.ports.TemporalUI, s.Namespace, s.opts.UICodecEndpoint)
 	if err := os.WriteFile(filepath.Join(dir, "lane.yaml"), []byte(cfg), 0o644); err != nil {
 		return err
 	}
