@@ -26,6 +26,7 @@ import (
 	"github.com/awdaflow/awdaflow/internal/temporalx"
 	"github.com/awdaflow/awdaflow/internal/tracing"
 	"github.com/awdaflow/awdaflow/internal/webhook"
+	"github.com/awdaflow/awdaflow/workflows"
 )
 
 const serviceName = "starter"
@@ -48,6 +49,7 @@ func newApp(cfg *config.Config, sc *Starter, extra ...fx.Option) *fx.App {
 		storefx.Module,
 		awdafx.Module,
 		inboxModule,
+		fx.Invoke(instrumentLoans),
 		httpModule,
 		fx.Options(extra...),
 		fx.StartTimeout(cfg.Temporal.ConnectTimeout+2*time.Minute),
@@ -141,6 +143,19 @@ func newReceiver(cfg *config.Config, sc *Starter, st *store.Store, f *inbox.Forw
 	rc := &webhook.Receiver{Verifier: v, Store: st, Wake: f.Wake, Log: l}
 	f.Busy = rc.Busy
 	return rc, rc.Instrument(m.MeterProvider())
+}
+
+// ---- business gauges ----
+
+// instrumentLoans reports the read model's open and stuck loans by stage on
+// /metrics. Every starter replica reports the same database-wide figures
+// (the alert rules take their max()); the worker does not report them.
+func instrumentLoans(m *metrics.Metrics, st *store.Store) error {
+	stages := make([]string, len(workflows.Stages))
+	for i, s := range workflows.Stages {
+		stages[i] = string(s)
+	}
+	return m.InstrumentLoans(st, stages)
 }
 
 // ---- http ----

@@ -32,6 +32,7 @@ func newApp(cfg *config.Config, extra ...fx.Option) *fx.App {
 		storefx.Module,
 		awdafx.Module,
 		workerModule,
+		primeMetrics,
 		httpModule,
 		fx.Options(extra...),
 		fx.StartTimeout(cfg.Worker.StartTimeout),

@@ -1,12 +1,14 @@
 // Package metrics exposes the process's metrics to Prometheus through
 // OpenTelemetry: the Temporal SDK's own (through its OpenTelemetry metrics
 // handler), the AWDA calls (count by endpoint, outcome and code, and a
-// latency histogram), and the Go runtime and process (memory, CPU, file
-// descriptors).
+// latency histogram), the read model's open and stuck loans by stage (the
+// business gauges, business.go), and the Go runtime and process (memory,
+// CPU, file descriptors).
 //
 // Labels are low-cardinality by construction: an AWDA endpoint is one of the
 // sixteen interface paths, an outcome is "ok" or an error class, a code is
-// one of AWDA's. Nothing about a borrower or a loan is ever a label.
+// one of AWDA's, a stage one of the workflow's. Nothing about a borrower or
+// a loan is ever a label.
 package metrics
 
 import (
@@ -34,6 +36,8 @@ import (
 const (
 	AWDACallsName    = "awdaflow_awda_calls_total"
 	AWDADurationName = "awdaflow_awda_call_duration_seconds"
+	LoansOpenName    = "awdaflow_loans_open"
+	LoansStuckName   = "awdaflow_loans_stuck"
 )
 
 // LatencyBuckets are the histogram boundaries, in seconds, of every duration

@@ -2,6 +2,8 @@ package metrics_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/internal/metrics"
+	"github.com/awdaflow/awdaflow/internal/store"
 )
 
 func scrape(t *testing.T, h http.Handler) string {
@@ -62,5 +65,73 @@ func TestAWDAObserverAndSDKMetricsReachPrometheus(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("scrape:\n%s", out)
+	}
+}
+
+type loanCounts struct {
+	counts []store.StageCount
+	err    error
+}
+
+func (c *loanCounts) CountOpenLoans(context.Context) ([]store.StageCount, error) {
+	return c.counts, c.err
+}
+
+// Every listed stage is reported (0 when empty), the read model's "" stage
+// as NEW, a stage beyond the list as it is; a failed read reports nothing.
+func TestLoanGauges(t *testing.T) {
+	m, err := metrics.New(zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(context.Background())
+	c := &loanCounts{counts: []store.StageCount{{Stage: "", Open: 2}, {Stage: "REVIEW", Open: 5, Stuck: 1}, {Stage: "ODD", Open: 1}}}
+	if err := m.InstrumentLoans(c, []string{"SUBMIT", "REVIEW"}); err != nil {
+		t.Fatal(err)
+	}
+	out := scrape(t, m.Handler())
+	for _, want := range []string{
+		metrics.LoansOpenName + `{stage="SUBMIT"} 0`,
+		metrics.LoansOpenName + `{stage="REVIEW"} 5`,
+		metrics.LoansStuckName + `{stage="REVIEW"} 1`,
+		metrics.LoansStuckName + `{stage="SUBMIT"} 0`,
+		metrics.LoansOpenName + `{stage="NEW"} 2`,
+		metrics.LoansOpenName + `{stage="ODD"} 1`,
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("scrape:\n%s", out)
+	}
+
+	c.err = errors.New("database down")
+	if out := scrape(t, m.Handler()); strings.Contains(out, metrics.LoansOpenName+"{") || strings.Contains(out, metrics.LoansStuckName+"{") {
+		t.Errorf("a failed read still reports loans:\n%s", out)
+	}
+}
+
+// The primed failure counters are at 0 under the labels the SDK's worker
+// uses; the SDK's own increment then lands on the same series.
+func TestPrimeWorkflowTaskFailures(t *testing.T) {
+	m, err := metrics.New(zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(context.Background())
+	m.PrimeWorkflowTaskFailures("default", "q", "Loan")
+	labels := `activity_type="none",client_name="temporal_go",failure_reason="%s",namespace="default",task_queue="q",worker_type="none",workflow_type="Loan"`
+	out := scrape(t, m.Handler())
+	for _, r := range []string{metrics.FailureNonDeterminism, metrics.FailureGrpcMessageTooLarge, metrics.FailureWorkflowError} {
+		if want := "temporal_workflow_task_execution_failed_total{" + fmt.Sprintf(labels, r) + "} 0\n"; !strings.Contains(out, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	m.TemporalHandler().WithTags(map[string]string{"namespace": "default", "client_name": "temporal_go", "worker_type": "none",
+		"activity_type": "none", "task_queue": "q"}).WithTags(map[string]string{"workflow_type": "Loan"}).
+		WithTags(map[string]string{"failure_reason": metrics.FailureNonDeterminism}).Counter("temporal_workflow_task_execution_failed").Inc(1)
+	if want := "temporal_workflow_task_execution_failed_total{" + fmt.Sprintf(labels, metrics.FailureNonDeterminism) + "} 1\n"; !strings.Contains(scrape(t, m.Handler()), want) {
+		t.Errorf("/metrics lacks %q after the SDK's increment", want)
 	}
 }

@@ -342,3 +342,32 @@ func (s *Store) ListApplications(ctx context.Context, f ListFilter) ([]Applicati
 	}
 	return out, next, nil
 }
+
+// StageCount is how many open loans rest in one stage of the read model,
+// and how many of them are stuck there.
+type StageCount struct {
+	Stage string
+	Open  int
+	Stuck int
+}
+
+// CountOpenLoans counts the open (not terminal) applications by stage, in
+// stage order; a stage without open loans is not listed. An application the
+// API created whose workflow has not written its first projection yet has
+// stage "". One index-only scan (applications_open_stage_idx).
+func (s *Store) CountOpenLoans(ctx context.Context) ([]StageCount, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT stage, count(*), count(*) FILTER (WHERE stuck)
+		FROM applications WHERE NOT terminal GROUP BY stage ORDER BY stage`)
+	if err != nil {
+		return nil, fmt.Errorf("store: count open loans: %w", err)
+	}
+	counts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (StageCount, error) {
+		var c StageCount
+		return c, r.Scan(&c.Stage, &c.Open, &c.Stuck)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: count open loans: %w", err)
+	}
+	return counts, nil
+}

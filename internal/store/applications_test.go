@@ -271,3 +271,42 @@ func TestWorkflowLookups(t *testing.T) {
 		t.Errorf("WorkflowIDByUserID(U1) after close = %q, %v; want loan:ref-old", got, err)
 	}
 }
+
+// The business gauges' count: open loans by stage and the stuck among them;
+// closed loans are left out, and so is a stage that only closed loans are in.
+func TestCountOpenLoans(t *testing.T) {
+	s := newStore(t)
+	if got, err := s.CountOpenLoans(ctx(t)); err != nil || len(got) != 0 {
+		t.Fatalf("empty read model: %v, %v; want no stage", got, err)
+	}
+	write := func(ref, stage string, stuck, terminal bool) {
+		t.Helper()
+		p := projection(ref, 1, stage)
+		p.Stuck, p.Terminal = stuck, terminal
+		if stuck {
+			p.StuckStep, p.StuckReason = "submit loan", "validation"
+		}
+		if err := s.UpsertApplication(ctx(t), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("c-1", "REVIEW", false, false)
+	write("c-2", "REVIEW", false, false)
+	write("c-3", "SUBMIT", true, false)
+	write("c-4", "SUBMIT", false, false)
+	write("c-5", "DISBURSEMENT", true, false)
+	write("c-6", "SETTLED", false, true)
+	write("c-7", "FAILED", false, true)
+	// Created by the API, no projection yet.
+	if _, _, err := s.CreateApplication(ctx(t), "c-8", "loan:c-8", "hash", 1_000_000, 30, "DAY"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.CountOpenLoans(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.StageCount{{"", 1, 0}, {"DISBURSEMENT", 1, 1}, {"REVIEW", 2, 0}, {"SUBMIT", 2, 1}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("CountOpenLoans = %v, want %v", got, want)
+	}
+}
