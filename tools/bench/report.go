@@ -462,9 +462,13 @@ other phases run on the first server of the list.
   throughput and concurrency, the process with the largest share of our
   CPU there, and how many of the machine's cores our processes kept busy
   (all of them: the cores are the limit; fewer: the load average says how
-  much other work the shared machine had). From the CPU a loan cost at
-  that step it also gives the ceiling the machine's cores would allow,
-  ours alone: cores ÷ CPU-seconds per loan.
+  much other work the shared machine had). Before the steps, the CPU our
+  processes use over 10 s with no loan in flight is read (the server's
+  own housekeeping); from the CPU a loan cost at the knee, less that idle
+  burn over the step, the report gives the ceiling the machine's cores
+  would allow, ours alone: (cores − idle cores) ÷ CPU-seconds per loan,
+  a figure that moves much less with the neighbours' load than the loans
+  per second do.
 - **Baseline.** A bare workflow that makes the same Temporal moves as a
   happy-path loan: its shape (the sequence of activities, local activities,
   signals and updates) is read from the histories of the warm-up loans,

@@ -132,6 +132,9 @@ func TestSaturationKneeAndBottleneck(t *testing.T) {
 		sat(100, 5, 10*time.Second, map[string]time.Duration{"temporal-server": 14 * time.Second}),
 	}}
 	s.Analyse(2)
+	if s.idleCores() != 0 {
+		t.Fatal("no idle reading: nothing to take off")
+	}
 	if !s.Saturated || s.Knee != 1 || s.Bottleneck != "temporal" || s.Share < 0.666 || s.Share > 0.667 || s.BusyCores != 1.8 ||
 		s.CPUPerLoan != 450*time.Millisecond || s.Ceiling < 4.44 || s.Ceiling > 4.45 {
 		t.Fatalf("%+v", s)
@@ -139,10 +142,25 @@ func TestSaturationKneeAndBottleneck(t *testing.T) {
 	v := s.Verdict()
 	for _, want := range []string{"Saturates at ~4.00 loans/s at concurrency 25 (concurrency 50 gave 4.20 loans/s)",
 		"the temporal process uses 67 % of our processes' CPU", "1.80 of the machine's 2 cores busy", "the cores are the limit",
-		"A loan costs 0.45 CPU-seconds there: the 2 cores, ours alone, would give at most ~4.4 loans/s"} {
+		"A loan costs 0.45 CPU-seconds there beyond the 0.00 cores our processes burn idle: the 2 cores, ours alone, would give at most ~4.4 loans/s"} {
 		if !strings.Contains(v, want) {
 			t.Fatalf("verdict %q lacks %q", v, want)
 		}
+	}
+
+	// What the processes burn idle comes off the cost of a loan and off
+	// the cores a loan can use: 0.2 cores over the 10 s step is 2 s of the
+	// 18 s, so (18-2)/40 = 0.4 s a loan, and (2-0.2)/0.4 = 4.5 loans/s.
+	s.Idle, s.IdleFor = map[string]time.Duration{"temporal-server": time.Second, "postgres": time.Second}, 10*time.Second
+	s.Analyse(2)
+	if s.CPUPerLoan != 400*time.Millisecond || s.Ceiling < 4.49 || s.Ceiling > 4.51 {
+		t.Fatalf("with idle: %+v", s)
+	}
+	var idle strings.Builder
+	(&Results{Saturation: s}).writeSaturation(&idle)
+	if !strings.Contains(idle.String(), "Idle, before the steps (10s with no loan in flight): 0.20 cores busy (postgres 1.0 s, temporal-server 1.0 s).") ||
+		!strings.Contains(idle.String(), "A loan costs 0.40 CPU-seconds there beyond the 0.20 cores our processes burn idle") {
+		t.Fatalf("idle:\n%s", idle.String())
 	}
 
 	// Still growing at the last step: the best step, not saturated, and

@@ -449,6 +449,15 @@ func (r *run) saturation(s *stack.Stack, server string) error {
 	cfg := r.cfg
 	sat := &Saturation{Server: server}
 	r.res.Saturation = sat
+	if err := r.phase("saturation, idle", func() error {
+		var err error
+		sat.Idle, err = idleCPU(r.ctx, SaturationIdle)
+		sat.IdleFor = SaturationIdle
+		r.logf("   idle for %s: %s", SaturationIdle, cpuLine(sat.Idle))
+		return err
+	}); err != nil {
+		return err
+	}
 	for _, c := range cfg.Saturation {
 		o := LoanOptions{Prefix: fmt.Sprintf("sat%d", c), RunID: cfg.RunID, N: cfg.SaturationN, Concurrency: c,
 			PollInterval: cfg.PollInterval, Seed: cfg.Seed, Timeout: cfg.ApplicantTimeout}
@@ -473,4 +482,30 @@ func (r *run) saturation(s *stack.Stack, server string) error {
 	}
 	r.logf("   %s", sat.Verdict())
 	return nil
+}
+
+// SaturationIdle is how long the saturation run reads the processes' idle
+// CPU before its steps.
+const SaturationIdle = 10 * time.Second
+
+// idleCPU is the CPU each process group uses over d with nothing to do.
+func idleCPU(ctx context.Context, d time.Duration) (map[string]time.Duration, error) {
+	cpu0, err := stack.CPUTimes()
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	cpu1, err := stack.CPUTimes()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]time.Duration{}
+	for k, v := range stack.CPUDelta(cpu0, cpu1) {
+		out[procGroup(k)] += v
+	}
+	return out, nil
 }

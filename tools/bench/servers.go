@@ -129,6 +129,11 @@ const SaturationGrowth = 0.10
 type Saturation struct {
 	Server string           `json:"server"`
 	Steps  []SaturationStep `json:"steps"`
+	// Idle is the CPU each process used over IdleFor with no loan in
+	// flight, before the steps: the server's own housekeeping, which a step
+	// pays for its whole duration whatever its throughput.
+	Idle    map[string]time.Duration `json:"idleCpuNs,omitempty"`
+	IdleFor time.Duration            `json:"idleForNs,omitempty"`
 	// Knee is the index of the step where throughput stopped growing: the
 	// first whose next step gained less than SaturationGrowth, or the best
 	// step when none did (Saturated false: still growing at the last).
@@ -141,12 +146,21 @@ type Saturation struct {
 	Share      float64 `json:"share"`
 	BusyCores  float64 `json:"busyCores"`
 	Cores      int     `json:"cores"`
-	// CPUPerLoan is our processes' CPU per settled loan at the knee, and
-	// Ceiling the loans per second the machine's cores could give at that
-	// cost were they ours alone: on a shared machine the figure that does
+	// CPUPerLoan is our processes' CPU per settled loan at the knee, less
+	// what they burn idle over the step (Idle), and Ceiling the loans per
+	// second the machine's cores could give at that cost were they ours
+	// alone, idle burn included: on a shared machine the figure that does
 	// not move with the neighbours' load.
 	CPUPerLoan time.Duration `json:"cpuPerLoanNs"`
 	Ceiling    float64       `json:"ceiling"`
+}
+
+// idleCores is how many cores our processes use with nothing to do.
+func (s *Saturation) idleCores() float64 {
+	if s.IdleFor <= 0 {
+		return 0
+	}
+	return cpuTotal(s.Idle).Seconds() / s.IdleFor.Seconds()
 }
 
 // Analyse finds the knee and its bottleneck; cores is the machine's.
@@ -179,9 +193,10 @@ func (s *Saturation) Analyse(cores int) {
 	s.BusyCores = k.busyCores()
 	s.CPUPerLoan, s.Ceiling = 0, 0
 	if k.Loans != nil && k.Loans.Completed > 0 {
-		s.CPUPerLoan = cpuTotal(k.Loans.CPU) / time.Duration(k.Loans.Completed)
-		if s.CPUPerLoan > 0 {
-			s.Ceiling = float64(cores) / s.CPUPerLoan.Seconds()
+		idle := time.Duration(s.idleCores() * float64(k.Loans.Elapsed))
+		s.CPUPerLoan = max(0, cpuTotal(k.Loans.CPU)-idle) / time.Duration(k.Loans.Completed)
+		if spare := float64(cores) - s.idleCores(); s.CPUPerLoan > 0 && spare > 0 {
+			s.Ceiling = spare / s.CPUPerLoan.Seconds()
 		}
 	}
 }
@@ -208,8 +223,8 @@ func (s *Saturation) Verdict() string {
 		fmt.Fprintf(&b, " (load average %.1f: other work on the machine, or a limit other than CPU)", k.Load)
 	}
 	if s.Ceiling > 0 {
-		fmt.Fprintf(&b, ". A loan costs %.2f CPU-seconds there: the %d cores, ours alone, would give at most ~%.1f loans/s",
-			s.CPUPerLoan.Seconds(), s.Cores, s.Ceiling)
+		fmt.Fprintf(&b, ". A loan costs %.2f CPU-seconds there beyond the %.2f cores our processes burn idle: the %d cores, ours alone, "+
+			"would give at most ~%.1f loans/s", s.CPUPerLoan.Seconds(), s.idleCores(), s.Cores, s.Ceiling)
 	}
 	return b.String() + "."
 }
@@ -307,6 +322,10 @@ func (r *Results) writeSaturation(b *strings.Builder) {
 		}
 		fmt.Fprintf(b, "| %d | %d / %d | %.2f | %s / %s | %.2f | %.1f | %s |\n", st.Concurrency, l.Completed, l.N, l.PerSecond,
 			secs(l.Workflow.P50), secs(l.Workflow.P99), st.busyCores(), st.Load, cpuLine(groups))
+	}
+	if s.IdleFor > 0 {
+		fmt.Fprintf(b, "\nIdle, before the steps (%s with no loan in flight): %.2f cores busy (%s).\n", s.IdleFor.Round(time.Second),
+			s.idleCores(), cpuLine(s.Idle))
 	}
 	fmt.Fprintf(b, "\n%s\n\n", s.Verdict())
 }

@@ -35,7 +35,7 @@
 //	BENCH_JSON=.data/bench/results.json
 //	BENCH_MD=docs/benchmarks.md  (empty: do not append)
 //	BENCH_LOG_DIR=.data/bench/logs
-//	BENCH_TIMEOUT=20m            the whole run
+//	BENCH_TIMEOUT=45m            the whole run
 //
 // It exits 1 when a phase fails (what was measured is still written to the
 // JSON file, but nothing is appended to the Markdown), 0 otherwise, whether
@@ -212,7 +212,7 @@ func config() (bench.Config, output, error) {
 	servers(&e, &cfg)
 	o.jsonPath = e.str("BENCH_JSON", ".data/bench/results.json")
 	o.mdPath = e.str("BENCH_MD", "docs/benchmarks.md")
-	o.timeout = e.dur("BENCH_TIMEOUT", 20*time.Minute)
+	o.timeout = e.dur("BENCH_TIMEOUT", 45*time.Minute)
 	if cfg.N == 0 || cfg.Rounds == 0 || cfg.Concurrency == 0 || cfg.WebhookConcurrency == 0 || cfg.ParkConcurrency == 0 {
 		e.errs = append(e.errs, "BENCH_N and the concurrencies must be positive")
 	}
