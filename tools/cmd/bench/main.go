@@ -1,9 +1,10 @@
 // Command bench is `make bench`: it starts the whole system on loopback
 // (tools/stack), measures loan throughput against a bare baseline on the
 // Temporal dev server and on Temporal's own server (side by side), where
-// the latter saturates, the history cost of a loan, webhook ingestion against a bare handler and the
-// memory of parked loans (package bench), prints a summary, writes the
-// results as JSON and appends a Markdown section to docs/benchmarks.md.
+// the latter saturates, the history cost of a loan, webhook ingestion
+// against a bare handler and the memory of parked loans (package bench),
+// prints a summary, writes the results as JSON and appends a Markdown
+// section to docs/benchmarks.md.
 //
 // Settings come from the environment (defaults are issue 6's figures):
 //
