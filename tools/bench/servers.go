@@ -175,13 +175,7 @@ func (s *Saturation) Analyse(cores int) {
 		}
 		return s.Steps[i].Loans.PerSecond
 	}
-	best := 0
-	for i := range s.Steps {
-		if rate(i) > rate(best) {
-			best = i
-		}
-	}
-	s.Knee = best
+	s.Knee = s.best()
 	for i := 0; i+1 < len(s.Steps); i++ {
 		if rate(i+1) < rate(i)*(1+SaturationGrowth) {
 			s.Knee, s.Saturated = i, true
@@ -201,6 +195,17 @@ func (s *Saturation) Analyse(cores int) {
 	}
 }
 
+// best is the index of the step with the most loans per second.
+func (s *Saturation) best() int {
+	best := 0
+	for i, st := range s.Steps {
+		if st.Loans != nil && (s.Steps[best].Loans == nil || st.Loans.PerSecond > s.Steps[best].Loans.PerSecond) {
+			best = i
+		}
+	}
+	return best
+}
+
 // Verdict says in one sentence where the server saturates and why.
 func (s *Saturation) Verdict() string {
 	if len(s.Steps) == 0 || s.Steps[s.Knee].Loans == nil {
@@ -210,8 +215,12 @@ func (s *Saturation) Verdict() string {
 	var b strings.Builder
 	if s.Saturated {
 		next := s.Steps[s.Knee+1]
-		fmt.Fprintf(&b, "Saturates at ~%.2f loans/s at concurrency %d (concurrency %d gave %.2f loans/s)",
+		fmt.Fprintf(&b, "Saturates at ~%.2f loans/s at concurrency %d (concurrency %d gave %.2f loans/s",
 			k.Loans.PerSecond, k.Concurrency, next.Concurrency, next.Loans.PerSecond)
+		if best := s.best(); best != s.Knee && best != s.Knee+1 {
+			fmt.Fprintf(&b, "; the best step, concurrency %d, %.2f", s.Steps[best].Concurrency, s.Steps[best].Loans.PerSecond)
+		}
+		b.WriteString(")")
 	} else {
 		fmt.Fprintf(&b, "Not saturated by concurrency %d: still growing, at least %.2f loans/s", k.Concurrency, k.Loans.PerSecond)
 	}
