@@ -195,14 +195,20 @@ fuzz-short: ## Run every fuzz target for FUZZTIME_SHORT.
 fuzz: ## Run every fuzz target for FUZZTIME (default 60s each); findings land in testdata/fuzz.
 	@FUZZTIME=$(FUZZTIME) GO=$(GO) PKGS="$(PKGS)" .ci/fuzz
 
+# make bench measures the loan phase on both servers (the dev server and the
+# real one) unless BENCH_SERVERS (or STACK=server) names one; the real one
+# needs bin/temporal-server.
+bench_comma := ,
+BENCH_LANE_TOOLS := $(if $(BENCH_SERVERS),$(if $(filter server,$(subst $(bench_comma), ,$(BENCH_SERVERS))),temporal-server),temporal-server)
+
 .PHONY: bench
-bench: temporal-cli $(LANE_TOOLS) ## Client micro-benchmarks, then the system's figures against baselines (tools/bench; BENCH_N=500 …); JSON in .data/bench, a section appended to docs/benchmarks.md.
+bench: temporal-cli $(BENCH_LANE_TOOLS) ## Client micro-benchmarks, then the system's figures against baselines, the loan phase on the dev and the real server side by side, and where the real server saturates (tools/bench; BENCH_N=500, BENCH_SERVERS=dev,server …); JSON in .data/bench, a section appended to docs/benchmarks.md.
 	@mkdir -p .data/bench
 	$(GO) test -run '^$$' -bench . $(BENCHFLAGS) $(BENCHPKGS) | tee .data/bench/client.txt
 	@$(MAKE) --no-print-directory bench-system BENCH_CLIENT=$(CURDIR)/.data/bench/client.txt
 
 .PHONY: bench-system
-bench-system: temporal-cli $(LANE_TOOLS) ## Just the system's figures (make bench without the client micro-benchmarks).
+bench-system: temporal-cli $(BENCH_LANE_TOOLS) ## Just the system's figures (make bench without the client micro-benchmarks).
 	$(call tool_build,bench)
 	BENCH_CLIENT=$(BENCH_CLIENT) $(BIN)/bench
 

@@ -34,3 +34,24 @@ for sa in $AWDAFLOW_SEARCH_ATTRIBUTES; do
 		echo "search attribute $name ($type) created"
 	fi
 done
+
+# The server reads search attributes through its cache (dynamicconfig.yaml),
+# which learns new ones within its refresh (10 s): wait until a query naming
+# every one is served, so that the worker and the starter, next, are not
+# refused.
+query=""
+for sa in $AWDAFLOW_SEARCH_ATTRIBUTES; do
+	case ${sa#*=} in
+	Bool) term="${sa%%=*} = false" ;;
+	Int | Double) term="${sa%%=*} = 0" ;;
+	*) term="${sa%%=*} = ''" ;;
+	esac
+	query="${query:+$query AND }$term"
+done
+i=0
+until temporal workflow count --address "$TEMPORAL_ADDRESS" --namespace "$NS" --query "$query" >/dev/null 2>&1; do
+	i=$((i + 1))
+	[ "$i" -lt 60 ] || { echo "Temporal does not serve the search attributes of $NS: $query" >&2; exit 1; }
+	sleep 1
+done
+echo "search attributes served"

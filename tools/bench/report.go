@@ -134,12 +134,11 @@ type Results struct {
 	Machine Machine `json:"machine"`
 	Params  Params  `json:"params"`
 
-	Loans     *LoadResult `json:"loans"`
-	Baseline  *LoadResult `json:"baseline"`
-	LoanRatio float64     `json:"loanRatio"` // ours / baseline, loans per second
-	// BaselineShape is the shape the baseline ran (the warm-up loans').
-	BaselineShape Shape        `json:"baselineShape"`
-	History       *HistoryCost `json:"history"`
+	// LoanPhases is the loan phase on each server measured (BENCH_SERVERS),
+	// in the order run; Saturation is ours alone at rising concurrency on
+	// the real server.
+	LoanPhases []*LoanPhase `json:"loanPhases"`
+	Saturation *Saturation  `json:"saturation,omitempty"`
 	// LongWaits is the history cost of loans that wait for weeks (the
 	// simulator's three bench scenarios).
 	LongWaits []loansim.Cost `json:"longWaits,omitempty"`
@@ -176,29 +175,32 @@ type Params struct {
 	WorkerEnv          []string      `json:"workerEnv,omitempty"`
 	TemporalArgs       []string      `json:"temporalArgs,omitempty"`
 	DatabaseQuery      string        `json:"databaseQuery,omitempty"`
-	// Stack is the Temporal server measured on: "dev" (the dev server) or
-	// "server" (the production lane: Temporal's own server on PostgreSQL).
-	Stack string `json:"stack,omitempty"`
-}
-
-// serverName is how the report names the Temporal server of a run.
-func (p Params) serverName() string {
-	if p.Stack == "server" {
-		return "Temporal's own server on PostgreSQL (STACK=server)"
-	}
-	return "the Temporal dev server"
+	// Servers are the Temporal servers the loan phase runs on, in turn:
+	// ServerDev (the dev server) and ServerReal (the production lane:
+	// Temporal's own server on PostgreSQL). The other phases run on the
+	// first.
+	Servers []string `json:"servers"`
+	// Saturation lists the concurrencies of the saturation run on the real
+	// server (empty: none); SaturationN is the loans per step (0: four per
+	// slot, at least 50).
+	Saturation  []int `json:"saturation,omitempty"`
+	SaturationN int   `json:"saturationN,omitempty"`
 }
 
 // Evaluate fills Targets from the figures.
 func (r *Results) Evaluate() {
 	r.Targets = nil
-	if r.Loans != nil && r.Baseline != nil && r.Baseline.Completed > 0 {
-		r.Targets = append(r.Targets, Target{"loan throughput, ours / baseline", "≥ 0.80",
-			fmt.Sprintf("%.2f", r.LoanRatio), r.LoanRatio >= 0.8})
+	for _, p := range r.LoanPhases {
+		if p.Baseline != nil && p.Baseline.Completed > 0 && p.Loans != nil {
+			r.Targets = append(r.Targets, Target{"loan throughput, ours / baseline, " + serverLabel(p.Server), "≥ 0.80",
+				fmt.Sprintf("%.2f", p.LoanRatio), p.LoanRatio >= 0.8})
+		}
 	}
-	if r.History != nil {
-		r.Targets = append(r.Targets, Target{"history events per happy-path loan (max)", "≤ 200",
-			strconv.Itoa(r.History.Events.Max), r.History.Events.Max <= 200})
+	for _, p := range r.LoanPhases {
+		if p.History != nil {
+			r.Targets = append(r.Targets, Target{"history events per happy-path loan (max), " + serverLabel(p.Server), "≤ 200",
+				strconv.Itoa(p.History.Events.Max), p.History.Events.Max <= 200})
+		}
 	}
 	if len(r.LongWaits) > 0 {
 		worstDay, worstRun, ok := 0.0, 0, true
@@ -272,11 +274,14 @@ func (r *Results) WriteMarkdown(w io.Writer) error {
 		"(the machine may be shared: compare ratios, not absolute figures). Total %s; our processes used %.0f CPU-seconds "+
 		"(%s).\n\n",
 		m.CPU, m.Cores, m.MemoryMiB, m.Kernel, m.Go, m.LoadBefore, m.LoadAfter, r.Total.Round(time.Second), cpuTotal(r.CPU).Seconds(), cpuLine(r.CPU))
-	r.writeLoans(b)
-	if h := r.History; h != nil {
-		fmt.Fprintf(b, "**History cost** of a happy-path loan (registration to SETTLED, 3 installments), over %d loans: "+
-			"events min %d, median %d, max %d; bytes min %d, median %d, max %d.\n\n",
-			h.Loans, h.Events.Min, h.Events.Median, h.Events.Max, h.Bytes.Min, h.Bytes.Median, h.Bytes.Max)
+	r.writeLoanPhases(b)
+	r.writeSaturation(b)
+	for _, p := range r.LoanPhases {
+		if h := p.History; h != nil {
+			fmt.Fprintf(b, "**History cost** of a happy-path loan (registration to SETTLED, 3 installments) on the %s, over %d loans: "+
+				"events min %d, median %d, max %d; bytes min %d, median %d, max %d.\n\n", serverLabel(p.Server),
+				h.Loans, h.Events.Min, h.Events.Median, h.Events.Max, h.Bytes.Min, h.Bytes.Median, h.Bytes.Max)
+		}
 	}
 	if len(r.LongWaits) > 0 {
 		fmt.Fprintln(b, "**History over time** (tools/loansim: the real workflow in simulated time; events estimated per run, see its doc):")
@@ -303,29 +308,30 @@ func (r *Results) WriteMarkdown(w io.Writer) error {
 	return err
 }
 
-// writeLoans is the loan throughput table, ours against the baseline.
-func (r *Results) writeLoans(b *strings.Builder) {
+// writeLoans is the loan throughput table of one server, ours against
+// the baseline.
+func (r *Results) writeLoans(b *strings.Builder, lp *LoanPhase) {
 	p := r.Params
-	if r.Loans != nil && r.Baseline != nil && r.Loans.Completed > 0 && r.Baseline.Completed > 0 {
-		fmt.Fprintf(b, "**Loan throughput**: %d happy-path applicants (3 monthly installments) through the API to SETTLED, "+
+	if lp.measured() {
+		fmt.Fprintf(b, "**Loan throughput on the %s**: %d happy-path applicants (3 monthly installments) through the API to SETTLED, "+
 			"%d at a time, status polled every %s (after %d warm-up loans); baseline: the bare workflow of the same shape "+
 			"(%d activities, %d local activities, %d signals, %d updates), driven the same way on the same server "+
 			"(%s, one worker each); ours and the baseline in turns, %d rounds each.\n\n",
-			p.N, p.Concurrency, p.PollInterval, p.Warmup,
-			r.BaselineShape.Count(StepActivity), r.BaselineShape.Count(StepLocalActivity),
-			r.BaselineShape.Count(StepSignal), r.BaselineShape.Count(StepUpdate), p.serverName(), r.Loans.Rounds)
+			serverLabel(lp.Server), p.N, p.Concurrency, p.PollInterval, p.Warmup,
+			lp.BaselineShape.Count(StepActivity), lp.BaselineShape.Count(StepLocalActivity),
+			lp.BaselineShape.Count(StepSignal), lp.BaselineShape.Count(StepUpdate), serverDescription(lp.Server), lp.Loans.Rounds)
 		fmt.Fprintln(b, "| | ours | baseline | ours / baseline |")
 		fmt.Fprintln(b, "|---|---:|---:|---:|")
-		fmt.Fprintf(b, "| completed | %d / %d | %d / %d | |\n", r.Loans.Completed, r.Loans.N, r.Baseline.Completed, r.Baseline.N)
-		fmt.Fprintf(b, "| loans per second | %.2f | %.2f | **%.2f** |\n", r.Loans.PerSecond, r.Baseline.PerSecond, r.LoanRatio)
+		fmt.Fprintf(b, "| completed | %d / %d | %d / %d | |\n", lp.Loans.Completed, lp.Loans.N, lp.Baseline.Completed, lp.Baseline.N)
+		fmt.Fprintf(b, "| loans per second | %.2f | %.2f | **%.2f** |\n", lp.Loans.PerSecond, lp.Baseline.PerSecond, lp.LoanRatio)
 		for _, row := range []struct {
 			name string
 			o, b Latency
-		}{{"start → SETTLED (workflow)", r.Loans.Workflow, r.Baseline.Workflow}, {"first request → SETTLED seen (client)", r.Loans.EndToEnd, r.Baseline.EndToEnd}} {
+		}{{"start → SETTLED (workflow)", lp.Loans.Workflow, lp.Baseline.Workflow}, {"first request → SETTLED seen (client)", lp.Loans.EndToEnd, lp.Baseline.EndToEnd}} {
 			fmt.Fprintf(b, "| %s p50 / p95 / p99 | %s / %s / %s | %s / %s / %s | |\n", row.name,
 				secs(row.o.P50), secs(row.o.P95), secs(row.o.P99), secs(row.b.P50), secs(row.b.P95), secs(row.b.P99))
 		}
-		fmt.Fprintf(b, "| CPU used | %s | %s | |\n\n", cpuLine(r.Loans.CPU), cpuLine(r.Baseline.CPU))
+		fmt.Fprintf(b, "| CPU used | %s | %s | |\n\n", cpuLine(lp.Loans.CPU), cpuLine(lp.Baseline.CPU))
 	}
 }
 
@@ -416,9 +422,14 @@ busy the machine was (load average) and how much CPU our processes used.
 ## How each figure is made
 
 Everything runs as real processes on loopback (` + "`" + `tools/stack` + "`" + `): the worker
-and starter binaries, a Temporal dev server (` + "`" + `temporal server start-dev` + "`" + `,
-SQLite, one history shard), a throwaway PostgreSQL, and the AWDA sandbox
-(in the bench process) on autopilot with no delay between its steps.
+and starter binaries, a throwaway PostgreSQL, the AWDA sandbox (in the
+bench process) on autopilot with no delay between its steps, and a
+Temporal server: the loan phase runs once on each server of
+` + "`" + `BENCH_SERVERS` + "`" + ` (default both, in turn, each on a fresh stack): the dev
+server (` + "`" + `temporal server start-dev` + "`" + `, SQLite, one history shard) and the
+real one (` + "`" + `bin/temporal-server` + "`" + ` on the stack's PostgreSQL, the production
+lane of ` + "`" + `STACK=server` + "`" + `), with one worker and one starter on either. The
+other phases run on the first server of the list.
 
 - **Loan throughput.** ` + "`" + `BENCH_N` + "`" + ` (500) happy-path applicants, 3 monthly
   installments each, driven through the starter's public API by the demo
@@ -431,7 +442,33 @@ SQLite, one history shard), a throwaway PostgreSQL, and the AWDA sandbox
   machine's load weighs on both alike. Loans per second are the settled
   loans over the time spent in their rounds (first request to last SETTLED
   seen). Latencies are given twice: the workflow's start to close in
-  Temporal, and the client's first request to SETTLED seen.
+  Temporal, and the client's first request to SETTLED seen. The same
+  method, N and concurrency run on each server; a table then sets the
+  servers side by side (each one's ratio) with the CPU-seconds per
+  settled loan, ours and the baseline's, and per process (from
+  /proc/<pid>/stat, each process with its children, over the rounds of
+  that side; "self" is the bench process: the sandbox and the drivers).
+  The baseline's CPU per loan over ours moves much less with the shared
+  machine's load than the loans per second do, and the throughput ratio
+  follows it when the cores are the limit.
+- **Saturation.** On the real server, ours alone (no baseline) at each
+  concurrency of ` + "`" + `BENCH_SATURATION` + "`" + ` (10, 25, 50, 100 in flight), with
+  ` + "`" + `BENCH_SATURATION_N` + "`" + ` loans per step (default four per slot, at least
+  50), driven as above: loans per second per step, and the CPU-seconds of
+  each process over the step (the server, PostgreSQL, which holds
+  Temporal's persistence and visibility as well as ours, the worker, the
+  starter, the bench process). Throughput stops growing at the first step
+  whose next one gains less than 10 %; the report names that step's
+  throughput and concurrency, the process with the largest share of our
+  CPU there, and how many of the machine's cores our processes kept busy
+  (all of them: the cores are the limit; fewer: the load average says how
+  much other work the shared machine had). Before the steps, the CPU our
+  processes use over 10 s with no loan in flight is read (the server's
+  own housekeeping); from the CPU a loan cost at the knee, less that idle
+  burn over the step, the report gives the ceiling the machine's cores
+  would allow, ours alone: (cores − idle cores) ÷ CPU-seconds per loan,
+  a figure that moves much less with the neighbours' load than the loans
+  per second do.
 - **Baseline.** A bare workflow that makes the same Temporal moves as a
   happy-path loan: its shape (the sequence of activities, local activities,
   signals and updates) is read from the histories of the warm-up loans,
@@ -444,7 +481,7 @@ SQLite, one history shard), a throwaway PostgreSQL, and the AWDA sandbox
   update the workflow waits for, with the same concurrency and number. It
   runs on its own worker process (` + "`" + `tools/cmd/benchworker` + "`" + `), built
   with the same configuration code and environment as the real worker (same
-  worker options), with the SDK's default data converter, on the same dev
+  worker options), with the SDK's default data converter, on the same
   server. What it leaves out is exactly what we add: the HTTP API and its
   database, the calls to AWDA and their signing, notifications through the
   webhook inbox, payload encryption, search-attribute upserts and timers.

@@ -54,11 +54,22 @@ func TestSummarise(t *testing.T) {
 }
 
 func TestEvaluateAndMarkdown(t *testing.T) {
+	dev := &LoanPhase{Server: ServerDev,
+		Loans: &LoadResult{N: 10, Completed: 10, PerSecond: 3,
+			CPU: map[string]time.Duration{"temporal": 2 * time.Second, "worker": 500 * time.Millisecond, "benchworker": time.Millisecond}},
+		Baseline:  &LoadResult{N: 10, Completed: 10, PerSecond: 4, CPU: map[string]time.Duration{"temporal": time.Second, "benchworker": 300 * time.Millisecond}},
+		LoanRatio: 0.75,
+		History:   &HistoryCost{Loans: 10, Events: Spread{90, 100, 201}, Shape: "LASU"},
+	}
+	real := &LoanPhase{Server: ServerReal,
+		Loans: &LoadResult{N: 10, Completed: 5, PerSecond: 2,
+			CPU: map[string]time.Duration{"temporal-server": 3 * time.Second, "worker": 500 * time.Millisecond, "worker#2": 500 * time.Millisecond}},
+		Baseline:  &LoadResult{N: 10, Completed: 10, PerSecond: 2.4, CPU: map[string]time.Duration{"temporal-server": 2 * time.Second}},
+		LoanRatio: 0.83,
+		History:   &HistoryCost{Loans: 5, Events: Spread{90, 100, 110}, Shape: "LASU"},
+	}
 	r := &Results{
-		Loans:        &LoadResult{N: 10, Completed: 10, PerSecond: 3},
-		Baseline:     &LoadResult{N: 10, Completed: 10, PerSecond: 4},
-		LoanRatio:    0.75,
-		History:      &HistoryCost{Loans: 10, Events: Spread{90, 100, 201}, Shape: "LASU"},
+		LoanPhases:   []*LoanPhase{dev, real},
 		Webhooks:     &BlastResult{N: 100, PerSecond: 800, Latency: Latency{P99: 15 * time.Millisecond}, ByKind: map[string]int{"known": 70}},
 		WebhooksBare: []*BlastResult{{PerSecond: 1000}, {PerSecond: 1000}},
 		WebhookRatio: 0.8,
@@ -69,8 +80,9 @@ func TestEvaluateAndMarkdown(t *testing.T) {
 	for _, tg := range r.Targets {
 		met[tg.Name] = tg.Met
 	}
-	if met["loan throughput, ours / baseline"] || met["history events per happy-path loan (max)"] ||
-		!met["webhook throughput, ours / bare"] || !met["webhook p99 (ours)"] || !met["worker RSS with 5 parked loans"] || len(met) != 5 {
+	if met["loan throughput, ours / baseline, dev server"] || !met["loan throughput, ours / baseline, real server"] ||
+		met["history events per happy-path loan (max), dev server"] || !met["history events per happy-path loan (max), real server"] ||
+		!met["webhook throughput, ours / bare"] || !met["webhook p99 (ours)"] || !met["worker RSS with 5 parked loans"] || len(met) != 7 {
 		t.Fatalf("targets %+v", r.Targets)
 	}
 	path := filepath.Join(t.TempDir(), "benchmarks.md")
@@ -82,11 +94,94 @@ func TestEvaluateAndMarkdown(t *testing.T) {
 	}
 	b, _ := os.ReadFile(path)
 	s := string(b)
-	if !strings.HasPrefix(s, markdownHeader) || strings.Count(s, "# Benchmarks") != 1 || strings.Count(s, "| loans per second | 3.00 | 4.00 | **0.75** |") != 2 {
+	if !strings.HasPrefix(s, markdownHeader) || strings.Count(s, "# Benchmarks") != 1 || strings.Count(s, "| loans per second | 3.00 | 4.00 | **0.75** |") != 2 ||
+		strings.Count(s, "| loans per second | 2.00 | 2.40 | **0.83** |") != 2 {
 		t.Fatalf("markdown:\n%s", s)
+	}
+	// Side by side: one row per server, and CPU-ms per loan with the real
+	// server's binary under "temporal" and the replicas summed; the
+	// benchworker's idle millisecond in our rounds is under the threshold.
+	for _, want := range []string{
+		"| dev server | 3.00 | 4.00 | **0.75** | 0.00 s / 0.00 s | 0.250 / 0.130 | 0.52 |",
+		"| real server | 2.00 | 2.40 | **0.83** | 0.00 s / 0.00 s | 0.800 / 0.200 | 0.25 |",
+		"| CPU-ms per loan | dev server: ours | dev server: baseline | real server: ours | real server: baseline |",
+		"| benchworker | – | 30 | – | – |",
+		"| temporal | 200 | 100 | 600 | 200 |",
+		"| worker | 50 | – | 200 | – |",
+		"| total | 250 | 130 | 800 | 200 |",
+	} {
+		if strings.Count(s, want) != 2 {
+			t.Fatalf("want %q in each section:\n%s", want, s)
+		}
 	}
 	if _, err := json.Marshal(r); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func sat(c int, perSecond float64, elapsed time.Duration, cpu map[string]time.Duration) SaturationStep {
+	return SaturationStep{Concurrency: c, Loans: &LoadResult{N: 40, Completed: 40, PerSecond: perSecond, Elapsed: elapsed, CPU: cpu}, Load: 3}
+}
+
+func TestSaturationKneeAndBottleneck(t *testing.T) {
+	s := &Saturation{Server: ServerReal, Steps: []SaturationStep{
+		sat(10, 2, 10*time.Second, map[string]time.Duration{"temporal-server": 6 * time.Second, "worker": 2 * time.Second}),
+		sat(25, 4, 10*time.Second, map[string]time.Duration{"temporal-server": 12 * time.Second, "worker": 4 * time.Second, "postgres": 2 * time.Second}),
+		// +5 %: no longer growing, so the knee is the step before.
+		sat(50, 4.2, 10*time.Second, map[string]time.Duration{"temporal-server": 13 * time.Second, "worker": 4 * time.Second, "postgres": 2 * time.Second}),
+		sat(100, 5, 10*time.Second, map[string]time.Duration{"temporal-server": 14 * time.Second}),
+	}}
+	// The step at 100 is the best: the verdict names it beside the knee.
+	s.Analyse(2)
+	if s.idleCores() != 0 {
+		t.Fatal("no idle reading: nothing to take off")
+	}
+	if !s.Saturated || s.Knee != 1 || s.Bottleneck != "temporal" || s.Share < 0.666 || s.Share > 0.667 || s.BusyCores != 1.8 ||
+		s.CPUPerLoan != 450*time.Millisecond || s.Ceiling < 4.44 || s.Ceiling > 4.45 {
+		t.Fatalf("%+v", s)
+	}
+	v := s.Verdict()
+	for _, want := range []string{"Saturates at ~4.00 loans/s at concurrency 25 (concurrency 50 gave 4.20 loans/s; the best step, concurrency 100, 5.00)",
+		"the temporal process uses 67 % of our processes' CPU", "1.80 of the machine's 2 cores busy", "the cores are the limit",
+		"A loan costs 0.45 CPU-seconds there beyond the 0.00 cores our processes burn idle: the 2 cores, ours alone, would give at most ~4.4 loans/s"} {
+		if !strings.Contains(v, want) {
+			t.Fatalf("verdict %q lacks %q", v, want)
+		}
+	}
+
+	// What the processes burn idle comes off the cost of a loan and off
+	// the cores a loan can use: 0.2 cores over the 10 s step is 2 s of the
+	// 18 s, so (18-2)/40 = 0.4 s a loan, and (2-0.2)/0.4 = 4.5 loans/s.
+	s.Idle, s.IdleFor = map[string]time.Duration{"temporal-server": time.Second, "postgres": time.Second}, 10*time.Second
+	s.Analyse(2)
+	if s.CPUPerLoan != 400*time.Millisecond || s.Ceiling < 4.49 || s.Ceiling > 4.51 {
+		t.Fatalf("with idle: %+v", s)
+	}
+	var idle strings.Builder
+	(&Results{Saturation: s}).writeSaturation(&idle)
+	if !strings.Contains(idle.String(), "Idle, before the steps (10s with no loan in flight): 0.20 cores busy (postgres 1.0 s, temporal-server 1.0 s).") ||
+		!strings.Contains(idle.String(), "A loan costs 0.40 CPU-seconds there beyond the 0.20 cores our processes burn idle") {
+		t.Fatalf("idle:\n%s", idle.String())
+	}
+
+	// Still growing at the last step: the best step, not saturated, and
+	// idle cores are not called the limit.
+	s = &Saturation{Server: ServerReal, Steps: []SaturationStep{
+		sat(10, 2, 10*time.Second, map[string]time.Duration{"worker": 3 * time.Second, "temporal": 2 * time.Second}),
+		sat(25, 3, 10*time.Second, map[string]time.Duration{"worker": 5 * time.Second, "temporal": 4 * time.Second}),
+	}}
+	s.Analyse(2)
+	v = s.Verdict()
+	if s.Saturated || s.Knee != 1 || s.Bottleneck != "worker" || !strings.Contains(v, "Not saturated by concurrency 25") || strings.Contains(v, "the cores are the limit") {
+		t.Fatalf("%+v: %s", s, v)
+	}
+	var b strings.Builder
+	(&Results{Saturation: s}).writeSaturation(&b)
+	if !strings.Contains(b.String(), "| 25 | 40 / 40 | 3.00 |") || !strings.Contains(b.String(), "| 0.90 | 3.0 | temporal 4.0 s, worker 5.0 s |") {
+		t.Fatalf("table:\n%s", b.String())
+	}
+	if (&Saturation{}).Verdict() != "no step completed" {
+		t.Fatal("empty saturation")
 	}
 }
 

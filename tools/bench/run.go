@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -62,7 +63,6 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		return nil, err
 	}
 	res := &Results{Machine: DescribeMachine(root), Params: cfg.Params, Phases: map[string]time.Duration{}}
-	cpu0, _ := stack.CPUTimes()
 	defer func() {
 		res.Total = time.Since(began)
 		res.Machine.LoadAfter = LoadAverage()
@@ -71,7 +71,18 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	if cfg.RunID == "" {
 		cfg.RunID = demo.NewRunID(time.Now())
 	}
-	r := &run{ctx: ctx, cfg: cfg, res: res, logf: logf}
+	if len(cfg.Servers) == 0 {
+		cfg.Servers = []string{ServerDev}
+	}
+	res.Params.Servers = cfg.Servers
+	// One build for every stack: the first builds into binDir, the next
+	// find the binaries there.
+	binDir, err := os.MkdirTemp("", "awdaflow-bench-bin-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(binDir)
+	r := &run{ctx: ctx, cfg: cfg, res: res, logf: logf, binDir: binDir}
 	if err := r.clientBench(); err != nil {
 		return res, err
 	}
@@ -85,56 +96,86 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		return res, err
 	}
 
-	var s *stack.Stack
-	if err := r.phase("stack", func() (err error) {
-		if cfg.TemporalAddress != "" {
-			if err := testenv.RegisterSearchAttributes(ctx, cfg.TemporalAddress, "default"); err != nil {
-				return err
-			}
-		}
-		s, err = stack.Start(ctx, r.stackOptions())
-		return err
-	}); err != nil {
-		return res, err
-	}
-	defer func() {
-		if err := s.Close(); err != nil {
-			logf("stack close: %v", err)
-		}
-	}()
-	// Read before Close (deferred functions run last first): once reaped,
-	// the children's time is all ours.
-	defer func() {
-		if cpu1, err := stack.CPUTimes(); err == nil {
-			res.CPU = stack.CPUDelta(cpu0, cpu1)
-		}
-	}()
-
-	refs, err := r.loans(s)
-	if err != nil {
-		return res, err
-	}
-	if !cfg.Skip["webhooks"] && len(refs) > 0 {
-		if err := r.phase("webhooks", func() error { return runWebhooks(ctx, s, cfg, refs, res, logf) }); err != nil {
-			return res, err
-		}
-	}
-	if !cfg.Skip["parked"] {
-		if err := r.parked(s); err != nil {
+	for i, server := range cfg.Servers {
+		if err := r.onServer(server, i == 0); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
 }
 
+// onServer starts a stack on server and measures the loan phase there;
+// first runs the other phases on it too, and the real server the
+// saturation steps. The CPU of the stack's processes adds to res.CPU.
+func (r *run) onServer(server string, first bool) error {
+	ctx, cfg, res := r.ctx, r.cfg, r.res
+	var s *stack.Stack
+	cpu0, _ := stack.CPUTimes()
+	if err := r.phase("stack, "+serverLabel(server), func() (err error) {
+		if cfg.TemporalAddress != "" {
+			if err := testenv.RegisterSearchAttributes(ctx, cfg.TemporalAddress, "default"); err != nil {
+				return err
+			}
+		}
+		s, err = stack.Start(ctx, r.stackOptions(server))
+		return err
+	}); err != nil {
+		return err
+	}
+	defer func() {
+		if err := s.Close(); err != nil {
+			r.logf("stack close: %v", err)
+		}
+	}()
+	// Read before Close (deferred functions run last first): once reaped,
+	// the children's time is all ours.
+	defer func() {
+		if cpu1, err := stack.CPUTimes(); err == nil {
+			if res.CPU == nil {
+				res.CPU = map[string]time.Duration{}
+			}
+			for k, v := range stack.CPUDelta(cpu0, cpu1) {
+				res.CPU[procGroup(k)] += v
+			}
+		}
+	}()
+
+	refs, err := r.loans(s, server)
+	if err != nil {
+		return err
+	}
+	if server == ServerReal && len(cfg.Saturation) > 0 && !cfg.Skip["saturation"] {
+		if err := r.saturation(s, server); err != nil {
+			return err
+		}
+	}
+	if !first {
+		return nil
+	}
+	if !cfg.Skip["webhooks"] && len(refs) > 0 {
+		if err := r.phase("webhooks", func() error { return runWebhooks(ctx, s, cfg, refs, res, r.logf) }); err != nil {
+			return err
+		}
+	}
+	if !cfg.Skip["parked"] {
+		return r.parked(s)
+	}
+	return nil
+}
+
 // stackOptions: one worker and one starter on either server (the baseline
-// has one worker).
-func (r *run) stackOptions() stack.Options {
+// has one worker); each server's logs in a folder of their own.
+func (r *run) stackOptions(server string) stack.Options {
 	cfg := r.cfg
+	logDir := cfg.LogDir
+	if logDir != "" && len(cfg.Servers) > 1 {
+		logDir = filepath.Join(logDir, server)
+	}
 	return stack.Options{
-		Server: cfg.Stack == "server" && cfg.TemporalAddress == "", Workers: 1, Starters: 1,
+		Server: server == ServerReal && cfg.TemporalAddress == "", Workers: 1, Starters: 1,
 		TemporalAddress: cfg.TemporalAddress,
-		LogDir:          cfg.LogDir,
+		LogDir:          logDir,
+		BinDir:          r.binDir,
 		Build:           []string{"./tools/cmd/benchworker"},
 		Sandbox:         sandbox.Config{Seed: cfg.Seed, Autopilot: sandbox.Autopilot{Enabled: true, NoDelay: true}},
 		WorkerEnv:       cfg.WorkerEnv,
@@ -146,10 +187,11 @@ func (r *run) stackOptions() stack.Options {
 
 // run is one Run: its phases add to res.
 type run struct {
-	ctx  context.Context
-	cfg  Config
-	res  *Results
-	logf func(format string, args ...any)
+	ctx    context.Context
+	cfg    Config
+	res    *Results
+	logf   func(format string, args ...any)
+	binDir string // the stacks' worker, starter and benchworker
 }
 
 // phase runs fn as the phase name, timed into res.Phases.
@@ -179,10 +221,11 @@ func (r *run) clientBench() error {
 	return err
 }
 
-// loans measures our loans against the baseline (unless skipped) and
-// returns the refs of the loans measured.
-func (r *run) loans(s *stack.Stack) ([]string, error) {
-	ctx, cfg, res := r.ctx, r.cfg, r.res
+// loans measures our loans against the baseline on server (unless
+// skipped) and returns the refs of the loans measured.
+func (r *run) loans(s *stack.Stack, server string) ([]string, error) {
+	ctx, cfg := r.ctx, r.cfg
+	lp := &LoanPhase{Server: server}
 	lo := LoanOptions{N: cfg.N, Concurrency: cfg.Concurrency, PollInterval: cfg.PollInterval, Seed: cfg.Seed, Timeout: cfg.ApplicantTimeout, RunID: cfg.RunID}
 
 	// The baseline knows nothing of our codec: a client of its own.
@@ -194,6 +237,7 @@ func (r *run) loans(s *stack.Stack) ([]string, error) {
 	if cfg.Skip["loans"] {
 		return nil, nil
 	}
+	r.res.LoanPhases = append(r.res.LoanPhases, lp)
 	if err := r.phase("baseline worker", func() error {
 		port, err := testenv.FreePort()
 		if err != nil {
@@ -206,7 +250,7 @@ func (r *run) loans(s *stack.Stack) ([]string, error) {
 	}); err != nil {
 		return nil, err
 	}
-	shape, err := r.warmUp(s, plain, lo)
+	shape, err := r.warmUp(s, plain, lo, lp)
 	if err != nil {
 		return nil, err
 	}
@@ -214,20 +258,20 @@ func (r *run) loans(s *stack.Stack) ([]string, error) {
 	if err != nil {
 		return refs, err
 	}
-	res.Loans, res.Baseline = Merge(ours...), Merge(base...)
-	res.LoanRatio = res.Loans.PerSecond / res.Baseline.PerSecond
-	r.logf("   ours %.2f loans/s (workflow p50 %s, p99 %s), baseline %.2f /s (p50 %s, p99 %s): ratio %.2f",
-		res.Loans.PerSecond, res.Loans.Workflow.P50.Round(time.Millisecond), res.Loans.Workflow.P99.Round(time.Millisecond),
-		res.Baseline.PerSecond, res.Baseline.Workflow.P50.Round(time.Millisecond), res.Baseline.Workflow.P99.Round(time.Millisecond), res.LoanRatio)
-	if res.Loans.Completed != cfg.N {
-		res.Notes = append(res.Notes, fmt.Sprintf("only %d of %d loans settled: %v", res.Loans.Completed, cfg.N, res.Loans.Outcomes))
+	lp.Loans, lp.Baseline = Merge(ours...), Merge(base...)
+	lp.LoanRatio = lp.Loans.PerSecond / lp.Baseline.PerSecond
+	r.logf("   %s: ours %.2f loans/s (workflow p50 %s, p99 %s), baseline %.2f /s (p50 %s, p99 %s): ratio %.2f", serverLabel(server),
+		lp.Loans.PerSecond, lp.Loans.Workflow.P50.Round(time.Millisecond), lp.Loans.Workflow.P99.Round(time.Millisecond),
+		lp.Baseline.PerSecond, lp.Baseline.Workflow.P50.Round(time.Millisecond), lp.Baseline.Workflow.P99.Round(time.Millisecond), lp.LoanRatio)
+	if lp.Loans.Completed != cfg.N {
+		r.res.Notes = append(r.res.Notes, fmt.Sprintf("%s: only %d of %d loans settled: %v", serverLabel(server), lp.Loans.Completed, cfg.N, lp.Loans.Outcomes))
 	}
-	return refs, r.history(s, refs, shape)
+	return refs, r.history(s, refs, shape, lp)
 }
 
 // warmUp runs the warm-up loans, which also give the baseline its shape,
 // and the baseline's own warm-up.
-func (r *run) warmUp(s *stack.Stack, plain client.Client, lo LoanOptions) (Shape, error) {
+func (r *run) warmUp(s *stack.Stack, plain client.Client, lo LoanOptions, lp *LoanPhase) (Shape, error) {
 	warm := lo
 	warm.N = max(1, r.cfg.Warmup) // at least one: its history is the baseline's shape
 	warm.Concurrency = max(1, min(r.cfg.Concurrency, warm.N))
@@ -245,7 +289,7 @@ func (r *run) warmUp(s *stack.Stack, plain client.Client, lo LoanOptions) (Shape
 		if err != nil {
 			return err
 		}
-		shape, r.res.BaselineShape = h.Shape, h.Shape
+		shape, lp.BaselineShape = h.Shape, h.Shape
 		r.logf("   baseline shape %s", shape)
 		_, err = RunBaseline(r.ctx, plain, shape, warm)
 		return err
@@ -304,16 +348,17 @@ func (r *run) rounds(s *stack.Stack, plain client.Client, lo LoanOptions, shape 
 }
 
 // history measures the histories of the loans measured.
-func (r *run) history(s *stack.Stack, refs []string, shape Shape) error {
+func (r *run) history(s *stack.Stack, refs []string, shape Shape, lp *LoanPhase) error {
 	res := r.res
 	return r.phase("history", func() (err error) {
-		res.History, err = MeasureHistories(r.ctx, s.Client, refs)
+		lp.History, err = MeasureHistories(r.ctx, s.Client, refs)
 		if err == nil {
-			r.logf("   events min %d median %d max %d; bytes median %d; shape %s", res.History.Events.Min, res.History.Events.Median,
-				res.History.Events.Max, res.History.Bytes.Median, res.History.Shape)
-			if res.History.Shape != shape {
-				res.Notes = append(res.Notes, fmt.Sprintf("the baseline ran the warm-up loans' shape %s; the measured loans' most common one is %s (%d shapes in all)",
-					shape, res.History.Shape, res.History.Shapes))
+			h := lp.History
+			r.logf("   events min %d median %d max %d; bytes median %d; shape %s", h.Events.Min, h.Events.Median,
+				h.Events.Max, h.Bytes.Median, h.Shape)
+			if h.Shape != shape {
+				res.Notes = append(res.Notes, fmt.Sprintf("%s: the baseline ran the warm-up loans' shape %s; the measured loans' most common one is %s (%d shapes in all)",
+					serverLabel(lp.Server), shape, h.Shape, h.Shapes))
 			}
 		}
 		return err
@@ -396,4 +441,71 @@ func runWebhooks(ctx context.Context, s *stack.Stack, cfg Config, refs []string,
 	}
 	res.InboxByStatus, err = InboxCounts(ctx, s.Pool)
 	return err
+}
+
+// saturation runs ours alone at each concurrency of cfg.Saturation, on the
+// stack's server, and finds where throughput stops growing.
+func (r *run) saturation(s *stack.Stack, server string) error {
+	cfg := r.cfg
+	sat := &Saturation{Server: server}
+	r.res.Saturation = sat
+	if err := r.phase("saturation, idle", func() error {
+		var err error
+		sat.Idle, err = idleCPU(r.ctx, SaturationIdle)
+		sat.IdleFor = SaturationIdle
+		r.logf("   idle for %s: %s", SaturationIdle, cpuLine(sat.Idle))
+		return err
+	}); err != nil {
+		return err
+	}
+	for _, c := range cfg.Saturation {
+		o := LoanOptions{Prefix: fmt.Sprintf("sat%d", c), RunID: cfg.RunID, N: cfg.SaturationN, Concurrency: c,
+			PollInterval: cfg.PollInterval, Seed: cfg.Seed, Timeout: cfg.ApplicantTimeout}
+		if o.N == 0 {
+			o.N = max(50, 4*c)
+		}
+		err := r.phase(fmt.Sprintf("saturation, %d in flight", c), func() error {
+			lr, _, err := RunLoans(r.ctx, s, o)
+			if err != nil {
+				return err
+			}
+			st := SaturationStep{Concurrency: c, Loans: lr, Load: LoadAverage()}
+			sat.Steps = append(sat.Steps, st)
+			r.logf("   %d of %d settled in %s: %.2f loans/s, %.2f cores busy (%s)", lr.Completed, o.N,
+				lr.Elapsed.Round(time.Millisecond), lr.PerSecond, st.busyCores(), cpuLine(lr.CPU))
+			return nil
+		})
+		sat.Analyse(r.res.Machine.Cores)
+		if err != nil {
+			return err
+		}
+	}
+	r.logf("   %s", sat.Verdict())
+	return nil
+}
+
+// SaturationIdle is how long the saturation run reads the processes' idle
+// CPU before its steps.
+const SaturationIdle = 10 * time.Second
+
+// idleCPU is the CPU each process group uses over d with nothing to do.
+func idleCPU(ctx context.Context, d time.Duration) (map[string]time.Duration, error) {
+	cpu0, err := stack.CPUTimes()
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	cpu1, err := stack.CPUTimes()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]time.Duration{}
+	for k, v := range stack.CPUDelta(cpu0, cpu1) {
+		out[procGroup(k)] += v
+	}
+	return out, nil
 }

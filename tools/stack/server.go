@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -355,9 +356,12 @@ func (s *Stack) serverReady(ctx context.Context, setup bool) error {
 }
 
 // serverStep is one attempt: dial, register the namespace and the search
-// attributes when missing, and count the namespace's workflows, which
-// fails until the frontend's namespace cache knows it (a workflow started
-// before would be refused).
+// attributes when missing, and count the namespace's workflows with a query
+// on every search attribute, which fails until the frontend's namespace
+// cache knows the namespace and its attributes (a workflow started before
+// would be refused). The server reads search attributes through its cache
+// (deploy/temporal/dynamicconfig.yaml), refreshed every 10 s, so attributes
+// registered here show only after a refresh.
 func (s *Stack) serverStep(ctx context.Context, setup bool) error {
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -374,8 +378,25 @@ func (s *Stack) serverStep(ctx context.Context, setup bool) error {
 			return err
 		}
 	}
-	_, err = c.CountWorkflow(dctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: s.Namespace})
+	_, err = c.CountWorkflow(dctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: s.Namespace, Query: searchAttributesProbe()})
 	return err
+}
+
+// searchAttributesProbe is a visibility query that names every search
+// attribute of the workflow: refused while the server does not know one.
+func searchAttributesProbe() string {
+	var terms []string
+	for _, sa := range testenv.SearchAttributes {
+		switch sa.Type {
+		case enumspb.INDEXED_VALUE_TYPE_BOOL:
+			terms = append(terms, sa.Name+" = false")
+		case enumspb.INDEXED_VALUE_TYPE_INT:
+			terms = append(terms, sa.Name+" = 0")
+		default:
+			terms = append(terms, sa.Name+" = ''")
+		}
+	}
+	return strings.Join(terms, " AND ")
 }
 
 // NamespaceRetention is the retention of the namespace the lane creates

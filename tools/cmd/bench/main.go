@@ -1,8 +1,10 @@
 // Command bench is `make bench`: it starts the whole system on loopback
-// (tools/stack), measures loan throughput against a bare baseline, the
-// history cost of a loan, webhook ingestion against a bare handler and the
-// memory of parked loans (package bench), prints a summary, writes the
-// results as JSON and appends a Markdown section to docs/benchmarks.md.
+// (tools/stack), measures loan throughput against a bare baseline on the
+// Temporal dev server and on Temporal's own server (side by side), where
+// the latter saturates, the history cost of a loan, webhook ingestion
+// against a bare handler and the memory of parked loans (package bench),
+// prints a summary, writes the results as JSON and appends a Markdown
+// section to docs/benchmarks.md.
 //
 // Settings come from the environment (defaults are issue 6's figures):
 //
@@ -17,18 +19,24 @@
 //	BENCH_PARK_CONCURRENCY=50    of them created at a time
 //	BENCH_SETTLE=5s              how long the parked loans sit before the memory reading
 //	BENCH_SEED=1                 seed of the applicants, sandbox and notifications
-//	BENCH_SKIP=                  phases to leave out: loans,webhooks,parked
+//	BENCH_SERVERS=dev,server     the servers the loan phase runs on, in turn (dev: the Temporal dev server;
+//	                             server: Temporal's own server on PostgreSQL); the other phases run on the
+//	                             first; default dev,server, or server alone with STACK=server
+//	BENCH_SATURATION=10,25,50,100 concurrencies of the saturation run (ours alone, on the real server; empty: none)
+//	BENCH_SATURATION_N=0         loans per saturation step (0: four per slot, at least 50)
+//	BENCH_SKIP=                  phases to leave out: loans,saturation,webhooks,parked
 //	BENCH_WORKER_ENV=            extra worker settings, e.g. WORKER_STICKY_CACHE_SIZE=1000 (comma-separated)
 //	BENCH_DATABASE_QUERY=        added to the worker's and starter's DATABASE_URL, e.g. application_name=bench
 //	BENCH_TEMPORAL_ARGS=         extra `temporal server start-dev` arguments
 //	BENCH_RUN_ID=                in every applicant ref and baseline workflow ID (default: from the time)
-//	BENCH_TEMPORAL_ADDRESS=      measure on this running Temporal server (e.g. make run STACK=server's 127.0.0.1:7233)
-//	STACK=dev                    dev: the Temporal dev server; server: Temporal's own server on PostgreSQL
+//	BENCH_TEMPORAL_ADDRESS=      measure on this running Temporal server (e.g. make run STACK=server's 127.0.0.1:7233);
+//	                             BENCH_SERVERS then names that one server (dev or server)
+//	STACK=dev                    server: BENCH_SERVERS defaults to server alone
 //	BENCH_CLIENT=                file with the output of `go test -bench -benchmem ./awda/`
 //	BENCH_JSON=.data/bench/results.json
 //	BENCH_MD=docs/benchmarks.md  (empty: do not append)
 //	BENCH_LOG_DIR=.data/bench/logs
-//	BENCH_TIMEOUT=20m            the whole run
+//	BENCH_TIMEOUT=45m            the whole run
 //
 // It exits 1 when a phase fails (what was measured is still written to the
 // JSON file, but nothing is appended to the Markdown), 0 otherwise, whether
@@ -41,6 +49,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -184,7 +193,7 @@ func config() (bench.Config, output, error) {
 			WorkerEnv:          list(e.str("BENCH_WORKER_ENV", "")),
 			TemporalArgs:       strings.Fields(e.str("BENCH_TEMPORAL_ARGS", "")),
 			DatabaseQuery:      e.str("BENCH_DATABASE_QUERY", ""),
-			Stack:              e.str("STACK", "dev"),
+			SaturationN:        e.int("BENCH_SATURATION_N", 0),
 		},
 		RunID:            e.str("BENCH_RUN_ID", ""),
 		TemporalAddress:  e.str("BENCH_TEMPORAL_ADDRESS", ""),
@@ -196,22 +205,63 @@ func config() (bench.Config, output, error) {
 		Skip:             map[string]bool{},
 	}
 	for _, s := range list(e.str("BENCH_SKIP", "")) {
+		if s != "loans" && s != "saturation" && s != "webhooks" && s != "parked" {
+			e.errs = append(e.errs, "BENCH_SKIP: "+s+": want loans, saturation, webhooks or parked")
+		}
 		cfg.Skip[s] = true
 	}
+	servers(&e, &cfg)
 	o.jsonPath = e.str("BENCH_JSON", ".data/bench/results.json")
 	o.mdPath = e.str("BENCH_MD", "docs/benchmarks.md")
-	o.timeout = e.dur("BENCH_TIMEOUT", 20*time.Minute)
+	o.timeout = e.dur("BENCH_TIMEOUT", 45*time.Minute)
 	if cfg.N == 0 || cfg.Rounds == 0 || cfg.Concurrency == 0 || cfg.WebhookConcurrency == 0 || cfg.ParkConcurrency == 0 {
 		e.errs = append(e.errs, "BENCH_N and the concurrencies must be positive")
-	}
-	if cfg.Stack != "dev" && cfg.Stack != "server" {
-		e.errs = append(e.errs, "STACK: want dev (the Temporal dev server) or server (Temporal's own server on PostgreSQL)")
 	}
 	if len(e.errs) > 0 {
 		return cfg, o, fmt.Errorf("configuration:\n  %s", strings.Join(e.errs, "\n  "))
 	}
 
 	return cfg, o, nil
+}
+
+// servers reads STACK, BENCH_SERVERS and BENCH_SATURATION into cfg.
+func servers(e *env, cfg *bench.Config) {
+	stackName := e.str("STACK", "dev")
+	def := bench.ServerDev + "," + bench.ServerReal
+	switch stackName {
+	case "dev":
+	case "server":
+		def = bench.ServerReal
+	default:
+		e.errs = append(e.errs, "STACK: want dev (the Temporal dev server) or server (Temporal's own server on PostgreSQL)")
+	}
+	cfg.Servers = nil
+	for _, s := range list(e.str("BENCH_SERVERS", def)) {
+		switch {
+		case s != bench.ServerDev && s != bench.ServerReal:
+			e.errs = append(e.errs, "BENCH_SERVERS: "+s+": want dev or server")
+		case slices.Contains(cfg.Servers, s):
+			e.errs = append(e.errs, "BENCH_SERVERS: "+s+" twice")
+		default:
+			cfg.Servers = append(cfg.Servers, s)
+		}
+	}
+	if len(cfg.Servers) == 0 {
+		e.errs = append(e.errs, "BENCH_SERVERS: name dev, server or both")
+	}
+	if cfg.TemporalAddress != "" && len(cfg.Servers) != 1 {
+		e.errs = append(e.errs, "BENCH_TEMPORAL_ADDRESS: set BENCH_SERVERS to the one server it is (dev or server)")
+	}
+	for _, s := range list(e.str("BENCH_SATURATION", "10,25,50,100")) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			e.errs = append(e.errs, "BENCH_SATURATION: "+s+": want positive integers, e.g. 10,25,50,100")
+			continue
+		}
+		cfg.Saturation = append(cfg.Saturation, n)
+	}
+	slices.Sort(cfg.Saturation) // the steps rise
+	cfg.Saturation = slices.Compact(cfg.Saturation)
 }
 
 // writeJSON writes the results to path, creating its directory.
