@@ -318,7 +318,11 @@ func (c *checker) loanTransitions(a *Applicant) {
 			switch {
 			case from != loanStatus:
 				c.fail(CheckTransitions, a.Ref, "%s: recorded from %s, but the loan status was %s", at, orDash(t.From), orDash(string(loanStatus)))
-			case loanStatus.Terminal():
+			case loanStatus.Terminal() && (from != to || t.EventID == ""):
+				// A repeat of the final status from an event of its own
+				// (AWDA sends SETTLED again) is recorded and moves nothing,
+				// as the workflow records every repeat; anything else after
+				// it is a move.
 				c.fail(CheckTransitions, a.Ref, "%s: after the final status %s", at, loanStatus)
 			case from == to && t.EventID == "":
 				c.fail(CheckTransitions, a.Ref, "%s: a repeat of the status without a notification", at)

@@ -181,6 +181,23 @@ func TestCleanRunPasses(t *testing.T) {
 
 // A loan that continued as new has two runs under its ID, chained: that is
 // no second start.
+// AWDA may send the final status again, as an event of its own, before the
+// loan's stage has ended: the workflow records the repeat, which moves
+// nothing. A move after the final status is still flagged.
+func TestRepeatOfTheFinalStatusIsNoMove(t *testing.T) {
+	o := cleanRun()
+	a := byScenario(o, demo.Happy)
+	i := indexOf(a, workflows.KindLoanStatus, string(awda.LoanSettled))
+	insert(a, i+1, loanTr(awda.LoanSettled, awda.LoanSettled, a.Ref+"-again"))
+	if r := Check(o); !r.OK() {
+		t.Fatalf("violations: %v", r.Violations)
+	}
+	insert(a, i+2, loanTr(awda.LoanSettled, awda.LoanRepaying, a.Ref+"-back"))
+	if r := Check(o); r.Failed(CheckTransitions) == 0 {
+		t.Fatal("a move after the final status passed")
+	}
+}
+
 func TestContinueAsNewChainIsOneLoan(t *testing.T) {
 	o := cleanRun()
 	a := &o.Applicants[0]
