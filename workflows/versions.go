@@ -38,4 +38,12 @@ const (
 	// (a run reset to before its submit), the submit's duplicate answer
 	// and the loan-info read that follows it take its status.
 	changePushBeforeSubmit = "push-before-submit"
+	// changePublishUserID: AWDA's user ID is published (the read model,
+	// through which the inbox routes AWDA's authorization callbacks) as soon
+	// as register returns it, instead of when the loan first rests, in
+	// AUTHORIZATIONS. AWDA may call back before the loan gets there (an
+	// eligibility check retried while AWDA is busy or Temporal restarts),
+	// and a callback with no application for its user is orphaned after
+	// STARTER_ORPHAN_GRACE. Found by make chaos STACK=server.
+	changePublishUserID = "publish-user-id"
 )
