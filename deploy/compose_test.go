@@ -23,7 +23,7 @@ import (
 
 // The stack's services: the long-running ones and the one-shot jobs.
 var (
-	longRunning = []string{"postgres", "temporal", "temporal-ui", "worker", "starter", "sandbox"}
+	longRunning = []string{"postgres", "temporal", "temporal-ui", "worker", "starter", "proxy", "sandbox"}
 	jobs        = []string{"temporal-schema", "temporal-setup", "migrate"}
 	// Ours: built from the Dockerfile, binary chosen by entrypoint.
 	ours = map[string]string{"migrate": "starter", "worker": "worker", "starter": "starter", "sandbox": "awda-sandbox"}
@@ -220,6 +220,7 @@ func TestDependencies(t *testing.T) {
 		"migrate":         {"postgres": "service_healthy"},
 		"worker":          {"migrate": "service_completed_successfully", "temporal-setup": "service_completed_successfully"},
 		"starter":         {"migrate": "service_completed_successfully", "temporal-setup": "service_completed_successfully"},
+		"proxy":           {"starter": "service_healthy"},
 	}
 	for name, s := range c.Services {
 		got := map[string]string{}
@@ -276,22 +277,31 @@ func TestPorts(t *testing.T) {
 			published[parts[1]] = name
 		}
 	}
-	if len(svcs["worker"].Ports) != 0 {
-		t.Error("worker publishes a host port: `--scale worker=N` would collide")
+	// The replicas publish no host port, so that `--scale worker=N` and
+	// `--scale starter=N` do not collide; they expose where they listen.
+	for name, addrVar := range map[string]string{"worker": config.EnvHTTPAddr, "starter": "STARTER_HTTP_ADDR"} {
+		s := svcs[name]
+		if len(s.Ports) != 0 {
+			t.Errorf("%s publishes host port %v: `--scale %s=N` would collide", name, s.Ports, name)
+		}
+		if !slices.Contains(s.Expose, listenPort(t, s.Environment[addrVar])) {
+			t.Errorf("%s: expose %v does not include its %s", name, s.Expose, addrVar)
+		}
 	}
 	// What each service publishes is where it listens.
 	for name, addrVar := range map[string]string{"starter": "STARTER_HTTP_ADDR", "sandbox": "SANDBOX_ADDR"} {
 		s := svcs[name]
-		lp := listenPort(t, s.Environment[addrVar])
-		if len(s.Ports) != 1 || !strings.HasSuffix(s.Ports[0], ":"+lp) {
-			t.Errorf("%s listens on %s but publishes %v", name, lp, s.Ports)
-		}
 		if host, _, _ := net.SplitHostPort(s.Environment[addrVar]); host != "0.0.0.0" {
 			t.Errorf("%s: %s=%s must listen on all interfaces in a container", name, addrVar, s.Environment[addrVar])
 		}
 	}
-	if w := svcs["worker"]; !slices.Contains(w.Expose, listenPort(t, w.Environment[config.EnvHTTPAddr])) {
-		t.Errorf("worker: expose %v does not include its %s", w.Expose, config.EnvHTTPAddr)
+	if s, lp := svcs["sandbox"], listenPort(t, svcs["sandbox"].Environment["SANDBOX_ADDR"]); len(s.Ports) != 1 || !strings.HasSuffix(s.Ports[0], ":"+lp) {
+		t.Errorf("sandbox listens on %s but publishes %v", lp, s.Ports)
+	}
+	// STARTER_PORT is the proxy's, where its starters frontend listens.
+	if p := svcs["proxy"]; len(p.Ports) != 1 || !strings.HasSuffix(p.Ports[0], ":"+haproxyBind(t, loadHAProxy(t), "starters")) ||
+		!strings.Contains(p.Ports[0], ":"+env["STARTER_PORT"]+":") {
+		t.Errorf("proxy publishes %v, want STARTER_PORT (%s) onto its starters frontend", p.Ports, env["STARTER_PORT"])
 	}
 	for _, want := range []string{env["STARTER_PORT"], env["TEMPORAL_UI_PORT"], env["TEMPORAL_PORT"], env["SANDBOX_PORT"]} {
 		if published[want] == "" {
@@ -509,7 +519,8 @@ func TestWiring(t *testing.T) {
 			t.Errorf("%s differs between the sandbox and awdaflow", k)
 		}
 	}
-	starterBase := "http://starter:" + listenPort(t, starter["STARTER_HTTP_ADDR"])
+	// Through the proxy, which spreads them over the starter replicas.
+	starterBase := "http://proxy:" + haproxyBind(t, loadHAProxy(t), "starters")
 	if got := sandbox["SANDBOX_LOAN_WEBHOOK_URL"]; got != starterBase+webhook.PathLoanStatus {
 		t.Errorf("SANDBOX_LOAN_WEBHOOK_URL=%s, want %s", got, starterBase+webhook.PathLoanStatus)
 	}

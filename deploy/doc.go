@@ -8,7 +8,11 @@
 //   - temporal/: the Temporal schema job, the namespace and search-attribute
 //     job, and the server's dynamic configuration;
 //   - postgres/: the first-start script that creates the application's role
-//     and database.
+//     and database;
+//   - haproxy/: the config of the proxy in front of the starter replicas
+//     (`docker compose up --scale starter=N`), which routes AWDA's pushes
+//     and the API by their readiness paths (compose_proxy_test.go checks it
+//     against the compose file and the code).
 //
 // No Docker engine is needed for the tests: they parse the compose file,
 // resolve its variables the way docker compose does with an .env written by

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -114,7 +115,8 @@ var inboxModule = fx.Module("inbox",
 )
 
 func newDeliverer(sc *Starter, st *store.Store, c client.Client, m *metrics.Metrics, tr *tracing.Tracing, l zerolog.Logger) (*inbox.Deliverer, error) {
-	d := &inbox.Deliverer{Store: st, Temporal: c, Log: l, OrphanGrace: sc.OrphanGrace, MaxBackoff: sc.RetryMaxBackoff}
+	d := &inbox.Deliverer{Store: st, Temporal: c, Log: l, OrphanGrace: sc.OrphanGrace, MaxBackoff: sc.RetryMaxBackoff,
+		Replica: replicaName(sc.HTTPAddr)}
 	if tr.Enabled() {
 		d.Tracer = tr.Tracer()
 	}
@@ -122,6 +124,15 @@ func newDeliverer(sc *Starter, st *store.Store, c client.Client, m *metrics.Metr
 		d.MinBackoff = sc.RetryMaxBackoff
 	}
 	return d, d.Instrument(m.MeterProvider())
+}
+
+// replicaName names this replica in the inbox rows it claims: the host's
+// name (a pod's or a container's) and the port it serves on, which tell
+// replicas apart on one machine too.
+func replicaName(httpAddr string) string {
+	host, _ := os.Hostname()
+	_, port, _ := net.SplitHostPort(httpAddr)
+	return net.JoinHostPort(host, port)
 }
 
 func newForwarder(lc fx.Lifecycle, sc *Starter, d *inbox.Deliverer, l zerolog.Logger) *inbox.Forwarder {

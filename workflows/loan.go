@@ -206,7 +206,7 @@ func (w *loanWorkflow) register(ctx workflow.Context) error {
 		Email:         ap.Email,
 		BirthDate:     ap.BirthDate,
 	}
-	return w.do(ctx, "register", func(ctx workflow.Context) error {
+	if err := w.do(ctx, "register", func(ctx workflow.Context) error {
 		var res activities.RegisterResult
 		if err := w.call(ctx, callOf(&res, a.Register, req)); err != nil {
 			return err
@@ -216,7 +216,13 @@ func (w *loanWorkflow) register(ctx workflow.Context) error {
 		}
 		w.state.UserID = res.UserID
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
+	if w.bounded && workflow.GetVersion(ctx, changePublishUserID, workflow.DefaultVersion, 1) >= 1 {
+		w.publishRow(ctx) // the inbox routes AWDA's callbacks by it
+	}
+	return nil
 }
 
 // ---- 2. eligibility ----

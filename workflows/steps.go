@@ -501,8 +501,24 @@ func (w *loanWorkflow) end(ctx workflow.Context, outcome Stage, reason string) e
 func (w *loanWorkflow) publish(ctx workflow.Context) {
 	w.state.Seq++
 	w.unpublished = false
+	w.upsertSearchAttributes(ctx, &w.state)
+	w.writeRow(ctx)
+}
+
+// publishRow writes the read model's row as the loan stands, without the
+// search attributes and leaving the stage unpublished: for what the inbox
+// needs before the loan rests (AWDA's user ID, changePublishUserID).
+func (w *loanWorkflow) publishRow(ctx workflow.Context) {
+	w.state.Seq++
+	w.writeRow(ctx)
+}
+
+// writeRow writes the read model's row at the current Seq with the trail
+// not written yet: the last one with a regular activity that must land,
+// the others with a local activity whose failure leaves the job to the
+// next write.
+func (w *loanWorkflow) writeRow(ctx workflow.Context) {
 	st := &w.state
-	w.upsertSearchAttributes(ctx, st)
 	p := w.projection(ctx, st)
 	// The trail is written up to what this write carries: transitions that
 	// signals record while it runs go with the next one.

@@ -50,4 +50,12 @@ const (
 	// loans due on one date do not all call AWDA in the same minute. Asked
 	// once per run, when it enters the repayment stage.
 	changeDueJitter = "due-jitter"
+	// changePublishUserID: AWDA's user ID is published (the read model,
+	// through which the inbox routes AWDA's authorization callbacks) as soon
+	// as register returns it, instead of when the loan first rests, in
+	// AUTHORIZATIONS. AWDA may call back before the loan gets there (an
+	// eligibility check retried while AWDA is busy or Temporal restarts),
+	// and a callback with no application for its user is orphaned after
+	// STARTER_ORPHAN_GRACE. Found by make chaos STACK=server.
+	changePublishUserID = "publish-user-id"
 )

@@ -46,6 +46,10 @@ type Deliverer struct {
 	Store    *store.Store
 	Temporal Signaler
 	Log      zerolog.Logger
+	// Replica names this starter replica in the rows it claims
+	// (webhook_inbox.claimed_by; a host and port, never personal data);
+	// empty records none.
+	Replica string
 
 	// OrphanGrace is how long a notification whose loan (or user) has no
 	// application yet stays pending before it is orphaned: AWDA may push a
@@ -80,6 +84,14 @@ const (
 	DefaultConcurrency    = 4
 	DefaultAttemptTimeout = 10 * time.Second
 )
+
+// LeaseMargin is how long before its claim's lease ends (store.InboxLease)
+// a forwarder stops signalling the rows of that claim: from the lease's end
+// on, another replica may claim them, and two replicas must never signal a
+// row at once. It covers the clocks of two replicas disagreeing by a little
+// and the signal's own round trip; a row not attempted for want of lease is
+// due again at once.
+const LeaseMargin = 5 * time.Second
 
 // Metric names as Prometheus shows them.
 const (
@@ -201,7 +213,7 @@ func (d *Deliverer) Deliver(ctx context.Context, items []store.InboxItem) ([]Out
 	now := d.now()
 	atts := make([]*attempt, len(items))
 	for i, it := range items {
-		a := &attempt{it: it, out: store.InboxOutcome{ID: it.ID, WorkflowID: it.WorkflowID}}
+		a := &attempt{it: it, out: store.InboxOutcome{ID: it.ID, WorkflowID: it.WorkflowID, Attempt: it.Attempts}}
 		atts[i] = a
 		d.parse(a)
 	}
@@ -399,18 +411,15 @@ func (d *Deliverer) signalAll(ctx context.Context, atts []*attempt) {
 
 // signalInOrder signals one workflow's items one after the other. After a
 // failure the rest wait with the failed one: due again at the same time,
-// they are claimed again in ID order.
+// they are claimed again in ID order. No signal is sent, and none is
+// waited for, past its claim's lease less LeaseMargin: the rows left are
+// handed back, due at once, for whichever forwarder claims them next.
 func (d *Deliverer) signalInOrder(ctx context.Context, seq []*attempt) {
-	timeout := d.AttemptTimeout
-	if timeout <= 0 {
-		timeout = DefaultAttemptTimeout
-	}
 	for i, a := range seq {
-		if ctx.Err() != nil {
-			// Stopping: not attempted, due again at once (for the next
-			// start, or another forwarder).
+		timeout, why := d.attemptTimeout(ctx, a)
+		if why != "" {
 			for _, rest := range seq[i:] {
-				rest.retry("not attempted: the forwarder stopped")
+				rest.retry(why)
 				rest.out.NextAttemptAt = d.now()
 			}
 			return
@@ -436,6 +445,29 @@ func (d *Deliverer) signalInOrder(ctx context.Context, seq []*attempt) {
 			return
 		}
 	}
+}
+
+// attemptTimeout bounds a's signal: AttemptTimeout, cut short by what is
+// left of its claim's lease less LeaseMargin. why is set when a must not be
+// attempted: the forwarder is stopping, or the lease has (nearly) run out.
+func (d *Deliverer) attemptTimeout(ctx context.Context, a *attempt) (timeout time.Duration, why string) {
+	if ctx.Err() != nil {
+		// Stopping: not attempted, due again at once (for the next
+		// start, or another forwarder).
+		return 0, "not attempted: the forwarder stopped"
+	}
+	timeout = d.AttemptTimeout
+	if timeout <= 0 {
+		timeout = DefaultAttemptTimeout
+	}
+	if a.it.LeaseUntil.IsZero() {
+		return timeout, ""
+	}
+	left := a.it.LeaseUntil.Sub(d.now()) - LeaseMargin
+	if left <= 0 {
+		return 0, "not attempted: the claim's lease ran out"
+	}
+	return min(timeout, left), ""
 }
 
 // report logs each outcome and counts them. Log lines carry AWDA's opaque

@@ -14,7 +14,13 @@ import (
 // at once on Start, it claims the due rows in batches and hands each batch
 // to the Deliverer, until none is due. Several forwarders (one per starter
 // replica) share the inbox safely: a claim leases its rows
-// (store.ClaimPending).
+// (store.ClaimPendingBy: FOR UPDATE SKIP LOCKED, then a lease of
+// store.InboxLease), the Deliverer signals none of them past the lease
+// (LeaseMargin), and an outcome is recorded only while the claim is still
+// the row's latest (InboxOutcome.Attempt). So two replicas never signal a
+// row at once; a row is signalled again only when the outcome of an earlier
+// attempt was lost (a replica died, or PostgreSQL was away, between the
+// signal and its record), and the workflow drops an eventId it has seen.
 //
 // One forwarder delivers a workflow's notifications in the order they were
 // stored: a batch is delivered in ID order within a workflow, and the next
@@ -144,7 +150,7 @@ func (f *Forwarder) RunOnce(ctx context.Context) (int, error) {
 		if busy {
 			n = min(n, f.busyBatch())
 		}
-		items, err := f.Deliverer.Store.ClaimPending(ctx, n, f.Deliverer.now())
+		items, err := f.Deliverer.Store.ClaimPendingBy(ctx, f.Deliverer.Replica, n, f.Deliverer.now())
 		if err != nil {
 			return total, err
 		}

@@ -58,9 +58,18 @@ func scanApplication(row pgx.Row) (*Application, error) {
 
 // UpsertApplication writes the workflow's projection of one application. A
 // write whose Seq is not greater than the stored one changes nothing in the
-// row, so a retried or late activity never moves a row backwards. AWDA IDs,
-// once known, are kept if a later projection leaves them empty. The
-// create-time columns (request_hash, created_at) are never touched.
+// row, so a retried or late activity never moves a row backwards, with two
+// exceptions for what a workflow task retried after a worker died can
+// leave behind (its first attempt's local activity wrote a Seq with the
+// state of that attempt, and the attempt that completed, having seen more
+// events, writes the same Seq with another state, or ends the loan with a
+// lower Seq than the first attempt reached): a terminal write applies over
+// a row that is not terminal whatever their Seqs (the loan has ended; its
+// last write must show it), and AWDA IDs the row lacks are filled in from
+// any write (the inbox routes AWDA's pushes by them, and they never change
+// back). AWDA IDs, once known, are kept if a later projection leaves them
+// empty. The create-time columns (request_hash, created_at) are never
+// touched.
 //
 // The projection's Trail is stored in the same statement (one transaction),
 // each entry once by (WorkflowID, Seq): a retry or a repeat adds nothing,
@@ -80,7 +89,7 @@ func (s *Store) UpsertApplication(ctx context.Context, p activities.ApplicationP
 		stuckSince = &updated
 	}
 	t := trailColumns(p.Trail)
-	_, err := s.pool.Exec(ctx, `
+	_, err := s.pool.Exec(ctx, strings.ReplaceAll(`
 		WITH trail AS (
 			INSERT INTO loan_trail (workflow_id, seq, at, kind, from_state, to_state, event_id, note, operator)
 			SELECT $2, t.* FROM unnest($18::bigint[], $19::timestamptz[], $20::text[], $21::text[], $22::text[],
@@ -92,29 +101,36 @@ func (s *Store) UpsertApplication(ctx context.Context, p activities.ApplicationP
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), NULLIF($10, ''), NULLIF($11, ''), $12, $13, $14, $15, $16,
 			$26, $27, $17)
 		ON CONFLICT (applicant_ref) DO UPDATE SET
-			workflow_id  = EXCLUDED.workflow_id,
-			seq          = EXCLUDED.seq,
-			stage        = EXCLUDED.stage,
-			stuck        = EXCLUDED.stuck,
-			stuck_step   = EXCLUDED.stuck_step,
-			stuck_reason = EXCLUDED.stuck_reason,
+			workflow_id  = CASE WHEN {newer} THEN EXCLUDED.workflow_id ELSE a.workflow_id END,
+			seq          = GREATEST(a.seq, EXCLUDED.seq),
+			stage        = CASE WHEN {newer} THEN EXCLUDED.stage ELSE a.stage END,
+			stuck        = CASE WHEN {newer} THEN EXCLUDED.stuck ELSE a.stuck END,
+			stuck_step   = CASE WHEN {newer} THEN EXCLUDED.stuck_step ELSE a.stuck_step END,
+			stuck_reason = CASE WHEN {newer} THEN EXCLUDED.stuck_reason ELSE a.stuck_reason END,
 			-- Parked on the same step as before: still the first time it was
 			-- seen there.
-			stuck_since  = CASE WHEN EXCLUDED.stuck AND a.stuck AND a.stuck_step = EXCLUDED.stuck_step
+			stuck_since  = CASE WHEN NOT {newer} THEN a.stuck_since
+			                    WHEN EXCLUDED.stuck AND a.stuck AND a.stuck_step = EXCLUDED.stuck_step
 			                    THEN coalesce(a.stuck_since, EXCLUDED.stuck_since)
 			                    ELSE EXCLUDED.stuck_since END,
-			awda_user_id = coalesce(EXCLUDED.awda_user_id, a.awda_user_id),
-			awda_loan_no = coalesce(EXCLUDED.awda_loan_no, a.awda_loan_no),
-			order_no     = coalesce(EXCLUDED.order_no, a.order_no),
-			loan_status  = EXCLUDED.loan_status,
-			amount       = EXCLUDED.amount,
-			tenor        = EXCLUDED.tenor,
-			tenor_unit   = EXCLUDED.tenor_unit,
-			terminal     = EXCLUDED.terminal,
-			reason       = EXCLUDED.reason,
-			operator     = EXCLUDED.operator,
-			updated_at   = EXCLUDED.updated_at
-		WHERE a.seq < EXCLUDED.seq`,
+			awda_user_id = CASE WHEN {newer} THEN coalesce(EXCLUDED.awda_user_id, a.awda_user_id)
+			                    ELSE coalesce(a.awda_user_id, EXCLUDED.awda_user_id) END,
+			awda_loan_no = CASE WHEN {newer} THEN coalesce(EXCLUDED.awda_loan_no, a.awda_loan_no)
+			                    ELSE coalesce(a.awda_loan_no, EXCLUDED.awda_loan_no) END,
+			order_no     = CASE WHEN {newer} THEN coalesce(EXCLUDED.order_no, a.order_no)
+			                    ELSE coalesce(a.order_no, EXCLUDED.order_no) END,
+			loan_status  = CASE WHEN {newer} THEN EXCLUDED.loan_status ELSE a.loan_status END,
+			amount       = CASE WHEN {newer} THEN EXCLUDED.amount ELSE a.amount END,
+			tenor        = CASE WHEN {newer} THEN EXCLUDED.tenor ELSE a.tenor END,
+			tenor_unit   = CASE WHEN {newer} THEN EXCLUDED.tenor_unit ELSE a.tenor_unit END,
+			terminal     = CASE WHEN {newer} THEN EXCLUDED.terminal ELSE a.terminal END,
+			reason       = CASE WHEN {newer} THEN EXCLUDED.reason ELSE a.reason END,
+			operator     = CASE WHEN {newer} THEN EXCLUDED.operator ELSE a.operator END,
+			updated_at   = CASE WHEN {newer} THEN EXCLUDED.updated_at ELSE a.updated_at END
+		WHERE {newer}
+			OR (a.awda_user_id IS NULL AND EXCLUDED.awda_user_id IS NOT NULL)
+			OR (a.awda_loan_no IS NULL AND EXCLUDED.awda_loan_no IS NOT NULL)
+			OR (a.order_no IS NULL AND EXCLUDED.order_no IS NOT NULL)`, "{newer}", projectionNewer),
 		p.ApplicantRef, p.WorkflowID, p.Seq, p.Stage, p.Stuck, p.StuckStep, p.StuckReason, stuckSince,
 		p.AwdaUserID, p.AwdaLoanNo, p.OrderNo, p.LoanStatus, p.Amount, p.Tenor, p.TenorUnit, p.Terminal, updated,
 		t.seq, t.at, t.kind, t.from, t.to, t.eventID, t.note, t.operator,
@@ -124,6 +140,10 @@ func (s *Store) UpsertApplication(ctx context.Context, p activities.ApplicationP
 	}
 	return nil
 }
+
+// projectionNewer is when a projection's row replaces the stored one (see
+// UpsertApplication).
+const projectionNewer = `(a.seq < EXCLUDED.seq OR (EXCLUDED.terminal AND NOT a.terminal))`
 
 // CreateApplication records a new application for the API's idempotent
 // create, before its workflow starts. created is true when this call claimed

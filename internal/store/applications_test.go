@@ -310,3 +310,59 @@ func TestCountOpenLoans(t *testing.T) {
 		t.Errorf("CountOpenLoans = %v, want %v", got, want)
 	}
 }
+
+// What a workflow task retried after its worker died can leave: its first
+// attempt's local activity wrote a Seq with that attempt's state; the
+// attempt that completed, having seen more events, writes the same Seq
+// with AWDA's user ID (which routes AWDA's callbacks), and ends the loan
+// with a Seq no higher than the first attempt reached. The IDs are filled
+// in and the end is shown; the rest of a stale-Seq write is still ignored.
+func TestUpsertApplicationAfterARetriedTask(t *testing.T) {
+	s := newStore(t)
+	first := projection("ref-r", 5, "REGISTER")
+	if err := s.UpsertApplication(ctx(t), first); err != nil {
+		t.Fatal(err)
+	}
+	completed := projection("ref-r", 5, "AUTHORIZATIONS")
+	completed.AwdaUserID = "U7"
+	if err := s.UpsertApplication(ctx(t), completed); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetApplication(ctx(t), "ref-r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.AwdaUserID != "U7" || got.Stage != "REGISTER" || got.Seq != 5 {
+		t.Fatalf("after the same Seq with the user ID: %+v, want U7 filled in, the rest as the first write left it", got)
+	}
+	if ids, err := s.RouteInbox(ctx(t), nil, nil, []string{"U7"}); err != nil || ids.ByUserID["U7"] != "loan:ref-r" {
+		t.Fatalf("route by user: %v %v", ids, err)
+	}
+
+	// The first attempt of a later task rested at DISBURSEMENT with Seq 9;
+	// the attempt that completed saw the loan settle and ended it with 8.
+	rest := projection("ref-r", 9, "DISBURSEMENT")
+	if err := s.UpsertApplication(ctx(t), rest); err != nil {
+		t.Fatal(err)
+	}
+	end := projection("ref-r", 8, "SETTLED")
+	end.Terminal, end.LoanStatus = true, "SETTLED"
+	if err := s.UpsertApplication(ctx(t), end); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.GetApplication(ctx(t), "ref-r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Terminal || got.Stage != "SETTLED" || got.LoanStatus != "SETTLED" || got.Seq != 9 || got.AwdaUserID != "U7" {
+		t.Fatalf("after the final write with a lower Seq: %+v, want SETTLED, terminal", got)
+	}
+	// Nothing moves an ended row again but a newer write.
+	late := projection("ref-r", 9, "REPAYMENT")
+	if err := s.UpsertApplication(ctx(t), late); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := s.GetApplication(ctx(t), "ref-r"); again.Stage != "SETTLED" || !again.Terminal {
+		t.Fatalf("a stale write moved the ended row: %+v", again)
+	}
+}

@@ -48,11 +48,15 @@ type InboxItem struct {
 	LoanNo     string
 	UserID     string
 	WorkflowID string // set if an earlier attempt resolved it
-	Attempts   int    // including this one
+	Attempts   int    // including this one: the claim's fencing token (InboxOutcome.Attempt)
 	ReceivedAt time.Time
 	Payload    []byte // opened
 	// TraceParent is the receipt's traceparent, "" when untraced.
 	TraceParent string
+	// LeaseUntil is when the claim's lease ends: from then on another
+	// forwarder may claim the row, so its claimer must not signal it any
+	// more (inbox.Deliverer stops short of it).
+	LeaseUntil time.Time
 }
 
 func inboxAAD(source, eventID string) []byte {
@@ -245,9 +249,17 @@ func (s *Store) setInbox(ctx context.Context, id int64, set string, args ...any)
 // MarkFailed). A row whose payload does not open (a key missing from the
 // ring) is left pending with that error and skipped.
 func (s *Store) ClaimPending(ctx context.Context, limit int, now time.Time) ([]InboxItem, error) {
+	return s.ClaimPendingBy(ctx, "", limit, now)
+}
+
+// ClaimPendingBy is ClaimPending for the replica named by (a host and port,
+// never personal data), recorded in the rows' claimed_by: a delivered row
+// names the replica whose attempt delivered it. An empty name records NULL.
+func (s *Store) ClaimPendingBy(ctx context.Context, by string, limit int, now time.Time) ([]InboxItem, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
+	leaseUntil := now.Add(InboxLease)
 	rows, err := s.pool.Query(ctx, `
 		WITH due AS (
 			SELECT id FROM webhook_inbox
@@ -257,17 +269,17 @@ func (s *Store) ClaimPending(ctx context.Context, limit int, now time.Time) ([]I
 			FOR UPDATE SKIP LOCKED
 		)
 		UPDATE webhook_inbox w
-		SET attempts = w.attempts + 1, next_attempt_at = $3
+		SET attempts = w.attempts + 1, next_attempt_at = $3, claimed_by = NULLIF($4, '')
 		FROM due WHERE w.id = due.id
 		RETURNING w.id, w.source, w.event_id, coalesce(w.loan_no, ''), coalesce(w.user_id, ''),
 			coalesce(w.workflow_id, ''), w.attempts, w.received_at, w.payload_sealed, coalesce(w.trace_parent, '')`,
-		now, limit, now.Add(InboxLease))
+		now, limit, leaseUntil, by)
 	if err != nil {
 		return nil, fmt.Errorf("store: claim pending: %w", err)
 	}
 	var items []InboxItem
 	for rows.Next() {
-		var it InboxItem // Payload sealed until opened below
+		it := InboxItem{LeaseUntil: leaseUntil} // Payload sealed until opened below
 		if err := rows.Scan(&it.ID, &it.Source, &it.EventID, &it.LoanNo, &it.UserID,
 			&it.WorkflowID, &it.Attempts, &it.ReceivedAt, &it.Payload, &it.TraceParent); err != nil {
 			rows.Close()
@@ -332,11 +344,19 @@ type InboxOutcome struct {
 	// delivered). It must not contain personal data.
 	Reason        string
 	NextAttemptAt time.Time
+	// Attempt is the claim's attempt number (InboxItem.Attempts), its
+	// fencing token: the outcome is recorded only while no later claim has
+	// taken the row (its lease ran out and another forwarder claimed it),
+	// so that a stale claimer never moves the lease of the current one.
+	// Zero: recorded whatever claim holds the row.
+	Attempt int
 }
 
 // RecordInboxOutcomes records the outcomes of delivery attempts, all in one
 // statement. As with MarkDelivered and the others, only a pending row moves:
-// a late report from a slow attempt never undoes a delivery.
+// a late report from a slow attempt never undoes a delivery; and an outcome
+// whose claim was overtaken by a later one (InboxOutcome.Attempt) is
+// dropped: the later claim reports its own.
 func (s *Store) RecordInboxOutcomes(ctx context.Context, outs []InboxOutcome) error {
 	if len(outs) == 0 {
 		return nil
@@ -347,6 +367,7 @@ func (s *Store) RecordInboxOutcomes(ctx context.Context, outs []InboxOutcome) er
 		wfIDs   = make([]string, len(outs))
 		reasons = make([]string, len(outs))
 		next    = make([]time.Time, len(outs))
+		fences  = make([]int32, len(outs))
 		now     = s.now()
 	)
 	for i, o := range outs {
@@ -356,6 +377,7 @@ func (s *Store) RecordInboxOutcomes(ctx context.Context, outs []InboxOutcome) er
 			return fmt.Errorf("store: record inbox outcomes: unknown status %q", o.Status)
 		}
 		ids[i], status[i], wfIDs[i], reasons[i], next[i] = o.ID, o.Status, o.WorkflowID, o.Reason, o.NextAttemptAt
+		fences[i] = int32(o.Attempt)
 		if o.Status != InboxPending {
 			next[i] = now // unused
 		}
@@ -367,10 +389,10 @@ func (s *Store) RecordInboxOutcomes(ctx context.Context, outs []InboxOutcome) er
 			workflow_id = coalesce(nullif(o.workflow_id, ''), w.workflow_id),
 			delivered_at = CASE WHEN o.status = 'delivered' THEN $6 ELSE w.delivered_at END,
 			next_attempt_at = CASE WHEN o.status = 'pending' THEN o.next_attempt_at ELSE w.next_attempt_at END
-		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-			AS o(id, status, workflow_id, reason, next_attempt_at)
-		WHERE w.id = o.id AND w.status = 'pending'`,
-		ids, status, wfIDs, reasons, next, now)
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $7::int[])
+			AS o(id, status, workflow_id, reason, next_attempt_at, attempt)
+		WHERE w.id = o.id AND w.status = 'pending' AND (o.attempt = 0 OR w.attempts = o.attempt)`,
+		ids, status, wfIDs, reasons, next, now, fences)
 	if err != nil {
 		return fmt.Errorf("store: record %d inbox outcomes: %w", len(outs), err)
 	}

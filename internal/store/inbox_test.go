@@ -554,3 +554,59 @@ func TestInboxBacklog(t *testing.T) {
 		t.Errorf("backlog %+v", b)
 	}
 }
+
+// A claim names its replica and hands out its lease's end; the outcome of a
+// claim that a later one overtook (its lease ran out, another replica
+// claimed the row) is dropped, so that the stale claimer neither moves the
+// current claimer's lease nor settles the row behind its back.
+func TestClaimPendingByFencesStaleOutcomes(t *testing.T) {
+	s := newStore(t)
+	id, _, err := s.InsertInbox(ctx(t), store.InboxEntry{Source: store.SourceLoanStatus, EventID: "fence", Payload: []byte("f")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimedBy := func() string {
+		t.Helper()
+		var by string
+		if err := s.Pool().QueryRow(ctx(t), `SELECT coalesce(claimed_by, '') FROM webhook_inbox WHERE id = $1`, id).Scan(&by); err != nil {
+			t.Fatal(err)
+		}
+		return by
+	}
+	t0 := time.Now().Truncate(time.Microsecond)
+	first, err := s.ClaimPendingBy(ctx(t), "host-a:8080", 10, t0)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("first claim: %+v %v", first, err)
+	}
+	if !first[0].LeaseUntil.Equal(t0.Add(store.InboxLease)) || claimedBy() != "host-a:8080" {
+		t.Fatalf("first claim: lease until %v, claimed by %q", first[0].LeaseUntil, claimedBy())
+	}
+	// A's lease runs out; B claims the row.
+	second, err := s.ClaimPendingBy(ctx(t), "host-b:8080", 10, first[0].LeaseUntil)
+	if err != nil || len(second) != 1 || second[0].Attempts != first[0].Attempts+1 {
+		t.Fatalf("second claim: %+v %v", second, err)
+	}
+	if claimedBy() != "host-b:8080" {
+		t.Fatalf("claimed by %q after B's claim", claimedBy())
+	}
+	// A reports late: a failure due at once, then even a delivery. Both are
+	// dropped: the row stays B's, leased until B's lease ends.
+	for _, st := range []string{store.InboxPending, store.InboxDelivered} {
+		if err := s.RecordInboxOutcomes(ctx(t), []store.InboxOutcome{{ID: id, Status: st, Reason: "late", NextAttemptAt: t0,
+			Attempt: first[0].Attempts}}); err != nil {
+			t.Fatal(err)
+		}
+		r, _ := readInbox(t, s, store.SourceLoanStatus, "fence")
+		if r.status != store.InboxPending || r.lastError != "" || !r.nextAttemptAt.Equal(second[0].LeaseUntil) {
+			t.Fatalf("after A's stale %s: %+v, want pending under B's lease until %v", st, r, second[0].LeaseUntil)
+		}
+	}
+	// B's own outcome is recorded, and the row keeps B's name.
+	if err := s.RecordInboxOutcomes(ctx(t), []store.InboxOutcome{{ID: id, Status: store.InboxDelivered, WorkflowID: "loan:f",
+		Attempt: second[0].Attempts}}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := readInbox(t, s, store.SourceLoanStatus, "fence"); r.status != store.InboxDelivered || claimedBy() != "host-b:8080" {
+		t.Fatalf("after B's delivery: %+v, claimed by %q", r, claimedBy())
+	}
+}

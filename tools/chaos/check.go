@@ -19,13 +19,14 @@ const (
 	CheckOneLoan     = "one loan per orderNo"
 	CheckTransitions = "transitions once, forward"
 	CheckInbox       = "webhook_inbox complete, drained"
+	CheckForwarders  = "forwarders shared, none signalled twice"
 	CheckRuns        = "one run per workflow ID"
 	CheckPushes      = "every push acknowledged"
 	CheckChaos       = "chaos applied"
 )
 
 // Checks lists every check, in display order.
-var Checks = []string{CheckOutcomes, CheckOneLoan, CheckTransitions, CheckInbox, CheckRuns, CheckPushes, CheckChaos}
+var Checks = []string{CheckOutcomes, CheckOneLoan, CheckTransitions, CheckInbox, CheckForwarders, CheckRuns, CheckPushes, CheckChaos}
 
 // Violation is one thing that went wrong.
 type Violation struct {
@@ -92,6 +93,8 @@ func WantsLoan(s demo.Scenario) bool { return s != demo.Ineligible && s != demo.
 // the schedule and from the sandbox's counters.
 type Chaos struct {
 	WorkerKills      int
+	StarterKills     int
+	TemporalKills    int
 	TemporalRestarts int
 	PostgresRestarts int
 	StarterRestarts  int
@@ -104,6 +107,8 @@ type Chaos struct {
 // Want is the chaos a run must have applied to count.
 type Want struct {
 	WorkerKills      int // at least
+	StarterKills     int // at least
+	TemporalKills    int // exactly
 	TemporalRestarts int // exactly
 	PostgresRestarts int
 	StarterRestarts  int
@@ -124,8 +129,21 @@ type Observations struct {
 	Inbox    map[string]int
 	Orphans  map[string]int
 	InboxErr string
-	Chaos    Chaos
-	Want     Want
+	// InboxRows are every webhook_inbox row, and Starters the names of the
+	// starter replicas whose forwarders shared them.
+	InboxRows []InboxRow
+	Starters  []string
+	Chaos     Chaos
+	Want      Want
+}
+
+// InboxRow is one webhook_inbox row after the run.
+type InboxRow struct {
+	Source, EventID, Status string
+	// Attempts counts its claims; ClaimedBy names the starter replica of
+	// the latest one (the one that delivered it, for a delivered row).
+	Attempts  int
+	ClaimedBy string
 }
 
 // Report is the audit's result.
@@ -172,6 +190,7 @@ func Check(o *Observations) *Report {
 	c.oneLoan()
 	c.transitions()
 	c.inbox()
+	c.forwarders()
 	c.runs()
 	c.pushes()
 	c.chaos()
@@ -299,7 +318,11 @@ func (c *checker) loanTransitions(a *Applicant) {
 			switch {
 			case from != loanStatus:
 				c.fail(CheckTransitions, a.Ref, "%s: recorded from %s, but the loan status was %s", at, orDash(t.From), orDash(string(loanStatus)))
-			case loanStatus.Terminal():
+			case loanStatus.Terminal() && (from != to || t.EventID == ""):
+				// A repeat of the final status from an event of its own
+				// (AWDA sends SETTLED again) is recorded and moves nothing,
+				// as the workflow records every repeat; anything else after
+				// it is a move.
 				c.fail(CheckTransitions, a.Ref, "%s: after the final status %s", at, loanStatus)
 			case from == to && t.EventID == "":
 				c.fail(CheckTransitions, a.Ref, "%s: a repeat of the status without a notification", at)
@@ -420,6 +443,64 @@ func (c *checker) inbox() {
 	}
 }
 
+// ---- the forwarders of several starters ----
+
+// forwarders checks that the starters' forwarders shared the inbox (each
+// replica delivered rows: with one doing everything, nothing was shown),
+// that every delivered row names a replica, and that every notification a
+// workflow saw twice was signalled again by a later claim of its row, after
+// the outcome of the first was lost (a replica killed, PostgreSQL away,
+// between the signal and its record), never twice under one claim.
+// Transitions checks that none was applied twice.
+func (c *checker) forwarders() {
+	if c.o.InboxErr != "" {
+		return // the inbox check says why
+	}
+	rows := map[string]InboxRow{}
+	delivered := map[string]int{}
+	for _, x := range c.o.InboxRows {
+		c.r.Checked[CheckForwarders]++
+		rows[x.Source+"/"+x.EventID] = x
+		if x.Attempts > 1 {
+			c.r.Figures["inbox rows claimed more than once"]++
+		}
+		if x.Status != store.InboxDelivered {
+			continue
+		}
+		delivered[x.ClaimedBy]++
+		if !slices.Contains(c.o.Starters, x.ClaimedBy) {
+			c.fail(CheckForwarders, "webhook_inbox", "row %s/%s delivered by %q, no starter replica of the run", x.Source, x.EventID, x.ClaimedBy)
+		}
+	}
+	for _, name := range c.o.Starters {
+		c.r.Figures["inbox rows delivered by "+name] = delivered[name]
+		if len(c.o.Starters) > 1 && delivered[name] == 0 {
+			c.fail(CheckForwarders, name, "delivered no inbox row: the forwarders did not share the inbox, which shows nothing")
+		}
+	}
+	source := map[string]string{workflows.LoanStatusSignal.Name: store.SourceLoanStatus, workflows.AuthorizationSignal.Name: store.SourceAuthorization}
+	c.r.Figures["rows signalled again after a lost outcome"] = 0
+	for i := range c.o.Applicants {
+		a := &c.o.Applicants[i]
+		if a.Status == nil {
+			continue
+		}
+		for _, ig := range a.Status.Ignored {
+			if ig.Reason != "duplicate eventId" {
+				continue
+			}
+			c.r.Figures["rows signalled again after a lost outcome"]++
+			x, ok := rows[source[ig.Signal]+"/"+ig.EventID]
+			switch {
+			case !ok:
+				c.fail(CheckForwarders, a.Ref, "%s event %s reached the workflow twice, yet the inbox has no row for it", ig.Signal, ig.EventID)
+			case x.Attempts < 2:
+				c.fail(CheckForwarders, a.Ref, "%s event %s reached the workflow twice, yet its row was claimed once: signalled twice under one claim", ig.Signal, ig.EventID)
+			}
+		}
+	}
+}
+
 // ---- runs ----
 
 func (c *checker) runs() {
@@ -483,6 +564,7 @@ func (c *checker) pushes() {
 func (c *checker) chaos() {
 	got, want, f := c.o.Chaos, c.o.Want, c.o.Sandbox.Faults
 	c.r.Figures["worker kills"] = got.WorkerKills
+	c.r.Figures["starter kills"] = got.StarterKills
 	c.r.Figures["busy answers"] = f.Busy
 	c.r.Figures["timeouts"] = f.Timeouts
 	c.r.Figures["timeouts applied"] = f.TimeoutsApplied
@@ -491,6 +573,7 @@ func (c *checker) chaos() {
 		what      string
 		got, want int
 	}{
+		{"Temporal kills", got.TemporalKills, want.TemporalKills},
 		{"Temporal restarts", got.TemporalRestarts, want.TemporalRestarts},
 		{"PostgreSQL restarts", got.PostgresRestarts, want.PostgresRestarts},
 		{"starter restarts", got.StarterRestarts, want.StarterRestarts},
@@ -505,6 +588,10 @@ func (c *checker) chaos() {
 	c.r.Checked[CheckChaos]++
 	if got.WorkerKills < want.WorkerKills {
 		c.fail(CheckChaos, "schedule", "worker kills: %d, want at least %d", got.WorkerKills, want.WorkerKills)
+	}
+	c.r.Checked[CheckChaos]++
+	if got.StarterKills < want.StarterKills {
+		c.fail(CheckChaos, "schedule", "starter kills: %d, want at least %d", got.StarterKills, want.StarterKills)
 	}
 	if want.Duplicates > 0 && c.o.Sandbox.Pushes.Deliveries != (1+want.Duplicates)*(c.o.Sandbox.Pushes.Events-c.o.Sandbox.Pushes.Undeliverable) {
 		c.fail(CheckChaos, "sandbox", "%d deliveries of %d events: not %d copies each",

@@ -124,6 +124,22 @@ func cleanRun() *Observations {
 			o.Sandbox.Loans++
 		}
 	}
+	// The inbox rows: each applicant's notification its workflow saw twice
+	// (fabricate's "-eva") was claimed twice, its first outcome lost; the
+	// two starters delivered rows alike.
+	o.Starters = []string{"starter", "starter-2"}
+	for i, a := range o.Applicants {
+		o.InboxRows = append(o.InboxRows, InboxRow{Source: store.SourceLoanStatus, EventID: a.Ref + "-eva", Status: store.InboxDelivered,
+			Attempts: 2, ClaimedBy: o.Starters[i%2]})
+	}
+	for i := len(o.InboxRows); i < 42; i++ {
+		o.InboxRows = append(o.InboxRows, InboxRow{Source: store.SourceLoanStatus, EventID: "ev" + string(rune('A'+i)),
+			Status: store.InboxDelivered, Attempts: 1, ClaimedBy: o.Starters[i%2]})
+	}
+	for i := range 8 {
+		o.InboxRows = append(o.InboxRows, InboxRow{Source: store.SourceAuthorization, EventID: "orphan" + string(rune('a'+i)),
+			Status: store.InboxOrphan, Attempts: 1, ClaimedBy: o.Starters[i%2]})
+	}
 	o.Sandbox.Pushes = sandbox.PushStats{Events: 50, Deliveries: 200, Sent: 260, Acknowledged: 200, Failed: 60}
 	o.Sandbox.Faults = sandbox.FaultStats{Busy: 40, Timeouts: 9, TimeoutsApplied: 4}
 	return o
@@ -156,13 +172,32 @@ func TestCleanRunPasses(t *testing.T) {
 	if got := r.Checked[CheckOutcomes]; got != len(cleanScenarios) {
 		t.Errorf("outcomes checked %d applicants, want %d", got, len(cleanScenarios))
 	}
-	if r.Figures["duplicate notifications ignored"] != len(cleanScenarios) {
+	if r.Figures["duplicate notifications ignored"] != len(cleanScenarios) || r.Figures["rows signalled again after a lost outcome"] != len(cleanScenarios) ||
+		r.Figures["inbox rows delivered by starter"] != 21 || r.Figures["inbox rows delivered by starter-2"] != 21 ||
+		r.Figures["inbox rows claimed more than once"] != len(cleanScenarios) {
 		t.Errorf("figures: %v", r.Figures)
 	}
 }
 
 // A loan that continued as new has two runs under its ID, chained: that is
 // no second start.
+// AWDA may send the final status again, as an event of its own, before the
+// loan's stage has ended: the workflow records the repeat, which moves
+// nothing. A move after the final status is still flagged.
+func TestRepeatOfTheFinalStatusIsNoMove(t *testing.T) {
+	o := cleanRun()
+	a := byScenario(o, demo.Happy)
+	i := indexOf(a, workflows.KindLoanStatus, string(awda.LoanSettled))
+	insert(a, i+1, loanTr(awda.LoanSettled, awda.LoanSettled, a.Ref+"-again"))
+	if r := Check(o); !r.OK() {
+		t.Fatalf("violations: %v", r.Violations)
+	}
+	insert(a, i+2, loanTr(awda.LoanSettled, awda.LoanRepaying, a.Ref+"-back"))
+	if r := Check(o); r.Failed(CheckTransitions) == 0 {
+		t.Fatal("a move after the final status passed")
+	}
+}
+
 func TestContinueAsNewChainIsOneLoan(t *testing.T) {
 	o := cleanRun()
 	a := &o.Applicants[0]
@@ -337,6 +372,22 @@ func TestEveryViolationIsFlagged(t *testing.T) {
 			o.Orphans["payload: unexpected end of JSON input"] = 1
 		}, CheckInbox, "orphaned or rejected: payload: unexpected end of JSON input"},
 
+		// The forwarders of several starters.
+		{"one replica delivered everything", func(o *Observations) {
+			for i := range o.InboxRows {
+				o.InboxRows[i].ClaimedBy = "starter"
+			}
+		}, CheckForwarders, "delivered no inbox row"},
+		{"signalled twice under one claim", func(o *Observations) {
+			o.InboxRows[0].Attempts = 1
+		}, CheckForwarders, "signalled twice under one claim"},
+		{"seen twice without a row", func(o *Observations) {
+			o.InboxRows = o.InboxRows[1:]
+		}, CheckForwarders, "the inbox has no row for it"},
+		{"delivered by a stranger", func(o *Observations) {
+			o.InboxRows[3].ClaimedBy = "elsewhere:8080"
+		}, CheckForwarders, "no starter replica of the run"},
+
 		// Runs.
 		{"a second start", func(o *Observations) {
 			a := happy(o)
@@ -366,6 +417,10 @@ func TestEveryViolationIsFlagged(t *testing.T) {
 		{"no Temporal restart", func(o *Observations) { o.Chaos.TemporalRestarts = 0 }, CheckChaos, "Temporal restarts: 0, want 1"},
 		{"two PostgreSQL restarts", func(o *Observations) { o.Chaos.PostgresRestarts = 2 }, CheckChaos, "PostgreSQL restarts: 2"},
 		{"no starter restart", func(o *Observations) { o.Chaos.StarterRestarts = 0 }, CheckChaos, "starter restarts: 0"},
+		{"too few starter kills", func(o *Observations) {
+			o.Want.StarterKills, o.Chaos.StarterKills = 3, 1
+		}, CheckChaos, "starter kills: 1, want at least 3"},
+		{"no Temporal kill", func(o *Observations) { o.Want.TemporalKills = 1 }, CheckChaos, "Temporal kills: 0, want 1"},
 		{"no duplicates configured", func(o *Observations) { o.Chaos.Duplicates = 0 }, CheckChaos, "duplicate copies"},
 		{"duplicates not delivered", func(o *Observations) {
 			o.Sandbox.Pushes.Deliveries, o.Sandbox.Pushes.Acknowledged = 50, 50

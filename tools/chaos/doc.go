@@ -9,16 +9,25 @@
 // order and, for a while, skews its clock so that every signed request is
 // refused with 1003. Meanwhile the worker is killed with SIGKILL every
 // 10–20 s and started again, and the Temporal dev server, PostgreSQL and the
-// starter are each restarted once. A Schedule, drawn from the seed, says
+// starter are each restarted once. On the production lane (Options.Server:
+// Temporal's own server on PostgreSQL, 2 workers, 2 starters behind a proxy
+// that routes by readiness) one worker replica is killed as often, one
+// starter replica is killed every 25–40 s and started again, and Temporal's
+// server is killed with SIGKILL once and restarted gracefully once, on the
+// same databases, besides the PostgreSQL restart (one cluster holds
+// Temporal's databases and ours). A Schedule, drawn from the seed, says
 // when each of these happens.
 //
 // Afterwards Check audits what the run left behind (Observations, gathered
 // from the API, Temporal, the sandbox and the database) and returns every
 // Violation: an applicant not in its expected terminal state, an orderNo
 // with other than one loan at AWDA, a notification applied twice or a
-// status moving backwards, a webhook_inbox row still pending, a workflow ID
-// with a second run, a push never acknowledged, or chaos that did not
-// happen (a run without faults proves nothing).
+// status moving backwards, a webhook_inbox row still pending, a starter
+// replica whose forwarder delivered no row (with several, they must have
+// shared the inbox), a notification a workflow saw twice whose row was
+// claimed only once (signalled twice under one lease), a workflow ID with a
+// second run, a push never acknowledged, or chaos that did not happen (a
+// run without faults proves nothing).
 //
 // Check is pure: it reads Observations and touches nothing, so that its
 // rules are unit-tested with fabricated violations. It never prints

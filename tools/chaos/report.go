@@ -145,19 +145,27 @@ func (s *Summary) writeScenarios(w io.Writer) {
 // writeChaos says what the chaos did.
 func (s *Summary) writeChaos(w io.Writer) {
 	kills, down := 0, time.Duration(0)
+	starterKills, starterDown := 0, time.Duration(0)
 	var once []string
 	for _, e := range s.Executed {
 		switch e.Action {
 		case KillWorker:
 			kills++
 			down += e.Down
+		case KillStarter:
+			starterKills++
+			starterDown += e.Down
 		case SkewClock:
 			once = append(once, fmt.Sprintf("%s by +%s for %.1fs at %.1fs", e.Action, s.Skew, e.Down.Seconds(), e.At.Seconds()))
 		default:
 			once = append(once, fmt.Sprintf("%s at %.1fs", e.Action, e.At.Seconds()))
 		}
 	}
-	fmt.Fprintf(w, "chaos: worker SIGKILLed %d times (down %.1fs in all); %s", kills, down.Seconds(), strings.Join(once, "; "))
+	fmt.Fprintf(w, "chaos: worker SIGKILLed %d times (down %.1fs in all); ", kills, down.Seconds())
+	if starterKills > 0 {
+		fmt.Fprintf(w, "a starter replica SIGKILLed %d times (down %.1fs in all); ", starterKills, starterDown.Seconds())
+	}
+	fmt.Fprint(w, strings.Join(once, "; "))
 	if s.Missed > 0 {
 		fmt.Fprintf(w, "; %d scheduled events after the load ended, not run", s.Missed)
 	}

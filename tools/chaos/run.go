@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -123,6 +125,7 @@ func (o Options) withDefaults() Options {
 // was lost: that is the summary's verdict.
 func Run(ctx context.Context, o Options) (*Summary, error) {
 	o = o.withDefaults()
+	o.Schedule.Server = o.Server
 	began := time.Now()
 	r := &runner{o: o, began: began, sched: NewSchedule(o.Seed, o.Schedule)}
 	r.logf("chaos: seed %d, run %s, %d applicants; building and starting the stack", o.Seed, o.RunID, o.N)
@@ -238,7 +241,7 @@ wait:
 	r.mu.Unlock()
 	missed := 0
 	for _, e := range r.sched.Events {
-		if e.Action != KillWorker && e.At > load {
+		if e.Action != KillWorker && e.Action != KillStarter && e.At > load {
 			missed++
 		}
 	}
@@ -280,27 +283,34 @@ func (r *runner) demoOptions() demo.Options {
 
 func (r *runner) describeSchedule() string {
 	var parts []string
-	kills := 0
+	kills := map[Action]int{}
 	for _, e := range r.sched.Events {
-		if e.Action == KillWorker {
-			kills++
-			if kills <= 3 {
+		if e.Action == KillWorker || e.Action == KillStarter {
+			kills[e.Action]++
+			if kills[e.Action] <= 2 {
 				parts = append(parts, e.String())
 			}
 			continue
 		}
 		parts = append(parts, e.String())
 	}
-	return strings.Join(parts, ", ") + fmt.Sprintf(", … (a worker kill every 10–20 s, %d drawn)", kills)
+	s := strings.Join(parts, ", ") + fmt.Sprintf(", … (a worker kill every 10–20 s, %d drawn", kills[KillWorker])
+	if kills[KillStarter] > 0 {
+		s += fmt.Sprintf("; a starter kill every 25–40 s, %d drawn", kills[KillStarter])
+	}
+	return s + ")"
 }
 
 func (r *runner) report() {
 	r.mu.Lock()
 	p := r.progress
-	kills := 0
+	kills, starterKills := 0, 0
 	for _, e := range r.executed {
-		if e.Action == KillWorker {
+		switch e.Action {
+		case KillWorker:
 			kills++
+		case KillStarter:
+			starterKills++
 		}
 	}
 	r.mu.Unlock()
@@ -311,8 +321,8 @@ func (r *runner) report() {
 		}
 	}
 	stats := r.st.Sandbox.Stats()
-	r.logf("progress: %d/%d done (%d as expected), %d stuck; worker kills %d; busy %d, timeouts %d, 1003 %d; pushes %d/%d acknowledged; %s",
-		p.Done, p.Total, p.Matched, p.Stuck, kills, stats.Faults.Busy, stats.Faults.Timeouts, staleCount(&stats),
+	r.logf("progress: %d/%d done (%d as expected), %d stuck; worker kills %d, starter kills %d; busy %d, timeouts %d, 1003 %d; pushes %d/%d acknowledged; %s",
+		p.Done, p.Total, p.Matched, p.Stuck, kills, starterKills, stats.Faults.Busy, stats.Faults.Timeouts, staleCount(&stats),
 		stats.Pushes.Acknowledged, stats.Pushes.Deliveries, strings.Join(stages, ", "))
 }
 
@@ -353,8 +363,16 @@ func (r *runner) chaos(ctx context.Context, stop <-chan struct{}) error {
 		case KillWorker:
 			if err = r.st.KillWorker(); err == nil {
 				time.Sleep(e.Down)
-				err = r.startWorker(ctx)
+				err = r.startAgain(ctx, "worker", r.st.StartWorker, r.st.KillWorker)
 			}
+		case KillStarter:
+			// The proxy sends everything to the other replica meanwhile.
+			if err = r.st.KillStarter(); err == nil {
+				time.Sleep(e.Down)
+				err = r.startAgain(ctx, "starter", r.st.StartStarter, r.st.KillStarter)
+			}
+		case KillTemporal:
+			err = r.st.RestartTemporal(ctx, true)
 		case RestartTemporal:
 			err = r.st.RestartTemporal(ctx, false)
 		case RestartPostgres:
@@ -379,8 +397,9 @@ func (r *runner) chaos(ctx context.Context, stop <-chan struct{}) error {
 		r.mu.Lock()
 		r.executed = append(r.executed, ev)
 		r.mu.Unlock()
-		if e.Action == KillWorker {
-			r.logf("chaos: worker SIGKILLed, started again after %.1fs, ready %s later", e.Down.Seconds(),
+		if e.Action == KillWorker || e.Action == KillStarter {
+			what := map[Action]string{KillWorker: "worker", KillStarter: "starter"}[e.Action]
+			r.logf("chaos: %s SIGKILLed, started again after %.1fs, ready %s later", what, e.Down.Seconds(),
 				(time.Since(began) - e.Down).Round(100*time.Millisecond))
 		} else {
 			r.logf("chaos: %s (%s)", ev, time.Since(began).Round(100*time.Millisecond))
@@ -390,19 +409,19 @@ func (r *runner) chaos(ctx context.Context, stop <-chan struct{}) error {
 	return nil
 }
 
-// startWorker starts the worker again; while Temporal or PostgreSQL is
-// being restarted it may take a few tries.
-func (r *runner) startWorker(ctx context.Context) error {
+// startAgain starts a killed worker or starter again; while Temporal or
+// PostgreSQL is being restarted it may take a few tries.
+func (r *runner) startAgain(ctx context.Context, what string, start func(context.Context) error, kill func() error) error {
 	var err error
 	for range 3 {
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		err = r.st.StartWorker(sctx)
+		err = start(sctx)
 		cancel()
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		r.logf("chaos: the worker did not start (%v); again", err)
-		_ = r.st.KillWorker()
+		r.logf("chaos: the %s did not start (%v); again", what, err)
+		_ = kill()
 	}
 	return err
 }
@@ -481,11 +500,19 @@ func (r *runner) observe(ctx context.Context, sum *demo.Summary) (*Observations,
 			Timeouts:   anyRule(r.o.Faults, func(f sandbox.Fault) bool { return f.TimeoutRate > 0 && f.TimeoutApplied > 0 }),
 		},
 	}
+	if r.o.Server {
+		o.Want.StarterRestarts, o.Want.TemporalKills = 0, 1
+		o.Want.StarterKills = max(1, r.sched.Count(KillStarter, r.load-time.Minute))
+	}
 	r.mu.Lock()
 	for _, e := range r.executed {
 		switch e.Action {
 		case KillWorker:
 			o.Chaos.WorkerKills++
+		case KillStarter:
+			o.Chaos.StarterKills++
+		case KillTemporal:
+			o.Chaos.TemporalKills++
 		case RestartTemporal:
 			o.Chaos.TemporalRestarts++
 		case RestartPostgres:
@@ -506,6 +533,12 @@ func (r *runner) observe(ctx context.Context, sum *demo.Summary) (*Observations,
 	counts, err := store.New(r.st.Pool, nil).CountByStatus(ctx)
 	if err == nil {
 		o.Orphans, err = r.orphans(ctx)
+	}
+	if err == nil {
+		o.InboxRows, err = r.inboxRows(ctx)
+	}
+	for _, p := range r.st.Starters {
+		o.Starters = append(o.Starters, p.Name)
 	}
 	if err != nil {
 		o.InboxErr = err.Error()
@@ -548,6 +581,34 @@ func (r *runner) orphans(ctx context.Context) (map[string]int, error) {
 			why = OrphanReason(why)
 		}
 		out[why]++
+	}
+	return out, rows.Err()
+}
+
+// inboxRows reads every inbox row's event, status, attempts and the
+// replica of its latest claim (named as the stack names its starters).
+func (r *runner) inboxRows(ctx context.Context) ([]InboxRow, error) {
+	byPort := map[string]string{}
+	for i, u := range r.st.StarterURLs {
+		if pu, err := url.Parse(u); err == nil {
+			byPort[pu.Port()] = r.st.Starters[i].Name
+		}
+	}
+	rows, err := r.st.Pool.Query(ctx, `SELECT source, event_id, status, attempts, coalesce(claimed_by, '') FROM webhook_inbox ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []InboxRow
+	for rows.Next() {
+		var x InboxRow
+		if err := rows.Scan(&x.Source, &x.EventID, &x.Status, &x.Attempts, &x.ClaimedBy); err != nil {
+			return nil, err
+		}
+		if _, port, err := net.SplitHostPort(x.ClaimedBy); err == nil && byPort[port] != "" {
+			x.ClaimedBy = byPort[port]
+		}
+		out = append(out, x)
 	}
 	return out, rows.Err()
 }

@@ -70,3 +70,56 @@ func TestScheduleCount(t *testing.T) {
 		t.Errorf("Count = %d", n)
 	}
 }
+
+// The production lane's schedule: a starter replica killed every 25–40 s
+// and down 0–3 s, Temporal killed once and restarted once, PostgreSQL
+// restarted once, no restart of the only starter; the worker kills and the
+// one-offs the two schedules share are drawn as on the dev server.
+func TestServerSchedule(t *testing.T) {
+	for seed := uint64(0); seed < 50; seed++ {
+		s := NewSchedule(seed, ScheduleOptions{Span: 10 * time.Minute, Server: true})
+		counts := map[Action]int{}
+		var lastKill time.Duration
+		var workerKills []Event
+		for _, e := range s.Events {
+			counts[e.Action]++
+			switch e.Action {
+			case KillStarter:
+				gap := e.At - lastKill
+				if gap < 25*time.Second-100*time.Millisecond || gap > 40*time.Second+100*time.Millisecond {
+					t.Errorf("seed %d: starter kill at %s, %s after the previous one", seed, e.At, gap)
+				}
+				if e.Down < 0 || e.Down > 3*time.Second {
+					t.Errorf("seed %d: starter down for %s", seed, e.Down)
+				}
+				lastKill = e.At
+			case KillWorker:
+				workerKills = append(workerKills, e)
+			case KillTemporal:
+				if e.At < 50*time.Second || e.At > 65*time.Second {
+					t.Errorf("seed %d: Temporal killed at %s", seed, e.At)
+				}
+			}
+		}
+		for _, a := range []Action{KillTemporal, RestartTemporal, RestartPostgres, SkewClock} {
+			if counts[a] != 1 {
+				t.Errorf("seed %d: %d × %s, want 1", seed, counts[a], a)
+			}
+		}
+		if counts[RestartStarter] != 0 {
+			t.Errorf("seed %d: %d restarts of the starter on the lane", seed, counts[RestartStarter])
+		}
+		if n := counts[KillStarter]; n < 15 || n > 24 {
+			t.Errorf("seed %d: %d starter kills in 10 minutes", seed, n)
+		}
+		var devKills []Event
+		for _, e := range NewSchedule(seed, ScheduleOptions{Span: 10 * time.Minute}).Events {
+			if e.Action == KillWorker {
+				devKills = append(devKills, e)
+			}
+		}
+		if !reflect.DeepEqual(workerKills, devKills) {
+			t.Errorf("seed %d: the lane's worker kills differ from the dev server's", seed)
+		}
+	}
+}

@@ -2,15 +2,20 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/awdaflow/awdaflow/internal/api"
 	"github.com/awdaflow/awdaflow/internal/testenv"
 )
 
@@ -88,18 +93,44 @@ func freePortNotIn(a, b []int, c int) (int, error) {
 	return 0, fmt.Errorf("stack: no free port found")
 }
 
-// roundRobin is the reverse proxy in front of several starters: each
-// request goes to the next starter that is running; when none is, to the
-// next one anyway, and the client gets the 502 a load balancer would give.
+// roundRobin is the reverse proxy in front of several starters, which does
+// what a load balancer does for them in a deployment: it routes each
+// request to the next starter that is running and ready for it (AWDA's
+// pushes: /readyz/webhooks, which needs PostgreSQL only; everything else:
+// /readyz/api, which needs Temporal too), probed every probeEvery; when
+// none is ready, to one that runs (whose own answer, a 503, tells the
+// client to retry); and when a starter refuses the connection (killed, or
+// restarting and not listening yet) it tries the next, as nginx's
+// proxy_next_upstream does: no byte of the request has left then, so a
+// retry is safe for any method. A starter that dies with a request in
+// flight costs that request a 502, which the client retries (the sandbox
+// redelivers a push, the demo client repeats a call).
 type roundRobin struct {
 	procs   []*Process
 	targets []*url.URL
-	next    atomic.Uint64
-	srv     *http.Server
+	// ready[i][class] is starter i's last readiness probe for a class of
+	// requests (classWebhooks, classAPI).
+	ready [][2]atomic.Bool
+	next  atomic.Uint64
+	srv   *http.Server
+	stop  chan struct{}
+	// Retried counts the requests sent to another starter after one
+	// refused the connection.
+	Retried atomic.Int64
 }
 
+// Request classes, by the readiness path that admits them.
+const (
+	classWebhooks = iota
+	classAPI
+)
+
+var readyPaths = [2]string{classWebhooks: api.PathReadyWebhooks, classAPI: api.PathReadyAPI}
+
+const probeEvery = 250 * time.Millisecond
+
 func newRoundRobin(procs []*Process, urls []string) (*roundRobin, error) {
-	rr := &roundRobin{procs: procs}
+	rr := &roundRobin{procs: procs, ready: make([][2]atomic.Bool, len(procs)), stop: make(chan struct{})}
 	for _, u := range urls {
 		t, err := url.Parse(u)
 		if err != nil {
@@ -110,43 +141,163 @@ func newRoundRobin(procs []*Process, urls []string) (*roundRobin, error) {
 	return rr, nil
 }
 
-func (rr *roundRobin) pick() *url.URL {
-	n := uint64(len(rr.targets))
-	first := rr.next.Add(1)
-	for i := range n {
-		j := (first + i) % n
-		if rr.procs[j].Running() {
-			return rr.targets[j]
-		}
+func classOf(r *http.Request) int {
+	if strings.HasPrefix(r.URL.Path, "/webhooks/") {
+		return classWebhooks
 	}
-	return rr.targets[first%n]
+	return classAPI
 }
 
-// serve starts the proxy on addr.
+// pick is the next starter for a request of class, skipping those in
+// tried: the next running and ready one, else the next running one, else
+// the next one (-1 when every one was tried).
+func (rr *roundRobin) pick(class int, tried []int) int {
+	n := uint64(len(rr.targets))
+	first := rr.next.Add(1)
+	fallback, last := -1, -1
+	for i := range n {
+		j := int((first + i) % n)
+		if slices.Contains(tried, j) {
+			continue
+		}
+		if last < 0 {
+			last = j
+		}
+		if !rr.procs[j].Running() {
+			continue
+		}
+		if rr.ready[j][class].Load() {
+			return j
+		}
+		if fallback < 0 {
+			fallback = j
+		}
+	}
+	if fallback >= 0 {
+		return fallback
+	}
+	return last
+}
+
+// probe keeps ready up to date until the proxy closes.
+func (rr *roundRobin) probe(hc *http.Client) {
+	t := time.NewTicker(probeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-rr.stop:
+			return
+		case <-t.C:
+		}
+		rr.probeOnce(hc)
+	}
+}
+
+func (rr *roundRobin) probeOnce(hc *http.Client) {
+	for i, target := range rr.targets {
+		for class, path := range readyPaths {
+			ok := false
+			if rr.procs[i].Running() {
+				if resp, err := hc.Get(target.String() + path); err == nil {
+					resp.Body.Close()
+					ok = resp.StatusCode == http.StatusOK
+				}
+			}
+			rr.ready[i][class].Store(ok)
+		}
+	}
+}
+
+// pickedKey carries the starter Rewrite chose to RoundTrip.
+type pickedKey struct{}
+
+// RoundTrip sends the request to the starter Rewrite picked and, while a
+// starter refuses the connection, to the next one.
+func (rr *roundRobin) RoundTrip(req *http.Request) (*http.Response, error) {
+	j, _ := req.Context().Value(pickedKey{}).(*int)
+	if j == nil {
+		return nil, errors.New("stack: the starters' proxy picked no starter")
+	}
+	body := &unclosedBody{r: req.Body}
+	if req.Body != nil {
+		req.Body = body
+	}
+	tried := []int{*j}
+	for {
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		var op *net.OpError
+		if err == nil || !errors.As(err, &op) || op.Op != "dial" || body.read {
+			if req.Body != nil && err != nil {
+				_ = body.r.Close()
+			}
+			return resp, err
+		}
+		next := rr.pick(classOf(req), tried)
+		if next < 0 {
+			return nil, err
+		}
+		tried = append(tried, next)
+		rr.Retried.Add(1)
+		out := req.Clone(req.Context())
+		out.URL.Scheme, out.URL.Host = rr.targets[next].Scheme, rr.targets[next].Host
+		out.Body = req.Body
+		req = out
+	}
+}
+
+// unclosedBody lets a request body outlive a transport's failed attempt
+// (which closes it) and tells whether any of it was read.
+type unclosedBody struct {
+	r    io.ReadCloser
+	read bool
+}
+
+func (b *unclosedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		b.read = true
+	}
+	return n, err
+}
+
+func (b *unclosedBody) Close() error { return nil }
+
+// serve starts the proxy on addr, probing the starters' readiness.
 func (rr *roundRobin) serve(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("stack: the starters' proxy: %w", err)
 	}
-	proxy := &httputil.ReverseProxy{
+	hc := &http.Client{Timeout: time.Second}
+	rr.probeOnce(hc)
+	go rr.probe(hc)
+	rr.srv = &http.Server{Handler: rr.handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = rr.srv.Serve(ln) }()
+	return nil
+}
+
+// handler is the reverse proxy itself.
+func (rr *roundRobin) handler() http.Handler {
+	return &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(rr.pick())
+			j := rr.pick(classOf(r.In), nil)
+			r.SetURL(rr.targets[j])
+			r.Out = r.Out.WithContext(context.WithValue(r.Out.Context(), pickedKey{}, &j))
 			r.Out.Host = r.In.Host
 			r.SetXForwarded()
 		},
+		Transport: rr,
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 			http.Error(w, "starter unavailable: "+err.Error(), http.StatusBadGateway)
 		},
 	}
-	rr.srv = &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = rr.srv.Serve(ln) }()
-	return nil
 }
 
 func (rr *roundRobin) close() {
 	if rr == nil || rr.srv == nil {
 		return
 	}
+	close(rr.stop)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := rr.srv.Shutdown(ctx); err != nil {

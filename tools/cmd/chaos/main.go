@@ -1,8 +1,10 @@
 // Command chaos is `make chaos`: the whole awdaflow system as real
 // processes, N applicants through the public API while the AWDA sandbox
 // misbehaves and the worker, the dev server, PostgreSQL and the starter are
-// killed and restarted on a seeded schedule; then an audit of everything
-// that must not be lost or done twice.
+// killed and restarted on a seeded schedule (with STACK=server: a worker and
+// a starter replica killed again and again, Temporal's own server killed and
+// restarted, PostgreSQL restarted); then an audit of everything that must
+// not be lost or done twice.
 //
 //	cd tools && go run ./cmd/chaos [-n 200] [-seed 1] [-logs DIR]
 //
