@@ -128,7 +128,7 @@ func (w *loanWorkflow) onLoanStatus(ctx workflow.Context, ev awda.LoanStatusEven
 		ig.Reason = "another loanNo"
 	case ev.OrderNo == "" && (ev.LoanNo == "" || w.state.LoanNo == ""):
 		ig.Reason = "cannot tell whose loan this is"
-	case w.beforeSubmit() && workflow.GetVersion(ctx, changePushBeforeSubmit, workflow.DefaultVersion, 1) >= 1:
+	case w.beforeSubmit() && w.has(ctx, changePushBeforeSubmit):
 		ig.Reason = "the loan has not been submitted to AWDA"
 	case !ev.Status.Valid():
 		ig.Reason = "unknown status"
@@ -145,7 +145,7 @@ func (w *loanWorkflow) onLoanStatus(ctx workflow.Context, ev awda.LoanStatusEven
 		note = fmt.Sprintf("push, installment %d", ev.Period)
 	}
 	if ev.Status.Terminal() && !w.state.LoanStatus.Terminal() &&
-		workflow.GetVersion(ctx, changeConfirmFinal, workflow.DefaultVersion, 1) >= 1 {
+		w.has(ctx, changeConfirmFinal) {
 		// Ended only once AWDA's loan info says so: see confirmFinal.
 		w.state.Confirm = &Confirm{EventID: ev.EventID, Status: ev.Status, Note: note}
 		return

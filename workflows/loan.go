@@ -59,7 +59,10 @@ type loanWorkflow struct {
 	// bounded is set in runs begun with changeBoundedWaits: every wait
 	// bounded and able to continue as new, the durable trail. Histories from
 	// before it replay through the old waits.
-	bounded    bool
+	bounded bool
+	// rev is this run's version of changeBoundedWaits, asked when it starts:
+	// revEveryChange means every change of versions.go (has).
+	rev        workflow.Version
 	workflowID string
 	// dueJitter shifts the repayment stage's due-date checks (changeDueJitter).
 	dueJitter time.Duration
@@ -80,7 +83,8 @@ func (w *loanWorkflow) setup(ctx workflow.Context) error {
 	w.cfg = w.in.Config.WithDefaults()
 	w.workflowID = info.WorkflowExecution.ID
 	w.logger = log.With(workflow.GetLogger(ctx), "ApplicantRef", w.in.ApplicantRef)
-	w.bounded = workflow.GetVersion(ctx, changeBoundedWaits, workflow.DefaultVersion, 1) >= 1
+	w.rev = workflow.GetVersion(ctx, changeBoundedWaits, workflow.DefaultVersion, revEveryChange)
+	w.bounded = w.rev >= 1
 	if w.in.Resume != nil {
 		w.state = *w.in.Resume
 		w.state.Runs++
@@ -219,7 +223,7 @@ func (w *loanWorkflow) register(ctx workflow.Context) error {
 	}); err != nil {
 		return err
 	}
-	if w.bounded && workflow.GetVersion(ctx, changePublishUserID, workflow.DefaultVersion, 1) >= 1 {
+	if w.bounded && w.has(ctx, changePublishUserID) {
 		w.publishRow(ctx) // the inbox routes AWDA's callbacks by it
 	}
 	return nil
@@ -407,7 +411,7 @@ func (w *loanWorkflow) authCallbacksNow() map[string]int {
 // page read stands against the page's result. Histories from before the rule
 // (changeAuthCallbackWins) let the page overwrite it.
 func (w *loanWorkflow) callbackWins(ctx workflow.Context) bool {
-	return workflow.GetVersion(ctx, changeAuthCallbackWins, workflow.DefaultVersion, 1) >= 1
+	return w.has(ctx, changeAuthCallbackWins)
 }
 
 // ---- 4. bank card ----
@@ -961,7 +965,7 @@ func (w *loanWorkflow) awaitDisbursement(ctx workflow.Context) error {
 // ---- 10. repayment ----
 
 func (w *loanWorkflow) repay(ctx workflow.Context) error {
-	if workflow.GetVersion(ctx, changeDueJitter, workflow.DefaultVersion, 1) >= 1 {
+	if w.has(ctx, changeDueJitter) {
 		w.dueJitter = jitterOf(w.workflowID, w.cfg.DueCheckJitter)
 	}
 	if len(w.state.Schedule) == 0 || w.state.RepaymentVA == nil {

@@ -110,7 +110,7 @@ func (w *loanWorkflow) finalStatusWins(ctx workflow.Context, err error) error {
 	if !refused && !w.state.LoanStatus.Terminal() {
 		return nil
 	}
-	if workflow.GetVersion(ctx, changeFinalStatusWins, workflow.DefaultVersion, 1) < 1 {
+	if !w.has(ctx, changeFinalStatusWins) {
 		return nil
 	}
 	if !w.state.LoanStatus.Terminal() {
@@ -194,7 +194,7 @@ func (w *loanWorkflow) parkedUntil(ctx workflow.Context, resumeWhen func() bool)
 		if watchFinal && w.state.LoanStatus.Terminal() {
 			// A final status was pushed. Histories from before the rule waited on.
 			watchFinal = false
-			if workflow.GetVersion(ctx, changeFinalStatusWins, workflow.DefaultVersion, 1) >= 1 {
+			if w.has(ctx, changeFinalStatusWins) {
 				w.record(ctx, Transition{Kind: KindResumed, From: step, To: string(w.state.LoanStatus), Note: "final status from AWDA"})
 				return w.endAtFinalStatus(ctx)
 			}
@@ -466,7 +466,7 @@ func (w *loanWorkflow) moveTo(ctx workflow.Context, stage Stage, note string) {
 // (changePublishAtRest); histories from before it published every stage.
 func (w *loanWorkflow) publishAtRest(ctx workflow.Context) bool {
 	if w.atRest == nil {
-		v := workflow.GetVersion(ctx, changePublishAtRest, workflow.DefaultVersion, 1) >= 1
+		v := w.has(ctx, changePublishAtRest)
 		w.atRest = &v
 	}
 	return *w.atRest

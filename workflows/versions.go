@@ -1,5 +1,7 @@
 package workflows
 
+import "go.temporal.io/sdk/workflow"
+
 // Change IDs for workflow.GetVersion. A change to what a running loan does
 // (the commands it sends) is made behind one of these, so that histories
 // recorded before it replay as they ran; the replay tests over
@@ -7,6 +9,15 @@ package workflows
 // differ from the old, so a loan that never meets the case records no
 // marker.
 const (
+	// revEveryChange is the version of changeBoundedWaits that a run begun by
+	// this code records when it starts: such a run has every change below,
+	// and asks no other GetVersion (has). Each GetVersion costs a marker
+	// event and a search-attribute upsert (TemporalChangeVersion, a
+	// visibility write), so a loan that asked one per change paid five of
+	// each on its happy path. Runs begun before it (version 1 or none) ask
+	// each change where it applies, as they always did.
+	revEveryChange workflow.Version = 2
+
 	// changeAuthCallbackWins: an authorization callback that arrives while
 	// the pages are being read stands against the page's result (a FAILED or
 	// EXPIRED one gets a fresh page) instead of being overwritten by PENDING.
@@ -59,3 +70,15 @@ const (
 	// STARTER_ORPHAN_GRACE. Found by make chaos STACK=server.
 	changePublishUserID = "publish-user-id"
 )
+
+// has reports whether this run has the change: every run begun with
+// revEveryChange does; an older run asks GetVersion where the change applies,
+// which records the marker the first time in a live run and reads it back
+// on replay. When a change is added: list it above, and bump revEveryChange
+// (older runs then ask for the new change by itself).
+func (w *loanWorkflow) has(ctx workflow.Context, change string) bool {
+	if w.rev >= revEveryChange {
+		return true
+	}
+	return workflow.GetVersion(ctx, change, workflow.DefaultVersion, 1) >= 1
+}
