@@ -13,8 +13,9 @@
 //
 //	AWDAFLOW_KEYS=… cd tools && go run ./cmd/replay h1.json h2.json
 //
-// The connection settings are internal/config's (TEMPORAL_ADDRESS,
-// TEMPORAL_NAMESPACE, TEMPORAL_TLS_*, TEMPORAL_API_KEY); AWDAFLOW_KEYS must
+// The connection settings are internal/config's: Temporal's standard client
+// configuration (a TEMPORAL_PROFILE of TEMPORAL_CONFIG_FILE, TEMPORAL_ADDRESS,
+// TEMPORAL_TLS_*, TEMPORAL_API_KEY, …; docs/configuration.md); AWDAFLOW_KEYS must
 // hold every key the histories were encrypted with. It prints one line per
 // workflow (its ID, never a payload) and exits 1 if any replay failed, 2 on
 // bad usage.
@@ -28,7 +29,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -168,20 +168,9 @@ func (r *replayer) workflowID(input *commonpb.Payloads) (string, error) {
 // fromCluster replays the histories of up to limit workflows the query
 // matches, with the connection settings of internal/config.
 func (r *replayer) fromCluster(ctx context.Context, getenv func(string) string, ring *codec.KeyRing, query string, limit int) error {
-	or := func(name, def string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		return def
-	}
-	tc := config.Temporal{
-		Address:       or(config.EnvTemporalAddress, config.DefaultTemporalAddress),
-		Namespace:     or(config.EnvTemporalNamespace, config.DefaultTemporalNamespace),
-		TLSCertFile:   or(config.EnvTemporalTLSCert, ""),
-		TLSKeyFile:    or(config.EnvTemporalTLSKey, ""),
-		TLSCAFile:     or(config.EnvTemporalTLSCA, ""),
-		TLSServerName: or(config.EnvTemporalTLSServer, ""),
-		APIKey:        config.Secret(or(config.EnvTemporalAPIKey, "")),
+	tc, err := config.LoadTemporal(getenv)
+	if err != nil {
+		return err
 	}
 	logger := log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	opts, err := temporalx.Options(tc, ring, logger, nil)
