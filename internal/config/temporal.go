@@ -230,8 +230,11 @@ func (t *Temporal) check(r *envconfig.Reader, source map[string]string) {
 		pathOrData(r, from(EnvTemporalTLSServerCA), from(EnvTemporalTLSServerCAD), tl.ServerCACertPath, tl.ServerCACertData)
 		hasCert := tl.ClientCertPath != "" || len(tl.ClientCertData) > 0
 		hasKey := tl.ClientKeyPath != "" || len(tl.ClientKeyData) > 0
-		if hasCert != hasKey {
-			r.Fail(from(EnvTemporalTLSClientCert)+" and "+from(EnvTemporalTLSClientKey), "set both (client certificate and its key) or neither")
+		switch {
+		case hasCert && !hasKey:
+			r.Fail(from(EnvTemporalTLSClientCert)+" and "+EnvTemporalTLSClientKey, "set both (client certificate and its key) or neither")
+		case hasKey && !hasCert:
+			r.Fail(EnvTemporalTLSClientCert+" and "+from(EnvTemporalTLSClientKey), "set both (client certificate and its key) or neither")
 		}
 		file(r, from(EnvTemporalTLSClientCert), tl.ClientCertPath)
 		file(r, from(EnvTemporalTLSClientKey), tl.ClientKeyPath)

@@ -209,10 +209,15 @@ func TestTemporalProfileFile(t *testing.T) {
 	if err := os.WriteFile(typo, []byte("[profile.default]\nadress = \"x:1\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	halfPair := filepath.Join(t.TempDir(), "half.toml")
+	if err := os.WriteFile(halfPair, fmt.Appendf(nil, "[profile.default.tls]\nclient_cert_path = %q\n", p[0]), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		env  map[string]string
 		want string
 	}{
+		{map[string]string{config.EnvTemporalConfigFile: halfPair}, "TEMPORAL_TLS_CLIENT_CERT_PATH (profile file) and TEMPORAL_TLS_CLIENT_KEY_PATH: set both"},
 		{map[string]string{config.EnvTemporalConfigFile: path, config.EnvTemporalProfile: "staging"}, "TEMPORAL_CONFIG_FILE or TEMPORAL_PROFILE: unable to find profile staging"},
 		{map[string]string{config.EnvTemporalConfigFile: path + ".missing"}, "TEMPORAL_CONFIG_FILE: " + path + ".missing: no such file"},
 		{map[string]string{config.EnvTemporalConfigFile: typo}, "TEMPORAL_CONFIG_FILE or TEMPORAL_PROFILE: failed parsing config"},

@@ -1,10 +1,11 @@
-// Package temporalx builds the Temporal client every awdaflow process uses:
-// Temporal's standard client configuration (internal/config reads it with
-// the SDK's envconfig: profile file, TEMPORAL_* variables), mTLS and API
-// key credentials reloaded when their files change, the SDK logging through zerolog, the SDK's metrics through
-// OpenTelemetry, and — always — the encrypting data converter and failure
-// converter of internal/codec, so that no payload or error message reaches
-// Temporal in plain text.
+// Package temporalx builds the Temporal client every awdaflow process uses
+// (the worker, `starter serve`, the replay tool): Temporal's standard client
+// configuration as internal/config reads it with the SDK's envconfig (a
+// profile file, the TEMPORAL_* variables), the API key and the mTLS client
+// certificate re-read when their files change, the SDK logging through
+// zerolog, the SDK's metrics through OpenTelemetry, and — always — the
+// encrypting data converter and failure converter of internal/codec, so that
+// no payload or error message reaches Temporal in plain text.
 package temporalx
 
 import (

@@ -36,8 +36,8 @@ func ring(t *testing.T) *codec.KeyRing {
 
 func getenv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
-// temporal is the Temporal configuration of env, as LoadFrom reads it.
-func temporal(t *testing.T, env map[string]string) config.Temporal {
+// temporalConfig is the Temporal configuration of env, as LoadFrom reads it.
+func temporalConfig(t *testing.T, env map[string]string) config.Temporal {
 	t.Helper()
 	tc, err := config.LoadTemporal(getenv(env))
 	if err != nil {
@@ -73,10 +73,10 @@ func (l *recordingLogger) has(s string) bool {
 }
 
 func TestOptionsAlwaysEncrypt(t *testing.T) {
-	if _, err := temporalx.Options(temporal(t, nil), nil, nil, nil); err == nil {
+	if _, err := temporalx.Options(temporalConfig(t, nil), nil, nil, nil); err == nil {
 		t.Fatal("Options without a key ring must fail")
 	}
-	o, err := temporalx.Options(temporal(t, map[string]string{
+	o, err := temporalx.Options(temporalConfig(t, map[string]string{
 		config.EnvTemporalAddress: "x:1", config.EnvTemporalNamespace: "ns", config.EnvTemporalAPIKey: "k",
 	}), ring(t), nil, nil)
 	if err != nil {
@@ -97,7 +97,7 @@ func TestOptionsAlwaysEncrypt(t *testing.T) {
 // mapping (TLS server name, authority) comes through.
 func TestOptionsStandardSettings(t *testing.T) {
 	t.Setenv(config.TemporalGRPCMetaPrefix+"X_TENANT", "loans")
-	o, err := temporalx.Options(temporal(t, map[string]string{
+	o, err := temporalx.Options(temporalConfig(t, map[string]string{
 		config.TemporalGRPCMetaPrefix + "X_TENANT": "loans",
 		config.EnvTemporalTLSServer:                "frontend.internal",
 		config.EnvTemporalAuthority:                "authority.internal",
@@ -132,7 +132,7 @@ func TestOptionsBadCertificateFiles(t *testing.T) {
 		{config.EnvTemporalTLSServerCA: bad},
 		{config.EnvTemporalTLSClientCert: bad, config.EnvTemporalTLSClientKey: bad},
 	} {
-		if _, err := temporalx.Options(temporal(t, env), ring(t), nil, nil); err == nil || !strings.Contains(err.Error(), "temporal client configuration") {
+		if _, err := temporalx.Options(temporalConfig(t, env), ring(t), nil, nil); err == nil || !strings.Contains(err.Error(), "temporal client configuration") {
 			t.Errorf("%v: err = %v", env, err)
 		}
 	}
@@ -140,7 +140,7 @@ func TestOptionsBadCertificateFiles(t *testing.T) {
 	if err := os.WriteFile(empty, []byte(" \n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := temporalx.Options(temporal(t, map[string]string{config.EnvTemporalAPIKeyFile: empty}), ring(t), nil, nil)
+	_, err := temporalx.Options(temporalConfig(t, map[string]string{config.EnvTemporalAPIKeyFile: empty}), ring(t), nil, nil)
 	if err == nil || !strings.Contains(err.Error(), config.EnvTemporalAPIKeyFile) {
 		t.Errorf("empty API key file: err = %v", err)
 	}
@@ -154,7 +154,7 @@ func TestDeprecatedVariableLoggedOnce(t *testing.T) {
 	if err := os.WriteFile(ca, newCA(t).pem, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tc := temporal(t, map[string]string{config.EnvTemporalTLSCA: ca})
+	tc := temporalConfig(t, map[string]string{config.EnvTemporalTLSCA: ca})
 	logs := &recordingLogger{}
 	for range 3 {
 		o, err := temporalx.Options(tc, ring(t), logs, nil)
@@ -188,7 +188,7 @@ func TestWaitHealthyGivesUpWithContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := temporalx.Options(temporal(t, map[string]string{config.EnvTemporalAddress: "127.0.0.1:" + strconv.Itoa(port)}), ring(t), nil, nil)
+	o, err := temporalx.Options(temporalConfig(t, map[string]string{config.EnvTemporalAddress: "127.0.0.1:" + strconv.Itoa(port)}), ring(t), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
