@@ -76,11 +76,11 @@ func TestVersionedWorkerRunsLoansOnceCurrent(t *testing.T) {
 	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), run.GetID(), run.GetRunID(), "test over") })
 	// No version is current: the first workflow task waits, though the
 	// worker polls.
-	d, err := c.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+	d, err := c.DescribeWorkflow(ctx, run.GetID(), run.GetRunID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := d.GetPendingWorkflowTask().GetState(); st != enumspb.PENDING_WORKFLOW_TASK_STATE_SCHEDULED {
+	if st := d.RawResponse.GetPendingWorkflowTask().GetState(); st != enumspb.PENDING_WORKFLOW_TASK_STATE_SCHEDULED {
 		t.Fatalf("before the version is current, the first workflow task is %v, want SCHEDULED (not taken)", st)
 	}
 
@@ -100,11 +100,11 @@ func TestVersionedWorkerRunsLoansOnceCurrent(t *testing.T) {
 		st, err := workflows.StatusQuery.Get(ctx, c, run.GetID(), run.GetRunID())
 		return err == nil && st.Stage == workflows.StageAuthorizations
 	})
-	d, err = c.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+	d, err = c.DescribeWorkflow(ctx, run.GetID(), run.GetRunID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	vi := d.GetWorkflowExecutionInfo().GetVersioningInfo()
+	vi := d.RawResponse.GetWorkflowExecutionInfo().GetVersioningInfo()
 	if vi.GetBehavior() != enumspb.VERSIONING_BEHAVIOR_AUTO_UPGRADE ||
 		vi.GetDeploymentVersion().GetDeploymentName() != deployment || vi.GetDeploymentVersion().GetBuildId() != buildID {
 		t.Fatalf("versioning info %v, want AUTO_UPGRADE on %s.%s", vi, deployment, buildID)
