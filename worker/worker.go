@@ -6,6 +6,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 	"go.uber.org/fx"
 
 	"github.com/awdaflow/awdaflow/activities"
@@ -31,6 +32,9 @@ func newWorker(lc fx.Lifecycle, cfg *config.Config, c client.Client, awdaClient 
 	w.RegisterActivity(activities.New(awdaClient, st, st))
 
 	l = l.With().Str("component", "worker").Str("task_queue", workflows.TaskQueue).Logger()
+	if cfg.Worker.Versioning {
+		l = l.With().Str("worker_deployment_version", cfg.Worker.Version()).Logger()
+	}
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
 			if err := w.Start(); err != nil {
@@ -57,5 +61,24 @@ func Options(c config.Worker) worker.Options {
 		MaxConcurrentActivityTaskPollers:       c.ActivityPollers,
 		MaxConcurrentWorkflowTaskPollers:       c.WorkflowPollers,
 		WorkerStopTimeout:                      c.StopTimeout,
+		DeploymentOptions:                      DeploymentOptions(c),
+	}
+}
+
+// DeploymentOptions puts the worker in its Worker Deployment when
+// WORKER_VERSIONING is on: it polls as version DeploymentName.BuildID, and
+// every workflow it runs is AutoUpgrade — it moves to the current version
+// at its next workflow task, changes to running loans being guarded by
+// workflow.GetVersion and the replay gate (docs/operations.md, "Deploying a
+// new worker version", says why not Pinned). Off, the worker is
+// unversioned, as before.
+func DeploymentOptions(c config.Worker) worker.DeploymentOptions {
+	if !c.Versioning {
+		return worker.DeploymentOptions{}
+	}
+	return worker.DeploymentOptions{
+		UseVersioning:             true,
+		Version:                   worker.WorkerDeploymentVersion{DeploymentName: c.DeploymentName, BuildID: c.BuildID},
+		DefaultVersioningBehavior: workflow.VersioningBehaviorAutoUpgrade,
 	}
 }

@@ -3,6 +3,9 @@ package main
 import (
 	"testing"
 
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
 	"github.com/awdaflow/awdaflow/internal/config"
 )
 
@@ -22,5 +25,25 @@ func TestAppGraphIsComplete(t *testing.T) {
 	}
 	if err := newApp(cfg).Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Versioning is opt-in: off, the worker is unversioned (it gets tasks with
+// no version made current); on, it polls as its deployment version and
+// its workflows are AutoUpgrade.
+func TestDeploymentOptions(t *testing.T) {
+	w := config.Worker{DeploymentName: "awdaflow", BuildID: "0123456789ab"}
+	if got := Options(w).DeploymentOptions; got != (worker.DeploymentOptions{}) {
+		t.Errorf("versioning off: %+v", got)
+	}
+	w.Versioning = true
+	got := Options(w).DeploymentOptions
+	want := worker.DeploymentOptions{
+		UseVersioning:             true,
+		Version:                   worker.WorkerDeploymentVersion{DeploymentName: "awdaflow", BuildID: "0123456789ab"},
+		DefaultVersioningBehavior: workflow.VersioningBehaviorAutoUpgrade,
+	}
+	if got != want {
+		t.Errorf("versioning on: %+v, want %+v", got, want)
 	}
 }

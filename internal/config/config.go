@@ -34,21 +34,8 @@ import (
 // Names of the environment variables, for messages and for code that sets
 // them (tests, tools). What reads them, with their defaults, is Config's
 // tags; deploy's tests hold the two to each other.
+// The Temporal ones are in temporal.go.
 const (
-	EnvTemporalAddress   = "TEMPORAL_ADDRESS"
-	EnvTemporalNamespace = "TEMPORAL_NAMESPACE"
-	EnvTemporalTLSCert   = "TEMPORAL_TLS_CERT" // client certificate file (PEM), for mTLS
-	EnvTemporalTLSKey    = "TEMPORAL_TLS_KEY"  // its private key file (PEM)
-	EnvTemporalTLSCA     = "TEMPORAL_TLS_CA"   // CA bundle file to verify the server; system roots when unset
-	EnvTemporalTLSServer = "TEMPORAL_TLS_SERVER_NAME"
-	EnvTemporalAPIKey    = "TEMPORAL_API_KEY" // Temporal Cloud API key (implies TLS)
-	EnvTemporalConnect   = "TEMPORAL_CONNECT_TIMEOUT"
-	// EnvTemporalCompression is the gRPC compression of the connection to
-	// Temporal: "none" (default) or "gzip". Every payload is AES-GCM
-	// encrypted and does not compress, so gzip mostly burns CPU on both
-	// ends; turn it on for a slow link to a remote cluster.
-	EnvTemporalCompression = "TEMPORAL_GRPC_COMPRESSION"
-
 	EnvAWDABaseURL        = "AWDA_BASE_URL"
 	EnvAWDAAppID          = "AWDA_APP_ID"
 	EnvAWDAHMACSecret     = "AWDA_HMAC_SECRET"
@@ -67,6 +54,9 @@ const (
 	EnvStickyCacheSize    = "WORKER_STICKY_CACHE_SIZE"
 	EnvWorkerStopTimeout  = "WORKER_STOP_TIMEOUT"
 	EnvWorkerStartTimeout = "WORKER_START_TIMEOUT"
+	EnvWorkerVersioning   = "WORKER_VERSIONING"
+	EnvWorkerDeployment   = "WORKER_DEPLOYMENT_NAME"
+	EnvWorkerBuildID      = "WORKER_BUILD_ID"
 )
 
 // Defaults, for code that needs them outside a Config (tools, tests); the
@@ -99,30 +89,11 @@ type Config struct {
 	Worker   Worker
 }
 
-// Temporal is how to reach the Temporal server.
-type Temporal struct {
-	Address        string        `env:"TEMPORAL_ADDRESS" envDefault:"localhost:7233"`
-	Namespace      string        `env:"TEMPORAL_NAMESPACE" envDefault:"default"`
-	TLSCertFile    string        `env:"TEMPORAL_TLS_CERT"`
-	TLSKeyFile     string        `env:"TEMPORAL_TLS_KEY"`
-	TLSCAFile      string        `env:"TEMPORAL_TLS_CA"`
-	TLSServerName  string        `env:"TEMPORAL_TLS_SERVER_NAME"`
-	APIKey         Secret        `env:"TEMPORAL_API_KEY"`
-	ConnectTimeout time.Duration `env:"TEMPORAL_CONNECT_TIMEOUT" envDefault:"30s"`   // how long startup waits for the server
-	Compression    string        `env:"TEMPORAL_GRPC_COMPRESSION" envDefault:"none"` // CompressionNone or CompressionGzip
-}
-
 // gRPC compressions of the connection to Temporal.
 const (
 	CompressionNone = "none"
 	CompressionGzip = "gzip"
 )
-
-// TLS reports whether the connection uses TLS: with a client certificate,
-// a CA, a server name or an API key (Temporal Cloud accepts keys over TLS only).
-func (t Temporal) TLS() bool {
-	return t.TLSCertFile != "" || t.TLSCAFile != "" || t.TLSServerName != "" || !t.APIKey.Empty()
-}
 
 // AWDA is how to reach and sign for AWDA. Exactly one of HMACSecret and
 // RSAPrivateKeyFile is set.
@@ -160,6 +131,13 @@ type Worker struct {
 	// StartTimeout is how long startup may take in all (waiting for
 	// Temporal and PostgreSQL); default TEMPORAL_CONNECT_TIMEOUT + 30s.
 	StartTimeout time.Duration `env:"WORKER_START_TIMEOUT"`
+	// Versioning opts the worker into Worker Versioning (see versioning.go):
+	// it polls as version DeploymentName.BuildID and gets tasks only once
+	// that version is current (or ramping). Off by default.
+	Versioning     bool   `env:"WORKER_VERSIONING" envDefault:"false"`
+	DeploymentName string `env:"WORKER_DEPLOYMENT_NAME" envDefault:"awdaflow"` // DefaultDeploymentName
+	// BuildID defaults to the binary's version (BinaryBuildID).
+	BuildID string `env:"WORKER_BUILD_ID"`
 }
 
 // Vars lists the variables Config reads, with their defaults.
@@ -178,14 +156,33 @@ func Load() (*Config, error) {
 
 // LoadFrom reads the configuration through getenv; stderrIsTTY chooses the
 // default log format. Its error is an *Error listing every problem, each
-// naming its variable.
+// naming its variable. The variables read by prefix
+// (TEMPORAL_GRPC_META_*) are those the process environment names, their
+// values read through getenv; LoadEnviron takes them from a list.
 func LoadFrom(getenv func(string) string, stderrIsTTY bool) (*Config, error) {
+	return load(getenv, os.Environ(), stderrIsTTY)
+}
+
+// LoadEnviron reads the configuration from environ ("NAME=value" entries,
+// as os.Environ returns them), the variables read by prefix included.
+func LoadEnviron(environ []string, stderrIsTTY bool) (*Config, error) {
+	m := map[string]string{}
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return load(func(k string) string { return m[k] }, environ, stderrIsTTY)
+}
+
+func load(getenv func(string) string, environ []string, stderrIsTTY bool) (*Config, error) {
 	r := envconfig.NewReader(getenv)
 	c := &Config{}
 	r.Parse(c)
-	// A Secret keeps its exact bytes, but the API key was always trimmed:
-	// white space around it comes from a file, never from Temporal.
-	c.Temporal.APIKey = Secret(strings.TrimSpace(c.Temporal.APIKey.Reveal()))
+	c.Temporal.Env.GRPCMeta = grpcMeta(getenv, environ)
+	c.Temporal.resolve(r)
+	if !r.Set(EnvWorkerBuildID) {
+		c.Worker.BuildID = BinaryBuildID()
+	}
 	c.AWDA.BaseURL = strings.TrimRight(c.AWDA.BaseURL, "/")
 	c.Log.Format = strings.ToLower(c.Log.Format)
 	if c.Log.Format == "" {
@@ -197,7 +194,6 @@ func LoadFrom(getenv func(string) string, stderrIsTTY bool) (*Config, error) {
 	if !r.Set(EnvWorkerStartTimeout) {
 		c.Worker.StartTimeout = c.Temporal.ConnectTimeout + 30*time.Second
 	}
-	c.Temporal.check(r)
 	c.AWDA.check(r)
 	c.check(r)
 	if err := r.Err(); err != nil {
@@ -210,23 +206,6 @@ func LoadFrom(getenv func(string) string, stderrIsTTY bool) (*Config, error) {
 type Error = envconfig.Error
 
 const positiveDuration = "a positive duration such as 15s or 2m"
-
-func (t *Temporal) check(r *envconfig.Reader) {
-	hostPort(r, EnvTemporalAddress, t.Address)
-	if t.Compression != CompressionNone && t.Compression != CompressionGzip {
-		r.Fail(EnvTemporalCompression, fmt.Sprintf("%q: want %q or %q", t.Compression, CompressionNone, CompressionGzip))
-	}
-	if (t.TLSCertFile == "") != (t.TLSKeyFile == "") {
-		r.Fail(EnvTemporalTLSCert+" and "+EnvTemporalTLSKey, "set both (client certificate and its key) or neither")
-	}
-	if t.TLSCertFile != "" && !t.APIKey.Empty() {
-		r.Fail(EnvTemporalAPIKey, "set either an API key or a client certificate ("+EnvTemporalTLSCert+"), not both")
-	}
-	file(r, EnvTemporalTLSCert, t.TLSCertFile)
-	file(r, EnvTemporalTLSKey, t.TLSKeyFile)
-	file(r, EnvTemporalTLSCA, t.TLSCAFile)
-	r.Want(EnvTemporalConnect, t.ConnectTimeout > 0, positiveDuration)
-}
 
 func (a *AWDA) check(r *envconfig.Reader) {
 	if u, err := url.Parse(a.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -263,6 +242,7 @@ func (c *Config) check(r *envconfig.Reader) {
 	r.Want(EnvStickyCacheSize, w.StickyCacheSize > 0, "a positive integer")
 	r.Want(EnvWorkerStopTimeout, w.StopTimeout > 0, positiveDuration)
 	r.Want(EnvWorkerStartTimeout, w.StartTimeout > 0, positiveDuration)
+	w.checkVersioning(r)
 }
 
 // hostPort checks a listen or dial address; an empty host means all
@@ -308,8 +288,9 @@ func (c *Config) String() string {
 	kv("temporal.address", c.Temporal.Address)
 	kv("temporal.namespace", c.Temporal.Namespace)
 	kv("temporal.tls", c.Temporal.TLS())
-	kv("temporal.mtls", c.Temporal.TLSCertFile != "")
-	kv("temporal.api_key", c.Temporal.APIKey)
+	kv("temporal.mtls", c.Temporal.MTLS())
+	kv("temporal.api_key", c.Temporal.Env.APIKey)
+	kv("temporal.api_key_file", c.Temporal.APIKeyFile)
 	kv("temporal.grpc_compression", c.Temporal.Compression)
 	kv("awda.base_url", c.AWDA.BaseURL)
 	kv("awda.app_id", c.AWDA.AppID)
@@ -327,6 +308,9 @@ func (c *Config) String() string {
 	kv("worker.workflow_pollers", c.Worker.WorkflowPollers)
 	kv("worker.sticky_cache", c.Worker.StickyCacheSize)
 	kv("worker.stop_timeout", c.Worker.StopTimeout)
+	kv("worker.versioning", c.Worker.Versioning)
+	kv("worker.deployment", c.Worker.DeploymentName)
+	kv("worker.build_id", c.Worker.BuildID)
 	return strings.TrimSpace(b.String())
 }
 
@@ -336,7 +320,8 @@ func (c *Config) MarshalZerologObject(e *zerolog.Event) {
 	e.Str("temporal_address", c.Temporal.Address).
 		Str("temporal_namespace", c.Temporal.Namespace).
 		Bool("temporal_tls", c.Temporal.TLS()).
-		Bool("temporal_api_key", !c.Temporal.APIKey.Empty()).
+		Bool("temporal_api_key", c.Temporal.HasAPIKey()).
+		Bool("temporal_mtls", c.Temporal.MTLS()).
 		Str("awda_base_url", c.AWDA.BaseURL).
 		Str("awda_app_id", c.AWDA.AppID).
 		Str("awda_sign_type", c.AWDA.SignType()).
@@ -348,7 +333,10 @@ func (c *Config) MarshalZerologObject(e *zerolog.Event) {
 		Str("log_level", c.Log.Level.String()).
 		Int("worker_max_activities", c.Worker.MaxConcurrentActivities).
 		Int("worker_max_workflow_tasks", c.Worker.MaxConcurrentWorkflowTasks).
-		Dur("worker_stop_timeout", c.Worker.StopTimeout)
+		Dur("worker_stop_timeout", c.Worker.StopTimeout).
+		Bool("worker_versioning", c.Worker.Versioning).
+		Str("worker_deployment", c.Worker.DeploymentName).
+		Str("worker_build_id", c.Worker.BuildID)
 }
 
 // SignType is the algorithm the configured key signs with.

@@ -103,7 +103,7 @@ func FuzzLoadFrom(f *testing.F) {
 		// Written back as an environment, it loads to the same thing.
 		back := map[string]string{
 			config.EnvTemporalAddress: c.Temporal.Address, config.EnvTemporalNamespace: c.Temporal.Namespace,
-			config.EnvTemporalAPIKey: c.Temporal.APIKey.Reveal(), config.EnvTemporalConnect: c.Temporal.ConnectTimeout.String(),
+			config.EnvTemporalAPIKey: c.Temporal.Env.APIKey.Reveal(), config.EnvTemporalConnect: c.Temporal.ConnectTimeout.String(),
 			config.EnvTemporalCompression: c.Temporal.Compression,
 			config.EnvAWDABaseURL:         c.AWDA.BaseURL, config.EnvAWDAAppID: c.AWDA.AppID, config.EnvAWDAHMACSecret: c.AWDA.HMACSecret.Reveal(),
 			config.EnvAWDAHTTPTimeout: c.AWDA.HTTPTimeout.String(), config.EnvKeys: c.Keys.Reveal(),
@@ -118,6 +118,9 @@ func FuzzLoadFrom(f *testing.F) {
 		if err != nil {
 			t.Fatalf("the loaded configuration does not load again: %v", err)
 		}
+		// Env is the variables as set, not what they mean: defaults written
+		// back are set the second time.
+		c.Temporal.Env, c2.Temporal.Env = config.TemporalEnv{}, config.TemporalEnv{}
 		if !reflect.DeepEqual(c, c2) {
 			t.Fatalf("reloaded configuration differs:\n%s\n%s", c, c2)
 		}
@@ -172,13 +175,17 @@ func dbPasswords(dbURL string) []string {
 
 // allVars are the package's variable names (TestVars holds them to the tags).
 var allVars = []string{
-	config.EnvTemporalAddress, config.EnvTemporalNamespace, config.EnvTemporalTLSCert, config.EnvTemporalTLSKey,
-	config.EnvTemporalTLSCA, config.EnvTemporalTLSServer, config.EnvTemporalAPIKey, config.EnvTemporalConnect,
+	config.EnvTemporalConfigFile, config.EnvTemporalProfile, config.EnvTemporalAddress, config.EnvTemporalNamespace,
+	config.EnvTemporalAPIKey, config.EnvTemporalTLS, config.EnvTemporalTLSClientCert, config.EnvTemporalTLSClientCertD,
+	config.EnvTemporalTLSClientKey, config.EnvTemporalTLSClientKeyD, config.EnvTemporalTLSServerCA, config.EnvTemporalTLSServerCAD,
+	config.EnvTemporalTLSServer, config.EnvTemporalTLSNoVerify, config.EnvTemporalAuthority,
+	config.EnvTemporalTLSCert, config.EnvTemporalTLSKey, config.EnvTemporalTLSCA,
+	config.EnvTemporalAPIKeyFile, config.EnvTemporalConnect,
 	config.EnvTemporalCompression, config.EnvAWDABaseURL, config.EnvAWDAAppID, config.EnvAWDAHMACSecret,
 	config.EnvAWDARSAKeyFile, config.EnvAWDAHTTPTimeout, config.EnvKeys, config.EnvDatabaseURL, config.EnvDatabaseMigrate,
 	config.EnvHTTPAddr, config.EnvLogFormat, config.EnvLogLevel, config.EnvMaxActivities, config.EnvMaxWorkflowTasks,
 	config.EnvActivityPollers, config.EnvWorkflowPollers, config.EnvStickyCacheSize, config.EnvWorkerStopTimeout,
-	config.EnvWorkerStartTimeout,
+	config.EnvWorkerStartTimeout, config.EnvWorkerVersioning, config.EnvWorkerDeployment, config.EnvWorkerBuildID,
 }
 
 func namesVariable(problem string) bool {

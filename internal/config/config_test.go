@@ -93,8 +93,11 @@ func TestVars(t *testing.T) {
 		t.Errorf("Vars() = %s\nwant      %s", got, want)
 	}
 	for name, want := range map[string]any{
-		config.EnvTemporalAddress: config.DefaultTemporalAddress, config.EnvTemporalNamespace: config.DefaultTemporalNamespace,
-		config.EnvTemporalConnect: config.DefaultConnectTimeout, config.EnvAWDAHTTPTimeout: config.DefaultAWDAHTTPTimeout,
+		// TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE have no envDefault: a
+		// profile file's values apply when they are unset (TestDefaults and
+		// the profile tests hold the defaults).
+		config.EnvTemporalAddress: "", config.EnvTemporalNamespace: "",
+		config.EnvTemporalConnect: config.DefaultConnectTimeout, config.EnvWorkerDeployment: config.DefaultDeploymentName, config.EnvAWDAHTTPTimeout: config.DefaultAWDAHTTPTimeout,
 		config.EnvHTTPAddr: config.DefaultHTTPAddr, config.EnvWorkerStopTimeout: config.DefaultStopTimeout,
 		config.EnvStickyCacheSize: config.DefaultStickyCacheSize, config.EnvAWDABaseURL: awda.BaseURLStaging,
 		config.EnvTemporalCompression: config.CompressionNone,
@@ -114,29 +117,29 @@ func TestOverrides(t *testing.T) {
 		}
 	}
 	c, err := config.LoadFrom(env(map[string]string{
-		config.EnvTemporalAddress:     "temporal.example:7233",
-		config.EnvTemporalNamespace:   "loans",
-		config.EnvTemporalTLSCert:     cert,
-		config.EnvTemporalTLSKey:      key,
-		config.EnvTemporalTLSCA:       ca,
-		config.EnvAWDABaseURL:         awda.BaseURLProduction + "/",
-		config.EnvAWDAHMACSecret:      "",
-		config.EnvAWDARSAKeyFile:      rsaKey,
-		config.EnvAWDAHTTPTimeout:     "4s",
-		config.EnvDatabaseMigrate:     "false",
-		config.EnvLogFormat:           "CONSOLE",
-		config.EnvLogLevel:            "debug",
-		config.EnvMaxActivities:       "50",
-		config.EnvWorkflowPollers:     "4",
-		config.EnvStickyCacheSize:     "250",
-		config.EnvTemporalCompression: "gzip",
-		config.EnvWorkerStopTimeout:   "1m",
-		config.EnvHTTPAddr:            ":0",
+		config.EnvTemporalAddress:       "temporal.example:7233",
+		config.EnvTemporalNamespace:     "loans",
+		config.EnvTemporalTLSClientCert: cert,
+		config.EnvTemporalTLSClientKey:  key,
+		config.EnvTemporalTLSServerCA:   ca,
+		config.EnvAWDABaseURL:           awda.BaseURLProduction + "/",
+		config.EnvAWDAHMACSecret:        "",
+		config.EnvAWDARSAKeyFile:        rsaKey,
+		config.EnvAWDAHTTPTimeout:       "4s",
+		config.EnvDatabaseMigrate:       "false",
+		config.EnvLogFormat:             "CONSOLE",
+		config.EnvLogLevel:              "debug",
+		config.EnvMaxActivities:         "50",
+		config.EnvWorkflowPollers:       "4",
+		config.EnvStickyCacheSize:       "250",
+		config.EnvTemporalCompression:   "gzip",
+		config.EnvWorkerStopTimeout:     "1m",
+		config.EnvHTTPAddr:              ":0",
 	}), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Temporal.TLS() || c.Temporal.TLSCertFile != cert || c.Temporal.Namespace != "loans" || c.Temporal.Compression != config.CompressionGzip {
+	if !c.Temporal.TLS() || !c.Temporal.MTLS() || c.Temporal.Profile.Get().TLS.ClientCertPath != cert || c.Temporal.Namespace != "loans" || c.Temporal.Compression != config.CompressionGzip {
 		t.Errorf("temporal = %+v", c.Temporal)
 	}
 	if c.AWDA.BaseURL != awda.BaseURLProduction || c.AWDA.SignType() != awda.SignTypeRSA || c.AWDA.HTTPTimeout != 4*time.Second {
@@ -173,7 +176,10 @@ func TestBadValuesNameTheirVariable(t *testing.T) {
 		{map[string]string{config.EnvDatabaseURL: ""}, []string{config.EnvDatabaseURL}},
 		{map[string]string{config.EnvDatabaseURL: "mysql://u:" + dbPassword + "@h/db"}, []string{config.EnvDatabaseURL}},
 		{map[string]string{config.EnvTemporalAddress: "no-port"}, []string{config.EnvTemporalAddress}},
-		{map[string]string{config.EnvTemporalTLSCert: "/x.pem"}, []string{config.EnvTemporalTLSCert + " and " + config.EnvTemporalTLSKey, config.EnvTemporalTLSCert}},
+		{map[string]string{config.EnvTemporalTLSClientCert: "/x.pem"}, []string{config.EnvTemporalTLSClientCert + " and " + config.EnvTemporalTLSClientKey, config.EnvTemporalTLSClientCert}},
+		{map[string]string{config.EnvTemporalTLSCert: "/x.pem"}, []string{config.EnvTemporalTLSCert + " and " + config.EnvTemporalTLSClientKey, config.EnvTemporalTLSCert}},
+		{map[string]string{config.EnvTemporalTLS: "yes"}, []string{config.EnvTemporalTLS}},
+		{map[string]string{config.EnvWorkerVersioning: "true", config.EnvWorkerBuildID: "", config.EnvWorkerDeployment: "a.b"}, []string{config.EnvWorkerDeployment, config.EnvWorkerBuildID}},
 		{map[string]string{config.EnvAWDABaseURL: "sea-staging.wolaidai.com"}, []string{config.EnvAWDABaseURL}},
 		{map[string]string{config.EnvAWDAHTTPTimeout: "15"}, []string{config.EnvAWDAHTTPTimeout}},
 		{map[string]string{config.EnvAWDAHTTPTimeout: "-1s"}, []string{config.EnvAWDAHTTPTimeout}},
@@ -235,7 +241,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		"%#v":          fmt.Sprintf("%#v", *c),
 		"json":         string(js),
 		"zerolog":      logged.String(),
-		"secret %s":    fmt.Sprintf("%s %q %x", c.AWDA.HMACSecret, c.Keys, c.Temporal.APIKey),
+		"secret %s":    fmt.Sprintf("%s %q %x %v", c.AWDA.HMACSecret, c.Keys, c.Temporal.Env.APIKey, c.Temporal.Profile),
 		"config error": fmt.Sprint(config.LoadFrom(env(map[string]string{config.EnvDatabaseURL: "mysql://u:" + dbPassword + "@h/db"}), false)),
 	}
 	for name, out := range outputs {

@@ -1,22 +1,23 @@
-// Package temporalx builds the Temporal client every awdaflow process uses:
-// the address and namespace from the configuration, mTLS or a Temporal Cloud
-// API key, the SDK logging through zerolog, the SDK's metrics through
-// OpenTelemetry, and — always — the encrypting data converter and failure
-// converter of internal/codec, so that no payload or error message reaches
-// Temporal in plain text.
+// Package temporalx builds the Temporal client every awdaflow process uses
+// (the worker, `starter serve`, the replay tool): Temporal's standard client
+// configuration as internal/config reads it with the SDK's envconfig (a
+// profile file, the TEMPORAL_* variables), the API key and the mTLS client
+// certificate re-read when their files change, the SDK logging through
+// zerolog, the SDK's metrics through OpenTelemetry, and — always — the
+// encrypting data converter and failure converter of internal/codec, so that
+// no payload or error message reaches Temporal in plain text.
 package temporalx
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
+	temporalenv "go.temporal.io/sdk/contrib/envconfig"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/log"
 	"go.uber.org/fx"
@@ -37,31 +38,66 @@ func NewKeyRing(cfg *config.Config) (*codec.KeyRing, error) {
 	return ring, nil
 }
 
-// Options returns the client options for cfg. logger and metrics may be nil
-// (the SDK's defaults).
+// Options returns the client options for cfg: Temporal's standard client
+// configuration (cfg.Profile, built by the SDK's envconfig), with the API
+// key file and the client certificate files re-read when they change
+// (Credentials), and ours: the encrypting converters, gRPC compression, the
+// logger and metrics. logger and metrics may be nil (the SDK's defaults).
+// The deprecated variables set are logged once per process, through logger.
 func Options(cfg config.Temporal, ring *codec.KeyRing, logger log.Logger, mh client.MetricsHandler) (client.Options, error) {
 	if ring == nil {
 		return client.Options{}, errors.New("temporalx: a key ring is required: payloads are always encrypted")
 	}
-	o := client.Options{
-		HostPort:       cfg.Address,
-		Namespace:      cfg.Namespace,
-		Logger:         logger,
-		MetricsHandler: mh,
+	// Never the profile's remote codec: payloads are encrypted here.
+	profile := cfg.Profile.Get()
+	o, err := profile.ToClientOptions(temporalenv.ToClientOptionsRequest{})
+	if err != nil {
+		return client.Options{}, fmt.Errorf("temporal client configuration: %w", err)
 	}
+	o.Logger, o.MetricsHandler = logger, mh
 	o.DataConverter, o.FailureConverter = codec.ClientOptions(ring)
 	o.ConnectionOptions.GrpcCompression = GrpcCompression(cfg)
-	if cfg.TLS() {
-		tc, err := TLSConfig(cfg)
-		if err != nil {
-			return client.Options{}, err
-		}
-		o.ConnectionOptions.TLS = tc
+	if err := Credentials(&o, cfg, logger); err != nil {
+		return client.Options{}, err
 	}
-	if !cfg.APIKey.Empty() {
-		o.Credentials = client.NewAPIKeyStaticCredentials(cfg.APIKey.Reveal())
-	}
+	warnDeprecated(cfg, logger)
 	return o, nil
+}
+
+// Credentials makes o's credentials reload: the client certificate from
+// its files at each handshake, and the API key from TEMPORAL_API_KEY_FILE
+// at each call (a key given as a value cannot change, and stays static).
+// Certificates given as data (TEMPORAL_TLS_CLIENT_CERT_DATA) cannot change
+// either, and stay as the SDK loaded them.
+func Credentials(o *client.Options, cfg config.Temporal, logger log.Logger) error {
+	p := cfg.Profile.Get()
+	if tc := o.ConnectionOptions.TLS; tc != nil && p.TLS != nil && p.TLS.ClientCertPath != "" {
+		get, err := ReloadingClientCertificate(p.TLS.ClientCertPath, p.TLS.ClientKeyPath, logger)
+		if err != nil {
+			return fmt.Errorf("temporal client certificate (%s, %s): %w", p.TLS.ClientCertPath, p.TLS.ClientKeyPath, err)
+		}
+		tc.Certificates, tc.GetClientCertificate = nil, get
+	}
+	if cfg.APIKeyFile != "" {
+		creds, err := ReloadingAPIKey(cfg.APIKeyFile, logger)
+		if err != nil {
+			return fmt.Errorf("%s: %w", config.EnvTemporalAPIKeyFile, err)
+		}
+		o.Credentials = creds
+	}
+	return nil
+}
+
+// warned holds the deprecated variables already logged by this process.
+var warned sync.Map
+
+func warnDeprecated(cfg config.Temporal, logger log.Logger) {
+	for _, rn := range cfg.Deprecated {
+		if _, done := warned.LoadOrStore(rn.Old, true); done || logger == nil {
+			continue
+		}
+		logger.Warn("Deprecated variable "+rn.Old+": set "+rn.New+" instead (same meaning)", "variable", rn.Old, "replacement", rn.New)
+	}
 }
 
 // GrpcCompression is the SDK's setting for cfg.Compression (gzip unless
@@ -72,31 +108,6 @@ func GrpcCompression(cfg config.Temporal) client.GrpcCompression {
 		return &client.GrpcCompressionGzip{}
 	}
 	return &client.GrpcCompressionNone{}
-}
-
-// TLSConfig builds the TLS configuration: the client certificate for mTLS
-// when given, the CA bundle when given (system roots otherwise).
-func TLSConfig(cfg config.Temporal) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLSServerName}
-	if cfg.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("%s/%s: %w", config.EnvTemporalTLSCert, config.EnvTemporalTLSKey, err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	if cfg.TLSCAFile != "" {
-		pem, err := os.ReadFile(cfg.TLSCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", config.EnvTemporalTLSCA, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s: no PEM certificate in %s", config.EnvTemporalTLSCA, cfg.TLSCAFile)
-		}
-		tc.RootCAs = pool
-	}
-	return tc, nil
 }
 
 // WaitHealthy checks the server's health until it answers or ctx ends,

@@ -45,7 +45,7 @@ func failing(_ context.Context, in string) error {
 // client itself reads the result back.
 func TestClientEncryptsPayloadsAndFailures(t *testing.T) {
 	hostPort, ns := testenv.Temporal(t)
-	opts, err := temporalx.Options(config.Temporal{Address: hostPort, Namespace: ns}, ring(t), nil, nil)
+	opts, err := temporalx.Options(temporalConfig(t, map[string]string{config.EnvTemporalAddress: hostPort, config.EnvTemporalNamespace: ns}), ring(t), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
