@@ -54,7 +54,9 @@ type Deliverer struct {
 	// OrphanGrace is how long a notification whose loan (or user) has no
 	// application yet stays pending before it is orphaned: AWDA may push a
 	// status before the workflow has recorded the loan number it just got.
-	// Zero orphans at once.
+	// Zero orphans at once. Its retries back off, but the last one is due
+	// at received_at+OrphanGrace exactly, so it is orphaned then: within a
+	// Forwarder.Interval of the grace's end while forwarders keep up.
 	OrphanGrace time.Duration
 	// MinBackoff and MaxBackoff bound the wait before the next attempt:
 	// MinBackoff·2^(attempts-1), ±20 %, capped at MaxBackoff.
@@ -292,7 +294,8 @@ func (a *attempt) retry(reason string) {
 // the workflow has recorded the loan number); an authorization by AWDA user.
 // One query for all, and a second for the order numbers of the loans not
 // found. An item without an application is orphaned once OrphanGrace has
-// passed since it was received, and retried until then.
+// passed since it was received, and retried until then, its last retry due
+// when the grace ends.
 func (d *Deliverer) route(ctx context.Context, atts []*attempt, now time.Time) {
 	var loanNos, userIDs []string
 	for _, a := range atts {
@@ -351,10 +354,18 @@ func (d *Deliverer) route(ctx context.Context, atts []*attempt, now time.Time) {
 		if a.it.Source == store.SourceAuthorization {
 			what = "user"
 		}
-		if now.Sub(a.it.ReceivedAt) >= d.OrphanGrace {
+		deadline := a.it.ReceivedAt.Add(d.OrphanGrace)
+		if !now.Before(deadline) {
 			a.outcome, a.out.Reason = Orphaned, "no application for this "+what
 		} else {
+			// Backing off, but never past the grace: the row is due at its
+			// end and orphaned on time, not at a backed-off retry minutes
+			// later.
 			a.retry("no application for this " + what + " yet")
+			a.out.NextAttemptAt = now.Add(d.Backoff(a.it.Attempts))
+			if a.out.NextAttemptAt.After(deadline) {
+				a.out.NextAttemptAt = deadline
+			}
 		}
 	}
 }
