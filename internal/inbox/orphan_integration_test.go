@@ -4,14 +4,23 @@ package inbox_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/awdaflow/awdaflow/internal/inbox"
+	"github.com/awdaflow/awdaflow/internal/metrics"
 	"github.com/awdaflow/awdaflow/internal/store"
+	"github.com/awdaflow/awdaflow/internal/testenv"
 )
 
 // A notification nothing can route is orphaned when its grace ends, within
@@ -86,5 +95,98 @@ func TestOrphanedWhenTheGraceEnds(t *testing.T) {
 	}
 	if got := rec.signals(wfID); fmt.Sprint(got) != "[later]" {
 		t.Errorf("%s got %v, want [later]", wfID, got)
+	}
+}
+
+// A loan status whose workflow has closed is expected (AWDA's own SETTLED
+// or DISBURSED after the loan ended): logged at info, counted as
+// outcome="after_close". What nothing can account for stays a warning and
+// outcome="orphan": a loan status whose workflow Temporal has never seen,
+// and an authorization for a closed workflow. Against a real Temporal dev
+// server, whose NotFound and DescribeWorkflowExecution the classification
+// reads.
+func TestNotificationAfterTheLoanClosedIsExpected(t *testing.T) {
+	r := newRig(t)
+	c := testenv.NewTemporalClient(t, client.Options{})
+	suffix := fmt.Sprint(time.Now().UnixNano()) // the dev server is shared by -count runs
+	tq := "inbox-after-close-" + suffix
+	w := worker.New(c, tq, worker.Options{})
+	w.RegisterWorkflowWithOptions(func(workflow.Context) error { return nil }, workflow.RegisterOptions{Name: "inbox-test-done"})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	closed := r.loan("closed-"+suffix, "L-CLOSED-"+suffix, "U-CLOSED-"+suffix)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: closed, TaskQueue: tq}, "inbox-test-done")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	never := r.loan("never-started-"+suffix, "L-NEVER-"+suffix, "U-NEVER-"+suffix) // in the read model, not in Temporal
+
+	logs := &testenv.SyncBuffer{}
+	m, err := metrics.New(zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &inbox.Deliverer{Store: r.store, Temporal: c, Log: zerolog.New(logs)}
+	if err := d.Instrument(m.MeterProvider()); err != nil {
+		t.Fatal(err)
+	}
+	r.insert(loanEntry("settled-"+suffix, "L-CLOSED-"+suffix, ""), loanEntry("lost-"+suffix, "L-NEVER-"+suffix, ""),
+		authEntry("auth-"+suffix, "U-CLOSED-"+suffix))
+	outs := r.claimAndDeliver(d, time.Now())
+	if fmt.Sprint(outs) != "[after_close orphan orphan]" {
+		t.Fatalf("outcomes %v, want [after_close orphan orphan]", outs)
+	}
+	for ev, wf := range map[string]string{"settled-": closed, "lost-": never, "auth-": closed} {
+		if got := r.row(ev + suffix); got.status != store.InboxOrphan || got.workflowID != wf || got.lastError != "workflow "+wf+" is not open" {
+			t.Errorf("%s: %+v", ev, got)
+		}
+	}
+
+	lines := map[string]map[string]any{} // event ID → its log line
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if id, _ := v["event_id"].(string); id != "" {
+			lines[id] = v
+		}
+	}
+	for ev, want := range map[string][2]string{
+		"settled-": {"info", "notification after the loan closed"},
+		"lost-":    {"warn", "orphan notification"},
+		"auth-":    {"warn", "orphan notification"},
+	} {
+		l := lines[ev+suffix]
+		if msg, _ := l["message"].(string); l["level"] != want[0] || !strings.HasPrefix(msg, want[1]) {
+			t.Errorf("%s logged %v, want level %s and %q", ev, l, want[0], want[1])
+		}
+	}
+	if st := lines["settled-"+suffix]["workflow_status"]; st != "Completed" {
+		t.Errorf("settled: workflow_status %v, want Completed", st)
+	}
+	if st := lines["lost-"+suffix]["workflow_status"]; st != "not found" {
+		t.Errorf("lost: workflow_status %v, want not found", st)
+	}
+
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	b, _ := io.ReadAll(rec.Body)
+	for _, want := range []string{
+		inbox.MetricDeliveries + `{outcome="after_close",source="loan_status"} 1`,
+		inbox.MetricDeliveries + `{outcome="orphan",source="loan_status"} 1`,
+		inbox.MetricDeliveries + `{outcome="orphan",source="authorization"} 1`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("no %q in:\n%s", want, grep(string(b), "deliveries"))
+		}
 	}
 }
