@@ -15,7 +15,9 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/awdaflow/awdaflow/awda"
@@ -29,8 +31,12 @@ type Outcome string
 const (
 	Delivered Outcome = "delivered" // signalled; the row is delivered
 	Orphaned  Outcome = "orphan"    // no open workflow; the row is orphan
-	Rejected  Outcome = "rejected"  // the stored payload is not an event; the row is rejected
-	Retry     Outcome = "retry"     // not now; the row stays pending until its next attempt
+	// AfterClose: a loan status for a loan whose workflow has closed (AWDA
+	// pushes its own SETTLED or DISBURSED after the loan ended): expected,
+	// and the row is orphan as well, kept for reconciliation.
+	AfterClose Outcome = "after_close"
+	Rejected   Outcome = "rejected" // the stored payload is not an event; the row is rejected
+	Retry      Outcome = "retry"    // not now; the row stays pending until its next attempt
 )
 
 // Signaler is the part of client.Client a Deliverer uses.
@@ -39,6 +45,16 @@ type Signaler interface {
 }
 
 var _ Signaler = client.Client(nil)
+
+// Describer is the part of client.Client that tells a workflow that has
+// closed from one Temporal does not know (never started, or purged after
+// the namespace's retention). A Deliverer's Temporal that is not one counts
+// every signal that finds no open workflow as an orphan.
+type Describer interface {
+	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
+}
+
+var _ Describer = client.Client(nil)
 
 // Deliverer makes delivery attempts. Its zero durations and sizes take the
 // defaults.
@@ -54,7 +70,9 @@ type Deliverer struct {
 	// OrphanGrace is how long a notification whose loan (or user) has no
 	// application yet stays pending before it is orphaned: AWDA may push a
 	// status before the workflow has recorded the loan number it just got.
-	// Zero orphans at once.
+	// Zero orphans at once. Its retries back off, but the last one is due
+	// at received_at+OrphanGrace exactly, so it is orphaned then: within a
+	// Forwarder.Interval of the grace's end while forwarders keep up.
 	OrphanGrace time.Duration
 	// MinBackoff and MaxBackoff bound the wait before the next attempt:
 	// MinBackoff·2^(attempts-1), ±20 %, capped at MaxBackoff.
@@ -191,6 +209,9 @@ type attempt struct {
 	out     store.InboxOutcome
 	outcome Outcome
 	trace   trace.SpanContext // the attempt's span, when traced
+	// closedAs is how the workflow of an item that found none open had
+	// closed (its status, as Temporal names it), when known.
+	closedAs string
 }
 
 // Deliver makes one delivery attempt for each of items (claimed rows, as
@@ -242,7 +263,7 @@ func status(o Outcome) string {
 	switch o {
 	case Delivered:
 		return store.InboxDelivered
-	case Orphaned:
+	case Orphaned, AfterClose:
 		return store.InboxOrphan
 	case Rejected:
 		return store.InboxRejected
@@ -292,7 +313,8 @@ func (a *attempt) retry(reason string) {
 // the workflow has recorded the loan number); an authorization by AWDA user.
 // One query for all, and a second for the order numbers of the loans not
 // found. An item without an application is orphaned once OrphanGrace has
-// passed since it was received, and retried until then.
+// passed since it was received, and retried until then, its last retry due
+// when the grace ends.
 func (d *Deliverer) route(ctx context.Context, atts []*attempt, now time.Time) {
 	var loanNos, userIDs []string
 	for _, a := range atts {
@@ -351,10 +373,18 @@ func (d *Deliverer) route(ctx context.Context, atts []*attempt, now time.Time) {
 		if a.it.Source == store.SourceAuthorization {
 			what = "user"
 		}
-		if now.Sub(a.it.ReceivedAt) >= d.OrphanGrace {
+		deadline := a.it.ReceivedAt.Add(d.OrphanGrace)
+		if !now.Before(deadline) {
 			a.outcome, a.out.Reason = Orphaned, "no application for this "+what
 		} else {
+			// Backing off, but never past the grace: the row is due at its
+			// end and orphaned on time, not at a backed-off retry minutes
+			// later.
 			a.retry("no application for this " + what + " yet")
+			a.out.NextAttemptAt = now.Add(d.Backoff(a.it.Attempts))
+			if a.out.NextAttemptAt.After(deadline) {
+				a.out.NextAttemptAt = deadline
+			}
 		}
 	}
 }
@@ -434,7 +464,7 @@ func (d *Deliverer) signalInOrder(ctx context.Context, seq []*attempt) {
 		case err == nil:
 			a.outcome = Delivered
 		case errors.As(err, &notFound):
-			a.outcome, a.out.Reason = Orphaned, "workflow "+a.out.WorkflowID+" is not open"
+			a.outcome, a.out.Reason = d.notOpen(ctx, a), "workflow "+a.out.WorkflowID+" is not open"
 		default:
 			a.retry("signal: " + errType(err))
 			a.out.NextAttemptAt = d.now().Add(d.Backoff(a.it.Attempts))
@@ -445,6 +475,42 @@ func (d *Deliverer) signalInOrder(ctx context.Context, seq []*attempt) {
 			return
 		}
 	}
+}
+
+// notOpen classifies an item whose signal found no open workflow. A loan
+// status whose workflow exists and has closed is AfterClose: AWDA pushes
+// SETTLED and DISBURSED itself, and one may come after the loan's workflow
+// has ended (a.closedAs names how). Anything else is an orphan for
+// reconciliation: an authorization for a closed workflow, a workflow ID
+// Temporal does not know (the read model names a run never started or
+// since purged), or one it could not describe.
+func (d *Deliverer) notOpen(ctx context.Context, a *attempt) Outcome {
+	desc, ok := d.Temporal.(Describer)
+	if !ok || a.it.Source != store.SourceLoanStatus {
+		return Orphaned
+	}
+	timeout := d.AttemptTimeout
+	if timeout <= 0 {
+		timeout = DefaultAttemptTimeout
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := desc.DescribeWorkflowExecution(dctx, a.out.WorkflowID, "")
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &notFound):
+		a.closedAs = "not found" // never started, or purged after retention
+		return Orphaned
+	case err != nil:
+		a.closedAs = "unknown: " + errType(err)
+		return Orphaned
+	}
+	st := resp.GetWorkflowExecutionInfo().GetStatus()
+	a.closedAs = st.String()
+	if st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || st == enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED {
+		return Orphaned // open after all (a new run since the signal): not a late push
+	}
+	return AfterClose
 }
 
 // attemptTimeout bounds a's signal: AttemptTimeout, cut short by what is
@@ -486,6 +552,8 @@ func (d *Deliverer) report(ctx context.Context, atts []*attempt, recordErr error
 			ev = d.Log.Debug()
 		case Orphaned:
 			ev = d.Log.Warn() // the reconciliation trail: ops compare these with AWDA's loan info
+		case AfterClose:
+			ev = d.Log.Info() // expected: counted (outcome after_close), nothing to reconcile
 		case Rejected:
 			ev = d.Log.Error()
 		case Retry:
@@ -504,7 +572,13 @@ func (d *Deliverer) report(ctx context.Context, atts []*attempt, recordErr error
 		case Delivered:
 			ev.Str("workflow_id", a.out.WorkflowID).Msg("notification delivered")
 		case Orphaned:
+			if a.closedAs != "" {
+				ev = ev.Str("workflow_status", a.closedAs)
+			}
 			ev.Str("reason", a.out.Reason).Msg("orphan notification: no open workflow; kept for reconciliation")
+		case AfterClose:
+			ev.Str("workflow_id", a.out.WorkflowID).Str("workflow_status", a.closedAs).
+				Msg("notification after the loan closed; kept in the inbox, nothing to apply")
 		case Rejected:
 			ev.Str("reason", a.out.Reason).Msg("stored notification cannot be applied; rejected")
 		case Retry:

@@ -14,7 +14,9 @@
 // It must never start a workflow: a notification is signalled to an open
 // workflow by ID (no run ID, never signal-with-start); a loan without an
 // application, or whose workflow has closed, is marked orphan and logged for
-// reconciliation. Log lines carry AWDA's opaque IDs (eventId, loanNo,
+// reconciliation (a warning), except a loan status whose workflow has
+// closed: AWDA pushes SETTLED and DISBURSED itself, so one after the loan
+// ended is expected, logged at info and counted as outcome after_close. Log lines carry AWDA's opaque IDs (eventId, loanNo,
 // userId) and workflow IDs only, never the payload.
 //
 // When tracing is on (Deliverer.Tracer), each signal attempt is a span,
