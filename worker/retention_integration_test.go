@@ -44,16 +44,7 @@ func TestWorkerRetentionSchedules(t *testing.T) {
 	}
 	stop := startApp()
 
-	cfg := s.config(t)
-	ring, err := codec.ParseKeyRing(s.keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := temporalx.Options(cfg.Temporal, ring, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := testenv.NewTemporalClient(t, opts)
+	c := s.client(t)
 	describe := func(kind string) *client.ScheduleDescription {
 		t.Helper()
 		d, err := c.ScheduleClient().GetHandle(ctx, retention.ScheduleID(kind)).Describe(ctx)
@@ -74,13 +65,26 @@ func TestWorkerRetentionSchedules(t *testing.T) {
 			t.Errorf("%s: calendars %+v, want hour 3", kind, h)
 		}
 	}
+	// Operations pause one.
+	inbox := c.ScheduleClient().GetHandle(ctx, retention.ScheduleID(store.RetentionInbox))
+	if err := inbox.Pause(ctx, client.SchedulePauseOptions{Note: "legal hold"}); err != nil {
+		t.Fatal(err)
+	}
 	stop()
 
-	// A second startup with another hour: no error, the same schedules
-	// (not recreated), the new hour.
+	// A second startup with another hour, after a key rotation that
+	// dropped the old key: no error, the same schedules (not recreated),
+	// the new hour, the paused one still paused, and an input the new
+	// ring decodes (the sweep below runs).
 	s.env[config.EnvRetentionHour] = "5"
+	keys, err := codec.GenerateKeySpec("test2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.keys, s.env[config.EnvKeys] = keys, keys
 	stop = startApp()
 	defer stop()
+	c = s.client(t)
 	for _, kind := range store.RetentionKinds {
 		d := describe(kind)
 		if !d.Info.CreatedAt.Equal(created[kind]) {
@@ -88,6 +92,9 @@ func TestWorkerRetentionSchedules(t *testing.T) {
 		}
 		if h := d.Schedule.Spec.Calendars; len(h) != 1 || h[0].Hour[0].Start != 5 {
 			t.Errorf("%s: calendars %+v after the second startup, want hour 5", kind, h)
+		}
+		if paused := d.Schedule.State.Paused; paused != (kind == store.RetentionInbox) {
+			t.Errorf("%s: paused %v after the second startup", kind, paused)
 		}
 	}
 
@@ -139,5 +146,57 @@ func TestWorkerRetentionSchedules(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// client is a Temporal client with the stack's current key ring.
+func (s *stack) client(t *testing.T) client.Client {
+	t.Helper()
+	ring, err := codec.ParseKeyRing(s.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := temporalx.Options(s.config(t).Temporal, ring, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testenv.NewTemporalClient(t, opts)
+}
+
+// A schedule the worker cannot read (its summary encrypted under a key the
+// ring no longer has) is replaced rather than failing the startup.
+func TestWorkerRetentionReplacesUnreadableSchedule(t *testing.T) {
+	s := newStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	id := retention.ScheduleID(store.RetentionDocuments)
+	old := s.client(t)
+	_ = old.ScheduleClient().GetHandle(ctx, id).Delete(ctx) // left by another test
+	if _, err := old.ScheduleClient().Create(ctx, client.ScheduleOptions{
+		ID:   id,
+		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: time.Hour}}},
+		Action: &client.ScheduleWorkflowAction{ID: id, Workflow: retention.WorkflowName, TaskQueue: workflows.TaskQueue,
+			StaticSummary: "under the old key"},
+		Paused: true,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := codec.GenerateKeySpec("rotated")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.keys, s.env[config.EnvKeys] = keys, keys
+
+	app := newApp(s.config(t))
+	if err := app.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	defer func() { _ = app.Stop(context.Background()) }()
+	d, err := s.client(t).ScheduleClient().GetHandle(ctx, id).Describe(ctx)
+	if err != nil {
+		t.Fatalf("describe after startup: %v", err)
+	}
+	if len(d.Schedule.Spec.Calendars) != 1 || len(d.Schedule.Spec.Intervals) != 0 {
+		t.Errorf("spec %+v, want the worker's daily calendar", d.Schedule.Spec)
 	}
 }

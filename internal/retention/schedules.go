@@ -8,6 +8,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
@@ -59,11 +60,14 @@ func Schedules(cfg config.Retention) []client.ScheduleOptions {
 				TaskQueue: workflows.TaskQueue,
 				Args: []any{SweepInput{Kind: kind, MaxAge: time.Duration(days[kind]) * 24 * time.Hour,
 					BatchSize: cfg.BatchSize}},
-				StaticSummary: fmt.Sprintf("retention: delete %s older than %d days", kind, days[kind]),
+				// No StaticSummary: it would be encrypted like the input,
+				// and a summary under a key since dropped from the ring
+				// makes the schedule undescribable.
 			},
 			Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 			CatchupWindow: catchupWindow,
-			Note:          "created by the awdaflow worker (RETENTION_* variables)",
+			Note: fmt.Sprintf("awdaflow retention: deletes %s older than %d days; created by the worker (RETENTION_* variables)",
+				kind, days[kind]),
 		})
 	}
 	return out
@@ -74,7 +78,8 @@ func Schedules(cfg config.Retention) []client.ScheduleOptions {
 // which also re-encrypts the action's input with the newest key of the
 // ring; a schedule's state (paused by operations, its note) is kept. Every
 // replica does it at startup; the last write wins and they all write the
-// same.
+// same. A schedule this client cannot read (written under a key no longer
+// in the ring) is deleted and created anew.
 func EnsureSchedules(ctx context.Context, sc client.ScheduleClient, cfg config.Retention) error {
 	for _, want := range Schedules(cfg) {
 		_, err := sc.Create(ctx, want)
@@ -84,7 +89,13 @@ func EnsureSchedules(ctx context.Context, sc client.ScheduleClient, cfg config.R
 		if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
 			return fmt.Errorf("retention: create schedule %s: %w", want.ID, err)
 		}
-		if err := update(ctx, sc.GetHandle(ctx, want.ID), want); err != nil {
+		h := sc.GetHandle(ctx, want.ID)
+		err = update(ctx, h, want)
+		var se serviceerror.ServiceError
+		if err != nil && !errors.As(err, &se) && ctx.Err() == nil {
+			err = recreate(ctx, sc, h, want)
+		}
+		if err != nil {
 			return fmt.Errorf("retention: update schedule %s: %w", want.ID, err)
 		}
 	}
@@ -109,6 +120,19 @@ func update(ctx context.Context, h client.ScheduleHandle, want client.ScheduleOp
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
+	}
+	return err
+}
+
+// recreate replaces a schedule the client could not decode.
+func recreate(ctx context.Context, sc client.ScheduleClient, h client.ScheduleHandle, want client.ScheduleOptions) error {
+	var se *serviceerror.NotFound
+	if err := h.Delete(ctx); err != nil && !errors.As(err, &se) {
+		return err
+	}
+	_, err := sc.Create(ctx, want)
+	if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		return nil // another replica recreated it
 	}
 	return err
 }
