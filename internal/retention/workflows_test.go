@@ -1,8 +1,13 @@
 package retention_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -31,10 +36,14 @@ func (f *fakeStore) DeleteExpired(_ context.Context, _ string, cutoff time.Time,
 }
 
 func newEnv(t *testing.T, st *fakeStore) *testsuite.TestWorkflowEnvironment {
+	return newEnvLogging(t, st, zerolog.Nop())
+}
+
+func newEnvLogging(t *testing.T, st *fakeStore, log zerolog.Logger) *testsuite.TestWorkflowEnvironment {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	a, err := retention.NewActivities(st, nil, testLogger())
+	a, err := retention.NewActivities(st, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +56,8 @@ func newEnv(t *testing.T, st *fakeStore) *testsuite.TestWorkflowEnvironment {
 // start, then records the sweep.
 func TestSweepBatchesUntilShort(t *testing.T) {
 	st := &fakeStore{left: 25}
-	env := newEnv(t, st)
+	var logs bytes.Buffer
+	env := newEnvLogging(t, st, zerolog.New(&logs))
 	var batches, done int
 	env.SetOnActivityCompletedListener(func(info *activity.Info, _ converter.EncodedValue, err error) {
 		switch info.ActivityType.Name {
@@ -68,6 +78,16 @@ func TestSweepBatchesUntilShort(t *testing.T) {
 	}
 	if res.Deleted != 25 || batches != 3 || done != 1 || st.left != 0 {
 		t.Errorf("deleted %d in %d batches, %d done; %d left; want 25 in 3, 1 done, 0 left", res.Deleted, batches, done, st.left)
+	}
+	// One line per sweep, with kinds, counts and times only: no row's
+	// content can reach it.
+	var line map[string]any
+	if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+		t.Fatalf("log %q: %v", logs.String(), err)
+	}
+	keys := slices.Sorted(maps.Keys(line))
+	if fmt.Sprint(keys) != "[component deleted kind level message took]" || line["deleted"] != 25.0 {
+		t.Errorf("log line %v, want component, deleted (25), kind, level, message and took only", line)
 	}
 	want := start.Add(-30 * 24 * time.Hour)
 	for i, c := range st.cutoffs {
@@ -118,5 +138,3 @@ func TestSweepRefusesBadInput(t *testing.T) {
 		}
 	}
 }
-
-func testLogger() zerolog.Logger { return zerolog.Nop() }
