@@ -32,6 +32,7 @@ func newApp(cfg *config.Config, extra ...fx.Option) *fx.App {
 		storefx.Module,
 		awdafx.Module,
 		workerModule,
+		retentionModule,
 		primeMetrics,
 		httpModule,
 		fx.Options(extra...),

@@ -12,6 +12,8 @@ import (
 	"github.com/awdaflow/awdaflow/activities"
 	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/internal/config"
+	"github.com/awdaflow/awdaflow/internal/metrics"
+	"github.com/awdaflow/awdaflow/internal/retention"
 	"github.com/awdaflow/awdaflow/internal/store"
 	"github.com/awdaflow/awdaflow/workflows"
 )
@@ -24,12 +26,18 @@ var workerModule = fx.Module("worker",
 	fx.Invoke(func(worker.Worker) {}),
 )
 
-func newWorker(lc fx.Lifecycle, cfg *config.Config, c client.Client, awdaClient *awda.Client, st *store.Store, l zerolog.Logger) worker.Worker {
+func newWorker(lc fx.Lifecycle, cfg *config.Config, c client.Client, awdaClient *awda.Client, st *store.Store, m *metrics.Metrics, l zerolog.Logger) (worker.Worker, error) {
 	// Process-wide, and only honoured before the first worker starts.
 	worker.SetStickyWorkflowCacheSize(cfg.Worker.StickyCacheSize)
 	w := worker.New(c, workflows.TaskQueue, Options(cfg.Worker))
 	w.RegisterWorkflow(workflows.LoanApplication)
 	w.RegisterActivity(activities.New(awdaClient, st, st))
+	// The retention sweeps share the task queue (retention.go).
+	ra, err := retention.NewActivities(st, m.MeterProvider(), l)
+	if err != nil {
+		return nil, err
+	}
+	retention.Register(w, ra)
 
 	l = l.With().Str("component", "worker").Str("task_queue", workflows.TaskQueue).Logger()
 	if cfg.Worker.Versioning {
@@ -49,7 +57,7 @@ func newWorker(lc fx.Lifecycle, cfg *config.Config, c client.Client, awdaClient 
 			return nil
 		},
 	})
-	return w
+	return w, nil
 }
 
 // Options maps the configuration's knobs onto the SDK's; zero keeps the

@@ -87,6 +87,8 @@ type Config struct {
 	HTTPAddr string `env:"WORKER_HTTP_ADDR" envDefault:"127.0.0.1:9091"` // /healthz, /readyz, /metrics
 	Log      Log
 	Worker   Worker
+	// Retention is read by the worker (retention.go).
+	Retention Retention
 }
 
 // gRPC compressions of the connection to Temporal.
@@ -243,6 +245,7 @@ func (c *Config) check(r *envconfig.Reader) {
 	r.Want(EnvWorkerStopTimeout, w.StopTimeout > 0, positiveDuration)
 	r.Want(EnvWorkerStartTimeout, w.StartTimeout > 0, positiveDuration)
 	w.checkVersioning(r)
+	c.Retention.check(r)
 }
 
 // hostPort checks a listen or dial address; an empty host means all

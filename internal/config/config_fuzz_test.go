@@ -186,6 +186,8 @@ var allVars = []string{
 	config.EnvHTTPAddr, config.EnvLogFormat, config.EnvLogLevel, config.EnvMaxActivities, config.EnvMaxWorkflowTasks,
 	config.EnvActivityPollers, config.EnvWorkflowPollers, config.EnvStickyCacheSize, config.EnvWorkerStopTimeout,
 	config.EnvWorkerStartTimeout, config.EnvWorkerVersioning, config.EnvWorkerDeployment, config.EnvWorkerBuildID,
+	config.EnvRetentionSchedules, config.EnvRetentionDocuments, config.EnvRetentionInbox, config.EnvRetentionAWDACalls,
+	config.EnvRetentionHour, config.EnvRetentionBatchSize,
 }
 
 func namesVariable(problem string) bool {

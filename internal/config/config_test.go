@@ -65,6 +65,12 @@ func TestDefaults(t *testing.T) {
 		{"grpc compression", c.Temporal.Compression, "none"},
 		{"stop timeout", c.Worker.StopTimeout, 30 * time.Second},
 		{"start timeout", c.Worker.StartTimeout, 60 * time.Second},
+		{"retention schedules", c.Retention.Schedules, true},
+		{"retention documents", c.Retention.DocumentsDays, 90},
+		{"retention inbox", c.Retention.InboxDays, 30},
+		{"retention awda calls", c.Retention.AWDACallsDays, 90},
+		{"retention hour", c.Retention.HourUTC, 20},
+		{"retention batch", c.Retention.BatchSize, 1000},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -191,6 +197,9 @@ func TestBadValuesNameTheirVariable(t *testing.T) {
 		{map[string]string{config.EnvStickyCacheSize: "0"}, []string{config.EnvStickyCacheSize}},
 		{map[string]string{config.EnvTemporalCompression: "zstd"}, []string{config.EnvTemporalCompression}},
 		{map[string]string{config.EnvHTTPAddr: "localhost:99999"}, []string{config.EnvHTTPAddr}},
+		{map[string]string{config.EnvRetentionDocuments: "0", config.EnvRetentionInbox: "30d", config.EnvRetentionHour: "24",
+			config.EnvRetentionBatchSize: "-5", config.EnvRetentionSchedules: "sometimes"},
+			[]string{config.EnvRetentionDocuments, config.EnvRetentionInbox, config.EnvRetentionHour, config.EnvRetentionBatchSize, config.EnvRetentionSchedules}},
 		{
 			map[string]string{config.EnvAWDAAppID: "", config.EnvKeys: "", config.EnvLogLevel: "loud"},
 			[]string{config.EnvAWDAAppID, config.EnvKeys, config.EnvLogLevel},

@@ -1,0 +1,71 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Retention kinds: what a sweep deletes (internal/retention).
+const (
+	// RetentionDocuments are the documents of loans closed (terminal in the
+	// read model) before the cutoff. A document uploaded after its loan
+	// closed goes once it is itself older than the cutoff. Documents never
+	// tied to an applicant are not touched: nothing says which loan uses
+	// them.
+	RetentionDocuments = "documents"
+	// RetentionInbox are webhook_inbox rows delivered before the cutoff.
+	// Pending, orphan and rejected rows are kept for operations.
+	RetentionInbox = "inbox"
+	// RetentionAWDACalls are awda_calls rows of calls made before the
+	// cutoff.
+	RetentionAWDACalls = "awda_calls"
+)
+
+// RetentionKinds lists every kind, in the order the sweeps are scheduled.
+var RetentionKinds = []string{RetentionDocuments, RetentionInbox, RetentionAWDACalls}
+
+// retentionDeletes delete at most $2 rows older than $1, by primary key
+// through the indexes of migration 00009 (and awda_calls_called_at_idx), so
+// a batch holds its locks briefly and a sweep stopped between batches
+// resumes by running the next one. SKIP LOCKED: a row another transaction
+// holds is left for the next batch or sweep rather than waited on.
+var retentionDeletes = map[string]string{
+	RetentionDocuments: `
+		DELETE FROM documents WHERE id IN (
+			SELECT d.id FROM documents d JOIN applications a ON a.applicant_ref = d.applicant_ref
+			WHERE d.applicant_ref IS NOT NULL AND d.created_at < $1 AND a.terminal AND a.updated_at < $1
+			LIMIT $2 FOR UPDATE OF d SKIP LOCKED)`,
+	RetentionInbox: `
+		DELETE FROM webhook_inbox WHERE id IN (
+			SELECT id FROM webhook_inbox WHERE status = 'delivered' AND delivered_at < $1
+			LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+	RetentionAWDACalls: `
+		DELETE FROM awda_calls WHERE id IN (
+			SELECT id FROM awda_calls WHERE called_at < $1
+			LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+}
+
+// ErrUnknownRetentionKind is returned for a kind RetentionKinds does not
+// list.
+var ErrUnknownRetentionKind = errors.New("store: unknown retention kind")
+
+// DeleteExpired deletes at most limit rows of kind older than cutoff and
+// returns how many it deleted: fewer than limit means none was left (but
+// rows locked by others). Deleting is idempotent, so a batch retried after
+// a crash deletes what is still there.
+func (s *Store) DeleteExpired(ctx context.Context, kind string, cutoff time.Time, limit int) (int64, error) {
+	q, ok := retentionDeletes[kind]
+	if !ok {
+		return 0, fmt.Errorf("%w %q", ErrUnknownRetentionKind, kind)
+	}
+	if limit <= 0 {
+		return 0, fmt.Errorf("store: delete expired %s: limit %d: want a positive batch size", kind, limit)
+	}
+	tag, err := s.pool.Exec(ctx, q, cutoff, limit)
+	if err != nil {
+		return 0, fmt.Errorf("store: delete expired %s: %w", kind, err)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -1,0 +1,171 @@
+//go:build integration
+
+package store_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/awdaflow/awdaflow/internal/store"
+)
+
+// retentionFixture fills a database with rows on both sides of the cutoff
+// (now - 30 days) and says what each kind should delete and keep.
+type retentionFixture struct {
+	cutoff     time.Time
+	oldDocs    []string // documents of loans closed long ago
+	keptDocs   []string // of an open loan, of a loan closed recently, unlinked
+	keptInbox  int      // pending, orphan, or delivered recently
+	keptCalls  int      // called recently
+	closedLong string   // applicant refs
+}
+
+func newRetentionFixture(t *testing.T, s *store.Store) *retentionFixture {
+	t.Helper()
+	now := time.Now()
+	f := &retentionFixture{cutoff: now.Add(-30 * 24 * time.Hour), closedLong: "ret-closed-long"}
+	old, young := now.Add(-60*24*time.Hour), now.Add(-time.Hour)
+	apps := []struct {
+		ref      string
+		terminal bool
+		at       time.Time
+	}{{f.closedLong, true, old}, {"ret-open-old", false, old}, {"ret-closed-young", true, young}}
+	for _, a := range apps {
+		if _, err := s.Pool().Exec(ctx(t), `
+			INSERT INTO applications (applicant_ref, workflow_id, stage, terminal, created_at, updated_at)
+			VALUES ($1, 'loan:' || $1, 'DONE', $2, $3, $3)`, a.ref, a.terminal, a.at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := func(ref string, created time.Time) string {
+		id, err := s.PutDocument(ctx(t), store.DocumentInput{ApplicantRef: ref, ImageType: "ID_CARD",
+			ContentType: "image/jpeg", FileName: "ktp-siti.jpg", Bytes: []byte("KTP 3174012345678901 " + ref)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Pool().Exec(ctx(t), `UPDATE documents SET created_at = $2 WHERE id = $1`, id, created); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	for range 5 {
+		f.oldDocs = append(f.oldDocs, put(f.closedLong, old))
+	}
+	f.keptDocs = []string{put("ret-open-old", old), put("ret-closed-young", old), put("", old),
+		put(f.closedLong, young)} // uploaded after the close: young itself
+
+	inbox := func(i int, status string, deliveredAt time.Time) {
+		id, _, err := s.InsertInbox(ctx(t), store.InboxEntry{Source: store.SourceLoanStatus,
+			EventID: fmt.Sprintf("ev-%s-%d", status, i), LoanNo: "L1", Payload: []byte(`{"name":"SITI RAHAYU"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Pool().Exec(ctx(t), `UPDATE webhook_inbox SET status = $2, delivered_at = $3, received_at = $3
+			WHERE id = $1`, id, status, deliveredAt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 7 {
+		inbox(i, "delivered", old)
+	}
+	inbox(100, "delivered", young)
+	inbox(101, "orphan", old)
+	inbox(102, "rejected", old)
+	f.keptInbox = 3
+	call := func(at time.Time) {
+		if err := s.RecordCall(ctx(t), store.CallRecord{Endpoint: "/x", Outcome: "ok", HTTPStatus: 200,
+			Nonce: "n", CalledAt: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 4 {
+		call(old)
+	}
+	call(young)
+	call(f.cutoff.Add(time.Minute))
+	f.keptCalls = 2
+	return f
+}
+
+// drain deletes kind in batches of batch until a batch comes back short,
+// and returns each batch's count.
+func drain(t *testing.T, s *store.Store, kind string, cutoff time.Time, batch int) []int64 {
+	t.Helper()
+	var got []int64
+	for {
+		n, err := s.DeleteExpired(ctx(t), kind, cutoff, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, n)
+		if n < int64(batch) || len(got) > 100 {
+			return got
+		}
+	}
+}
+
+func count(t *testing.T, s *store.Store, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := s.Pool().QueryRow(ctx(t), q, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestDeleteExpiredInBatches(t *testing.T) {
+	s := newStore(t)
+	f := newRetentionFixture(t, s)
+
+	if got := fmt.Sprint(drain(t, s, store.RetentionDocuments, f.cutoff, 2)); got != "[2 2 1]" {
+		t.Errorf("documents batches = %s, want [2 2 1]", got)
+	}
+	if n := count(t, s, `SELECT count(*) FROM documents WHERE id = ANY($1)`, f.oldDocs); n != 0 {
+		t.Errorf("%d documents of the loan closed long ago survived", n)
+	}
+	for _, id := range f.keptDocs {
+		if _, err := s.GetDocument(ctx(t), id); err != nil {
+			t.Errorf("kept document %s: %v", id, err)
+		}
+	}
+
+	if got := fmt.Sprint(drain(t, s, store.RetentionInbox, f.cutoff, 3)); got != "[3 3 1]" {
+		t.Errorf("inbox batches = %s, want [3 3 1]", got)
+	}
+	if n := count(t, s, `SELECT count(*) FROM webhook_inbox`); n != f.keptInbox {
+		t.Errorf("%d inbox rows left, want %d (pending/orphan/rejected and the young delivered one)", n, f.keptInbox)
+	}
+	if n := count(t, s, `SELECT count(*) FROM webhook_inbox WHERE status = 'delivered' AND delivered_at < $1`, f.cutoff); n != 0 {
+		t.Errorf("%d old delivered inbox rows left", n)
+	}
+
+	if got := fmt.Sprint(drain(t, s, store.RetentionAWDACalls, f.cutoff, 4)); got != "[4 0]" {
+		t.Errorf("awda_calls batches = %s, want [4 0]", got)
+	}
+	if n := count(t, s, `SELECT count(*) FROM awda_calls`); n != f.keptCalls {
+		t.Errorf("%d awda_calls rows left, want %d", n, f.keptCalls)
+	}
+
+	// The application rows themselves (the loan's non-personal record) stay.
+	if n := count(t, s, `SELECT count(*) FROM applications`); n != 3 {
+		t.Errorf("%d applications left, want 3", n)
+	}
+	// A second sweep finds nothing: deleting is idempotent.
+	for _, k := range store.RetentionKinds {
+		if n, err := s.DeleteExpired(ctx(t), k, f.cutoff, 10); err != nil || n != 0 {
+			t.Errorf("second sweep of %s: %d, %v", k, n, err)
+		}
+	}
+}
+
+func TestDeleteExpiredRefusesBadInput(t *testing.T) {
+	s := newStore(t)
+	if _, err := s.DeleteExpired(ctx(t), "applications", time.Now(), 10); !errors.Is(err, store.ErrUnknownRetentionKind) {
+		t.Errorf("unknown kind: %v, want ErrUnknownRetentionKind", err)
+	}
+	if _, err := s.DeleteExpired(ctx(t), store.RetentionInbox, time.Now(), 0); err == nil {
+		t.Error("batch size 0 accepted")
+	}
+}
