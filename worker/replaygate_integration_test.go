@@ -21,8 +21,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/awdaflow/awdaflow/internal/codec"
-	"github.com/awdaflow/awdaflow/internal/temporalx"
-	"github.com/awdaflow/awdaflow/internal/testenv"
 	"github.com/awdaflow/awdaflow/workflows"
 )
 
@@ -54,15 +52,11 @@ func TestReplayGateOnRunningLoans(t *testing.T) {
 	}
 	defer func() { _ = app.Stop(context.Background()) }()
 
+	c := s.client(t)
 	ring, err := codec.ParseKeyRing(s.keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts, err := temporalx.Options(cfg.Temporal, ring, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := testenv.NewTemporalClient(t, opts)
 	ids := startParkedLoans(ctx, t, c, cfg.Temporal.Namespace, 5)
 
 	const pageSize = 2

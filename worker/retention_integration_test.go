@@ -15,8 +15,6 @@ import (
 	"github.com/awdaflow/awdaflow/internal/config"
 	"github.com/awdaflow/awdaflow/internal/retention"
 	"github.com/awdaflow/awdaflow/internal/store"
-	"github.com/awdaflow/awdaflow/internal/temporalx"
-	"github.com/awdaflow/awdaflow/internal/testenv"
 	"github.com/awdaflow/awdaflow/workflows"
 )
 
@@ -147,20 +145,6 @@ func TestWorkerRetentionSchedules(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-}
-
-// client is a Temporal client with the stack's current key ring.
-func (s *stack) client(t *testing.T) client.Client {
-	t.Helper()
-	ring, err := codec.ParseKeyRing(s.keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := temporalx.Options(s.config(t).Temporal, ring, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testenv.NewTemporalClient(t, opts)
 }
 
 // A schedule the worker cannot read (its summary encrypted under a key the

@@ -13,9 +13,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/awdaflow/awdaflow/internal/codec"
 	"github.com/awdaflow/awdaflow/internal/config"
-	"github.com/awdaflow/awdaflow/internal/temporalx"
 	"github.com/awdaflow/awdaflow/internal/testenv"
 	"github.com/awdaflow/awdaflow/workflows"
 )
@@ -47,15 +45,7 @@ func TestVersionedWorkerRunsLoansOnceCurrent(t *testing.T) {
 	}
 	defer func() { _ = app.Stop(context.Background()) }()
 
-	ring, err := codec.ParseKeyRing(s.keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := temporalx.Options(cfg.Temporal, ring, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := testenv.NewTemporalClient(t, opts)
+	c := s.client(t)
 
 	// The server learns the version from the worker's polls.
 	h := c.WorkerDeploymentClient().GetHandle(deployment)

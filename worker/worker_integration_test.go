@@ -91,6 +91,20 @@ func newStack(t *testing.T) *stack {
 	}
 }
 
+// client is a Temporal client with the stack's current key ring.
+func (s *stack) client(t *testing.T) client.Client {
+	t.Helper()
+	ring, err := codec.ParseKeyRing(s.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := temporalx.Options(s.config(t).Temporal, ring, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testenv.NewTemporalClient(t, opts)
+}
+
 func (s *stack) config(t *testing.T) *config.Config {
 	t.Helper()
 	cfg, err := config.LoadFrom(func(k string) string { return s.env[k] }, false)
@@ -171,15 +185,7 @@ func TestWorkerRunsLoansInProcess(t *testing.T) {
 	}
 
 	// A client of our own, with the same key ring, starts a loan.
-	ring, err := codec.ParseKeyRing(s.keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := temporalx.Options(cfg.Temporal, ring, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := testenv.NewTemporalClient(t, opts)
+	c := s.client(t)
 	ref := fmt.Sprintf("worker-test-%d", time.Now().UnixNano())
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: workflows.LoanWorkflowID(ref), TaskQueue: workflows.TaskQueue,
