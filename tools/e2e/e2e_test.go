@@ -188,7 +188,7 @@ func checkTaskDurations(t *testing.T, path string) {
 			continue
 		}
 		var w struct {
-			Duration float64 `json:"WorkflowTaskDuration"`
+			Duration float64 `json:"workflow_task_duration"` // the SDK's key, snake_cased by internal/logging
 		}
 		if err := json.Unmarshal([]byte(line), &w); err != nil || w.Duration <= 0 {
 			t.Errorf("a TMPRL1104 warning without a readable duration (%v): %s", err, line)
