@@ -34,13 +34,19 @@ func TestWorkerRetentionSchedules(t *testing.T) {
 		if err := app.Start(ctx); err != nil {
 			t.Fatalf("start: %v", err)
 		}
-		return func() {
+		stopped := false
+		return func() { // once: the deferred call stops whichever app runs last
+			if stopped {
+				return
+			}
+			stopped = true
 			if err := app.Stop(context.Background()); err != nil {
 				t.Errorf("stop: %v", err)
 			}
 		}
 	}
 	stop := startApp()
+	defer func() { stop() }()
 
 	c := s.client(t)
 	describe := func(kind string) *client.ScheduleDescription {
@@ -81,7 +87,6 @@ func TestWorkerRetentionSchedules(t *testing.T) {
 	}
 	s.keys, s.env[config.EnvKeys] = keys, keys
 	stop = startApp()
-	defer stop()
 	c = s.client(t)
 	for _, kind := range store.RetentionKinds {
 		d := describe(kind)
@@ -144,6 +149,24 @@ func TestWorkerRetentionSchedules(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+
+	// A worker started after the sweep (a restarted fleet) reports the
+	// sweep's time from PostgreSQL before it finishes one itself, so that
+	// an alert on a late sweep does not go blind at every restart.
+	stop()
+	stop = startApp()
+	_, body = get(t, "http://"+s.httpAddr+"/metrics")
+	for _, want := range []string{
+		retention.LastSuccessName + `{kind="awda_calls"}`,
+		retention.DurationName + `{kind="awda_calls"}`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics of a restarted worker lacks %s", want)
+		}
+	}
+	if strings.Contains(body, retention.DeletedName+`{kind="awda_calls"}`) {
+		t.Errorf("a restarted worker reports rows deleted before its start")
 	}
 }
 

@@ -49,6 +49,11 @@ func newWorker(lc fx.Lifecycle, cfg *config.Config, c client.Client, awdaClient 
 				return err
 			}
 			l.Info().Msg("worker started")
+			// The fleet's last sweeps, for the retention gauges; without
+			// them the worker reports only the sweeps it finishes.
+			if err := ra.ReportLastSweeps(ctx); err != nil {
+				l.Warn().Err(err).Msg("retention: could not read the last sweeps; their gauges wait for the next sweep")
+			}
 			return nil
 		},
 		OnStop: func(context.Context) error {

@@ -24,8 +24,9 @@ import (
 // fakeStore hands out a fixed number of expired rows, batch by batch, and
 // records each batch's cutoff.
 type fakeStore struct {
-	left    int64
-	cutoffs []time.Time
+	left     int64
+	cutoffs  []time.Time
+	recorded []store.RetentionSweep
 }
 
 func (f *fakeStore) DeleteExpired(_ context.Context, _ string, cutoff time.Time, limit int) (int64, error) {
@@ -33,6 +34,15 @@ func (f *fakeStore) DeleteExpired(_ context.Context, _ string, cutoff time.Time,
 	n := min(f.left, int64(limit))
 	f.left -= n
 	return n, nil
+}
+
+func (f *fakeStore) RecordRetentionSweep(_ context.Context, kind string, at time.Time, deleted int64, took time.Duration) error {
+	f.recorded = append(f.recorded, store.RetentionSweep{Kind: kind, At: at, Deleted: deleted, Took: took})
+	return nil
+}
+
+func (f *fakeStore) LastRetentionSweeps(context.Context) ([]store.RetentionSweep, error) {
+	return f.recorded, nil
 }
 
 func newEnv(t *testing.T, st *fakeStore) *testsuite.TestWorkflowEnvironment {
@@ -78,6 +88,9 @@ func TestSweepBatchesUntilShort(t *testing.T) {
 	}
 	if res.Deleted != 25 || batches != 3 || done != 1 || st.left != 0 {
 		t.Errorf("deleted %d in %d batches, %d done; %d left; want 25 in 3, 1 done, 0 left", res.Deleted, batches, done, st.left)
+	}
+	if len(st.recorded) != 1 || st.recorded[0].Kind != store.RetentionInbox || st.recorded[0].Deleted != 25 {
+		t.Errorf("recorded sweeps %+v, want the inbox sweep with 25 deleted", st.recorded)
 	}
 	// One line per sweep, with kinds, counts and times only: no row's
 	// content can reach it.

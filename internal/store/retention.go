@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -68,4 +69,56 @@ func (s *Store) DeleteExpired(ctx context.Context, kind string, cutoff time.Time
 		return 0, fmt.Errorf("store: delete expired %s: %w", kind, err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// RecordRetentionSweep stores the end of a successful sweep of kind: when
+// it finished, how many rows it deleted and how long it took. A later
+// sweep replaces an earlier one; an older report (a retried activity that
+// lost a race) never moves the record back.
+func (s *Store) RecordRetentionSweep(ctx context.Context, kind string, at time.Time, deleted int64, took time.Duration) error {
+	if !slices.Contains(RetentionKinds, kind) {
+		return fmt.Errorf("%w %q", ErrUnknownRetentionKind, kind)
+	}
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO retention_sweeps (kind, last_success_at, last_deleted, last_duration_s) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (kind) DO UPDATE SET last_success_at = EXCLUDED.last_success_at,
+			last_deleted = EXCLUDED.last_deleted, last_duration_s = EXCLUDED.last_duration_s
+		WHERE retention_sweeps.last_success_at < EXCLUDED.last_success_at`,
+		kind, at, deleted, took.Seconds())
+	if err != nil {
+		return fmt.Errorf("store: record retention sweep %s: %w", kind, err)
+	}
+	return nil
+}
+
+// RetentionSweep is the last successful sweep of a kind.
+type RetentionSweep struct {
+	Kind    string
+	At      time.Time
+	Deleted int64
+	Took    time.Duration
+}
+
+// LastRetentionSweeps returns the last successful sweep of every kind that
+// has had one.
+func (s *Store) LastRetentionSweeps(ctx context.Context) ([]RetentionSweep, error) {
+	rows, err := s.pool.Query(ctx, `SELECT kind, last_success_at, last_deleted, last_duration_s FROM retention_sweeps ORDER BY kind`)
+	if err != nil {
+		return nil, fmt.Errorf("store: last retention sweeps: %w", err)
+	}
+	defer rows.Close()
+	var out []RetentionSweep
+	for rows.Next() {
+		var r RetentionSweep
+		var secs float64
+		if err := rows.Scan(&r.Kind, &r.At, &r.Deleted, &secs); err != nil {
+			return nil, fmt.Errorf("store: last retention sweeps: %w", err)
+		}
+		r.Took = time.Duration(secs * float64(time.Second))
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: last retention sweeps: %w", err)
+	}
+	return out, nil
 }

@@ -169,3 +169,37 @@ func TestDeleteExpiredRefusesBadInput(t *testing.T) {
 		t.Error("batch size 0 accepted")
 	}
 }
+
+// The record of the last sweep of a kind keeps the latest one: a report
+// older than the stored one (a retried activity that lost a race) does not
+// move it back. Unknown kinds are refused.
+func TestRecordRetentionSweep(t *testing.T) {
+	s := newStore(t)
+	at := time.Date(2026, 12, 1, 20, 0, 0, 0, time.UTC)
+	if err := s.RecordRetentionSweep(ctx(t), store.RetentionInbox, at, 7, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordRetentionSweep(ctx(t), store.RetentionInbox, at.Add(-time.Hour), 1, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordRetentionSweep(ctx(t), store.RetentionDocuments, at.Add(time.Hour), 0, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LastRetentionSweeps(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprint([]store.RetentionSweep{
+		{Kind: store.RetentionDocuments, At: at.Add(time.Hour), Deleted: 0, Took: time.Second},
+		{Kind: store.RetentionInbox, At: at, Deleted: 7, Took: 3 * time.Second},
+	})
+	for i := range got {
+		got[i].At = got[i].At.UTC()
+	}
+	if fmt.Sprint(got) != want {
+		t.Errorf("last sweeps %v, want %v", got, want)
+	}
+	if err := s.RecordRetentionSweep(ctx(t), "applications", at, 1, time.Second); !errors.Is(err, store.ErrUnknownRetentionKind) {
+		t.Errorf("unknown kind: %v", err)
+	}
+}
