@@ -226,7 +226,8 @@ func (r *reconRig) deleteWorkflow(id string) {
 		r.t.Fatal(err)
 	}
 	waitUntil(r.t, "the workflow to be gone", time.Minute, func() bool {
-		_, err := r.c.DescribeWorkflowExecution(r.ctx, id, "")
+		_, err := r.c.WorkflowService().DescribeWorkflowExecution(r.ctx, &workflowservice.DescribeWorkflowExecutionRequest{
+			Namespace: r.ns, Execution: &commonpb.WorkflowExecution{WorkflowId: id}})
 		var nf *serviceerror.NotFound
 		return errors.As(err, &nf)
 	})
