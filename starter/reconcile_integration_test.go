@@ -410,3 +410,79 @@ func grepLines(text, sub string) string {
 	}
 	return b.String()
 }
+
+// The other kinds: a loan whose workflow completed (the borrower cancelled)
+// while the read model lost its final write takes the outcome; a loan whose
+// workflow was terminated is parked; a loan AWDA answers "no such order"
+// for is parked (recorded: its workflow still runs and owns its row); one
+// AWDA is too busy to answer about is left for the next run.
+func TestReconciliationClosedAndUnknownLoans(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	r := newReconRig(t, ctx)
+	atRest := func(s workflows.Status) bool { return s.Stage == workflows.StageAuthorizations }
+
+	cancelled, terminated, unknown, busy := "rc-a-cancel-"+r.sfx, "rc-b-term-"+r.sfx, "rc-c-unknown-"+r.sfx, "rc-d-busy-"+r.sfx
+	cancelledID := r.startLoan(cancelled)
+	r.waitStatus(cancelledID, "the loan at rest", atRest)
+	if err := workflows.CancelSignal.Send(ctx, r.c, cancelledID, workflows.CancelRequest{Reason: "changed my mind"}); err != nil {
+		t.Fatal(err)
+	}
+	var out workflows.LoanResult
+	if err := r.c.GetWorkflow(ctx, cancelledID, "").Get(ctx, &out); err != nil || out.Outcome != workflows.StageCancelled {
+		t.Fatalf("cancelled loan: %+v, %v", out, err)
+	}
+	waitUntil(t, "the cancelled loan's final projection", 30*time.Second, func() bool { return r.row(cancelled).Terminal })
+	// Its final write is lost.
+	if _, err := r.pool.Exec(ctx, `UPDATE applications SET terminal = false, stage = 'AUTHORIZATIONS', reason = '' WHERE applicant_ref = $1`, cancelled); err != nil {
+		t.Fatal(err)
+	}
+
+	terminatedID := r.startLoan(terminated)
+	r.waitStatus(terminatedID, "the loan at rest", atRest)
+	waitUntil(t, "the terminated loan's read model", 30*time.Second, func() bool {
+		a, err := r.st.GetApplication(ctx, terminated)
+		return err == nil && a.Stage == string(workflows.StageAuthorizations)
+	})
+	if err := r.c.TerminateWorkflow(ctx, terminatedID, "", "ops mistake"); err != nil {
+		t.Fatal(err)
+	}
+
+	r.toReview(r.startLoan(unknown))
+	r.toReview(r.startLoan(busy))
+	waitUntil(t, "both read models at review", 30*time.Second, func() bool {
+		return r.row(unknown).Stage == string(workflows.StageReview) && r.row(busy).Stage == string(workflows.StageReview)
+	})
+	// The next two loan/info calls, the reconciliation's (in ref order),
+	// are answered "order does not exist", then "busy".
+	r.awda.FailCodes(awda.PathLoanInfo, awda.CodeOrderNotExist, awda.CodeSystemBusy)
+
+	res := r.reconcileRun(1)
+	ms := r.mismatches(res.RunID)
+	checkMismatch(t, ms, cancelled+" "+reconcile.KindWorkflowClosed, store.ActionRepaired, "CANCELLED", "")
+	checkMismatch(t, ms, terminated+" "+reconcile.KindWorkflowClosed, store.ActionParked, "Terminated", "")
+	checkMismatch(t, ms, unknown+" "+reconcile.KindAWDAUnknown, store.ActionParked, "REVIEW", "no loan")
+	checkMismatch(t, ms, busy+" "+reconcile.KindUnchecked, store.ActionNone, "REVIEW", "")
+	if len(ms) != 4 || res.Checked != 4 {
+		t.Errorf("checked %d, mismatches %v; want 4 and these 4", res.Checked, ms)
+	}
+	if c := r.row(cancelled); !c.Terminal || c.Stage != string(workflows.StageCancelled) {
+		t.Errorf("the cancelled loan's row: %s terminal %v, want CANCELLED", c.Stage, c.Terminal)
+	}
+	if tr := r.row(terminated); !tr.Stuck || !strings.Contains(tr.StuckReason, "Terminated") {
+		t.Errorf("the terminated loan's row: stuck %v (%q), want parked", tr.Stuck, tr.StuckReason)
+	}
+	if u := r.row(unknown); u.Stuck {
+		t.Errorf("the unknown loan's row was marked stuck while its workflow runs: %q", u.StuckReason)
+	}
+
+	// AWDA answers again: the busy loan agrees, the unknown one is back.
+	res2 := r.reconcileRun(2)
+	ms2 := r.mismatches(res2.RunID)
+	if len(ms2) != 1 || ms2[terminated+" "+reconcile.KindWorkflowClosed].Action != store.ActionParked {
+		t.Errorf("run 2 mismatches %v, want the terminated loan only", ms2)
+	}
+	if m := r.mismatches(res.RunID)[busy+" "+reconcile.KindUnchecked]; m.ResolvedAt == nil {
+		t.Error("the busy loan's unchecked mismatch was not resolved by a run that checked it")
+	}
+}
