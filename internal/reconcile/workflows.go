@@ -50,7 +50,7 @@ const errBadInput = "ReconcileBadInput"
 var batchOptions = workflow.ActivityOptions{
 	// A batch asks Temporal and AWDA about each of its loans, one at a
 	// time, under the fleet's AWDA rate limit: it heartbeats per loan.
-	StartToCloseTimeout: 30 * time.Minute,
+	StartToCloseTimeout: 2 * time.Hour,
 	HeartbeatTimeout:    2 * time.Minute,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval: 10 * time.Second, MaximumInterval: 5 * time.Minute, MaximumAttempts: 20,
