@@ -61,6 +61,21 @@ const (
 // callTimeout bounds each question to Temporal or AWDA about one loan.
 const callTimeout = 20 * time.Second
 
+// MaxUncheckedInARow is how many loans in a row Temporal or AWDA may fail
+// to answer about before the batch gives up and is retried later.
+const MaxUncheckedInARow = 5
+
+// nextUnchecked counts the loans in a row that could not be checked: ms
+// are one loan's mismatches.
+func nextUnchecked(n int, ms []store.Mismatch) int {
+	for _, m := range ms {
+		if m.Kind == KindUnchecked {
+			return n + 1
+		}
+	}
+	return 0
+}
+
 // Activities check loans and record the runs' metrics. Their names start
 // with Reconcile so that they cannot collide with the loan's activities on
 // the same worker.
@@ -138,6 +153,7 @@ func (a *Activities) ReconcileBatch(ctx context.Context, in BatchInput) (BatchRe
 	}
 	res := BatchResult{Fetched: len(rows), Last: in.After}
 	var found []store.Mismatch
+	uncheckedInARow := 0
 	for i := range rows {
 		r := &rows[i]
 		res.Last = r.ApplicantRef
@@ -147,10 +163,18 @@ func (a *Activities) ReconcileBatch(ctx context.Context, in BatchInput) (BatchRe
 		if activity.IsActivity(ctx) {
 			activity.RecordHeartbeat(ctx, i)
 		}
-		found = append(found, a.check(ctx, in.RunID, r)...)
+		ms := a.check(ctx, in.RunID, r)
+		found = append(found, ms...)
 		res.Checked++
 		if ctx.Err() != nil {
 			return BatchResult{}, ctx.Err()
+		}
+		if uncheckedInARow = nextUnchecked(uncheckedInARow, ms); uncheckedInARow >= MaxUncheckedInARow {
+			// Temporal or AWDA is down or in a storm, not one loan: the
+			// batch is retried later (with backoff) rather than written
+			// off loan by loan, each after its own timeout.
+			return BatchResult{}, fmt.Errorf("reconcile: %d loans in a row could not be checked (last: %s)",
+				uncheckedInARow, ms[len(ms)-1].Reason)
 		}
 	}
 	if res.Fetched > 0 {
