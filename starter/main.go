@@ -61,6 +61,7 @@ commands:
   abandon REF [--operator NAME] [--reason TEXT]
   cancel REF [--reason TEXT]
   reconcile report [--run ID] [--json]
+  reconcile close REF --reason TEXT [--operator NAME]
   inbox orphans [--limit N] [--after ID] [--json]
   inbox inspect ID [--json]
   inbox redeliver (ID... | --all-orphans) --reason TEXT [--operator NAME]

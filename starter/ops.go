@@ -21,6 +21,7 @@ import (
 	"github.com/awdaflow/awdaflow/internal/codec"
 	"github.com/awdaflow/awdaflow/internal/config"
 	"github.com/awdaflow/awdaflow/internal/inbox"
+	"github.com/awdaflow/awdaflow/internal/reconcile"
 	"github.com/awdaflow/awdaflow/internal/store"
 )
 
@@ -32,12 +33,15 @@ import (
 // only (inbox.SafeFields).
 //
 //	starter reconcile report [--run ID] [--json]
+//	starter reconcile close REF --reason TEXT [--operator NAME]
 //	starter inbox orphans [--limit N] [--after ID] [--json]
 //	starter inbox inspect ID [--json]
 //	starter inbox redeliver (ID... | --all-orphans) --reason TEXT [--operator NAME]
 
 const opsUsage = `operations commands (DATABASE_URL; inbox inspect also AWDAFLOW_KEYS):
   reconcile report [--run ID] [--json]     the latest reconciliation run's mismatches
+  reconcile close REF --reason TEXT [--operator NAME]
+                                           end a loan the reconciliation parked, once settled by hand
   inbox orphans [--limit N] [--after ID] [--json]
   inbox inspect ID [--json]                one row's metadata and its payload's non-personal fields
   inbox redeliver (ID... | --all-orphans) --reason TEXT [--operator NAME]
@@ -53,6 +57,8 @@ func opsCommand(cmd string, args []string, getenv func(string) string, stdout, s
 	switch name {
 	case "reconcile report":
 		fn = reconcileReport
+	case "reconcile close":
+		fn = reconcileClose
 	case "inbox orphans":
 		fn = inboxOrphans
 	case "inbox inspect":
@@ -174,7 +180,7 @@ func reconcileReport(ctx context.Context, e *opsEnv, args []string) error {
 		run, err = st.LatestReconcileRun(ctx)
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return errors.New("no reconciliation run recorded yet (schedule " + "awdaflow-reconcile" + ")")
+		return errors.New("no reconciliation run recorded yet (schedule " + reconcile.ScheduleID + ")")
 	}
 	if err != nil {
 		return err
@@ -227,6 +233,36 @@ func printReport(w io.Writer, run *store.ReconcileRun, counts map[string]int, ms
 			dash(m.ReadModelValue), dash(m.AWDAValue), m.Action, resolved, m.Reason)
 	}
 	_ = tw.Flush()
+}
+
+// reconcileClose ends a read-model row the reconciliation parked (no open
+// workflow will ever end it) once operations have settled the loan by hand.
+func reconcileClose(ctx context.Context, e *opsEnv, args []string) error {
+	fs := flag.NewFlagSet(e.name, flag.ContinueOnError)
+	operator := fs.String("operator", e.getenv("USER"), "who closes it (recorded; default $USER)")
+	reason := fs.String("reason", "", "how it was settled (recorded; required)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) != 1:
+		return usageError{"one applicant ref is required"}
+	case strings.TrimSpace(*reason) == "":
+		return usageError{"--reason is required: it is recorded"}
+	case strings.TrimSpace(*operator) == "":
+		return usageError{"--operator is required (no $USER): it is recorded"}
+	}
+	st, _ := e.store(false)
+	err = st.CloseParkedApplication(ctx, pos[0], reconcile.ParkStep, strings.TrimSpace(*operator), strings.TrimSpace(*reason))
+	if errors.Is(err, store.ErrNotParked) {
+		return fmt.Errorf("%s is not a loan the reconciliation parked (stuck on step %q, not terminal): nothing done", pos[0], reconcile.ParkStep)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s: FAILED (closed by %s: %s)\n", pos[0], strings.TrimSpace(*operator), strings.TrimSpace(*reason))
+	return nil
 }
 
 func dash(s string) string {

@@ -353,6 +353,42 @@ func TestReconciliationRepairsAndParks(t *testing.T) {
 		t.Error("the parked loan's mismatch was resolved, but run 3 found it again")
 	}
 	checkReport(t, r, res3.RunID, gone)
+	checkClose(t, r, gone, lost)
+}
+
+// checkClose ends the parked loan with `starter reconcile close`, refuses
+// a loan the reconciliation did not park, and a run after it has nothing
+// left to check and resolves the parked loan's mismatch.
+func checkClose(t *testing.T, r *reconRig, parked, other string) {
+	t.Helper()
+	getenv := func(k string) string { return map[string]string{"DATABASE_URL": r.dbURL}[k] }
+	var out, errOut bytes.Buffer
+	if code := run([]string{"reconcile", "close", parked, "--reason", "settled with the lender"}, getenv, &out, &errOut); code != 2 {
+		t.Errorf("close without an operator ($USER unset): exit %d", code)
+	}
+	errOut.Reset()
+	if code := run([]string{"reconcile", "close", other, "--operator", "ops-3", "--reason", "x"}, getenv, &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), "not a loan the reconciliation parked") {
+		t.Errorf("close of a loan not parked: exit %d: %s", code, errOut.String())
+	}
+	if code := run([]string{"reconcile", "close", parked, "--operator", "ops-3", "--reason", "settled with the lender"}, getenv, &out, &errOut); code != 0 {
+		t.Fatalf("close: exit %d: %s", code, errOut.String())
+	}
+	if a := r.row(parked); !a.Terminal || a.Stage != string(workflows.StageFailed) || a.Stuck || a.Operator != "ops-3" || a.Reason != "settled with the lender" {
+		t.Errorf("closed row: %+v", a)
+	}
+	res := r.reconcileRun(4)
+	if res.Checked != 0 || len(r.mismatches(res.RunID)) != 0 {
+		t.Errorf("run 4 checked %d with %v, want nothing left", res.Checked, r.mismatches(res.RunID))
+	}
+	var open int
+	if err := r.pool.QueryRow(r.ctx, `SELECT count(*) FROM reconcile_mismatches WHERE applicant_ref = $1 AND resolved_at IS NULL`,
+		parked).Scan(&open); err != nil {
+		t.Fatal(err)
+	}
+	if open != 0 {
+		t.Errorf("%d mismatches of the closed loan still open", open)
+	}
 }
 
 func checkMismatch(t *testing.T, ms map[string]store.Mismatch, key, action, temporal, awdaValue string) {

@@ -211,3 +211,31 @@ func (s *Store) ParkApplication(ctx context.Context, ref, step, reason string) (
 	}
 	return tag.RowsAffected() == 1, nil
 }
+
+// ErrNotParked is CloseParkedApplication on a row the reconciliation has
+// not parked (or that is terminal already).
+var ErrNotParked = errors.New("store: the application is not parked by the reconciliation")
+
+// CloseParkedApplication ends a read-model row the reconciliation parked on
+// step (its workflow gone, or closed without an outcome) once operations
+// have settled the loan by hand: the row becomes terminal FAILED with the
+// operator and reason, as an abandon would leave it, and leaves the stuck
+// loans. Its seq is unchanged, so that a workflow that does write again
+// (restored in Temporal) still wins. operator and reason must not contain
+// personal data.
+func (s *Store) CloseParkedApplication(ctx context.Context, ref, step, operator, reason string) error {
+	if operator == "" || reason == "" {
+		return ErrNoOperator
+	}
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE applications SET terminal = true, stage = 'FAILED', stuck = false, stuck_step = '', stuck_reason = '',
+			stuck_since = NULL, reason = $3, operator = $4, updated_at = $5
+		WHERE applicant_ref = $1 AND stuck AND stuck_step = $2 AND NOT terminal`, ref, step, reason, operator, s.now())
+	if err != nil {
+		return fmt.Errorf("store: close parked application %s: %w", ref, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotParked
+	}
+	return nil
+}
