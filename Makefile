@@ -158,7 +158,7 @@ lint: lint-tools ## gofmt check, go.mod tidy (both modules), go vet, staticcheck
 	$(call tool_build,funclen)
 	$(BIN)/funclen -max 80 . tools
 	@if [ -d workflows ]; then \
-		echo "$(WORKFLOWCHECK) ./workflows/... ./internal/retention/..."; $(WORKFLOWCHECK) ./workflows/... ./internal/retention/...; \
+		echo "$(WORKFLOWCHECK) ./workflows/... ./internal/retention/... ./internal/reconcile/..."; $(WORKFLOWCHECK) ./workflows/... ./internal/retention/... ./internal/reconcile/...; \
 	else echo "workflowcheck: no workflows/ yet"; fi
 
 # The simulator (tools/loansim) runs in a step of its own, without -race:

@@ -12,6 +12,8 @@
 //	starter retry REF                   ops: re-run the step a stuck loan is parked on
 //	starter abandon REF                 ops: give a stuck loan up (it ends FAILED)
 //	starter cancel REF                  withdraw an application for the borrower
+//	starter reconcile report            ops: the latest reconciliation run's mismatches
+//	starter inbox orphans|inspect|redeliver  ops: orphan AWDA notifications
 //
 // serve reads the shared settings of internal/config (TEMPORAL_*, AWDA_*,
 // AWDAFLOW_KEYS, DATABASE_URL, LOG_*) and the starter's own (STARTER_*,
@@ -20,7 +22,9 @@
 // DATABASE_URL only. The client
 // commands talk to a running server at STARTER_URL (default
 // http://127.0.0.1:8080) with the token STARTER_API_TOKEN (default: the first
-// of STARTER_API_TOKENS); they never talk to Temporal or the database.
+// of STARTER_API_TOKENS); they never talk to Temporal or the database. The
+// operations commands (reconcile, inbox; ops.go) read and write the
+// database directly, like migrate.
 //
 // Exit status: 0 success, 1 failure (the server's problem answer is printed
 // to stderr), 2 bad usage or configuration.
@@ -56,9 +60,16 @@ commands:
   retry REF [--operator NAME] [--reason TEXT]
   abandon REF [--operator NAME] [--reason TEXT]
   cancel REF [--reason TEXT]
+  reconcile report [--run ID] [--json]
+  reconcile close REF --reason TEXT [--operator NAME]
+  inbox orphans [--limit N] [--after ID] [--json]
+  inbox inspect ID [--json]
+  inbox redeliver (ID... | --all-orphans) --reason TEXT [--operator NAME]
 
 client commands use STARTER_URL (default http://127.0.0.1:8080) and
-STARTER_API_TOKEN (default: the first of STARTER_API_TOKENS).
+STARTER_API_TOKEN (default: the first of STARTER_API_TOKENS). The reconcile
+and inbox commands read the database directly (DATABASE_URL; inbox inspect
+also AWDAFLOW_KEYS) and print no personal data.
 `
 
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -74,6 +85,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return migrate(getenv, stderr)
 	case "apply", "status", "list", "retry", "abandon", "cancel":
 		return clientCommand(cmd, rest, getenv, stdout, stderr)
+	case "reconcile", "inbox":
+		return opsCommand(cmd, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -33,6 +33,7 @@ func newApp(cfg *config.Config, extra ...fx.Option) *fx.App {
 		awdafx.Module,
 		workerModule,
 		retentionModule,
+		reconcileModule,
 		primeMetrics,
 		httpModule,
 		fx.Options(extra...),

@@ -13,6 +13,7 @@ import (
 	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/internal/config"
 	"github.com/awdaflow/awdaflow/internal/metrics"
+	"github.com/awdaflow/awdaflow/internal/reconcile"
 	"github.com/awdaflow/awdaflow/internal/retention"
 	"github.com/awdaflow/awdaflow/internal/store"
 	"github.com/awdaflow/awdaflow/workflows"
@@ -38,6 +39,13 @@ func newWorker(lc fx.Lifecycle, cfg *config.Config, c client.Client, awdaClient 
 		return nil, err
 	}
 	retention.Register(w, ra)
+	// So does the reconciliation (reconcile.go); it calls AWDA through the
+	// same client as the loans, under the same rate limit.
+	rca, err := reconcile.NewActivities(st, c, awdaClient, m.MeterProvider(), l)
+	if err != nil {
+		return nil, err
+	}
+	reconcile.Register(w, rca)
 
 	l = l.With().Str("component", "worker").Str("task_queue", workflows.TaskQueue).Logger()
 	if cfg.Worker.Versioning {

@@ -188,6 +188,7 @@ var allVars = []string{
 	config.EnvWorkerStartTimeout, config.EnvWorkerVersioning, config.EnvWorkerDeployment, config.EnvWorkerBuildID,
 	config.EnvRetentionSchedules, config.EnvRetentionDocuments, config.EnvRetentionInbox, config.EnvRetentionAWDACalls,
 	config.EnvRetentionHour, config.EnvRetentionBatchSize,
+	config.EnvReconcileSchedule, config.EnvReconcileHour, config.EnvReconcileMinute, config.EnvReconcileBatchSize,
 }
 
 func namesVariable(problem string) bool {

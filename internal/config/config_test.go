@@ -71,6 +71,10 @@ func TestDefaults(t *testing.T) {
 		{"retention awda calls", c.Retention.AWDACallsDays, 90},
 		{"retention hour", c.Retention.HourUTC, 20},
 		{"retention batch", c.Retention.BatchSize, 1000},
+		{"reconcile schedule", c.Reconcile.ReconcileSchedule, true},
+		{"reconcile hour", c.Reconcile.ReconcileHourUTC, 21},
+		{"reconcile minute", c.Reconcile.ReconcileMinute, 30},
+		{"reconcile batch", c.Reconcile.ReconcileBatchSize, 100},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -200,6 +204,9 @@ func TestBadValuesNameTheirVariable(t *testing.T) {
 		{map[string]string{config.EnvRetentionDocuments: "0", config.EnvRetentionInbox: "30d", config.EnvRetentionHour: "24",
 			config.EnvRetentionBatchSize: "-5", config.EnvRetentionSchedules: "sometimes"},
 			[]string{config.EnvRetentionDocuments, config.EnvRetentionInbox, config.EnvRetentionHour, config.EnvRetentionBatchSize, config.EnvRetentionSchedules}},
+		{map[string]string{config.EnvReconcileHour: "-1", config.EnvReconcileMinute: "60", config.EnvReconcileBatchSize: "0",
+			config.EnvReconcileSchedule: "daily"},
+			[]string{config.EnvReconcileHour, config.EnvReconcileMinute, config.EnvReconcileBatchSize, config.EnvReconcileSchedule}},
 		{
 			map[string]string{config.EnvAWDAAppID: "", config.EnvKeys: "", config.EnvLogLevel: "loud"},
 			[]string{config.EnvAWDAAppID, config.EnvKeys, config.EnvLogLevel},

@@ -74,30 +74,39 @@ func Schedules(cfg config.Retention) []client.ScheduleOptions {
 }
 
 // EnsureSchedules creates the retention schedules, or brings those that
-// exist up to date with cfg: spec, action and policies are rewritten,
-// which also re-encrypts the action's input with the newest key of the
-// ring; a schedule's state (paused by operations, its note) is kept. Every
-// replica does it at startup; the last write wins and they all write the
-// same. A schedule this client cannot read (written under a key no longer
-// in the ring) is deleted and created anew.
+// exist up to date with cfg (EnsureSchedule). Every replica does it at
+// startup; the last write wins and they all write the same.
 func EnsureSchedules(ctx context.Context, sc client.ScheduleClient, cfg config.Retention) error {
 	for _, want := range Schedules(cfg) {
-		_, err := sc.Create(ctx, want)
-		if err == nil {
-			continue
+		if err := EnsureSchedule(ctx, sc, want); err != nil {
+			return fmt.Errorf("retention: %w", err)
 		}
-		if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-			return fmt.Errorf("retention: create schedule %s: %w", want.ID, err)
-		}
-		h := sc.GetHandle(ctx, want.ID)
-		err = update(ctx, h, want)
-		var se serviceerror.ServiceError
-		if err != nil && !errors.As(err, &se) && ctx.Err() == nil {
-			err = recreate(ctx, sc, h, want)
-		}
-		if err != nil {
-			return fmt.Errorf("retention: update schedule %s: %w", want.ID, err)
-		}
+	}
+	return nil
+}
+
+// EnsureSchedule creates the schedule want, or brings it up to date if it
+// exists: spec, action and policies are rewritten, which also re-encrypts
+// the action's input with the newest key of the ring; a schedule's state
+// (paused by operations, its note) is kept. A schedule this client cannot
+// read (written under a key no longer in the ring) is deleted and created
+// anew. The reconciliation's schedule is ensured the same way.
+func EnsureSchedule(ctx context.Context, sc client.ScheduleClient, want client.ScheduleOptions) error {
+	_, err := sc.Create(ctx, want)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		return fmt.Errorf("create schedule %s: %w", want.ID, err)
+	}
+	h := sc.GetHandle(ctx, want.ID)
+	err = update(ctx, h, want)
+	var se serviceerror.ServiceError
+	if err != nil && !errors.As(err, &se) && ctx.Err() == nil {
+		err = recreate(ctx, sc, h, want)
+	}
+	if err != nil {
+		return fmt.Errorf("update schedule %s: %w", want.ID, err)
 	}
 	return nil
 }
