@@ -5,6 +5,7 @@ import (
 
 	"github.com/awdaflow/awdaflow/internal/config"
 	"github.com/awdaflow/awdaflow/internal/metrics"
+	"github.com/awdaflow/awdaflow/internal/reconcile"
 	"github.com/awdaflow/awdaflow/internal/retention"
 	"github.com/awdaflow/awdaflow/workflows"
 )
@@ -18,4 +19,4 @@ var primeMetrics = fx.Invoke(func(cfg *config.Config, m *metrics.Metrics) {
 })
 
 // workflowTypes are the workflow types the worker registers (worker.go).
-var workflowTypes = []string{workflows.WorkflowName, retention.WorkflowName}
+var workflowTypes = []string{workflows.WorkflowName, retention.WorkflowName, reconcile.WorkflowName}
