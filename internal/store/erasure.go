@@ -116,7 +116,7 @@ func (s *Store) erase(ctx context.Context, tx pgx.Tx, r ErasureRequest) (*Erasur
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, false, err
 	}
-	now := s.now().UTC()
+	now := s.now().UTC().Truncate(time.Microsecond) // as PostgreSQL keeps it
 	e := &Erasure{ApplicantRef: r.ApplicantRef, WorkflowID: wfID, Operator: r.Operator, Reason: r.Reason,
 		RequestID: r.RequestID, Forced: r.Forced, WorkflowTerminated: r.Terminated, ErasedAt: now}
 	if e.DataKeyID, err = destroyDataKey(ctx, tx, r.ApplicantRef, now); err != nil {
