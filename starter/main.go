@@ -12,6 +12,8 @@
 //	starter retry REF                   ops: re-run the step a stuck loan is parked on
 //	starter abandon REF                 ops: give a stuck loan up (it ends FAILED)
 //	starter cancel REF                  withdraw an application for the borrower
+//	starter erase REF --reason TEXT     ops: erase an applicant's personal data ([--force] while the loan runs)
+//	starter keys reseal                 re-seal the data keys under the ring's primary key (DATABASE_URL, AWDAFLOW_KEYS)
 //
 // serve reads the shared settings of internal/config (TEMPORAL_*, AWDA_*,
 // AWDAFLOW_KEYS, DATABASE_URL, LOG_*) and the starter's own (STARTER_*,
@@ -56,6 +58,11 @@ commands:
   retry REF [--operator NAME] [--reason TEXT]
   abandon REF [--operator NAME] [--reason TEXT]
   cancel REF [--reason TEXT]
+  erase REF --reason TEXT [--operator NAME] [--force]
+                               erase an applicant's personal data (refused while
+                               the loan runs unless --force, which terminates it)
+  keys reseal [--batch N]      re-seal every data key under the key ring's primary
+                               key (DATABASE_URL, AWDAFLOW_KEYS), e.g. after a rotation
 
 client commands use STARTER_URL (default http://127.0.0.1:8080) and
 STARTER_API_TOKEN (default: the first of STARTER_API_TOKENS).
@@ -72,7 +79,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return serve(getenv, stderr)
 	case "migrate":
 		return migrate(getenv, stderr)
-	case "apply", "status", "list", "retry", "abandon", "cancel":
+	case "keys":
+		return keysCommand(rest, getenv, stdout, stderr)
+	case "apply", "status", "list", "retry", "abandon", "cancel", "erase":
 		return clientCommand(cmd, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
