@@ -188,6 +188,7 @@ var allVars = []string{
 	config.EnvWorkerStartTimeout, config.EnvWorkerVersioning, config.EnvWorkerDeployment, config.EnvWorkerBuildID,
 	config.EnvRetentionSchedules, config.EnvRetentionDocuments, config.EnvRetentionInbox, config.EnvRetentionAWDACalls,
 	config.EnvRetentionHour, config.EnvRetentionBatchSize,
+	config.EnvDataKeyCacheTTL, config.EnvDataKeyCacheSize,
 }
 
 func namesVariable(problem string) bool {

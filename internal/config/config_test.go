@@ -200,6 +200,8 @@ func TestBadValuesNameTheirVariable(t *testing.T) {
 		{map[string]string{config.EnvRetentionDocuments: "0", config.EnvRetentionInbox: "30d", config.EnvRetentionHour: "24",
 			config.EnvRetentionBatchSize: "-5", config.EnvRetentionSchedules: "sometimes"},
 			[]string{config.EnvRetentionDocuments, config.EnvRetentionInbox, config.EnvRetentionHour, config.EnvRetentionBatchSize, config.EnvRetentionSchedules}},
+		{map[string]string{config.EnvDataKeyCacheTTL: "2h", config.EnvDataKeyCacheSize: "0"},
+			[]string{config.EnvDataKeyCacheTTL, config.EnvDataKeyCacheSize}},
 		{
 			map[string]string{config.EnvAWDAAppID: "", config.EnvKeys: "", config.EnvLogLevel: "loud"},
 			[]string{config.EnvAWDAAppID, config.EnvKeys, config.EnvLogLevel},

@@ -216,7 +216,7 @@ type Stack struct {
 	// payloads: codec.NewDataConverterWithKeys).
 	DataKeys *codec.DataKeys
 	API      *demo.Client
-	Admin  *demo.SandboxAdmin
+	Admin    *demo.SandboxAdmin
 
 	sandboxSrv *http.Server
 	sandboxLog *os.File
