@@ -210,24 +210,29 @@ func (d *DataKeys) ForApplicant(ctx context.Context, ref string) (string, error)
 }
 
 func (d *DataKeys) forApplicant(ctx context.Context, ref string) (*cachedKey, error) {
-	if k := d.cached(d.byRef, ref); k != nil {
+	k, fresh := d.cached(d.byRef, ref)
+	if fresh {
 		return k, nil
 	}
 	rec, err := d.src.DataKeyByRef(ctx, ref)
 	if errors.Is(err, ErrNoDataKey) {
-		var fresh DataKeyRecord
-		if fresh, err = d.NewRecord(ref); err == nil {
-			rec, err = d.src.InsertDataKey(ctx, fresh)
+		var created DataKeyRecord
+		if created, err = d.NewRecord(ref); err == nil {
+			rec, err = d.src.InsertDataKey(ctx, created)
 		}
 	}
 	if err != nil {
+		if k != nil {
+			return k, nil // PostgreSQL is away: the key as last read (staleOnError)
+		}
 		return nil, fmt.Errorf("codec: applicant data key: %w", err)
 	}
 	return d.remember(rec)
 }
 
 func (d *DataKeys) byKeyID(ctx context.Context, id string) (*cachedKey, error) {
-	if k := d.cached(d.byID, id); k != nil {
+	k, fresh := d.cached(d.byID, id)
+	if fresh {
 		return k, nil
 	}
 	rec, err := d.src.DataKeyByID(ctx, id)
@@ -235,24 +240,40 @@ func (d *DataKeys) byKeyID(ctx context.Context, id string) (*cachedKey, error) {
 		return nil, fmt.Errorf("%w: data key %s does not exist", ErrUnknownKey, id)
 	}
 	if err != nil {
+		if k != nil {
+			return k, nil // PostgreSQL is away: the key as last read (staleOnError)
+		}
 		return nil, fmt.Errorf("codec: data key %s: %w", id, err)
 	}
 	return d.remember(rec)
 }
 
-func (d *DataKeys) cached(m map[string]*cachedKey, k string) *cachedKey {
+// staleOnError is how long past its TTL a cached key still serves while the
+// key source fails: a database outage does not stop the loans' workflow
+// tasks at once. No erasure can commit while the database is away, so the
+// key served is the key as it was, at most this much older.
+const staleOnError = 10 * time.Minute
+
+// cached returns the entry for k: fresh within the TTL; stale (fresh
+// false) within staleOnError after it, for use only if the source fails;
+// nil beyond (and then dropped).
+func (d *DataKeys) cached(m map[string]*cachedKey, k string) (c *cachedKey, fresh bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c := m[k]
+	c = m[k]
 	if c == nil {
-		return nil
+		return nil, false
 	}
-	if !d.now().Before(c.expires) {
-		delete(d.byID, c.id)
-		delete(d.byRef, c.ref)
-		return nil
+	now := d.now()
+	if now.Before(c.expires) {
+		return c, true
 	}
-	return c
+	if now.Before(c.expires.Add(staleOnError)) {
+		return c, false
+	}
+	delete(d.byID, c.id)
+	delete(d.byRef, c.ref)
+	return nil, false
 }
 
 // remember unseals rec and caches it.
@@ -286,7 +307,7 @@ func (d *DataKeys) remember(rec *DataKeyRecord) (*cachedKey, error) {
 // arbitrary tenth of the cache (map order), so a full cache never blocks.
 func (d *DataKeys) evictLocked(now time.Time) {
 	for id, c := range d.byID {
-		if !now.Before(c.expires) {
+		if !now.Before(c.expires) { // stale entries go first
 			delete(d.byID, id)
 			delete(d.byRef, c.ref)
 		}

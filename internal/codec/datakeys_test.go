@@ -24,7 +24,10 @@ type memKeys struct {
 	mu      sync.Mutex
 	byRef   map[string]*codec.DataKeyRecord
 	lookups int
+	down    bool // every call fails, as with PostgreSQL away
 }
+
+var errDown = errors.New("key source unreachable")
 
 func newMemKeys() *memKeys { return &memKeys{byRef: map[string]*codec.DataKeyRecord{}} }
 
@@ -32,6 +35,9 @@ func (m *memKeys) DataKeyByRef(_ context.Context, ref string) (*codec.DataKeyRec
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.lookups++
+	if m.down {
+		return nil, errDown
+	}
 	r, ok := m.byRef[ref]
 	if !ok {
 		return nil, codec.ErrNoDataKey
@@ -44,6 +50,9 @@ func (m *memKeys) DataKeyByID(_ context.Context, id string) (*codec.DataKeyRecor
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.lookups++
+	if m.down {
+		return nil, errDown
+	}
 	for _, r := range m.byRef {
 		if r.ID == id {
 			c := *r
@@ -366,5 +375,32 @@ func TestHandlerAnswersErasedWithPlaceholder(t *testing.T) {
 		if err := converter.GetDefaultDataConverter().FromPayload(out[i+1], &s); err != nil || s != want {
 			t.Fatalf("payload %d = %q, %v", i+1, s, err)
 		}
+	}
+}
+
+func TestDataKeysServeStaleWhileTheSourceIsDown(t *testing.T) {
+	ring := mustRing(t, genEntry(t, "k1"))
+	src := newMemKeys()
+	clk := &clock{time.Now()}
+	dc := codec.NewDataConverterWithKeys(ring, newKeys(t, ring, src, clk))
+	sc := converter.WorkflowSerializationContext{WorkflowID: "loan:app-1"}
+	p := encodeFor(t, dc, sc, testApplicant)
+
+	src.mu.Lock()
+	src.down = true
+	src.mu.Unlock()
+	clk.t = clk.t.Add(2 * time.Minute) // past the TTL (1m)
+	var got applicant
+	if err := dc.FromPayload(p, &got); err != nil {
+		t.Fatalf("decode with the source down, within the stale window: %v", err)
+	}
+	encodeFor(t, dc, sc, testApplicant)
+	clk.t = clk.t.Add(time.Hour) // past the stale window too
+	if err := dc.FromPayload(p, &got); err == nil || !errors.Is(err, errDown) {
+		t.Fatalf("decode long after the TTL with the source down: %v, want its error", err)
+	}
+	// A new applicant needs the source.
+	if _, err := converter.WithDataConverterSerializationContext(dc, converter.WorkflowSerializationContext{WorkflowID: "loan:app-2"}).ToPayload(1); !errors.Is(err, errDown) {
+		t.Fatalf("new applicant with the source down: %v", err)
 	}
 }
