@@ -112,7 +112,7 @@ func validateErasure(in ErasureRequest) []FieldError {
 // false when it has answered the request itself.
 func (s *Server) endForErasure(ctx context.Context, w http.ResponseWriter, r *http.Request, ref string, force bool) (terminated, ok bool) {
 	wfID := workflows.LoanWorkflowID(ref)
-	d, err := s.temporal.DescribeWorkflowExecution(ctx, wfID, "")
+	d, err := s.temporal.DescribeWorkflow(ctx, wfID, "")
 	var notFound *serviceerror.NotFound
 	switch {
 	case errors.As(err, &notFound):
@@ -120,7 +120,7 @@ func (s *Server) endForErasure(ctx context.Context, w http.ResponseWriter, r *ht
 	case err != nil:
 		s.unavailable(w, r, "temporal", err)
 		return false, false
-	case d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+	case d.RawResponse.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 		return false, true
 	case !force:
 		problem(w, r, http.StatusConflict, TypeActive,
