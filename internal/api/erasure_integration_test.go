@@ -20,8 +20,10 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/internal/codec"
 	"github.com/awdaflow/awdaflow/internal/store"
+	"github.com/awdaflow/awdaflow/internal/webhook"
 	"github.com/awdaflow/awdaflow/workflows"
 )
 
@@ -152,6 +154,23 @@ func TestErasure(t *testing.T) {
 	code, plain, b := s.erase(closed.ref, ErasureRequest{Operator: "ops-budi", Reason: "retention request"})
 	if code != http.StatusOK || !plain.Created || plain.Forced || plain.WorkflowTerminated {
 		t.Fatalf("erasure of an ended loan: %d %s", code, b)
+	}
+	// A notification for the erased applicant's AWDA user, after the
+	// erasure: acknowledged, and orphaned (not retried for ever) since
+	// nothing can be signalled under an erased key.
+	closedView := s.get(closed.ref)
+	push, _ := json.Marshal(awda.AuthorizationEvent{EventID: "after-erasure-" + closed.ref, UserID: closedView.AwdaUserID,
+		AuthType: "EKYC", Status: awda.AuthSuccess, OccurredAt: time.Now().UnixMilli()})
+	if code, env := s.notify(webhook.PathAuthorization, push); code != http.StatusOK || env.Code != awda.CodeSuccess {
+		t.Fatalf("notification after erasure: %d %+v", code, env)
+	}
+	if st := s.waitInbox("after-erasure-"+closed.ref, 30*time.Second); st != store.InboxOrphan {
+		t.Fatalf("notification after erasure: inbox status %s, want orphan", st)
+	}
+	// So is an upload for them.
+	mb, ct := multipartBody(t, map[string]string{"imageType": "KTP", "applicantRef": closed.ref}, testPNG(t, 77))
+	if code, b, _ := s.do(http.MethodPost, "/v1/documents", ct, mb); code != http.StatusConflict || problemOf(t, b).Type != TypeErased {
+		t.Fatalf("upload after erasure: %d %s", code, b)
 	}
 	// A create for an erased applicant is refused.
 	if code, _, b := s.create(s.application(closed.ref, 42)); code != http.StatusConflict || problemOf(t, b).Type != TypeErased {
