@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/awdaflow/awdaflow/internal/api"
 	"github.com/awdaflow/awdaflow/workflows"
 )
 
@@ -118,7 +119,7 @@ func (e *httpError) Error() string {
 	return fmt.Sprintf("HTTP %d", e.status)
 }
 
-// clientCommand runs apply, status, list, retry, abandon and cancel.
+// clientCommand runs apply, status, list, retry, abandon, cancel and erase.
 func clientCommand(cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	f, positional, ok := parseClientFlags(cmd, args, getenv, stderr)
 	if !ok {
@@ -170,6 +171,7 @@ type clientFlags struct {
 	base                                         string
 	file, stage, stuck, cursor, operator, reason string
 	limit                                        int
+	force                                        bool
 }
 
 // parseClientFlags reads cmd's flags, which may follow the ref (`starter
@@ -192,6 +194,10 @@ func parseClientFlags(cmd string, args []string, getenv func(string) string, std
 		fs.StringVar(&f.reason, "reason", "", "why")
 	case "cancel":
 		fs.StringVar(&f.reason, "reason", "", "why")
+	case "erase":
+		fs.StringVar(&f.operator, "operator", envOr(getenv, "USER", ""), "who asks (recorded)")
+		fs.StringVar(&f.reason, "reason", "", "why (required, recorded)")
+		fs.BoolVar(&f.force, "force", false, "erase while the loan runs: its workflow is terminated first")
 	}
 	var positional []string
 	for {
@@ -241,6 +247,10 @@ func (f clientFlags) send(c *apiClient, cmd, ref string) (status int, body []byt
 		status, body, err = c.doJSON(http.MethodPost, app+"/abandon", workflows.AbandonRequest{Operator: f.operator, Reason: f.reason})
 	case "cancel":
 		status, body, err = c.doJSON(http.MethodPost, app+"/cancel", workflows.CancelRequest{Reason: f.reason})
+	case "erase":
+		status, body, err = c.doJSON(http.MethodPost, "/v1/applicants/"+url.PathEscape(ref)+"/erasure",
+			api.ErasureRequest{Operator: f.operator, Reason: f.reason, Force: f.force})
+		return status, body, http.StatusOK, err
 	}
 	return status, body, http.StatusAccepted, err
 }

@@ -14,6 +14,8 @@
 //	starter cancel REF                  withdraw an application for the borrower
 //	starter reconcile report            ops: the latest reconciliation run's mismatches
 //	starter inbox orphans|inspect|redeliver  ops: orphan AWDA notifications
+//	starter erase REF --reason TEXT     ops: erase an applicant's personal data ([--force] while the loan runs)
+//	starter keys reseal                 re-seal the data keys under the ring's primary key (DATABASE_URL, AWDAFLOW_KEYS)
 //
 // serve reads the shared settings of internal/config (TEMPORAL_*, AWDA_*,
 // AWDAFLOW_KEYS, DATABASE_URL, LOG_*) and the starter's own (STARTER_*,
@@ -65,6 +67,11 @@ commands:
   inbox orphans [--limit N] [--after ID] [--json]
   inbox inspect ID [--json]
   inbox redeliver (ID... | --all-orphans) --reason TEXT [--operator NAME]
+  erase REF --reason TEXT [--operator NAME] [--force]
+                               erase an applicant's personal data (refused while
+                               the loan runs unless --force, which terminates it)
+  keys reseal [--batch N]      re-seal every data key under the key ring's primary
+                               key (DATABASE_URL, AWDAFLOW_KEYS), e.g. after a rotation
 
 client commands use STARTER_URL (default http://127.0.0.1:8080) and
 STARTER_API_TOKEN (default: the first of STARTER_API_TOKENS). The reconcile
@@ -83,7 +90,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return serve(getenv, stderr)
 	case "migrate":
 		return migrate(getenv, stderr)
-	case "apply", "status", "list", "retry", "abandon", "cancel":
+	case "keys":
+		return keysCommand(rest, getenv, stdout, stderr)
+	case "apply", "status", "list", "retry", "abandon", "cancel", "erase":
 		return clientCommand(cmd, rest, getenv, stdout, stderr)
 	case "reconcile", "inbox":
 		return opsCommand(cmd, rest, getenv, stdout, stderr)

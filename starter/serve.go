@@ -69,12 +69,14 @@ var temporalModule = fx.Module("temporal",
 	fx.Provide(temporalx.NewKeyRing, newTemporalClient),
 )
 
-func newTemporalClient(lc fx.Lifecycle, cfg *config.Config, ring *codec.KeyRing, logger log.Logger, m *metrics.Metrics,
+func newTemporalClient(lc fx.Lifecycle, cfg *config.Config, ring *codec.KeyRing, keys *codec.DataKeys, logger log.Logger, m *metrics.Metrics,
 	tr *tracing.Tracing, zl zerolog.Logger) (client.Client, error) {
 	opts, err := temporalx.Options(cfg.Temporal, ring, logger, m.TemporalHandler())
 	if err != nil {
 		return nil, err
 	}
+	// A loan's payloads under its applicant's data key.
+	codec.ConfigureClientWithKeys(&opts, ring, keys)
 	ti, err := tr.TemporalInterceptor() // nil when tracing is off
 	if err != nil {
 		return nil, err
@@ -178,7 +180,7 @@ var httpModule = fx.Module("http",
 	fx.Invoke(func(*http.Server) {}),
 )
 
-func newAPI(sc *Starter, st *store.Store, c client.Client, ac *awda.Client, ring *codec.KeyRing,
+func newAPI(sc *Starter, st *store.Store, c client.Client, ac *awda.Client, ring *codec.KeyRing, keys *codec.DataKeys,
 	rc *webhook.Receiver, _ *inbox.Forwarder, m *metrics.Metrics, tr *tracing.Tracing, l zerolog.Logger) (*api.Server, error) {
 	return api.New(api.Options{
 		Store:    st,
@@ -191,6 +193,7 @@ func newAPI(sc *Starter, st *store.Store, c client.Client, ac *awda.Client, ring
 			BearerTokens:         reveal(sc.CodecTokens),
 			AllowedOrigins:       sc.CodecOrigins,
 			AllowUnauthenticated: sc.CodecOpen,
+			DataKeys:             keys,
 		}),
 		Metrics:          m.Handler(),
 		MeterProvider:    m.MeterProvider(),

@@ -29,6 +29,7 @@ import (
 	"github.com/awdaflow/awdaflow/internal/codec"
 	"github.com/awdaflow/awdaflow/internal/config"
 	"github.com/awdaflow/awdaflow/internal/store"
+	"github.com/awdaflow/awdaflow/internal/storefx"
 	"github.com/awdaflow/awdaflow/internal/testenv"
 	"github.com/awdaflow/awdaflow/internal/webhook"
 	"github.com/awdaflow/awdaflow/workflows"
@@ -121,15 +122,17 @@ func TestServeAndCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := client.Options{HostPort: hostPort, Namespace: ns}
-	codec.ConfigureClient(&opts, ring)
-	c := testenv.NewTemporalClient(t, opts)
 	pool, err := pgxpool.New(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pool.Close()
 	st := store.New(pool, ring)
+	dataKeys := storefx.NewDataKeys(ring, st, config.DataKeys{CacheTTL: 30 * time.Second, CacheSize: 100})
+	st.UseDataKeys(dataKeys)
+	opts := client.Options{HostPort: hostPort, Namespace: ns}
+	codec.ConfigureClientWithKeys(&opts, ring, dataKeys)
+	c := testenv.NewTemporalClient(t, opts)
 	signer, _ := awda.NewHMACSigner([]byte(testSecret))
 	ac, err := awda.NewClient(awda.Config{BaseURL: sbSrv.URL, AppID: testAppID, Signer: signer})
 	if err != nil {
@@ -215,6 +218,22 @@ func TestServeAndCLI(t *testing.T) {
 	}
 	if code, out, errOut := cli("cancel", ref); code != 0 || !strings.Contains(out, `"signal": "cancel"`) {
 		t.Fatalf("cancel: %d %s %s", code, out, errOut)
+	}
+
+	// Erasure: the reason is required; forced, it ends the loan whatever
+	// the cancel has done so far.
+	if code, _, errOut := cli("erase", ref); code != 1 || !strings.Contains(errOut, "HTTP 422") || !strings.Contains(errOut, "reason") {
+		t.Fatalf("erase without a reason: %d %s", code, errOut)
+	}
+	code, out, errOut = cli("erase", ref, "--reason", "borrower request", "--operator", "ops-cli", "--force")
+	if code != 0 || !strings.Contains(out, `"created": true`) || !strings.Contains(out, `"operator": "ops-cli"`) || !strings.Contains(out, `"dataKeyId": "dk_`) {
+		t.Fatalf("erase: %d %s %s", code, out, errOut)
+	}
+	// The data keys are sealed under the ring's only key: nothing to
+	// re-seal, and the count says so.
+	code, out, errOut = cli("keys", "reseal")
+	if code != 0 || !strings.Contains(out, "re-sealed 0 data keys under "+ring.PrimaryKeyID()) {
+		t.Fatalf("keys reseal: %d %s %s", code, out, errOut)
 	}
 
 	// The codec server is mounted with its own token.

@@ -41,6 +41,10 @@ type gateOptions struct {
 	Parallel int
 	// Verbose prints a line for every workflow that passes too.
 	Verbose bool
+	// Keys decode the payloads under applicants' data keys (nil: ring
+	// payloads only). They have no ApplicantOf, so replaying never creates
+	// a key.
+	Keys *codec.DataKeys
 	// Register registers the workflow code to replay against; nil
 	// registers the loan workflow as the worker does. Tests register a
 	// deliberately changed one.
@@ -102,7 +106,7 @@ func runGate(ctx context.Context, c client.Client, namespace string, ring *codec
 		res.Oldest = execs[0].start
 	}
 	rp := &historyReplayer{opts: o, out: out}
-	rp.dc, rp.fc = codec.ClientOptions(ring)
+	rp.dc, rp.fc = codec.ClientOptionsWithKeys(ring, o.Keys)
 	errs := make([]error, len(execs))
 	sem := make(chan struct{}, o.Parallel)
 	var wg sync.WaitGroup
@@ -271,7 +275,7 @@ func describe(err error) string {
 // encrypted as stored), oldest first.
 func replayFiles(ring *codec.KeyRing, files []string, o gateOptions, out io.Writer) *gateResult {
 	r := &historyReplayer{opts: o, out: out}
-	r.dc, r.fc = codec.ClientOptions(ring)
+	r.dc, r.fc = codec.ClientOptionsWithKeys(ring, o.Keys)
 	type loaded struct {
 		name, id string
 		h        *historypb.History

@@ -10,11 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/mattn/go-isatty"
 	"go.temporal.io/sdk/client"
 
 	"github.com/awdaflow/awdaflow/internal/codec"
 	"github.com/awdaflow/awdaflow/internal/config"
+	"github.com/awdaflow/awdaflow/internal/store"
 	"github.com/awdaflow/awdaflow/internal/temporalx"
 	"github.com/awdaflow/awdaflow/workflows"
 )
@@ -108,6 +110,9 @@ func replayGate(args []string, getenv func(string) string, stdout, stderr io.Wri
 			fmt.Fprintf(stderr, "worker %s: %s: %v\n", replayGateCommand, config.EnvKeys, err)
 			return gateUsage
 		}
+		var done func()
+		f.Keys, done = gateDataKeys(getenv, ring)
+		defer done()
 		res = replayFiles(ring, f.files, f.gateOptions, stdout)
 	} else {
 		c, namespace, ring, code := dialForGate(ctx, getenv, stderr)
@@ -115,6 +120,9 @@ func replayGate(args []string, getenv func(string) string, stdout, stderr io.Wri
 			return code
 		}
 		defer c.Close()
+		var done func()
+		f.Keys, done = gateDataKeys(getenv, ring)
+		defer done()
 		res, err = runGate(ctx, c, namespace, ring, f.gateOptions, stdout)
 		if err != nil {
 			// The summary line of a gate that could not finish.
@@ -178,4 +186,19 @@ func dialForGate(ctx context.Context, getenv func(string) string, stderr io.Writ
 		return nil, "", nil, gateFail
 	}
 	return c, cfg.Temporal.Namespace, ring, gatePass
+}
+
+// gateDataKeys reads the applicants' data keys from DATABASE_URL, when set,
+// so that the loans' payloads under them decode; the pool connects lazily.
+// Without it only ring payloads decode. done closes the pool.
+func gateDataKeys(getenv func(string) string, ring *codec.KeyRing) (*codec.DataKeys, func()) {
+	url := getenv(config.EnvDatabaseURL)
+	if url == "" {
+		return nil, func() {}
+	}
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		return nil, func() {}
+	}
+	return codec.NewDataKeys(ring, store.New(pool, ring), codec.DataKeysOptions{}), pool.Close
 }

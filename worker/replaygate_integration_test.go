@@ -57,6 +57,10 @@ func TestReplayGateOnRunningLoans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The loans' payloads are under their applicants' data keys: the gate
+	// reads them from DATABASE_URL as `worker replay-gate` does.
+	keys, done := gateDataKeys(func(k string) string { return s.env[k] }, ring)
+	defer done()
 	ids := startParkedLoans(ctx, t, c, cfg.Temporal.Namespace, 5)
 
 	const pageSize = 2
@@ -73,7 +77,7 @@ func TestReplayGateOnRunningLoans(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	res, err := runGate(ctx, c, cfg.Temporal.Namespace, ring, gateOptions{Query: DefaultGateQuery, PageSize: pageSize, Parallel: 3}, &out)
+	res, err := runGate(ctx, c, cfg.Temporal.Namespace, ring, gateOptions{Keys: keys, Query: DefaultGateQuery, PageSize: pageSize, Parallel: 3}, &out)
 	if err != nil {
 		t.Fatalf("gate: %v\n%s", err, out.String())
 	}
@@ -111,7 +115,7 @@ func TestReplayGateOnRunningLoans(t *testing.T) {
 	changed := func(r worker.WorkflowRegistry) {
 		r.RegisterWorkflowWithOptions(changedLoanApplication, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	}
-	res, err = runGate(ctx, c, cfg.Temporal.Namespace, ring, gateOptions{Query: DefaultGateQuery, PageSize: pageSize, Parallel: 3, Register: changed}, &out)
+	res, err = runGate(ctx, c, cfg.Temporal.Namespace, ring, gateOptions{Keys: keys, Query: DefaultGateQuery, PageSize: pageSize, Parallel: 3, Register: changed}, &out)
 	if err != nil {
 		t.Fatalf("gate: %v", err)
 	}
@@ -126,7 +130,7 @@ func TestReplayGateOnRunningLoans(t *testing.T) {
 
 	// A cap below the number of running loans fails; it never passes a part.
 	out.Reset()
-	if _, err := runGate(ctx, c, cfg.Temporal.Namespace, ring, gateOptions{Query: DefaultGateQuery, PageSize: pageSize, Parallel: 1, Max: len(ids) - 1}, &out); err == nil || !strings.Contains(err.Error(), "-max") {
+	if _, err := runGate(ctx, c, cfg.Temporal.Namespace, ring, gateOptions{Keys: keys, Query: DefaultGateQuery, PageSize: pageSize, Parallel: 1, Max: len(ids) - 1}, &out); err == nil || !strings.Contains(err.Error(), "-max") {
 		t.Errorf("with -max %d under %d running loans: %v", len(ids)-1, running, err)
 	}
 }

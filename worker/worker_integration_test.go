@@ -28,6 +28,8 @@ import (
 	"github.com/awdaflow/awdaflow/awda/sandbox"
 	"github.com/awdaflow/awdaflow/internal/codec"
 	"github.com/awdaflow/awdaflow/internal/config"
+	"github.com/awdaflow/awdaflow/internal/store"
+	"github.com/awdaflow/awdaflow/internal/storefx"
 	"github.com/awdaflow/awdaflow/internal/temporalx"
 	"github.com/awdaflow/awdaflow/internal/testenv"
 	"github.com/awdaflow/awdaflow/workflows"
@@ -91,17 +93,25 @@ func newStack(t *testing.T) *stack {
 	}
 }
 
-// client is a Temporal client with the stack's current key ring.
+// client is a Temporal client with the stack's current key ring and the
+// applicants' data keys in its database, as the worker encrypts.
 func (s *stack) client(t *testing.T) client.Client {
 	t.Helper()
 	ring, err := codec.ParseKeyRing(s.keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts, err := temporalx.Options(s.config(t).Temporal, ring, nil, nil)
+	cfg := s.config(t)
+	opts, err := temporalx.Options(cfg.Temporal, ring, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	pool, err := pgxpool.New(context.Background(), cfg.Database.URL.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	codec.ConfigureClientWithKeys(&opts, ring, storefx.NewDataKeys(ring, store.New(pool, ring), cfg.DataKeys))
 	return testenv.NewTemporalClient(t, opts)
 }
 

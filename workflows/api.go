@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -22,7 +23,17 @@ const WorkflowName = "LoanApplication"
 
 // LoanWorkflowID is the workflow ID of an applicant's loan. applicantRef is
 // the lending backend's opaque ID, never personal data.
-func LoanWorkflowID(applicantRef string) string { return "loan:" + applicantRef }
+func LoanWorkflowID(applicantRef string) string { return loanIDPrefix + applicantRef }
+
+const loanIDPrefix = "loan:"
+
+// ApplicantRefOf is LoanWorkflowID's inverse: the applicant ref of a loan's
+// workflow ID, ok false for any other workflow. The payload codec uses it
+// to encrypt a loan's payloads under its applicant's data key.
+func ApplicantRefOf(workflowID string) (ref string, ok bool) {
+	ref, ok = strings.CutPrefix(workflowID, loanIDPrefix)
+	return ref, ok && ref != ""
+}
 
 // OrderNo is the partner orderNo (AWDA's idempotency key) of the loan with
 // this workflow ID: derived from the ID alone, so it is the same on every

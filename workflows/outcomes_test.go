@@ -267,3 +267,13 @@ func TestOrderNoIsDerivedFromTheWorkflowID(t *testing.T) {
 	require.Len(t, a, 32)
 	require.Regexp(t, `^AF[0-9a-f]{30}$`, a, "fits AWDA's 64-character orderNo")
 }
+
+func TestApplicantRefOfInvertsLoanWorkflowID(t *testing.T) {
+	ref, ok := workflows.ApplicantRefOf(workflows.LoanWorkflowID("app-42"))
+	require.True(t, ok)
+	require.Equal(t, "app-42", ref)
+	for _, id := range []string{"loan:", "awdaflow-retention-documents", "LOAN:app-42", "xloan:app-42", ""} {
+		_, ok := workflows.ApplicantRefOf(id)
+		require.False(t, ok, id)
+	}
+}

@@ -223,9 +223,12 @@ func (s *stack) checkNoPII(t *testing.T, wfID, nik string) {
 	if events < 20 || input == nil {
 		t.Fatalf("history has %d events and input %v: the check saw nothing", events, input)
 	}
-	// Positive control: the codec opens it.
+	// Positive control: the codec opens it, with the applicant's data key.
+	if id := string(input.GetMetadata()[codec.MetadataEncryptionKeyID]); !codec.IsDataKeyID(id) {
+		t.Errorf("the input is under key %q, not the applicant's data key", id)
+	}
 	var in workflows.LoanApplicationInput
-	if err := codec.NewDataConverter(s.ring).FromPayload(input, &in); err != nil || in.Applicant.NIK != nik {
+	if err := codec.NewDataConverterWithKeys(s.ring, s.keys).FromPayload(input, &in); err != nil || in.Applicant.NIK != nik {
 		t.Fatalf("the codec does not decode the input: %v", err)
 	}
 	// And so does the codec server, for the UI and CLI, with its token only.

@@ -67,6 +67,11 @@ func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, "database", err)
 		return
 	}
+	if !created && existing == store.ErasedRequestHash {
+		problem(w, r, http.StatusConflict, TypeErased,
+			"this applicant's personal data was erased; the applicantRef cannot be used again")
+		return
+	}
 	if !created && existing != hash {
 		problem(w, r, http.StatusConflict, TypeConflict,
 			"an application with this applicantRef exists with a different body")
@@ -86,6 +91,12 @@ func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) {
 			s.answerRepeat(ctx, w, r, row)
 			return
 		}
+	}
+	// The documents uploaded without an applicant become theirs, sealed
+	// under their data key, so that erasing the applicant finds them.
+	if _, err := s.store.BindDocuments(ctx, ref, documentIDs(req.Documents)); err != nil {
+		s.unavailable(w, r, "database", err)
+		return
 	}
 	if !s.startLoan(ctx, w, r, &req, created, hash) {
 		return
@@ -181,13 +192,18 @@ func requestHash(req *ApplicationRequest) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// checkDocuments reports the referenced documents that do not exist or were
-// uploaded as another image type.
-func (s *Server) checkDocuments(ctx context.Context, refs []activities.DocumentRef) ([]FieldError, error) {
+func documentIDs(refs []activities.DocumentRef) []string {
 	ids := make([]string, len(refs))
 	for i, d := range refs {
 		ids[i] = d.DocumentID
 	}
+	return ids
+}
+
+// checkDocuments reports the referenced documents that do not exist or were
+// uploaded as another image type.
+func (s *Server) checkDocuments(ctx context.Context, refs []activities.DocumentRef) ([]FieldError, error) {
+	ids := documentIDs(refs)
 	rows, err := s.store.Pool().Query(ctx, `SELECT id::text, image_type FROM documents WHERE id = ANY($1::uuid[])`, ids)
 	if err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/internal/codec"
 	"github.com/awdaflow/awdaflow/internal/store"
 )
 
@@ -82,6 +83,10 @@ func (s *Server) uploadDocument(w http.ResponseWriter, r *http.Request) {
 		ApplicantRef: up.ApplicantRef, ImageType: string(up.ImageType), ContentType: ct,
 		FileName: up.FileName, Bytes: data,
 	})
+	if errors.Is(err, codec.ErrErased) {
+		problem(w, r, http.StatusConflict, TypeErased, "this applicant's personal data was erased; nothing more is stored for them")
+		return
+	}
 	if err != nil {
 		s.unavailable(w, r, "database", err)
 		return

@@ -104,8 +104,8 @@ func TestV1RoutesRequireBearerToken(t *testing.T) {
 			}
 		}
 	}
-	if n != 10 {
-		t.Errorf("checked %d /v1 routes, want 10", n)
+	if n != 11 {
+		t.Errorf("checked %d /v1 routes, want 11", n)
 	}
 }
 

@@ -194,6 +194,7 @@ func (s *Server) newRoutes(o Options) []route {
 		{"POST /v1/applications/{ref}/cancel", auth(s.cancelApplication)},
 		{"POST /v1/applications/{ref}/retry", auth(signal(s, workflows.RetrySignal, decodeRetry))},
 		{"POST /v1/applications/{ref}/abandon", auth(signal(s, workflows.AbandonSignal, decodeAbandon))},
+		{"POST /v1/applicants/{ref}/erasure", auth(s.eraseApplicant)},
 		{"POST /v1/documents", auth(s.uploadDocument)},
 		{"GET /v1/banks", auth(s.listBanks)},
 

@@ -52,6 +52,8 @@ type stack struct {
 	pool      *pgxpool.Pool
 	store     *store.Store
 	ring      *codec.KeyRing
+	spec      string          // the ring's spec
+	keys      *codec.DataKeys // the applicants' data keys, as storefx wires them
 	temporal  client.Client
 	plain     client.Client // no codec: what the server stores
 	sandbox   *sandbox.Server
@@ -60,6 +62,7 @@ type stack struct {
 	logs      *testenv.SyncBuffer
 	taskQueue string
 	namespace string
+	hostPort  string       // the Temporal frontend
 	bankCalls atomic.Int32 // bank/list calls by the API's AWDA client
 }
 
@@ -77,15 +80,18 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.spec = spec
 	if s.ring, err = codec.ParseKeyRing(spec); err != nil {
 		t.Fatal(err)
 	}
 	s.pool, s.store = pool, store.New(pool, s.ring)
+	s.keys = codec.NewDataKeys(s.ring, s.store, codec.DataKeysOptions{ApplicantOf: workflows.ApplicantRefOf})
+	s.store.UseDataKeys(s.keys)
 
 	hostPort, ns := testenv.Temporal(t)
-	s.namespace = ns
+	s.namespace, s.hostPort = ns, hostPort
 	opts := client.Options{HostPort: hostPort, Namespace: ns, Logger: logging.NewTemporalLogger(zl)}
-	codec.ConfigureClient(&opts, s.ring)
+	codec.ConfigureClientWithKeys(&opts, s.ring, s.keys)
 	s.temporal = testenv.NewTemporalClient(t, opts)
 	s.plain = testenv.NewTemporalClient(t, client.Options{HostPort: hostPort, Namespace: ns})
 
@@ -163,7 +169,7 @@ func newStack(t *testing.T) *stack {
 	s.api, err = New(Options{
 		Store: s.store, Temporal: s.temporal, Banks: newAWDA(bankObserver),
 		Tokens: []string{testToken}, Logger: zl, Webhooks: rc,
-		Codec:   codec.NewHandler(s.ring, codec.HandlerOptions{BearerTokens: []string{codecToken}, AllowedOrigins: []string{"http://localhost:8233"}}),
+		Codec:   codec.NewHandler(s.ring, codec.HandlerOptions{BearerTokens: []string{codecToken}, AllowedOrigins: []string{"http://localhost:8233"}, DataKeys: s.keys}),
 		Metrics: m.Handler(), MeterProvider: m.MeterProvider(),
 		TaskQueue: s.taskQueue, UpdateTimeout: 45 * time.Second,
 	})

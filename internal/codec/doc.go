@@ -14,6 +14,16 @@
 //     UI and CLI (POST /codec/encode, POST /codec/decode), behind bearer auth
 //     and CORS. See NewHandler for the exact UI and CLI flags.
 //
+// Per-applicant data keys (DataKeys, with a KeySource such as the store):
+// each applicant has an AES-256 key of their own, sealed by the ring. With
+// NewPayloadCodecWithKeys (ClientOptionsWithKeys) a loan's payloads and
+// failures are encrypted under its applicant's key, chosen from the SDK's
+// serialization context; DataKeys.SealFor seals rows under it. Destroying
+// the key (an erasure) makes all of it unreadable: decoding fails with
+// ErrErased, and NewHandler answers a placeholder instead. Decoding goes by
+// the key ID in the metadata or blob ("dk_…" for data keys), never by
+// context.
+//
 // Key rotation without downtime: append a new entry (GenerateKeySpec) to the
 // spec and deploy it everywhere; new data is encrypted under it, old data
 // still decrypts with the older entries. Drop an old entry only when no

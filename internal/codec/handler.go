@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
 )
 
@@ -40,6 +43,9 @@ type HandlerOptions struct {
 	// MaxBodyBytes limits a request body; larger bodies get 413. Zero means
 	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// DataKeys decodes the payloads under applicants' data keys. Nil: only
+	// ring payloads decode (the others get 400, ErrUnknownKey).
+	DataKeys *DataKeys
 }
 
 // NewHandler serves the Temporal remote codec protocol for the key ring:
@@ -70,9 +76,13 @@ type HandlerOptions struct {
 // are answered without auth, since browsers never send credentials on a
 // preflight. The X-Namespace header is accepted but not used: one key ring
 // serves every namespace.
+//
+// A payload under an erased applicant's data key decodes to a placeholder
+// (ErasedPlaceholder), not an error: the UI and CLI still show the loan's
+// history, its shape and its other payloads, without that applicant's data.
 func NewHandler(k *KeyRing, opts HandlerOptions) http.Handler {
 	h := &codecHandler{
-		inner:   converter.NewPayloadCodecHTTPHandler(NewPayloadCodec(k)),
+		inner:   converter.NewPayloadCodecHTTPHandler(&placeholderCodec{c: &payloadCodec{ring: k, keys: opts.DataKeys}}),
 		origins: make(map[string]bool, len(opts.AllowedOrigins)),
 		open:    opts.AllowUnauthenticated,
 		maxBody: opts.MaxBodyBytes,
@@ -185,4 +195,50 @@ func (h *codecHandler) authorized(r *http.Request) bool {
 		match |= subtle.ConstantTimeCompare(got[:], h.tokens[i][:])
 	}
 	return match == 1
+}
+
+// MetadataErased marks a placeholder payload the codec server answers for a
+// payload under an erased data key; its value is the key ID.
+const MetadataErased = "awdaflow-erased"
+
+// ErasedPlaceholder is the payload that stands for one encrypted under an
+// erased data key: JSON {"erased":true,"detail":...} naming the key ID and
+// the date of the erasure, with MetadataErased set.
+func ErasedPlaceholder(e *ErasedError) *commonpb.Payload {
+	detail := "personal data erased on " + e.ErasedAt.UTC().Format(time.RFC3339) + " (data key " + e.KeyID + " destroyed)"
+	data, _ := json.Marshal(struct {
+		Erased bool   `json:"erased"`
+		Detail string `json:"detail"`
+	}{true, detail})
+	return &commonpb.Payload{
+		Metadata: map[string][]byte{
+			converter.MetadataEncoding: []byte(converter.MetadataEncodingJSON),
+			MetadataErased:             []byte(e.KeyID),
+		},
+		Data: data,
+	}
+}
+
+// placeholderCodec is the codec server's: it decodes payload by payload and
+// answers a payload under an erased key with ErasedPlaceholder.
+type placeholderCodec struct{ c *payloadCodec }
+
+func (p *placeholderCodec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	return p.c.Encode(payloads)
+}
+
+func (p *placeholderCodec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	out := make([]*commonpb.Payload, len(payloads))
+	for i, pl := range payloads {
+		d, err := p.c.decodeOne(pl)
+		var erased *ErasedError
+		switch {
+		case errors.As(err, &erased):
+			d = ErasedPlaceholder(erased)
+		case err != nil:
+			return nil, err
+		}
+		out[i] = d
+	}
+	return out, nil
 }

@@ -68,7 +68,7 @@ func ParseKeyRing(spec string) (*KeyRing, error) {
 		if !ok {
 			return nil, fmt.Errorf("codec: key ring entry %d: missing '=' between key ID and key", n)
 		}
-		if err := validKeyID(id); err != nil {
+		if err := validRingKeyID(id); err != nil {
 			return nil, fmt.Errorf("codec: key ring entry %d: %w", n, err)
 		}
 		if _, dup := k.aeads[id]; dup {
@@ -93,7 +93,7 @@ func ParseKeyRing(spec string) (*KeyRing, error) {
 // GenerateKeySpec returns one key ring entry, "keyID=base64(32 random bytes)",
 // to append to an existing spec (with a comma) or to use alone.
 func GenerateKeySpec(keyID string) (string, error) {
-	if err := validKeyID(keyID); err != nil {
+	if err := validRingKeyID(keyID); err != nil {
 		return "", fmt.Errorf("codec: %w", err)
 	}
 	key := make([]byte, KeySize)
@@ -128,6 +128,15 @@ func (k *KeyRing) aead(id string) (cipher.AEAD, error) {
 		return nil, fmt.Errorf("%w: key ID %q is not in the ring (have %s)", ErrUnknownKey, id, strings.Join(k.ids, ","))
 	}
 	return a, nil
+}
+
+// validRingKeyID is validKeyID for a ring key: its ID may not look like a
+// data key's, since a key ID alone says which kind decrypts.
+func validRingKeyID(id string) error {
+	if IsDataKeyID(id) {
+		return fmt.Errorf("key ID %s starts with %q, which is reserved for applicant data keys", quoteID(id), DataKeyPrefix)
+	}
+	return validKeyID(id)
 }
 
 func validKeyID(id string) error {

@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"crypto/cipher"
 	"crypto/rand"
 	"fmt"
 )
@@ -23,6 +24,10 @@ func (k *KeyRing) Seal(plaintext, aad []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return sealWith(aead, id, plaintext, aad)
+}
+
+func sealWith(aead cipher.AEAD, id string, plaintext, aad []byte) ([]byte, error) {
 	hlen := 2 + len(id)
 	ns := aead.NonceSize()
 	out := make([]byte, hlen+ns, hlen+ns+len(plaintext)+aead.Overhead())
@@ -39,24 +44,39 @@ func (k *KeyRing) Seal(plaintext, aad []byte) ([]byte, error) {
 // ErrMalformed, ErrUnknownKey or ErrDecrypt (use errors.Is); a wrong aad is
 // ErrDecrypt.
 func (k *KeyRing) Open(sealed, aad []byte) ([]byte, error) {
-	if len(sealed) < 2 {
-		return nil, fmt.Errorf("%w: too short", ErrMalformed)
-	}
-	if sealed[0] != sealVersion {
-		return nil, fmt.Errorf("%w: unknown version %d", ErrMalformed, sealed[0])
-	}
-	hlen := 2 + int(sealed[1])
-	if sealed[1] == 0 || len(sealed) < hlen {
-		return nil, fmt.Errorf("%w: bad key ID field", ErrMalformed)
-	}
-	id := string(sealed[2:hlen])
-	if err := validKeyID(id); err != nil {
-		return nil, fmt.Errorf("%w: bad key ID field", ErrMalformed)
+	id, err := SealedKeyID(sealed)
+	if err != nil {
+		return nil, err
 	}
 	aead, err := k.aead(id)
 	if err != nil {
 		return nil, err
 	}
+	return openWith(aead, id, sealed, aad)
+}
+
+// SealedKeyID is the ID of the key a blob made by Seal (or
+// DataKeys.SealFor) was sealed with.
+func SealedKeyID(sealed []byte) (string, error) {
+	if len(sealed) < 2 {
+		return "", fmt.Errorf("%w: too short", ErrMalformed)
+	}
+	if sealed[0] != sealVersion {
+		return "", fmt.Errorf("%w: unknown version %d", ErrMalformed, sealed[0])
+	}
+	hlen := 2 + int(sealed[1])
+	if sealed[1] == 0 || len(sealed) < hlen {
+		return "", fmt.Errorf("%w: bad key ID field", ErrMalformed)
+	}
+	id := string(sealed[2:hlen])
+	if err := validKeyID(id); err != nil {
+		return "", fmt.Errorf("%w: bad key ID field", ErrMalformed)
+	}
+	return id, nil
+}
+
+func openWith(aead cipher.AEAD, id string, sealed, aad []byte) ([]byte, error) {
+	hlen := 2 + len(id)
 	ns := aead.NonceSize()
 	if len(sealed) < hlen+ns+aead.Overhead() {
 		return nil, fmt.Errorf("%w: too short", ErrMalformed)

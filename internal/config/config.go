@@ -91,6 +91,8 @@ type Config struct {
 	Retention Retention
 	// Reconcile is read by the worker (reconcile.go).
 	Reconcile Reconcile
+	// DataKeys tunes the applicant data key cache (datakeys.go).
+	DataKeys DataKeys
 }
 
 // gRPC compressions of the connection to Temporal.
@@ -249,6 +251,7 @@ func (c *Config) check(r *envconfig.Reader) {
 	w.checkVersioning(r)
 	c.Retention.check(r)
 	c.Reconcile.check(r)
+	c.DataKeys.check(r)
 }
 
 // hostPort checks a listen or dial address; an empty host means all

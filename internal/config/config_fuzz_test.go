@@ -189,6 +189,7 @@ var allVars = []string{
 	config.EnvRetentionSchedules, config.EnvRetentionDocuments, config.EnvRetentionInbox, config.EnvRetentionAWDACalls,
 	config.EnvRetentionHour, config.EnvRetentionBatchSize,
 	config.EnvReconcileSchedule, config.EnvReconcileHour, config.EnvReconcileMinute, config.EnvReconcileBatchSize,
+	config.EnvDataKeyCacheTTL, config.EnvDataKeyCacheSize,
 }
 
 func namesVariable(problem string) bool {

@@ -207,6 +207,8 @@ func TestBadValuesNameTheirVariable(t *testing.T) {
 		{map[string]string{config.EnvReconcileHour: "-1", config.EnvReconcileMinute: "60", config.EnvReconcileBatchSize: "0",
 			config.EnvReconcileSchedule: "daily"},
 			[]string{config.EnvReconcileHour, config.EnvReconcileMinute, config.EnvReconcileBatchSize, config.EnvReconcileSchedule}},
+		{map[string]string{config.EnvDataKeyCacheTTL: "2h", config.EnvDataKeyCacheSize: "0"},
+			[]string{config.EnvDataKeyCacheTTL, config.EnvDataKeyCacheSize}},
 		{
 			map[string]string{config.EnvAWDAAppID: "", config.EnvKeys: "", config.EnvLogLevel: "loud"},
 			[]string{config.EnvAWDAAppID, config.EnvKeys, config.EnvLogLevel},

@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/awdaflow/awdaflow/awda"
+	"github.com/awdaflow/awdaflow/internal/codec"
 	"github.com/awdaflow/awdaflow/internal/store"
 	"github.com/awdaflow/awdaflow/workflows"
 )
@@ -465,6 +466,10 @@ func (d *Deliverer) signalInOrder(ctx context.Context, seq []*attempt) {
 			a.outcome = Delivered
 		case errors.As(err, &notFound):
 			a.outcome, a.out.Reason = d.notOpen(ctx, a), "workflow "+a.out.WorkflowID+" is not open"
+		case errors.Is(err, codec.ErrErased):
+			// The applicant was erased, so their loan has ended: nothing can
+			// be signalled under their key again, and retrying never helps.
+			a.outcome, a.out.Reason = Orphaned, "workflow "+a.out.WorkflowID+": the applicant's personal data was erased"
 		default:
 			a.retry("signal: " + errType(err))
 			a.out.NextAttemptAt = d.now().Add(d.Backoff(a.it.Attempts))

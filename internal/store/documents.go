@@ -33,13 +33,19 @@ func (s *Store) PutDocument(ctx context.Context, in DocumentInput) (string, erro
 		return "", errors.New("store: put document: content type is required")
 	}
 	id := uuid.NewString()
-	sealed, err := s.sealer.Seal(in.Bytes, []byte(id))
+	// An applicant's document is sealed under their data key, so erasing
+	// them makes it unreadable even in a backup.
+	seal := s.sealer.Seal
+	if in.ApplicantRef != "" && s.keys != nil {
+		seal = func(pt, aad []byte) ([]byte, error) { return s.keys.SealFor(ctx, in.ApplicantRef, pt, aad) }
+	}
+	sealed, err := seal(in.Bytes, []byte(id))
 	if err != nil {
 		return "", fmt.Errorf("store: put document: seal: %w", err)
 	}
 	var sealedName []byte
 	if in.FileName != "" {
-		if sealedName, err = s.sealer.Seal([]byte(in.FileName), fileNameAAD(id)); err != nil {
+		if sealedName, err = seal([]byte(in.FileName), fileNameAAD(id)); err != nil {
 			return "", fmt.Errorf("store: put document: seal: %w", err)
 		}
 	}

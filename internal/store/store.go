@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/awdaflow/awdaflow/internal/codec"
 )
 
 // Sealer encrypts and decrypts values at rest. The aad (additional
@@ -25,6 +27,7 @@ var ErrNotFound = errors.New("store: not found")
 type Store struct {
 	pool   *pgxpool.Pool
 	sealer Sealer
+	keys   *codec.DataKeys // nil: everything under the ring (UseDataKeys)
 	now    func() time.Time
 
 	auditOnce sync.Once

@@ -24,6 +24,7 @@ import (
 	"github.com/awdaflow/awdaflow/internal/codec"
 	"github.com/awdaflow/awdaflow/internal/config"
 	"github.com/awdaflow/awdaflow/internal/store"
+	"github.com/awdaflow/awdaflow/workflows"
 )
 
 // Module provides *pgxpool.Pool and *store.Store, and contributes the audit
@@ -93,10 +94,24 @@ func WaitDatabase(ctx context.Context, pool *pgxpool.Pool, l zerolog.Logger) err
 	}
 }
 
-// NewStore seals with the payload key ring. Its stop hook flushes the audit
-// rows still buffered.
-func NewStore(lc fx.Lifecycle, pool *pgxpool.Pool, ring *codec.KeyRing) *store.Store {
+// NewStore seals with the payload key ring and the applicants' data keys it
+// keeps (also provided: the Temporal client's codec and the codec server
+// encrypt a loan's payloads under its applicant's key with them). Its stop
+// hook flushes the audit rows still buffered.
+func NewStore(lc fx.Lifecycle, pool *pgxpool.Pool, ring *codec.KeyRing, cfg *config.Config) (*store.Store, *codec.DataKeys) {
 	s := store.New(pool, ring)
+	keys := NewDataKeys(ring, s, cfg.DataKeys)
+	s.UseDataKeys(keys)
 	lc.Append(fx.StopHook(s.Close))
-	return s
+	return s, keys
+}
+
+// NewDataKeys is the applicants' data keys kept by src, with a loan's
+// workflow ID naming its applicant (workflows.ApplicantRefOf).
+func NewDataKeys(ring *codec.KeyRing, src codec.KeySource, c config.DataKeys) *codec.DataKeys {
+	return codec.NewDataKeys(ring, src, codec.DataKeysOptions{
+		ApplicantOf: workflows.ApplicantRefOf,
+		CacheTTL:    c.CacheTTL,
+		CacheSize:   c.CacheSize,
+	})
 }

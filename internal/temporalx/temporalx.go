@@ -141,9 +141,12 @@ type Params struct {
 	Lifecycle fx.Lifecycle
 	Config    *config.Config
 	Ring      *codec.KeyRing
-	Logger    log.Logger
-	Zerolog   zerolog.Logger
-	Metrics   *metrics.Metrics
+	// DataKeys encrypt a loan's payloads under its applicant's data key
+	// (storefx provides them); without them, the ring encrypts everything.
+	DataKeys *codec.DataKeys `optional:"true"`
+	Logger   log.Logger
+	Zerolog  zerolog.Logger
+	Metrics  *metrics.Metrics
 	// Interceptors are the client interceptors contributed to the group
 	// (tracing.Module's); none without it.
 	Interceptors []interceptor.ClientInterceptor `group:"temporal.interceptors"`
@@ -157,6 +160,7 @@ func NewClient(p Params) (client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	codec.ConfigureClientWithKeys(&opts, p.Ring, p.DataKeys)
 	AddInterceptors(&opts, p.Interceptors)
 	c, err := client.NewLazyClient(opts)
 	if err != nil {

@@ -117,7 +117,7 @@ func TestDevServerLane(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := &lane{Stack: st, t: t, dc: codec.NewDataConverter(ring)}
+	ln := &lane{Stack: st, t: t, dc: codec.NewDataConverterWithKeys(ring, st.DataKeys)}
 	t.Logf("stack up in %s", time.Since(began).Round(time.Millisecond))
 
 	// The plan: six settle (one after a refused card), one is rejected at

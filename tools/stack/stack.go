@@ -28,6 +28,7 @@ import (
 	"github.com/awdaflow/awdaflow/awda/sandbox"
 	"github.com/awdaflow/awdaflow/internal/codec"
 	"github.com/awdaflow/awdaflow/internal/config"
+	"github.com/awdaflow/awdaflow/internal/store"
 	"github.com/awdaflow/awdaflow/internal/testenv"
 	"github.com/awdaflow/awdaflow/internal/webhook"
 	"github.com/awdaflow/awdaflow/tools/demo"
@@ -210,8 +211,12 @@ type Stack struct {
 	// admin API.
 	Client client.Client
 	Pool   *pgxpool.Pool
-	API    *demo.Client
-	Admin  *demo.SandboxAdmin
+	// DataKeys are the applicants' data keys in the stack's database, which
+	// Client decodes a loan's payloads with (and which decode a history's
+	// payloads: codec.NewDataConverterWithKeys).
+	DataKeys *codec.DataKeys
+	API      *demo.Client
+	Admin    *demo.SandboxAdmin
 
 	sandboxSrv *http.Server
 	sandboxLog *os.File
@@ -711,7 +716,10 @@ func (s *Stack) dial(ctx context.Context) error {
 		return err
 	}
 	copts := client.Options{HostPort: s.TemporalAddress, Namespace: s.Namespace, Logger: quietLogger{}}
-	codec.ConfigureClient(&copts, ring)
+	// As the worker and starter encrypt: a loan's payloads under its
+	// applicant's data key.
+	s.DataKeys = codec.NewDataKeys(ring, store.New(s.Pool, ring), codec.DataKeysOptions{ApplicantOf: workflows.ApplicantRefOf})
+	codec.ConfigureClientWithKeys(&copts, ring, s.DataKeys)
 	if s.Client, err = client.DialContext(ctx, copts); err != nil {
 		return fmt.Errorf("stack: dial temporal: %w", err)
 	}
