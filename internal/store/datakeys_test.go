@@ -133,13 +133,24 @@ func TestEraseApplicant(t *testing.T) {
 	if _, err := s.ClaimActionKey(ctx(t), wf, "submit-bank-card", "k-1", []byte("h")); err != nil {
 		t.Fatal(err)
 	}
+	// A notification naming the loan that found no application: orphaned.
+	if _, err := s.Pool().Exec(ctx(t), `UPDATE applications SET awda_loan_no = 'L-1' WHERE applicant_ref = $1`, ref); err != nil {
+		t.Fatal(err)
+	}
+	orphanID, _, err := s.InsertInbox(ctx(t), store.InboxEntry{Source: store.SourceLoanStatus, EventID: "ev-2", LoanNo: "L-1", Payload: []byte(`{"x":2}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkOrphan(ctx(t), orphanID, "no application"); err != nil {
+		t.Fatal(err)
+	}
 
 	req := store.ErasureRequest{ApplicantRef: ref, Operator: "ops-ana", Reason: "borrower request UU 27/2022", Forced: false}
 	e, created, err := s.EraseApplicant(ctx(t), req)
 	if err != nil || !created {
 		t.Fatalf("erase = %v, created %v", err, created)
 	}
-	if e.DataKeyID != keyID || e.DocumentsDeleted != 2 || e.InboxRowsErased != 1 || e.ActionKeysDeleted != 1 || e.WorkflowID != wf {
+	if e.DataKeyID != keyID || e.DocumentsDeleted != 2 || e.InboxRowsErased != 2 || e.ActionKeysDeleted != 1 || e.WorkflowID != wf {
 		t.Fatalf("erasure %+v", e)
 	}
 	keys.Forget(ref)
@@ -164,6 +175,11 @@ func TestEraseApplicant(t *testing.T) {
 	var payload []byte
 	if err := s.Pool().QueryRow(ctx(t), `SELECT payload_sealed FROM webhook_inbox WHERE id = $1`, inboxID).Scan(&payload); err != nil || len(payload) != 0 {
 		t.Fatalf("inbox payload after erasure: %d bytes (%v)", len(payload), err)
+	}
+	// The orphan, its payload erased, is rejected and cannot be sent again.
+	red, err := s.Redeliver(ctx(t), []int64{orphanID}, "ops-ana", "after the fix")
+	if err != nil || len(red) != 1 || red[0].Redelivered || red[0].FromStatus != store.InboxRejected {
+		t.Fatalf("redeliver an erased orphan = %+v, %v; want refused", red, err)
 	}
 	app, err := s.GetApplication(ctx(t), ref)
 	if err != nil || app.Amount != 5_000_000 || app.WorkflowID != wf {

@@ -110,8 +110,10 @@ func (s *Store) Redeliver(ctx context.Context, ids []int64, operator, reason str
 		for i, id := range ids {
 			out[i] = Redelivery{ID: id}
 			var r InboxRow
-			err := tx.QueryRow(ctx, `SELECT id, source, event_id, status, attempts, last_error FROM webhook_inbox
-				WHERE id = $1 FOR UPDATE`, id).Scan(&r.ID, &r.Source, &r.EventID, &r.Status, &r.Attempts, &r.Reason)
+			var erased bool
+			err := tx.QueryRow(ctx, `SELECT id, source, event_id, status, attempts, last_error,
+					octet_length(payload_sealed) = 0 FROM webhook_inbox
+				WHERE id = $1 FOR UPDATE`, id).Scan(&r.ID, &r.Source, &r.EventID, &r.Status, &r.Attempts, &r.Reason, &erased)
 			if errors.Is(err, pgx.ErrNoRows) {
 				out[i].Reason = "no such inbox row"
 				continue
@@ -122,6 +124,10 @@ func (s *Store) Redeliver(ctx context.Context, ids []int64, operator, reason str
 			out[i].FromStatus = r.Status
 			if r.Status != InboxOrphan && r.Status != InboxRejected {
 				out[i].Reason = "only orphan and rejected rows are redelivered; this one is " + r.Status
+				continue
+			}
+			if erased {
+				out[i].Reason = "its payload was erased with the applicant's personal data; nothing is left to deliver"
 				continue
 			}
 			if _, err := tx.Exec(ctx, `
