@@ -346,7 +346,9 @@ func inboxInspect(ctx context.Context, e *opsEnv, args []string) error {
 		return fmt.Errorf("no inbox row %d", id)
 	}
 	out := inspectJSON{InboxRow: row}
-	if err != nil {
+	if errors.Is(err, store.ErrInboxPayloadErased) {
+		out.PayloadError = "erased with the applicant's personal data"
+	} else if err != nil {
 		out.PayloadError = "the payload does not open with " + config.EnvKeys + " (a key missing from the ring?)"
 	} else if out.Payload, err = inbox.SafeFields(row.Source, payload); err != nil {
 		out.PayloadError = err.Error()

@@ -176,6 +176,9 @@ func TestEraseApplicant(t *testing.T) {
 	if err := s.Pool().QueryRow(ctx(t), `SELECT payload_sealed FROM webhook_inbox WHERE id = $1`, inboxID).Scan(&payload); err != nil || len(payload) != 0 {
 		t.Fatalf("inbox payload after erasure: %d bytes (%v)", len(payload), err)
 	}
+	if row, p, err := s.InboxRowByID(ctx(t), orphanID); !errors.Is(err, store.ErrInboxPayloadErased) || p != nil || row.Status != store.InboxRejected {
+		t.Fatalf("inspect an erased row = %+v, %d bytes, %v", row, len(p), err)
+	}
 	// The orphan, its payload erased, is rejected and cannot be sent again.
 	red, err := s.Redeliver(ctx(t), []int64{orphanID}, "ops-ana", "after the fix")
 	if err != nil || len(red) != 1 || red[0].Redelivered || red[0].FromStatus != store.InboxRejected {

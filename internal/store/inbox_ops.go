@@ -73,12 +73,19 @@ func (s *Store) InboxRowByID(ctx context.Context, id int64) (InboxRow, []byte, e
 	if err != nil {
 		return InboxRow{}, nil, fmt.Errorf("store: inbox row %d: %w", id, err)
 	}
+	if len(sealed) == 0 {
+		return r, nil, ErrInboxPayloadErased
+	}
 	p, err := s.sealer.Open(sealed, inboxAAD(r.Source, r.EventID))
 	if err != nil {
 		return r, nil, fmt.Errorf("store: inbox row %d: open payload: %w", id, err)
 	}
 	return r, p, nil
 }
+
+// ErrInboxPayloadErased is InboxRowByID on a row whose payload an erasure
+// emptied (EraseApplicant): its metadata is returned, no payload.
+var ErrInboxPayloadErased = errors.New("store: the inbox row's payload was erased with the applicant's personal data")
 
 // Redelivery is what Redeliver did with one row.
 type Redelivery struct {
