@@ -1,7 +1,11 @@
 package loansim
 
 import (
+	"os"
 	"testing"
+	"time"
+
+	"github.com/awdaflow/awdaflow/awda"
 
 	"github.com/awdaflow/awdaflow/workflows"
 )
@@ -30,5 +34,34 @@ func TestCheckContinuedAsNew(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: violation %v, want %v (%v)", tc.name, got, tc.want, r.Violations)
 		}
+	}
+}
+
+// Known gap (issue 13, reported, not fixed): AWDA cancels a loan waiting for
+// the borrower's signature, and its CANCELLED push arrives while loan/info
+// is down for longer than the confirmation read's retries last (20 minutes
+// here; the test environment's 10 attempts span about 4, production's
+// RetryBudget 30). The specified behaviour: the push is confirmed once
+// loan/info answers, and the loan ends CANCELLED. The workflow ignores the
+// push when the read fails ("the stage's polls bring a true final status
+// later"), but AGREEMENT does not poll: the loan expires at the agreement
+// deadline, a week later. Skipped unless SIM_KNOWN_GAPS=1; it fails on the
+// workflow as it is.
+func TestFinalPushDuringLongOutage(t *testing.T) {
+	if os.Getenv("SIM_KNOWN_GAPS") == "" {
+		t.Skip("known gap: a final push whose confirmation read fails is dropped, and AGREEMENT never polls; SIM_KNOWN_GAPS=1 runs it")
+	}
+	h := time.Hour
+	s := story(cat(
+		st(h, awda.LoanApproved, "e1", true),
+		[]Event{{At: 2 * h, Kind: KFault, Fault: &Fault{Path: awda.PathLoanInfo, Outage: true}}},
+		st(2*h+time.Minute, awda.LoanCancelled, "e2", true),
+		[]Event{{At: 2*h + 20*time.Minute, Kind: KRestore, Fault: &Fault{Path: awda.PathLoanInfo}}},
+	)...)
+	s.Applicant = Applicant{Name: "Known Gap 001", NIK: "3171014501900001", Mobile: "081200000001", Contact: "081300000001", ContactName: "Kontak Gap 001"}
+	r := Simulate(s)
+	t.Log(r.Summary())
+	for _, v := range r.Violations {
+		t.Error(v)
 	}
 }

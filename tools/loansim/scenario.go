@@ -194,14 +194,20 @@ func (s *Scenario) Dump() string {
 
 // Generate returns the scenario of seed. Drafts the reference model finds
 // ambiguous (two decisive things too close to call) are redrawn from the
-// same seed, so a seed always yields the same scenario.
-func Generate(seed uint64) *Scenario {
+// same seed, so a seed always yields the same scenario. A share of the
+// seeds (ForgeShare) also carries forged pushes, drawn on top of the main
+// story.
+func Generate(seed uint64) *Scenario { return withForgeries(mainStory(seed)) }
+
+// mainStory is seed's script without forgeries: the one every seed drew
+// before issue 13.
+func mainStory(seed uint64) *Scenario {
 	for attempt := 0; ; attempt++ {
 		g := &gen{r: rand.New(rand.NewPCG(seed, uint64(attempt)*0x9E3779B97F4A7C15+1))}
 		s := g.draft(seed)
 		s.Attempt = attempt
 		if p := Predict(s); p.Ambiguous == "" || attempt >= 50 {
-			return withForgeries(s)
+			return s
 		}
 	}
 }
