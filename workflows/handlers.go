@@ -150,6 +150,7 @@ func (w *loanWorkflow) onLoanStatus(ctx workflow.Context, ev awda.LoanStatusEven
 		c := Confirm{EventID: ev.EventID, Status: ev.Status, Note: note}
 		if w.state.Confirm != nil && w.has(ctx, changeConfirmEach) {
 			w.state.ConfirmMore = append(w.state.ConfirmMore, c)
+			w.state.ConfirmRetryAt = time.Time{} // news: ask at once
 		} else {
 			w.state.Confirm = &c
 		}
@@ -167,18 +168,29 @@ func (w *loanWorkflow) onLoanStatus(ctx workflow.Context, ev awda.LoanStatusEven
 // State.Confirm (and ConfirmMore), and applies the one AWDA says; the
 // others are recorded as ignored, and when AWDA confirms none its answer is
 // applied instead (through advance, so a stale answer moves nothing). When
-// the read fails, the pushes are ignored too: the stage's own polls, or
-// AWDA's next push, bring a true final status later. Called from the
+// the read fails (its retry budget spent), the pushes stay held and the
+// read is tried again after PollInterval (changeConfirmEach): a stage that
+// does not poll (AGREEMENT) would otherwise never learn AWDA's final
+// status. Runs from before it ignore them, and the stage's own polls or
+// AWDA's next push bring a true final status later. Called from the
 // waits, never from a signal handler.
 func (w *loanWorkflow) confirmFinal(ctx workflow.Context) {
 	held := w.held()
-	w.state.Confirm, w.state.ConfirmMore = nil, nil
+	w.state.Confirm, w.state.ConfirmMore, w.state.ConfirmRetryAt = nil, nil, time.Time{}
 	req := awda.LoanInfoRequest{LoanNo: w.state.LoanNo}
 	if req.LoanNo == "" {
 		req = awda.LoanInfoRequest{OrderNo: w.state.OrderNo}
 	}
 	var info awda.LoanInfoResponse
 	if err := firstErr(w.reads(ctx, callOf(&info, a.LoanInfo, req))); err != nil {
+		if w.has(ctx, changeConfirmEach) {
+			// Held again, with any that came during the read.
+			w.logger.Warn("AWDA's loan info could not confirm a final push; asking again later", "Reason", describe(err))
+			all := append(held, w.held()...)
+			w.state.Confirm, w.state.ConfirmMore = &all[0], all[1:]
+			w.state.ConfirmRetryAt = workflow.Now(ctx).Add(w.cfg.PollInterval)
+			return
+		}
 		for _, c := range held {
 			w.ignore(ctx, Ignored{Signal: LoanStatusSignal.Name, EventID: c.EventID, Status: string(c.Status),
 				Reason: "AWDA's loan info could not confirm it: " + describe(err)})
@@ -203,6 +215,26 @@ func (w *loanWorkflow) confirmFinal(ctx workflow.Context) {
 	}
 }
 
+// confirmDue reports whether held pushes are to be confirmed at now;
+// confirmNow whether at once (no retry of a failed read pending), which a
+// wait wakes for.
+func (w *loanWorkflow) confirmDue(now time.Time) bool {
+	return w.state.Confirm != nil && !now.Before(w.state.ConfirmRetryAt)
+}
+
+func (w *loanWorkflow) confirmNow() bool {
+	return w.state.Confirm != nil && w.state.ConfirmRetryAt.IsZero()
+}
+
+// confirmRetry is when a failed confirmation read is tried again (zero:
+// none pending).
+func (w *loanWorkflow) confirmRetry() time.Time {
+	if w.state.Confirm == nil {
+		return time.Time{}
+	}
+	return w.state.ConfirmRetryAt
+}
+
 // held returns the final pushes held for confirmation, in arrival order.
 func (w *loanWorkflow) held() []Confirm {
 	if w.state.Confirm == nil {
@@ -222,7 +254,7 @@ func (w *loanWorkflow) settleHeld(ctx workflow.Context, outcome Stage) {
 		w.ignore(ctx, Ignored{Signal: LoanStatusSignal.Name, EventID: c.EventID, Status: string(c.Status),
 			Reason: "the loan ended " + string(outcome) + " before AWDA's loan info was read to confirm it"})
 	}
-	w.state.Confirm, w.state.ConfirmMore = nil, nil
+	w.state.Confirm, w.state.ConfirmMore, w.state.ConfirmRetryAt = nil, nil, time.Time{}
 }
 
 // beforeSubmit reports whether the loan has not reached AWDA yet: no

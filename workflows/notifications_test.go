@@ -307,3 +307,34 @@ func TestHeldPushIsRecordedWhenTheLoanEndsFirst(t *testing.T) {
 	require.Equal(t, forged.EventID, st.Ignored[0].EventID)
 	require.Contains(t, st.Ignored[0].Reason, "the loan ended CANCELLED before AWDA's loan info was read to confirm it")
 }
+
+// AWDA cancels a loan waiting for the signature while loan/info is down for
+// longer than the confirmation read's retries last: the push stays held and
+// is asked about again every PollInterval, and ends the loan CANCELLED once
+// loan/info answers (confirm-each). Before, the push was ignored when the
+// read failed and, AGREEMENT not polling, the loan expired a week later.
+func TestFinalPushOutlastsLoanInfoOutage(t *testing.T) {
+	h := newHarness(t)
+	last := h.happyUntil(workflows.StageAgreement)
+	restore := last + 40*time.Minute
+	var ev awda.LoanStatusEvent
+	h.at(last+time.Minute, func() { h.awda.Outage(awda.PathLoanInfo, awda.CodeSystemBusy) })
+	h.at(last+2*time.Minute, func() { ev = h.push(awda.LoanCancelled) })
+	h.at(restore, func() { h.awda.Restore(awda.PathLoanInfo) })
+	h.run(loanInput())
+	res := h.result()
+	require.Equal(t, workflows.StageCancelled, res.Outcome)
+	cfg := workflows.DefaultConfig()
+	require.False(t, res.ClosedAt.Before(h.start.Add(restore)), "ended at %s, before loan/info answered", res.ClosedAt.Sub(h.start))
+	require.True(t, res.ClosedAt.Before(h.start.Add(restore+cfg.PollInterval+5*time.Minute)),
+		"ended at %s, loan/info answering from %s", res.ClosedAt.Sub(h.start), restore)
+	st := h.status()
+	applied := false
+	for _, tr := range st.Transitions {
+		applied = applied || tr.EventID == ev.EventID && tr.To == "CANCELLED"
+	}
+	require.True(t, applied, "AWDA's CANCELLED applied with its eventId")
+	for _, ig := range st.Ignored {
+		require.NotEqual(t, ev.EventID, ig.EventID, "ignored: %s", ig.Reason)
+	}
+}

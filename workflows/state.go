@@ -69,6 +69,9 @@ type State struct {
 	// ConfirmMore are the final pushes that arrived while Confirm was held
 	// (changeConfirmEach): the same read answers them.
 	ConfirmMore []Confirm `json:"confirmMore,omitempty"`
+	// ConfirmRetryAt is when the held pushes' read is tried again, after
+	// it failed (changeConfirmEach); zero: at once.
+	ConfirmRetryAt time.Time `json:"confirmRetryAt,omitzero"`
 	// RefreshPending asks the repayment stage to refresh the schedule.
 	RefreshPending bool `json:"refreshPending,omitempty"`
 	// DisburseFailures counts DISBURSE_FAILED reports; DisburseFailuresSeen

@@ -78,11 +78,14 @@ const (
 	// read answers them all: the push AWDA confirms is applied, the others
 	// are recorded as ignored. Pushes still held when the loan ends by
 	// another path (a poll found the status, the borrower cancelled) are
-	// recorded as ignored. Before, the replaced push and the pushes held at
-	// the end were neither applied nor recorded (found by the simulator's
-	// forged pushes: a real CANCELLED and a forged SETTLED in one task, seed
-	// 89; a CANCELLED pushed while a poll rode out a loan/info outage, seed
-	// 6903). Asked only in those cases.
+	// recorded as ignored. A read that fails (its retry budget spent) keeps
+	// the pushes held and is tried again after PollInterval. Before, the
+	// replaced push and the pushes held at the end were neither applied nor
+	// recorded, and a failed read dropped them: a stage that does not poll
+	// (AGREEMENT) then never learnt AWDA's CANCELLED and expired (found by
+	// the simulator's forged pushes: a real CANCELLED and a forged SETTLED
+	// in one task, seed 89; a CANCELLED pushed while a poll rode out a
+	// loan/info outage, seed 6903). Asked only in those cases.
 	changeConfirmEach = "confirm-each"
 )
 

@@ -45,10 +45,10 @@
 // tells the workflow what AWDA holds (changes AWDA made before it are known
 // from then on, as if pushed); AWDA's final push during an outage ends the
 // loan once loan/info answers again, within pushLatency, and not before
-// when AWDA made the change during the outage. Outages stay within what a
-// read's retries outlast (maxOutage): past the retry budget the push is
-// ignored and only a poll brings the status back (known gap, see
-// TestFinalPushDuringLongOutage).
+// when AWDA made the change during the outage. Generated outages stay
+// within what a read's retries outlast (maxOutage); past the retry budget
+// the workflow asks again every PollInterval (TestFinalPushDuringLongOutage,
+// a 20-minute outage in AGREEMENT).
 //
 // Due-date storms (GenerateStorm, TestStorm, make sim's SIM_STORMS): a
 // family of loans (100 in make test, 200 a family in make sim) disbursed
