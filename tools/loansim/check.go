@@ -51,6 +51,7 @@ const (
 	InvConfirmed = "final-push-confirmed-first"
 	InvDueWindow = "due-check-in-window"
 	InvDueSpread = "due-checks-spread"
+	InvUserID    = "user-id-published-before-callbacks"
 )
 
 func (r *Result) violate(inv, format string, args ...any) {
@@ -76,6 +77,9 @@ func check(r *Result) {
 	}
 	if r.Plain > 0 || len(r.Leaks) > 0 || r.LogLeaks > 0 {
 		r.violate(InvEncrypted, "%d of %d payloads not encrypted, %d with PII, %d log lines with PII", r.Plain, r.Payloads, len(r.Leaks), r.LogLeaks)
+	}
+	for _, at := range r.Unrouted {
+		r.violate(InvUserID, "AWDA's authorization callbacks at %s found no read-model row with the loan's AWDA user ID", fmtDur(at))
 	}
 	for _, b := range r.BadUpdatesAccepted {
 		r.violate(InvBadUpdate, "%s accepted", b)

@@ -102,7 +102,11 @@
 // moves backwards (recorded transitions across runs, read-model writes); every
 // delivered push is applied exactly once across runs, or recorded as
 // ignored; a forged push is never applied; a final push during a loan/info
-// outage does not end the loan before loan/info answers; at most one submission per orderNo is applied at AWDA; every
+// outage does not end the loan before loan/info answers; when AWDA calls
+// back an authorization, the read model already holds the loan's AWDA user
+// ID, by which the inbox routes it (publish-user-id; the callbacks come a
+// minute or more after the start, after register's faults, not during a
+// slow eligibility check: the chaos run found that case); at most one submission per orderNo is applied at AWDA; every
 // run's estimate stays under 10,240 events, and under ContinueAsNewEvents
 // plus ContinueAsNewSlack (the work between two waits, where the workflow
 // looks at its history length: a loan that never continues as new breaks

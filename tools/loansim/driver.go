@@ -91,6 +91,10 @@ type Result struct {
 	Forged []string
 	// Schedule is AWDA's repayment schedule when the scenario ended.
 	Schedule []awda.Installment
+	// Unrouted lists the authorization callbacks AWDA made while the read
+	// model held no row with the loan's AWDA user ID, by time: the inbox
+	// routes callbacks by it, and would have orphaned them.
+	Unrouted []time.Duration
 	// BadUpdatesAccepted lists invalid updates the workflow accepted.
 	BadUpdatesAccepted []string
 	Transitions        []workflows.Transition // union over every run, in order seen
@@ -483,6 +487,9 @@ func (d *driver) apply(env *testsuite.TestWorkflowEnvironment, e Event) {
 	case KForceCAN:
 		env.SetContinueAsNewSuggested(true)
 	case KAuthorize:
+		if row, ok := d.proj.Row(workflows.LoanWorkflowID(d.s.ref())); uid != "" && (!ok || row.AwdaUserID != uid) {
+			d.r.Unrouted = append(d.r.Unrouted, e.At)
+		}
 		for _, t := range sandbox.DefaultAuthTypes {
 			if !t.Required {
 				continue
