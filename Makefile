@@ -223,14 +223,19 @@ chaos: temporal-cli $(LANE_TOOLS) ## CHAOS_N (200) loans through sandbox faults,
 	CHAOS_N=$(CHAOS_N) CHAOS_SEED=$(CHAOS_SEED) $(BIN)/chaos
 
 # make sim: SIM_SEEDS scenarios of the deterministic simulator from
-# SIM_SEED_BASE (same seed, same scenario, same outcome); see tools/loansim.
-SIM_SEEDS     ?= 10000
-SIM_SEED_BASE ?= 1
+# SIM_SEED_BASE (same seed, same scenario, same outcome), then SIM_STORMS
+# due-date storms of SIM_STORM_LOANS loans each (families from
+# SIM_STORM_BASE); see tools/loansim.
+SIM_SEEDS       ?= 10000
+SIM_SEED_BASE   ?= 1
+SIM_STORMS      ?= 10
+SIM_STORM_BASE  ?= 1
+SIM_STORM_LOANS ?= 200
 
 .PHONY: sim
-sim: ## SIM_SEEDS (10000) simulated loans over up to 2 years each through the real workflow; figures, exit 1 on a broken invariant.
+sim: ## SIM_SEEDS (10000) simulated loans over up to 2 years each through the real workflow, and SIM_STORMS (10) due-date storms of SIM_STORM_LOANS (200); figures, exit 1 on a broken invariant.
 	$(call tool_build,loansim)
-	$(BIN)/loansim -seeds $(SIM_SEEDS) -base $(SIM_SEED_BASE) -bench
+	$(BIN)/loansim -seeds $(SIM_SEEDS) -base $(SIM_SEED_BASE) -bench -storms $(SIM_STORMS) -storm-base $(SIM_STORM_BASE) -storm-loans $(SIM_STORM_LOANS)
 
 # make replay-gate: the gate of a rollout, run before the new workers take
 # traffic (docs/operations.md#replay-histories-before-a-deploy): the worker

@@ -147,7 +147,13 @@ func (w *loanWorkflow) onLoanStatus(ctx workflow.Context, ev awda.LoanStatusEven
 	if ev.Status.Terminal() && !w.state.LoanStatus.Terminal() &&
 		w.has(ctx, changeConfirmFinal) {
 		// Ended only once AWDA's loan info says so: see confirmFinal.
-		w.state.Confirm = &Confirm{EventID: ev.EventID, Status: ev.Status, Note: note}
+		c := Confirm{EventID: ev.EventID, Status: ev.Status, Note: note}
+		if w.state.Confirm != nil && w.has(ctx, changeConfirmEach) {
+			w.state.ConfirmMore = append(w.state.ConfirmMore, c)
+			w.state.ConfirmRetryAt = time.Time{} // news: ask at once
+		} else {
+			w.state.Confirm = &c
+		}
 		return
 	}
 	if w.advance(ctx, ev.Status, ev.EventID, note) {
@@ -158,35 +164,97 @@ func (w *loanWorkflow) onLoanStatus(ctx workflow.Context, ev awda.LoanStatusEven
 	}
 }
 
-// confirmFinal asks AWDA's loan info about the final status held in
-// State.Confirm, and applies it only if AWDA says the same; otherwise the
-// push is recorded as ignored and AWDA's answer is applied instead (through
-// advance, so a stale answer moves nothing). When the read fails, the push
-// is ignored too: the stage's own polls, or AWDA's next push, bring a true
-// final status later. Called from the waits, never from a signal handler.
+// confirmFinal asks AWDA's loan info about the final statuses held in
+// State.Confirm (and ConfirmMore), and applies the one AWDA says; the
+// others are recorded as ignored, and when AWDA confirms none its answer is
+// applied instead (through advance, so a stale answer moves nothing). When
+// the read fails (its retry budget spent), the pushes stay held and the
+// read is tried again after PollInterval (changeConfirmEach): a stage that
+// does not poll (AGREEMENT) would otherwise never learn AWDA's final
+// status. Runs from before it ignore them, and the stage's own polls or
+// AWDA's next push bring a true final status later. Called from the
+// waits, never from a signal handler.
 func (w *loanWorkflow) confirmFinal(ctx workflow.Context) {
-	c := w.state.Confirm
-	w.state.Confirm = nil
+	held := w.held()
+	w.state.Confirm, w.state.ConfirmMore, w.state.ConfirmRetryAt = nil, nil, time.Time{}
 	req := awda.LoanInfoRequest{LoanNo: w.state.LoanNo}
 	if req.LoanNo == "" {
 		req = awda.LoanInfoRequest{OrderNo: w.state.OrderNo}
 	}
 	var info awda.LoanInfoResponse
 	if err := firstErr(w.reads(ctx, callOf(&info, a.LoanInfo, req))); err != nil {
-		w.ignore(ctx, Ignored{Signal: LoanStatusSignal.Name, EventID: c.EventID, Status: string(c.Status),
-			Reason: "AWDA's loan info could not confirm it: " + describe(err)})
+		if w.has(ctx, changeConfirmEach) {
+			// Held again, with any that came during the read.
+			w.logger.Warn("AWDA's loan info could not confirm a final push; asking again later", "Reason", describe(err))
+			all := append(held, w.held()...)
+			w.state.Confirm, w.state.ConfirmMore = &all[0], all[1:]
+			w.state.ConfirmRetryAt = workflow.Now(ctx).Add(w.cfg.PollInterval)
+			return
+		}
+		for _, c := range held {
+			w.ignore(ctx, Ignored{Signal: LoanStatusSignal.Name, EventID: c.EventID, Status: string(c.Status),
+				Reason: "AWDA's loan info could not confirm it: " + describe(err)})
+		}
 		return
 	}
-	if info.Status != c.Status {
-		w.ignore(ctx, Ignored{Signal: LoanStatusSignal.Name, EventID: c.EventID, Status: string(c.Status),
-			Reason: "AWDA's loan info says " + string(info.Status)})
+	confirmed := false
+	for _, c := range held {
+		if info.Status != c.Status {
+			w.ignore(ctx, Ignored{Signal: LoanStatusSignal.Name, EventID: c.EventID, Status: string(c.Status),
+				Reason: "AWDA's loan info says " + string(info.Status)})
+			continue
+		}
+		if len(info.Schedule) > 0 {
+			w.state.Schedule = info.Schedule
+		}
+		w.advance(ctx, c.Status, c.EventID, c.Note+", confirmed by loan info")
+		confirmed = true
+	}
+	if !confirmed {
 		w.applyLoanInfo(ctx, &info, "loan info, read to confirm a push")
+	}
+}
+
+// confirmDue reports whether held pushes are to be confirmed at now;
+// confirmNow whether at once (no retry of a failed read pending), which a
+// wait wakes for.
+func (w *loanWorkflow) confirmDue(now time.Time) bool {
+	return w.state.Confirm != nil && !now.Before(w.state.ConfirmRetryAt)
+}
+
+func (w *loanWorkflow) confirmNow() bool {
+	return w.state.Confirm != nil && w.state.ConfirmRetryAt.IsZero()
+}
+
+// confirmRetry is when a failed confirmation read is tried again (zero:
+// none pending).
+func (w *loanWorkflow) confirmRetry() time.Time {
+	if w.state.Confirm == nil {
+		return time.Time{}
+	}
+	return w.state.ConfirmRetryAt
+}
+
+// held returns the final pushes held for confirmation, in arrival order.
+func (w *loanWorkflow) held() []Confirm {
+	if w.state.Confirm == nil {
+		return nil
+	}
+	return append([]Confirm{*w.state.Confirm}, w.state.ConfirmMore...)
+}
+
+// settleHeld records the final pushes still held when the loan ends by
+// another path (a poll read the status, the borrower cancelled) as
+// ignored, so that every push is applied or recorded (changeConfirmEach).
+func (w *loanWorkflow) settleHeld(ctx workflow.Context, outcome Stage) {
+	if w.state.Confirm == nil || !w.has(ctx, changeConfirmEach) {
 		return
 	}
-	if len(info.Schedule) > 0 {
-		w.state.Schedule = info.Schedule
+	for _, c := range w.held() {
+		w.ignore(ctx, Ignored{Signal: LoanStatusSignal.Name, EventID: c.EventID, Status: string(c.Status),
+			Reason: "the loan ended " + string(outcome) + " before AWDA's loan info was read to confirm it"})
 	}
-	w.advance(ctx, c.Status, c.EventID, c.Note+", confirmed by loan info")
+	w.state.Confirm, w.state.ConfirmMore, w.state.ConfirmRetryAt = nil, nil, time.Time{}
 }
 
 // beforeSubmit reports whether the loan has not reached AWDA yet: no

@@ -979,7 +979,7 @@ func (w *loanWorkflow) repay(ctx workflow.Context) error {
 		cancelTimer workflow.CancelFunc
 	)
 	for {
-		if w.state.Confirm != nil {
+		if w.confirmDue(workflow.Now(ctx)) {
 			w.confirmFinal(ctx)
 			continue
 		}
@@ -998,7 +998,7 @@ func (w *loanWorkflow) repay(ctx workflow.Context) error {
 		}
 		if w.continueAsNewDue(ctx) {
 			if err := w.continueAsNew(ctx, func() bool {
-				return w.state.RefreshPending || w.state.LoanStatus.Terminal() || w.state.Confirm != nil
+				return w.state.RefreshPending || w.state.LoanStatus.Terminal() || w.confirmNow()
 			}); err != nil {
 				return err
 			}
@@ -1010,7 +1010,11 @@ func (w *loanWorkflow) repay(ctx workflow.Context) error {
 		if timer != nil && !timer.IsReady() {
 			pending = timerAt
 		}
-		if at := w.nextCheck(now, pending); timer == nil || timer.IsReady() || !at.Equal(timerAt) {
+		at := w.nextCheck(now, pending)
+		if retry := w.confirmRetry(); !retry.IsZero() && retry.Before(at) {
+			at = retry // a failed confirmation read, asked again
+		}
+		if timer == nil || timer.IsReady() || !at.Equal(timerAt) {
 			if cancelTimer != nil {
 				cancelTimer()
 			}
@@ -1021,7 +1025,7 @@ func (w *loanWorkflow) repay(ctx workflow.Context) error {
 		w.rest(ctx)
 		if err := workflow.Await(ctx, func() bool {
 			return w.state.RefreshPending || w.state.LoanStatus == awda.LoanSettled || timer.IsReady() ||
-				w.continueAsNewDue(ctx) || w.bounded && w.state.LoanStatus.Terminal() || w.state.Confirm != nil
+				w.continueAsNewDue(ctx) || w.bounded && w.state.LoanStatus.Terminal() || w.confirmNow()
 		}); err != nil {
 			return err
 		}

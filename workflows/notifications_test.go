@@ -1,6 +1,7 @@
 package workflows_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -234,4 +235,106 @@ func TestFinalPushIsConfirmedWithAWDA(t *testing.T) {
 	require.Equal(t, "SETTLED", end.To)
 	require.Contains(t, end.Note, "confirmed by loan info")
 	require.NotEmpty(t, end.EventID, "the confirmed push keeps its eventId in the trail")
+}
+
+// Two final pushes in one workflow task, AWDA's real CANCELLED and a forged
+// SETTLED, in either order: the one loan/info read confirms the real one,
+// which ends the loan with its eventId in the trail, and the forged one is
+// recorded as ignored. Before confirm-each the second replaced the first,
+// which was then neither applied nor recorded (the simulator, seed 89).
+func TestFinalPushesInOneTaskAreEachAccountedFor(t *testing.T) {
+	for _, forgedFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("forged first %v", forgedFirst), func(t *testing.T) {
+			h := newHarness(t)
+			last := h.happyUntil(workflows.StageAgreement)
+			var real, forged awda.LoanStatusEvent
+			h.at(last+time.Minute, func() {
+				h.moves(awda.LoanCancelled)
+				mk := func(s awda.LoanStatus) awda.LoanStatusEvent {
+					return awda.LoanStatusEvent{EventID: h.eventID(), EventType: awda.EventTypeLoanStatus, LoanNo: h.awda.LoanNo(h.orderNo()),
+						OrderNo: h.orderNo(), Status: s, OccurredAt: h.env.Now().UnixMilli()}
+				}
+				real, forged = mk(awda.LoanCancelled), mk(awda.LoanSettled)
+				first, second := real, forged
+				if forgedFirst {
+					first, second = forged, real
+				}
+				h.env.SignalWorkflowSkippingWorkflowTask(workflows.LoanStatusSignal.Name, first)
+				signal(h.env, workflows.LoanStatusSignal, second)
+			})
+			h.run(loanInput())
+			require.Equal(t, workflows.StageCancelled, h.result().Outcome)
+			st := h.status()
+			applied := 0
+			for _, tr := range st.Transitions {
+				require.NotEqual(t, forged.EventID, tr.EventID, "the forged push was applied")
+				if tr.EventID == real.EventID {
+					applied++
+					require.Equal(t, "CANCELLED", tr.To)
+					require.Contains(t, tr.Note, "confirmed by loan info")
+				}
+			}
+			require.Equal(t, 1, applied, "AWDA's CANCELLED applied once")
+			var ignored []string
+			for _, ig := range st.Ignored {
+				ignored = append(ignored, ig.EventID+": "+ig.Reason)
+			}
+			require.Equal(t, []string{forged.EventID + ": AWDA's loan info says CANCELLED"}, ignored)
+		})
+	}
+}
+
+// A final push held for confirmation when the loan ends by another path, the
+// borrower's cancel in the same task, is recorded as ignored: every push is
+// applied or recorded.
+func TestHeldPushIsRecordedWhenTheLoanEndsFirst(t *testing.T) {
+	h := newHarness(t)
+	last := h.happyUntil(workflows.StageAgreement)
+	var forged awda.LoanStatusEvent
+	h.at(last+time.Minute, func() {
+		forged = awda.LoanStatusEvent{EventID: h.eventID(), EventType: awda.EventTypeLoanStatus, LoanNo: h.awda.LoanNo(h.orderNo()),
+			OrderNo: h.orderNo(), Status: awda.LoanRejected, OccurredAt: h.env.Now().UnixMilli()}
+		h.env.SignalWorkflowSkippingWorkflowTask(workflows.LoanStatusSignal.Name, forged)
+		signal(h.env, workflows.CancelSignal, workflows.CancelRequest{Reason: "no longer needed"})
+	})
+	h.run(loanInput())
+	require.Equal(t, workflows.StageCancelled, h.result().Outcome)
+	st := h.status()
+	for _, tr := range st.Transitions {
+		require.NotEqual(t, forged.EventID, tr.EventID, "the held push was applied")
+	}
+	require.Len(t, st.Ignored, 1)
+	require.Equal(t, forged.EventID, st.Ignored[0].EventID)
+	require.Contains(t, st.Ignored[0].Reason, "the loan ended CANCELLED before AWDA's loan info was read to confirm it")
+}
+
+// AWDA cancels a loan waiting for the signature while loan/info is down for
+// longer than the confirmation read's retries last: the push stays held and
+// is asked about again every PollInterval, and ends the loan CANCELLED once
+// loan/info answers (confirm-each). Before, the push was ignored when the
+// read failed and, AGREEMENT not polling, the loan expired a week later.
+func TestFinalPushOutlastsLoanInfoOutage(t *testing.T) {
+	h := newHarness(t)
+	last := h.happyUntil(workflows.StageAgreement)
+	restore := last + 40*time.Minute
+	var ev awda.LoanStatusEvent
+	h.at(last+time.Minute, func() { h.awda.Outage(awda.PathLoanInfo, awda.CodeSystemBusy) })
+	h.at(last+2*time.Minute, func() { ev = h.push(awda.LoanCancelled) })
+	h.at(restore, func() { h.awda.Restore(awda.PathLoanInfo) })
+	h.run(loanInput())
+	res := h.result()
+	require.Equal(t, workflows.StageCancelled, res.Outcome)
+	cfg := workflows.DefaultConfig()
+	require.False(t, res.ClosedAt.Before(h.start.Add(restore)), "ended at %s, before loan/info answered", res.ClosedAt.Sub(h.start))
+	require.True(t, res.ClosedAt.Before(h.start.Add(restore+cfg.PollInterval+5*time.Minute)),
+		"ended at %s, loan/info answering from %s", res.ClosedAt.Sub(h.start), restore)
+	st := h.status()
+	applied := false
+	for _, tr := range st.Transitions {
+		applied = applied || tr.EventID == ev.EventID && tr.To == "CANCELLED"
+	}
+	require.True(t, applied, "AWDA's CANCELLED applied with its eventId")
+	for _, ig := range st.Ignored {
+		require.NotEqual(t, ev.EventID, ig.EventID, "ignored: %s", ig.Reason)
+	}
 }

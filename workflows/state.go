@@ -66,6 +66,12 @@ type State struct {
 	// Confirm is a push that would end the loan, held until AWDA's loan
 	// info confirms it (the next wait asks).
 	Confirm *Confirm `json:"confirm,omitempty"`
+	// ConfirmMore are the final pushes that arrived while Confirm was held
+	// (changeConfirmEach): the same read answers them.
+	ConfirmMore []Confirm `json:"confirmMore,omitempty"`
+	// ConfirmRetryAt is when the held pushes' read is tried again, after
+	// it failed (changeConfirmEach); zero: at once.
+	ConfirmRetryAt time.Time `json:"confirmRetryAt,omitzero"`
 	// RefreshPending asks the repayment stage to refresh the schedule.
 	RefreshPending bool `json:"refreshPending,omitempty"`
 	// DisburseFailures counts DISBURSE_FAILED reports; DisburseFailuresSeen

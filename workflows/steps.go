@@ -487,6 +487,7 @@ func (w *loanWorkflow) rest(ctx workflow.Context) {
 
 // end moves the loan to an outcome and returns the error that unwinds run().
 func (w *loanWorkflow) end(ctx workflow.Context, outcome Stage, reason string) error {
+	w.settleHeld(ctx, outcome)
 	w.state.Stuck = nil
 	w.state.Deadline = time.Time{}
 	w.state.Reason = reason

@@ -15,8 +15,10 @@ const (
 	// event and a search-attribute upsert (TemporalChangeVersion, a
 	// visibility write), so a loan that asked one per change paid five of
 	// each on its happy path. Runs begun before it (version 1 or none) ask
-	// each change where it applies, as they always did.
-	revEveryChange workflow.Version = 2
+	// each change where it applies, as they always did; a run begun at 2
+	// has every change listed before confirm-each and asks for the later
+	// ones (changeRev).
+	revEveryChange workflow.Version = 3
 
 	// changeAuthCallbackWins: an authorization callback that arrives while
 	// the pages are being read stands against the page's result (a FAILED or
@@ -69,15 +71,43 @@ const (
 	// and a callback with no application for its user is orphaned after
 	// STARTER_ORPHAN_GRACE. Found by make chaos STACK=server.
 	changePublishUserID = "publish-user-id"
+	// changeConfirmEach (revision 3): every final push held for
+	// confirmation is accounted for. A second one that arrives while one is
+	// held (in the same workflow task, or while the first waits for a read)
+	// is held too, instead of replacing the first, and the one loan/info
+	// read answers them all: the push AWDA confirms is applied, the others
+	// are recorded as ignored. Pushes still held when the loan ends by
+	// another path (a poll found the status, the borrower cancelled) are
+	// recorded as ignored. A read that fails (its retry budget spent) keeps
+	// the pushes held and is tried again after PollInterval. Before, the
+	// replaced push and the pushes held at the end were neither applied nor
+	// recorded, and a failed read dropped them: a stage that does not poll
+	// (AGREEMENT) then never learnt AWDA's CANCELLED and expired (found by
+	// the simulator's forged pushes: a real CANCELLED and a forged SETTLED
+	// in one task, seed 89; a CANCELLED pushed while a poll rode out a
+	// loan/info outage, seed 6903). Asked only in those cases.
+	changeConfirmEach = "confirm-each"
 )
 
-// has reports whether this run has the change: every run begun with
-// revEveryChange does; an older run asks GetVersion where the change applies,
-// which records the marker the first time in a live run and reads it back
-// on replay. When a change is added: list it above, and bump revEveryChange
-// (older runs then ask for the new change by itself).
+// changeRev is the revision (the version of changeBoundedWaits a run
+// records when it starts) from which a run has change without asking.
+func changeRev(change string) workflow.Version {
+	switch change {
+	case changeConfirmEach:
+		return 3
+	}
+	return 2
+}
+
+// has reports whether this run has the change: every run begun at the
+// change's revision (changeRev) or later does; an older run asks GetVersion
+// where the change applies, which records the marker the first time in a
+// live run and reads it back on replay. When a change is added: list it
+// above, bump revEveryChange and give the change that revision in changeRev
+// (runs begun at an older revision then ask for the new change by itself,
+// and keep the changes they had without a marker).
 func (w *loanWorkflow) has(ctx workflow.Context, change string) bool {
-	if w.rev >= revEveryChange {
+	if w.rev >= changeRev(change) {
 		return true
 	}
 	return workflow.GetVersion(ctx, change, workflow.DefaultVersion, 1) >= 1

@@ -40,11 +40,11 @@ func (w *loanWorkflow) wait(ctx workflow.Context, until time.Time, cond func() b
 		if cond() {
 			return true, nil
 		}
-		if w.state.Confirm != nil {
+		now := workflow.Now(ctx)
+		if w.confirmDue(now) {
 			w.confirmFinal(ctx)
 			continue
 		}
-		now := workflow.Now(ctx)
 		if !until.IsZero() && !now.Before(until) {
 			return false, nil
 		}
@@ -63,9 +63,13 @@ func (w *loanWorkflow) wait(ctx workflow.Context, until time.Time, cond func() b
 		if !until.IsZero() {
 			timer = workflow.NewTimer(tctx, until.Sub(now))
 		}
+		var retry workflow.Future // a failed confirmation read, asked again
+		if at := w.confirmRetry(); !at.IsZero() {
+			retry = workflow.NewTimer(tctx, at.Sub(now))
+		}
 		err := workflow.Await(ctx, func() bool {
 			return cond() || timer != nil && timer.IsReady() || w.bounded && w.continueAsNewDue(ctx) ||
-				w.state.Confirm != nil
+				w.confirmNow() || retry != nil && retry.IsReady()
 		})
 		// Read before cancel: cancelling a timer resolves its future (with
 		// ErrCanceled) at once, which would read as the deadline passing.

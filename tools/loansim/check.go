@@ -46,6 +46,12 @@ const (
 	InvCallsPerDay = "awda-calls-per-waiting-day"
 	InvEncrypted   = "payloads-encrypted"
 	InvBadUpdate   = "invalid-update-refused"
+	// issue 13
+	InvForged    = "forged-push-never-applied"
+	InvConfirmed = "final-push-confirmed-first"
+	InvDueWindow = "due-check-in-window"
+	InvDueSpread = "due-checks-spread"
+	InvUserID    = "user-id-published-before-callbacks"
 )
 
 func (r *Result) violate(inv, format string, args ...any) {
@@ -56,6 +62,7 @@ func (r *Result) violate(inv, format string, args ...any) {
 // reported in it).
 func check(r *Result) {
 	checkOutcome(r)
+	checkForged(r)
 	checkForward(r)
 	checkPushesOnce(r)
 	if r.AppliedSubmits > 1 || r.Loans > 1 {
@@ -70,6 +77,9 @@ func check(r *Result) {
 	}
 	if r.Plain > 0 || len(r.Leaks) > 0 || r.LogLeaks > 0 {
 		r.violate(InvEncrypted, "%d of %d payloads not encrypted, %d with PII, %d log lines with PII", r.Plain, r.Payloads, len(r.Leaks), r.LogLeaks)
+	}
+	for _, at := range r.Unrouted {
+		r.violate(InvUserID, "AWDA's authorization callbacks at %s found no read-model row with the loan's AWDA user ID", fmtDur(at))
 	}
 	for _, b := range r.BadUpdatesAccepted {
 		r.violate(InvBadUpdate, "%s accepted", b)
@@ -93,6 +103,20 @@ func checkOutcome(r *Result) {
 		r.violate(inv, "%s at %s, expected at %s exactly", r.Outcome, fmtDur(r.EndAt), fmtDur(p.EndAt))
 	case p.Within && r.EndAt > p.EndAt+pushLatency:
 		r.violate(InvFinalPush, "%s pushed at %s ended the loan only at %s", p.Outcome, fmtDur(p.EndAt), fmtDur(r.EndAt))
+	case p.NotBefore > 0 && r.EndAt < p.NotBefore:
+		r.violate(InvConfirmed, "%s pushed while loan/info was down ended the loan at %s, before loan/info answered again at %s", p.Outcome, fmtDur(r.EndAt), fmtDur(p.NotBefore))
+	}
+}
+
+// checkForged: a forged push never moves the loan (no transition carries
+// its eventId); that it is recorded as ignored is checkPushesOnce's.
+func checkForged(r *Result) {
+	for _, id := range r.Forged {
+		for _, t := range r.Transitions {
+			if t.EventID == id {
+				r.violate(InvForged, "forged push %s applied: %s→%s at %s (%s)", id, t.From, t.To, t.At.Sub(Start), t.Note)
+			}
+		}
 	}
 }
 

@@ -31,6 +31,42 @@
 // reference model. Drafts it calls ambiguous (two decisive moments closer
 // than a poll can tell apart) are redrawn from the same seed.
 //
+// Issue 13. A loan-status push that would end the loan is confirmed with
+// AWDA's loan/info first (workflows: confirm-final, confirm-each). A
+// quarter of the seeds (ForgeShare; chosen, and drawn, from streams of
+// their own, so that every seed keeps the main story it always had, and an
+// unchosen seed its whole script) carry one to three forged pushes: a final
+// status AWDA does not hold, with the loan's real loanNo and orderNo, at a
+// random moment, in the same workflow task as one of AWDA's pushes (before
+// or after it), with the continue-as-new suggestion, or while loan/info is
+// down (the confirmation read fails until it answers); or AWDA's own final
+// push lands in a loan/info outage. The model: a forged push changes
+// nothing; before submission nothing is read; after, its confirmation read
+// tells the workflow what AWDA holds (changes AWDA made before it are known
+// from then on, as if pushed); AWDA's final push during an outage ends the
+// loan once loan/info answers again, within pushLatency, and not before
+// when AWDA made the change during the outage. Generated outages stay
+// within what a read's retries outlast (maxOutage); past the retry budget
+// the workflow asks again every PollInterval (TestFinalPushDuringLongOutage,
+// a 20-minute outage in AGREEMENT).
+//
+// Due-date storms (GenerateStorm, TestStorm, make sim's SIM_STORMS): a
+// family of loans (100 in make test, 200 a family in make sim) disbursed
+// on the same day, so due on the same dates, each with its own workflow ID
+// and so its own jitter; one family draws the tenor (1–3 months) and the
+// jitter (3 h, 1 h or 6 h). Each installment is paid early and pushed (no
+// check), early with the push lost (the check finds it paid, SETTLED for
+// the last), or after the check (the check finds it unpaid); some loans
+// continue as new before a due date. The simulator runs one loan per
+// environment; CheckStorm then holds every loan to one loan/info check per
+// due date it had no news of, at 01:00 WIB the next day plus an offset in
+// [0, DueCheckJitter), the same offset for all its due dates and runs, none
+// when the payment was pushed, and every family to a spread: no minute
+// holds more than StormBound(n, jitter) of a due date's n checks (four times
+// the uniform mean plus 8, about 10 for 100 checks over 3 hours; without
+// jitter all n fall in one), and 40 checks or more span two thirds of the
+// jitter. Every storm loan must settle.
+//
 // Runs. The environment returns a *workflow.ContinueAsNewError at
 // continue-as-new; the simulator decodes its input and starts the next run
 // in a fresh environment at the simulated time the previous one ended, on
@@ -65,7 +101,12 @@
 // status pushed ends a waiting loan within 5 minutes; the loan status never
 // moves backwards (recorded transitions across runs, read-model writes); every
 // delivered push is applied exactly once across runs, or recorded as
-// ignored; at most one submission per orderNo is applied at AWDA; every
+// ignored; a forged push is never applied; a final push during a loan/info
+// outage does not end the loan before loan/info answers; when AWDA calls
+// back an authorization, the read model already holds the loan's AWDA user
+// ID, by which the inbox routes it (publish-user-id; the callbacks come a
+// minute or more after the start, after register's faults, not during a
+// slow eligibility check: the chaos run found that case); at most one submission per orderNo is applied at AWDA; every
 // run's estimate stays under 10,240 events, and under ContinueAsNewEvents
 // plus ContinueAsNewSlack (the work between two waits, where the workflow
 // looks at its history length: a loan that never continues as new breaks

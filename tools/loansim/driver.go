@@ -25,12 +25,24 @@ import (
 	"github.com/awdaflow/awdaflow/workflows"
 )
 
-// applicantRef is every scenario's applicant (one loan per scenario). An
+// applicantRef is every generated scenario's applicant (one loan per
+// scenario; a storm's loans have their own, Scenario.ApplicantRef). An
 // ineligible applicant's partnerUserId carries the sandbox's marker.
 const (
 	applicantRef = "sim-applicant"
 	ineligible   = "-ineligible"
 )
+
+// ref is the scenario's applicant.
+func (s *Scenario) ref() string {
+	if s.ApplicantRef != "" {
+		return s.ApplicantRef
+	}
+	return applicantRef
+}
+
+// orderNo is the scenario's orderNo at AWDA.
+func (s *Scenario) orderNo() string { return workflows.OrderNo(workflows.LoanWorkflowID(s.ref())) }
 
 // maxRuns bounds the runs of one loan (a loop of continue-as-new is a
 // finding, not a hang).
@@ -72,8 +84,17 @@ type Result struct {
 	Err     string // the workflow failed, or never ended
 
 	Runs []Run
-	// Delivered are the pushes whose signal reached a run, by eventId.
+	// Delivered are the pushes whose signal reached a run, by eventId
+	// (forged ones too).
 	Delivered []string
+	// Forged are the forged pushes delivered, by eventId.
+	Forged []string
+	// Schedule is AWDA's repayment schedule when the scenario ended.
+	Schedule []awda.Installment
+	// Unrouted lists the authorization callbacks AWDA made while the read
+	// model held no row with the loan's AWDA user ID, by time: the inbox
+	// routes callbacks by it, and would have orphaned them.
+	Unrouted []time.Duration
 	// BadUpdatesAccepted lists invalid updates the workflow accepted.
 	BadUpdatesAccepted []string
 	Transitions        []workflows.Transition // union over every run, in order seen
@@ -223,18 +244,19 @@ func Simulate(s *Scenario) *Result {
 		}
 		d.merge(ts, nil)
 	}
-	d.r.AppliedSubmits = d.awda.AppliedSubmissions(orderNo())
+	d.r.AppliedSubmits = d.awda.AppliedSubmissions(s.orderNo())
+	if loanNo := d.awda.LoanNo(s.orderNo()); loanNo != "" {
+		d.r.Schedule = d.awda.Schedule(loanNo)
+	}
 	d.r.Loans = d.awda.Loans()
 	d.r.Payloads, d.r.Plain, d.r.Leaks, d.r.LogLeaks = d.insp.findings()
 	check(d.r)
 	return d.r
 }
 
-func orderNo() string { return workflows.OrderNo(workflows.LoanWorkflowID(applicantRef)) }
-
 func (d *driver) input() workflows.LoanApplicationInput {
 	a := d.s.Applicant
-	ref := applicantRef
+	ref := d.s.ref()
 	if d.s.Ineligible {
 		ref += ineligible
 	}
@@ -259,7 +281,7 @@ func (d *driver) newEnv(offset time.Duration) *testsuite.TestWorkflowEnvironment
 	suite.SetLogger(logger{d.insp})
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartTime(Start.Add(offset))
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.LoanWorkflowID(applicantRef), TaskQueue: workflows.TaskQueue})
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.LoanWorkflowID(d.s.ref()), TaskQueue: workflows.TaskQueue})
 	env.SetDataConverter(d.dc)
 	env.SetTestTimeout(2 * time.Minute)
 	// The SDK's deadlock detector (1 s of a workflow task without a yield)
@@ -460,12 +482,14 @@ func (d *driver) apply(env *testsuite.TestWorkflowEnvironment, e Event) {
 	if d.applyAWDA(e) {
 		return
 	}
-	uid := d.awda.UserID(applicantRef)
-	loanNo := d.awda.LoanNo(orderNo())
+	uid := d.awda.UserID(d.s.ref())
 	switch e.Kind {
 	case KForceCAN:
 		env.SetContinueAsNewSuggested(true)
 	case KAuthorize:
+		if row, ok := d.proj.Row(workflows.LoanWorkflowID(d.s.ref())); uid != "" && (!ok || row.AwdaUserID != uid) {
+			d.r.Unrouted = append(d.r.Unrouted, e.At)
+		}
 		for _, t := range sandbox.DefaultAuthTypes {
 			if !t.Required {
 				continue
@@ -482,11 +506,18 @@ func (d *driver) apply(env *testsuite.TestWorkflowEnvironment, e Event) {
 	case KBadCard:
 		update(d, env, workflows.SubmitBankCardUpdate, badCard(e.Variant, d.s.Applicant.Name), fmt.Sprintf("bad card #%d", e.Variant))
 	case KPush:
-		d.r.Delivered = append(d.r.Delivered, e.EventID)
-		signal(d, env, workflows.LoanStatusSignal, awda.LoanStatusEvent{
-			EventID: e.EventID, EventType: awda.EventTypeLoanStatus, LoanNo: loanNo, OrderNo: orderNo(), UserID: uid,
-			Status: e.Status, Period: e.Period, OccurredAt: Start.Add(e.At).UnixMilli(),
-		})
+		// A forged push in the same task: the first of the two signals
+		// is buffered without a workflow task of its own.
+		f := e.Forge
+		if f != nil && f.First {
+			d.forge(env, e.At, f.EventID, f.Status, true)
+		}
+		d.push(env, e.At, e.EventID, e.Status, e.Period, f != nil && !f.First)
+		if f != nil && !f.First {
+			d.forge(env, e.At, f.EventID, f.Status, false)
+		}
+	case KForge:
+		d.forge(env, e.At, e.EventID, e.Status, false)
 	case KSign, KBadSign:
 		d.sign(env, e)
 	case KCancel:
@@ -520,14 +551,14 @@ func (d *driver) applyAWDA(e Event) bool {
 		return true
 	case KCardResolve:
 		c := e.Card
-		_, err := d.awda.SetCardStatus(d.awda.UserID(applicantRef), c.Bank, c.AccountNo[len(c.AccountNo)-4:], c.Final)
+		_, err := d.awda.SetCardStatus(d.awda.UserID(d.s.ref()), c.Bank, c.AccountNo[len(c.AccountNo)-4:], c.Final)
 		d.refused(e, err)
 		return true
 	case KStatus, KOverdue, KSettleAll, KPay:
 	default:
 		return false
 	}
-	loanNo := d.awda.LoanNo(orderNo())
+	loanNo := d.awda.LoanNo(d.s.orderNo())
 	if loanNo == "" {
 		return true // not submitted yet: nothing to move
 	}
@@ -542,6 +573,29 @@ func (d *driver) applyAWDA(e Event) bool {
 	}
 	d.refused(e, err)
 	return true
+}
+
+// push delivers AWDA's LOAN_STATUS push of eventID. buffered leaves it in
+// its channel without a workflow task: the next signal's task takes both.
+func (d *driver) push(env *testsuite.TestWorkflowEnvironment, at time.Duration, eventID string, s awda.LoanStatus, period int, buffered bool) {
+	d.r.Delivered = append(d.r.Delivered, eventID)
+	ev := awda.LoanStatusEvent{
+		EventID: eventID, EventType: awda.EventTypeLoanStatus, LoanNo: d.awda.LoanNo(d.s.orderNo()), OrderNo: d.s.orderNo(),
+		UserID: d.awda.UserID(d.s.ref()), Status: s, Period: period, OccurredAt: Start.Add(at).UnixMilli(),
+	}
+	if buffered {
+		d.count(1, true) // signaled; the task is the next signal's
+		env.SignalWorkflowSkippingWorkflowTask(workflows.LoanStatusSignal.Name, ev)
+		return
+	}
+	signal(d, env, workflows.LoanStatusSignal, ev)
+}
+
+// forge delivers a forged push: as well formed as AWDA's, for this loan,
+// with a status AWDA does not hold.
+func (d *driver) forge(env *testsuite.TestWorkflowEnvironment, at time.Duration, eventID string, s awda.LoanStatus, buffered bool) {
+	d.r.Forged = append(d.r.Forged, eventID)
+	d.push(env, at, eventID, s, 0, buffered)
 }
 
 // Refusal is a scripted AWDA move the sandbox refused.

@@ -39,7 +39,11 @@ type Prediction struct {
 	EndAt  time.Duration
 	Exact  bool
 	Within bool
-	Why    string
+	// NotBefore: the loan must not end before it (a final status pushed
+	// while loan/info is down ends the loan only once loan/info confirms
+	// it). Zero: not checked.
+	NotBefore time.Duration
+	Why       string
 	// Ambiguous says why the script cannot be predicted (the generator
 	// redraws such drafts).
 	Ambiguous string
@@ -70,6 +74,11 @@ type model struct {
 	pending []obs
 	pred    Prediction
 	done    bool
+
+	// outages are the script's loan/info outages; submitAt is when the
+	// loan was submitted to AWDA (the card seen bound; -1: not yet).
+	outages  []span
+	submitAt time.Duration
 }
 
 // obs is a change at AWDA the workflow learns of at the latest at At.
@@ -78,11 +87,14 @@ type obs struct {
 	Status    awda.LoanStatus
 	Card      awda.CardStatus
 	Pushed    bool
+	// Confirmed: a final status pushed while loan/info was down, applied
+	// once loan/info answers again (At).
+	Confirmed bool
 }
 
 // Predict runs the reference model over s's script.
 func Predict(s *Scenario) Prediction {
-	m := &model{s: s, stage: workflows.StageAuthorizations, deadline: authDeadline}
+	m := &model{s: s, stage: workflows.StageAuthorizations, deadline: authDeadline, outages: outages(s.Events), submitAt: -1}
 	if s.Ineligible {
 		return Prediction{Outcome: workflows.StageIneligible, Why: "not eligible"}
 	}
@@ -174,6 +186,9 @@ func (m *model) fireDeadline(at time.Duration) {
 
 // enter moves the model to a waiting stage with its deadline.
 func (m *model) enter(at time.Duration, st workflows.Stage) {
+	if m.stage == workflows.StageBankCard && st == workflows.StageReview {
+		m.submitAt = at
+	}
 	m.stage, m.parked = st, ""
 	switch st {
 	case workflows.StageReview:
@@ -211,12 +226,15 @@ func (m *model) observe(o obs, t time.Duration) {
 	switch {
 	case s == awda.LoanCancelled:
 		m.end(t, workflows.StageCancelled, false, within, "cancelled by AWDA")
-		return
 	case s == awda.LoanRejected:
 		m.end(t, workflows.StageRejected, false, within, "rejected by AWDA")
-		return
 	case s == awda.LoanSettled:
 		m.end(t, workflows.StageSettled, false, false, "settled")
+	}
+	if m.done {
+		if o.Confirmed {
+			m.pred.NotBefore = t
+		}
 		return
 	}
 	if m.parked != "" {
@@ -276,7 +294,13 @@ func (m *model) event(e Event) {
 	case KStatus, KPay, KOverdue, KSettleAll:
 		m.change(e)
 	case KPush:
-		// Deliveries are folded into their change's observation.
+		// Deliveries are folded into their change's observation; a forged
+		// push in the same task is read for.
+		if e.Forge != nil {
+			m.forged(t)
+		}
+	case KForge:
+		m.forged(t)
 	case KSign:
 		if m.stage == workflows.StageAgreement && m.parked == "" {
 			if m.unsure(t) {
@@ -335,6 +359,14 @@ func (m *model) card(t time.Duration, c *Card) {
 func (m *model) change(e Event) {
 	t := e.At
 	at, pushed := m.firstPush(e.EventID, t)
+	confirmed := false
+	if until, down := downUntil(m.outages, at); pushed && e.Status.Terminal() && down {
+		// Confirmed with loan/info before it ends the loan: once
+		// loan/info answers again, and not before if AWDA made the change
+		// during the outage (a poll before it may have seen it otherwise).
+		from, _ := downUntil(m.outages, t)
+		at, confirmed = until, from == until
+	}
 	if !pushed || at > t+obsBound {
 		at, pushed = t+obsBound, false
 		if m.parked != "" || m.stage == workflows.StageRepayment {
@@ -344,7 +376,59 @@ func (m *model) change(e Event) {
 			}
 		}
 	}
-	m.pending = append(m.pending, obs{At: at, Since: t, Status: e.Status, Pushed: pushed})
+	m.pending = append(m.pending, obs{At: at, Since: t, Status: e.Status, Pushed: pushed, Confirmed: confirmed})
+}
+
+// forged: a forged final push reaches the workflow at t. Before the loan is
+// submitted it is ignored (AWDA holds no such loan). After, the workflow
+// holds it until AWDA's loan/info confirms it, asks at once (or once
+// loan/info answers again) and, AWDA saying otherwise, ignores it and
+// takes what AWDA does say: every change AWDA made before t is then known,
+// as if pushed. The forged status itself changes nothing.
+func (m *model) forged(t time.Duration) {
+	if m.stage == workflows.StageAuthorizations || m.stage == workflows.StageBankCard {
+		for _, o := range m.pending {
+			if o.Card != "" && o.Since <= t+closeBy {
+				m.ambiguous("forged push while the card may be bound and the loan submitted")
+				return
+			}
+		}
+		return
+	}
+	if m.submitAt >= 0 && t < m.submitAt+closeBy {
+		m.ambiguous("forged push while the loan is being submitted")
+		return
+	}
+	read := t
+	if until, down := downUntil(m.outages, t); down {
+		read = until
+	}
+	for _, e := range m.s.Events {
+		switch e.Kind {
+		case KStatus, KPay, KOverdue, KSettleAll:
+			if e.At > t && e.At < read+closeBy {
+				m.ambiguous(fmt.Sprintf("AWDA changes the loan at %s, near a forged push's read", fmtDur(e.At)))
+				return
+			}
+		}
+	}
+	var known []obs
+	kept := m.pending[:0]
+	for _, o := range m.pending {
+		if o.Card == "" && o.Since <= t {
+			known = append(known, o)
+		} else {
+			kept = append(kept, o)
+		}
+	}
+	m.pending = kept
+	slices.SortStableFunc(known, func(a, b obs) int { return int(a.Since - b.Since) })
+	for _, o := range known {
+		o.At, o.Pushed = read, true
+		if m.observe(o, read); m.done {
+			return
+		}
+	}
 }
 
 // retry: ops retry at t, which resumes a parked loan's wait with a fresh

@@ -38,7 +38,20 @@ const (
 	KFault       Kind = "fault"        // AWDA faults start (Fault)
 	KRestore     Kind = "restore"      // an outage of Fault.Path ends
 	KForceCAN    Kind = "force-can"    // the server suggests continue-as-new
+	// KForge delivers a forged LOAN_STATUS push: a final Status (SETTLED,
+	// CANCELLED, REJECTED) under a fresh EventID that AWDA never sent, with
+	// the loan's real loanNo and orderNo, as anyone who can signal the
+	// workflow could. AWDA's loan/info never says that status.
+	KForge Kind = "forge"
 )
+
+// Forge is a forged push delivered in the same callback as a real one (one
+// workflow task): before it when First.
+type Forge struct {
+	Status  awda.LoanStatus
+	EventID string
+	First   bool
+}
 
 // Fault is an AWDA misbehaviour queued on one path.
 type Fault struct {
@@ -73,6 +86,8 @@ type Event struct {
 	// CAN also suggests continue-as-new in the same callback, just before
 	// the event's action: the push and the suggestion land in one task.
 	CAN bool
+	// Forge, on a KPush, also delivers a forged push in the same task.
+	Forge *Forge
 }
 
 func (e Event) String() string {
@@ -101,6 +116,12 @@ func (e Event) String() string {
 			s += " outage"
 		default:
 			s += fmt.Sprint(" ", e.Fault.Codes)
+		}
+	}
+	if e.Forge != nil {
+		s += fmt.Sprintf(" +forged %s %s", e.Forge.Status, e.Forge.EventID)
+		if e.Forge.First {
+			s += " first"
 		}
 	}
 	if e.CAN {
@@ -142,6 +163,12 @@ type Scenario struct {
 	Events     []Event          // sorted by At (stable)
 	// Attempt is how many drafts the generator threw away as ambiguous.
 	Attempt int
+	// ApplicantRef names the loan (its workflow ID, and with it the jitter
+	// of its polls and due-date checks); empty: "sim-applicant", every
+	// seed's. A due-date storm's loans have one each.
+	ApplicantRef string
+	// Storm is the family of a due-date storm's loan (0: not one).
+	Storm uint64
 }
 
 // Span is the time of the last scripted event.
@@ -156,6 +183,9 @@ func (s *Scenario) Span() time.Duration {
 func (s *Scenario) Dump() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "seed %d: tenor %d, ineligible %v, continueAsNewEvents %d, %d events\n", s.Seed, s.Tenor, s.Ineligible, s.Config.ContinueAsNewEvents, len(s.Events))
+	if s.Storm != 0 {
+		fmt.Fprintf(&b, "  storm family %d, loan %s, dueCheckJitter %s\n", s.Storm, s.ApplicantRef, s.Config.WithDefaults().DueCheckJitter)
+	}
 	for _, e := range s.Events {
 		b.WriteString("  " + e.String() + "\n")
 	}
@@ -164,8 +194,14 @@ func (s *Scenario) Dump() string {
 
 // Generate returns the scenario of seed. Drafts the reference model finds
 // ambiguous (two decisive things too close to call) are redrawn from the
-// same seed, so a seed always yields the same scenario.
-func Generate(seed uint64) *Scenario {
+// same seed, so a seed always yields the same scenario. A share of the
+// seeds (ForgeShare) also carries forged pushes, drawn on top of the main
+// story.
+func Generate(seed uint64) *Scenario { return withForgeries(mainStory(seed)) }
+
+// mainStory is seed's script without forgeries: the one every seed drew
+// before issue 13.
+func mainStory(seed uint64) *Scenario {
 	for attempt := 0; ; attempt++ {
 		g := &gen{r: rand.New(rand.NewPCG(seed, uint64(attempt)*0x9E3779B97F4A7C15+1))}
 		s := g.draft(seed)
@@ -296,14 +332,7 @@ func (g *gen) avoid(lo, hi, edge, margin time.Duration) time.Duration {
 const day = 24 * time.Hour
 
 func (g *gen) draft(seed uint64) *Scenario {
-	s := &Scenario{Seed: seed}
-	s.Applicant = Applicant{
-		Name:        pick(g.r, []string{"Siti", "Dewi", "Agus", "Rina", "Budi", "Wulan"}) + " " + pick(g.r, []string{"Rahmawati", "Saputra", "Hidayat", "Lestari", "Nugroho"}) + " " + g.digits(3),
-		NIK:         nik(g.digits(12)),
-		Mobile:      "0812" + g.digits(8),
-		Contact:     "0813" + g.digits(8),
-		ContactName: "Kontak " + pick(g.r, []string{"Santoso", "Wijaya", "Putri"}) + " " + g.digits(3),
-	}
+	s := &Scenario{Seed: seed, Applicant: g.applicant()}
 	s.Tenor = pick(g.r, []int{1, 2, 3, 3, 6, 6, 9, 12, 12, 18, 24, 24})
 	s.Config = workflows.Config{ContinueAsNewEvents: pick(g.r, []int{100, 200, 400, 1500})}
 	if g.p(0.03) {
@@ -317,6 +346,17 @@ func (g *gen) draft(seed uint64) *Scenario {
 	slices.SortStableFunc(g.ev, func(a, b Event) int { return int(a.At - b.At) })
 	s.Events = g.ev
 	return s
+}
+
+// applicant draws a borrower.
+func (g *gen) applicant() Applicant {
+	return Applicant{
+		Name:        pick(g.r, []string{"Siti", "Dewi", "Agus", "Rina", "Budi", "Wulan"}) + " " + pick(g.r, []string{"Rahmawati", "Saputra", "Hidayat", "Lestari", "Nugroho"}) + " " + g.digits(3),
+		NIK:         nik(g.digits(12)),
+		Mobile:      "0812" + g.digits(8),
+		Contact:     "0813" + g.digits(8),
+		ContactName: "Kontak " + pick(g.r, []string{"Santoso", "Wijaya", "Putri"}) + " " + g.digits(3),
+	}
 }
 
 func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }

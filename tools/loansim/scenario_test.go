@@ -2,6 +2,7 @@ package loansim
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -228,5 +229,114 @@ func TestGenerateOutagesWithinTenAttempts(t *testing.T) {
 		if len(down) > 0 {
 			t.Errorf("seed %d: an outage never ends: %v", seed, down)
 		}
+	}
+}
+
+// Forgeries come on top of the main story: a seed not chosen (ForgeShare)
+// has the script it always had, and a chosen one has every event of it, in
+// order, with forged pushes, the outages around them, and forged pushes
+// attached to its real ones added.
+func TestForgeriesKeepTheMainStory(t *testing.T) {
+	chosen, changed := 0, 0
+	modes := map[string]int{}
+	for seed := uint64(1); seed <= 2000; seed++ {
+		main, s := mainStory(seed), Generate(seed)
+		if !forged(seed) {
+			if !reflect.DeepEqual(main, s) {
+				t.Fatalf("seed %d: not chosen for forgeries, yet its script changed", seed)
+			}
+			continue
+		}
+		chosen++
+		k := 0
+		for _, e := range s.Events {
+			if e.Forge != nil {
+				modes["with a push"]++
+				if e.Kind == KPush && e.Forge.First {
+					modes["forged first"]++
+				}
+			}
+			if e.Kind == KForge {
+				modes["alone"]++
+				if e.CAN {
+					modes["with the suggestion"]++
+				}
+				if _, down := downUntil(outages(s.Events), e.At); down {
+					modes["during an outage"]++
+				}
+			}
+			if e.Kind == KPush && e.Status.Terminal() {
+				if _, down := downUntil(outages(s.Events), e.At); down {
+					modes["AWDA's final push during an outage"]++
+				}
+			}
+			e.Forge = nil
+			if k < len(main.Events) && reflect.DeepEqual(e, main.Events[k]) {
+				k++
+			}
+		}
+		if k != len(main.Events) {
+			t.Fatalf("seed %d: the forged script lost the main story's event %d (%s)", seed, k, main.Events[k])
+		}
+		if p, q := Predict(s), Predict(main); p.Ambiguous != "" {
+			t.Errorf("seed %d: ambiguous with its forgeries: %s", seed, p.Ambiguous)
+		} else if p.Outcome != q.Outcome {
+			changed++ // a forgery's read may tell the workflow of a change sooner
+			t.Logf("seed %d: %s with its forgeries, %s without", seed, p.Outcome, q.Outcome)
+		}
+	}
+	if share := float64(chosen) / 2000; share < ForgeShare-0.05 || share > ForgeShare+0.05 {
+		t.Errorf("%.2f of the seeds carry forgeries, want about %.2f", share, ForgeShare)
+	}
+	for _, m := range []string{"alone", "with a push", "forged first", "with the suggestion", "during an outage", "AWDA's final push during an outage"} {
+		if modes[m] == 0 {
+			t.Errorf("no forged push %s in 2000 seeds", m)
+		}
+	}
+	t.Logf("%d seeds with forgeries, %d of them with another outcome: %v", chosen, changed, modes)
+}
+
+// The model of a forged push: it changes nothing by itself; after
+// submission its confirmation read tells the workflow what AWDA holds (a
+// lost APPROVED is seen at once); before submission nothing is read. AWDA's
+// own final push while loan/info is down ends the loan once loan/info
+// answers again, not before.
+func TestModelForged(t *testing.T) {
+	h := time.Hour
+	forge := func(at time.Duration, s awda.LoanStatus) Event {
+		return Event{At: at, Kind: KForge, Status: s, EventID: "forged-01"}
+	}
+	down := func(from, to time.Duration) []Event {
+		return []Event{{At: from, Kind: KFault, Fault: &Fault{Path: awda.PathLoanInfo, Outage: true}}, {At: to, Kind: KRestore, Fault: &Fault{Path: awda.PathLoanInfo}}}
+	}
+	for _, tc := range []struct {
+		name      string
+		s         *Scenario
+		want      workflows.Stage
+		at        time.Duration
+		notBefore time.Duration
+	}{
+		{"forged SETTLED in review changes nothing", story(cat(
+			[]Event{forge(2*h, awda.LoanSettled)}, st(5*h, awda.LoanRejected, "e1", true))...), workflows.StageRejected, 5 * h, 0},
+		{"a forged push's read sees a lost REJECTED", story(cat(
+			st(2*h, awda.LoanRejected, "e1", false), []Event{forge(4*h, awda.LoanSettled)})...), workflows.StageRejected, 4 * h, 0},
+		{"forged push before submission: nothing read", &Scenario{Seed: 1, Tenor: 1, Events: []Event{forge(h, awda.LoanCancelled)}}, workflows.StageExpired, authDeadline, 0},
+		{"forged push during an outage: read when loan/info answers", story(cat(
+			st(2*h, awda.LoanRejected, "e1", false), down(4*h, 4*h+2*time.Minute), []Event{forge(4*h+time.Minute, awda.LoanSettled)})...), workflows.StageRejected, 4*h + 2*time.Minute, 0},
+		{"AWDA's REJECTED pushed during an outage ends the loan when loan/info answers", story(cat(
+			down(3*h-time.Minute, 3*h+time.Minute), st(3*h, awda.LoanRejected, "e1", true))...), workflows.StageRejected, 3*h + time.Minute, 3*h + time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			slices.SortStableFunc(tc.s.Events, func(a, b Event) int { return int(a.At - b.At) })
+			p := Predict(tc.s)
+			if p.Ambiguous != "" || p.Outcome != tc.want || p.EndAt != tc.at || p.NotBefore != tc.notBefore {
+				t.Fatalf("got %+v, want %s at %s, not before %s", p, tc.want, tc.at, tc.notBefore)
+			}
+		})
+	}
+	// A change at AWDA right after a forged push: the read may or may not see it.
+	p := Predict(story(cat([]Event{forge(4*h, awda.LoanSettled)}, st(4*h+10*time.Minute, awda.LoanRejected, "e1", false))...))
+	if p.Ambiguous == "" {
+		t.Fatalf("got %+v, want ambiguous", p)
 	}
 }

@@ -83,3 +83,33 @@ func TestSimulator(t *testing.T) {
 	t.Log("\n" + fig.String())
 	fmt.Fprint(os.Stderr, "")
 }
+
+// TestStorm runs SIM_STORMS (1) due-date storms from SIM_STORM_BASE (1), each
+// a family of SIM_STORM_LOANS (100) loans due on the same dates, and holds
+// each loan to the model and the invariants, and each family's due-date
+// checks to their window and spread (loansim.CheckStorm).
+func TestStorm(t *testing.T) {
+	base, n, loans := envUint("SIM_STORM_BASE", 1), envUint("SIM_STORMS", 1), int(envUint("SIM_STORM_LOANS", 100))
+	for family := base; family < base+n; family++ {
+		var mu sync.Mutex
+		var results []*loansim.Result
+		loansim.RunScenarios(loansim.GenerateStorm(family, loans), 0, func(r *loansim.Result) {
+			mu.Lock()
+			results = append(results, r)
+			mu.Unlock()
+		})
+		fig, violations := loansim.CheckStorm(results)
+		for _, v := range violations {
+			t.Errorf("storm %d: %s\n    reproduce: cd tools && SIM_STORM_BASE=%d SIM_STORM_LOANS=%d go test ./loansim -run TestStorm -v", family, v, family, loans)
+		}
+		for _, r := range results {
+			for _, v := range r.Violations {
+				t.Errorf("storm %d, %s: %s\n%s", family, r.Scenario.ApplicantRef, v, r.Scenario.Dump())
+			}
+		}
+		if fig.Settled != loans {
+			t.Errorf("storm %d: %d of %d loans settled", family, fig.Settled, loans)
+		}
+		t.Logf("storm %d: %s", family, fig)
+	}
+}

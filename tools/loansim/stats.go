@@ -31,6 +31,28 @@ func RunSeeds(seeds []uint64, workers int, done func(*Result)) {
 	wg.Wait()
 }
 
+// RunScenarios simulates every scenario on workers goroutines (0: one per
+// CPU) and hands each result to done (from any goroutine).
+func RunScenarios(ss []*Scenario, workers int, done func(*Result)) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	ch := make(chan *Scenario)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for s := range ch {
+				done(Simulate(s))
+			}
+		})
+	}
+	for _, s := range ss {
+		ch <- s
+	}
+	close(ch)
+	wg.Wait()
+}
+
 // Summary is one line about a result.
 func (r *Result) Summary() string {
 	ev := 0
