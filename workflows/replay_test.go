@@ -29,6 +29,9 @@ import (
 // before_bounded_*.json were recorded before changeBoundedWaits (fixed
 // 10-minute polls with no deadline, continue-as-new only in repayment, the
 // final projection as a local activity); they replay through the old waits.
+// before_rev2_*.json and before_rev3_*.json were recorded by runs begun at
+// revisions 1 and 2 of the bounded-waits marker (versions.go): they replay
+// without the changes of the later revisions (confirm-each for revision 3).
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	require.NoError(t, err)
