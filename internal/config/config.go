@@ -89,6 +89,8 @@ type Config struct {
 	Worker   Worker
 	// Retention is read by the worker (retention.go).
 	Retention Retention
+	// RateLimit paces every AWDA call of every process (ratelimit.go).
+	RateLimit RateLimit
 }
 
 // gRPC compressions of the connection to Temporal.
@@ -246,6 +248,7 @@ func (c *Config) check(r *envconfig.Reader) {
 	r.Want(EnvWorkerStartTimeout, w.StartTimeout > 0, positiveDuration)
 	w.checkVersioning(r)
 	c.Retention.check(r)
+	c.RateLimit.check(r)
 }
 
 // hostPort checks a listen or dial address; an empty host means all

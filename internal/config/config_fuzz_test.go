@@ -188,6 +188,9 @@ var allVars = []string{
 	config.EnvWorkerStartTimeout, config.EnvWorkerVersioning, config.EnvWorkerDeployment, config.EnvWorkerBuildID,
 	config.EnvRetentionSchedules, config.EnvRetentionDocuments, config.EnvRetentionInbox, config.EnvRetentionAWDACalls,
 	config.EnvRetentionHour, config.EnvRetentionBatchSize,
+	config.EnvRateLimit, config.EnvRateReadPerSecond, config.EnvRateReadBurst, config.EnvRateWritePerSecond,
+	config.EnvRateWriteBurst, config.EnvRateUploadPerSec, config.EnvRateUploadBurst, config.EnvRateMaxWait,
+	config.EnvRateBusyBase, config.EnvRateBusyCap, config.EnvRateBusyDecay,
 }
 
 func namesVariable(problem string) bool {
