@@ -190,7 +190,7 @@ var allVars = []string{
 	config.EnvRetentionHour, config.EnvRetentionBatchSize,
 	config.EnvRateLimit, config.EnvRateReadPerSecond, config.EnvRateReadBurst, config.EnvRateWritePerSecond,
 	config.EnvRateWriteBurst, config.EnvRateUploadPerSec, config.EnvRateUploadBurst, config.EnvRateMaxWait,
-	config.EnvRateBusyBase, config.EnvRateBusyCap, config.EnvRateBusyDecay,
+	config.EnvRateBusyBase, config.EnvRateBusyCap, config.EnvRateBusyDecay, config.EnvRateBusyStorm,
 }
 
 func namesVariable(problem string) bool {

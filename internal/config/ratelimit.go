@@ -20,6 +20,7 @@ const (
 	EnvRateBusyBase       = "AWDA_RATE_BUSY_BACKOFF"
 	EnvRateBusyCap        = "AWDA_RATE_BUSY_BACKOFF_CAP"
 	EnvRateBusyDecay      = "AWDA_RATE_BUSY_DECAY"
+	EnvRateBusyStorm      = "AWDA_RATE_BUSY_STORM_PERCENT"
 )
 
 // RateLimit is the one limit toward AWDA that every process calling it
@@ -51,13 +52,17 @@ type RateLimit struct {
 	// context ends sooner); a call that would wait longer is not sent and
 	// fails busy, and Temporal retries it later.
 	MaxWait time.Duration `env:"AWDA_RATE_MAX_WAIT" envDefault:"10s"`
-	// BusyBackoff is the first pause of a class, fleet-wide, after AWDA
-	// answers busy; it doubles while busy answers keep coming, up to
-	// BusyBackoffCap, and starts again from BusyBackoff after BusyDecay
-	// without one.
+	// BusyBackoff is the first pause of a class, fleet-wide, in a busy
+	// storm; it doubles while the storm goes on, up to BusyBackoffCap, and
+	// starts again from BusyBackoff after BusyDecay without one.
 	BusyBackoff    time.Duration `env:"AWDA_RATE_BUSY_BACKOFF" envDefault:"1s"`
 	BusyBackoffCap time.Duration `env:"AWDA_RATE_BUSY_BACKOFF_CAP" envDefault:"30s"`
 	BusyDecay      time.Duration `env:"AWDA_RATE_BUSY_DECAY" envDefault:"1m"`
+	// BusyStormPercent: AWDA is in a busy storm for a class when at least
+	// this share of the fleet's recent calls of the class (the last ten
+	// seconds or so) were answered busy, and at least three. Isolated busy
+	// answers are only retried.
+	BusyStormPercent int `env:"AWDA_RATE_BUSY_STORM_PERCENT" envDefault:"50"`
 }
 
 func (r RateLimit) check(er *envconfig.Reader) {
@@ -72,4 +77,5 @@ func (r RateLimit) check(er *envconfig.Reader) {
 	er.Want(EnvRateBusyBase, r.BusyBackoff > 0, positiveDuration)
 	er.Want(EnvRateBusyCap, r.BusyBackoffCap >= r.BusyBackoff, "a duration not below "+EnvRateBusyBase)
 	er.Want(EnvRateBusyDecay, r.BusyDecay > 0, positiveDuration)
+	er.Want(EnvRateBusyStorm, r.BusyStormPercent >= 1 && r.BusyStormPercent <= 100, "a percentage from 1 to 100")
 }

@@ -17,7 +17,7 @@ func TestRateLimitDefaults(t *testing.T) {
 	want := config.RateLimit{
 		Enabled: true, ReadPerSecond: 100, ReadBurst: 100, WritePerSecond: 40, WriteBurst: 40,
 		UploadPerSecond: 20, UploadBurst: 20, MaxWait: 10 * time.Second,
-		BusyBackoff: time.Second, BusyBackoffCap: 30 * time.Second, BusyDecay: time.Minute,
+		BusyStormPercent: 50, BusyBackoff: time.Second, BusyBackoffCap: 30 * time.Second, BusyDecay: time.Minute,
 	}
 	if c.RateLimit != want {
 		t.Errorf("defaults %+v\nwant     %+v", c.RateLimit, want)
@@ -28,7 +28,7 @@ func TestRateLimitRefusesBadValues(t *testing.T) {
 	set := map[string]string{
 		config.EnvRateReadPerSecond: "0", config.EnvRateReadBurst: "-1", config.EnvRateWritePerSecond: "2.5",
 		config.EnvRateUploadBurst: "100000", config.EnvRateMaxWait: "0s", config.EnvRateBusyBase: "2s",
-		config.EnvRateBusyCap: "1s", config.EnvRateLimit: "perhaps",
+		config.EnvRateBusyCap: "1s", config.EnvRateLimit: "perhaps", config.EnvRateBusyStorm: "0",
 	}
 	_, err := config.LoadFrom(env(set), false)
 	ce, ok := err.(*config.Error)

@@ -21,11 +21,14 @@
 // the maximum wait (or the caller's deadline) is not taken: the call fails
 // busy without reaching AWDA, and Temporal retries it later.
 //
-// A busy answer from AWDA (100, 1000, 1011, HTTP 429) pauses the class for
-// the whole fleet: paused_until moves ahead by a backoff that doubles while
-// busy answers keep coming right after each pause, up to a cap, and starts
-// again from the base after a quiet spell (the decay). Calls resume after a
-// pause at the steady rate, without a burst.
+// A busy storm at AWDA (answers 100, 1000, 1011, HTTP 429 to at least
+// AWDA_RATE_BUSY_STORM_PERCENT of the fleet's recent calls of a class, and
+// at least three; both counted in the row, decaying over about ten
+// seconds) pauses the class for the whole fleet: paused_until moves ahead
+// by a backoff that doubles while the storm goes on right after each
+// pause, up to a cap, and starts again from the base after a quiet spell
+// (the decay). Calls resume after a pause at the steady rate, without a
+// burst. Isolated busy answers pause nothing: Temporal retries them.
 //
 // Clocks: every time is the database's (clock_timestamp()); a process only
 // sleeps the duration the database computed, so replicas' clocks do not

@@ -32,8 +32,11 @@ type Config struct {
 	Limits map[awda.RateClass]Limit
 	// MaxWait bounds a caller's wait for its slot.
 	MaxWait time.Duration
-	// BusyBackoff, BusyBackoffCap and BusyDecay shape the fleet-wide pause
-	// after a busy answer (see the package documentation).
+	// BusyStorm is the share of busy answers (0 to 1] among the fleet's
+	// recent calls of a class from which it is paused. BusyBackoff,
+	// BusyBackoffCap and BusyDecay shape the pause (see the package
+	// documentation).
+	BusyStorm      float64
 	BusyBackoff    time.Duration
 	BusyBackoffCap time.Duration
 	BusyDecay      time.Duration
@@ -48,6 +51,7 @@ func ConfigFrom(c config.RateLimit) Config {
 			awda.RateUpload: {PerSecond: c.UploadPerSecond, Burst: c.UploadBurst},
 		},
 		MaxWait:        c.MaxWait,
+		BusyStorm:      float64(c.BusyStormPercent) / 100,
 		BusyBackoff:    c.BusyBackoff,
 		BusyBackoffCap: c.BusyBackoffCap,
 		BusyDecay:      c.BusyDecay,
@@ -80,8 +84,8 @@ func New(pool *pgxpool.Pool, cfg Config, mp metric.MeterProvider, log zerolog.Lo
 			return nil, fmt.Errorf("ratelimit: class %s needs a rate and a burst of at least 1", c)
 		}
 	}
-	if cfg.MaxWait <= 0 || cfg.BusyBackoff <= 0 || cfg.BusyBackoffCap < cfg.BusyBackoff || cfg.BusyDecay <= 0 {
-		return nil, errors.New("ratelimit: the maximum wait, the busy backoff and the decay must be positive, the cap not below the backoff")
+	if cfg.MaxWait <= 0 || cfg.BusyBackoff <= 0 || cfg.BusyBackoffCap < cfg.BusyBackoff || cfg.BusyDecay <= 0 || cfg.BusyStorm <= 0 || cfg.BusyStorm > 1 {
+		return nil, errors.New("ratelimit: the maximum wait, the busy backoff, the decay and the storm's share must be positive (the share at most 1), the cap not below the backoff")
 	}
 	l := &Limiter{pool: pool, cfg: cfg, log: log.With().Str("component", "ratelimit").Logger(), paused: map[awda.RateClass]time.Time{}}
 	m, err := newInstruments(mp, l.pausedNow)
@@ -165,21 +169,29 @@ type reservation struct {
 // latencies or order.
 const reserveSQL = `
 WITH cur AS (
-	SELECT class, tat, paused_until, clock_timestamp() AS now
+	SELECT class, tat, paused_until, calls_ewma, busy_ewma, ewma_at, clock_timestamp() AS now
 	  FROM awda_rate_limit WHERE class = $1 FOR UPDATE
 ), s AS (
-	SELECT class, tat, now, paused_until,
-	       GREATEST(now, tat - make_interval(secs => $2), paused_until) AS slot
+	SELECT class, tat, now, paused_until, calls_ewma, busy_ewma,
+	       GREATEST(now, tat - make_interval(secs => $2), paused_until) AS slot,
+	       ` + decaySQL + ` AS decay
 	  FROM cur
+), a AS (
+	SELECT s.*, s.slot <= s.now + make_interval(secs => $4) AS admitted FROM s
 )
 UPDATE awda_rate_limit r
-   SET tat = CASE WHEN s.slot <= s.now + make_interval(secs => $4)
-                  THEN GREATEST(s.tat, s.slot) + make_interval(secs => $3)
-                  ELSE r.tat END
-  FROM s WHERE r.class = s.class
-RETURNING s.slot, extract(epoch FROM s.slot - s.now)::float8,
-          s.slot <= s.now + make_interval(secs => $4),
-          extract(epoch FROM GREATEST(s.paused_until, s.now) - s.now)::float8`
+   SET tat = CASE WHEN a.admitted THEN GREATEST(a.tat, a.slot) + make_interval(secs => $3) ELSE r.tat END,
+       calls_ewma = CASE WHEN a.admitted THEN a.calls_ewma * a.decay + 1 ELSE r.calls_ewma END,
+       busy_ewma = CASE WHEN a.admitted THEN a.busy_ewma * a.decay ELSE r.busy_ewma END,
+       ewma_at = CASE WHEN a.admitted THEN a.now ELSE r.ewma_at END
+  FROM a WHERE r.class = a.class
+RETURNING a.slot, extract(epoch FROM a.slot - a.now)::float8, a.admitted,
+          extract(epoch FROM GREATEST(a.paused_until, a.now) - a.now)::float8`
+
+// decaySQL is the factor the call and busy counts of cur decay by since
+// ewma_at: a 10 s time constant, clamped (exp underflows to an error in
+// PostgreSQL).
+const decaySQL = `exp(-LEAST(GREATEST(extract(epoch FROM now - ewma_at)::float8, 0) / 10, 50))`
 
 func (l *Limiter) reserve(ctx context.Context, class awda.RateClass, maxWait time.Duration) (reservation, error) {
 	lim := l.limit(class)
