@@ -120,10 +120,11 @@ func (l *Limiter) Wait(ctx context.Context, class awda.RateClass) error {
 	}
 	r, err := l.reserve(ctx, class, maxWait)
 	if err != nil {
-		l.m.refused(ctx, class, reasonError)
 		if ctx.Err() != nil {
+			l.m.refused(ctx, class, reasonCancelled)
 			return ctx.Err()
 		}
+		l.m.refused(ctx, class, reasonError)
 		l.log.Warn().Str("class", string(class)).Str("error_type", fmt.Sprintf("%T", err)).Msg("rate limiter: no slot from the database")
 		return errUnavailable
 	}
