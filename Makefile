@@ -212,6 +212,11 @@ bench-system: temporal-cli $(BENCH_LANE_TOOLS) ## Just the system's figures (mak
 	$(call tool_build,bench)
 	BENCH_CLIENT=$(BENCH_CLIENT) $(BIN)/bench
 
+.PHONY: bench-due
+bench-due: temporal-cli ## BENCH_DUE_N (2000) loans all due on the same day, under one AWDA rate limit shared by 2 workers: the call rate per class at the sandbox and in the audit against the limit, and the time for all to settle; exit 1 over the limit or if a loan does not settle (tools/cmd/benchdue).
+	$(call tool_build,benchdue)
+	$(BIN)/benchdue
+
 # make chaos: CHAOS_N applicants through faults, SIGKILLs and restarts drawn
 # from CHAOS_SEED (same seed, same schedule); see tools/chaos.
 CHAOS_N    ?= 200

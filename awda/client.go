@@ -37,6 +37,11 @@ type Config struct {
 	// Observers see every attempt (after the answer or the failure). They
 	// must not block. See ZerologObserver.
 	Observers []Observer
+	// Limiter, when set, paces every attempt (Wait before it) and hears of
+	// AWDA's busy answers (Busy after one). Nil: no limit, as for the
+	// sandbox and unit tests. An attempt the limiter refuses is not sent
+	// and no observer sees it.
+	Limiter Limiter
 }
 
 // CallInfo describes one attempt, for logs, metrics and audit. It carries no
@@ -73,6 +78,7 @@ type Client struct {
 	clock     func() time.Time
 	nonce     func() string
 	observers []Observer
+	limiter   Limiter
 }
 
 // NewClient validates cfg and returns a Client.
@@ -97,6 +103,7 @@ func NewClient(cfg Config) (*Client, error) {
 		clock:     cfg.Clock,
 		nonce:     cfg.Nonce,
 		observers: cfg.Observers,
+		limiter:   cfg.Limiter,
 	}
 	if c.http == nil {
 		c.http = &http.Client{
@@ -168,6 +175,12 @@ func (c *Client) BuildRequest(ctx context.Context, path string, body []byte, con
 const HeaderContentType = "Content-Type"
 
 func (c *Client) send(ctx context.Context, path string, body []byte, contentType, bodyHash string, out any) (retErr error) {
+	class := RateClassOf(path)
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx, class); err != nil {
+			return limiterError(path, err)
+		}
+	}
 	nonce := c.nonce()
 	info := CallInfo{Endpoint: path, Nonce: nonce}
 	start := time.Now()
@@ -178,6 +191,9 @@ func (c *Client) send(ctx context.Context, path string, body []byte, contentType
 				info.Err = e
 				info.Code = e.Code
 			}
+		}
+		if c.limiter != nil && info.Err != nil && info.Err.Class == ClassBusy {
+			c.limiter.Busy(ctx, class)
 		}
 		for _, o := range c.observers {
 			o(ctx, info)

@@ -22,6 +22,7 @@ import (
 	"github.com/awdaflow/awdaflow/internal/inbox"
 	"github.com/awdaflow/awdaflow/internal/logging"
 	"github.com/awdaflow/awdaflow/internal/metrics"
+	"github.com/awdaflow/awdaflow/internal/ratelimit"
 	"github.com/awdaflow/awdaflow/internal/store"
 	"github.com/awdaflow/awdaflow/internal/storefx"
 	"github.com/awdaflow/awdaflow/internal/temporalx"
@@ -48,6 +49,7 @@ func newApp(cfg *config.Config, sc *Starter, extra ...fx.Option) *fx.App {
 		metrics.Module,
 		temporalModule,
 		storefx.Module,
+		ratelimit.Module,
 		awdafx.Module,
 		inboxModule,
 		fx.Invoke(instrumentLoans),

@@ -9,6 +9,7 @@ import (
 	"github.com/awdaflow/awdaflow/internal/config"
 	"github.com/awdaflow/awdaflow/internal/logging"
 	"github.com/awdaflow/awdaflow/internal/metrics"
+	"github.com/awdaflow/awdaflow/internal/ratelimit"
 	"github.com/awdaflow/awdaflow/internal/storefx"
 	"github.com/awdaflow/awdaflow/internal/temporalx"
 	"github.com/awdaflow/awdaflow/internal/tracing"
@@ -30,6 +31,7 @@ func newApp(cfg *config.Config, extra ...fx.Option) *fx.App {
 		metrics.Module,
 		temporalx.Module,
 		storefx.Module,
+		ratelimit.Module,
 		awdafx.Module,
 		workerModule,
 		retentionModule,

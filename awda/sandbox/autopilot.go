@@ -38,15 +38,19 @@ func (s *Server) autopilotOn(u *user) bool {
 
 // autopilotLoanLocked schedules the loan's next step, if the autopilot moves
 // loans in its status. APPROVED waits for loan/sign (the partner's move);
-// REJECTED, SETTLED, CANCELLED and DISBURSE_FAILED are where it stops.
+// REJECTED, SETTLED, CANCELLED and DISBURSE_FAILED are where it stops, and
+// DISBURSED too with HoldRepayments.
 func (s *Server) autopilotLoanLocked(l *loan) {
 	u := s.st.users[l.userID]
 	if !s.autopilotOn(u) {
 		return
 	}
 	switch l.status {
-	case awda.LoanSubmitted, awda.LoanUnderReview, awda.LoanSigned, awda.LoanDisbursing,
-		awda.LoanDisbursed, awda.LoanRepaying, awda.LoanOverdue:
+	case awda.LoanSubmitted, awda.LoanUnderReview, awda.LoanSigned, awda.LoanDisbursing:
+	case awda.LoanDisbursed, awda.LoanRepaying, awda.LoanOverdue:
+		if s.cfg.Autopilot.HoldRepayments {
+			return
+		}
 	default:
 		return
 	}

@@ -294,3 +294,30 @@ func TestResetReplaysTheSameIDs(t *testing.T) {
 		t.Fatalf("after reset: %s, want %s", again, first)
 	}
 }
+
+// HoldRepayments: the autopilot disburses and stops there; the back office
+// moves the loan on, and the autopilot still does not.
+func TestAutopilotHoldsRepayments(t *testing.T) {
+	e := newEnv(t, sandbox.Config{Seed: 7, Autopilot: sandbox.Autopilot{Enabled: true, NoDelay: true, HoldRepayments: true}})
+	b := e.autopilotBorrower("hold-1", 90)
+	loanNo := e.submit(b, "order-hold-1")
+	e.signWhenApproved(loanNo)
+	waitFor(t, "DISBURSED", func() bool { return e.loanStatus(loanNo) == awda.LoanDisbursed })
+	waitIdle(t, e.srv)
+	if st := e.loanStatus(loanNo); st != awda.LoanDisbursed {
+		t.Fatalf("after the autopilot went idle: %s, want DISBURSED", st)
+	}
+	if _, err := e.srv.Advance(loanNo, awda.LoanRepaying); err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, e.srv)
+	if st := e.loanStatus(loanNo); st != awda.LoanRepaying {
+		t.Fatalf("after the back office's REPAYING: %s", st)
+	}
+	if _, err := e.srv.Advance(loanNo, awda.LoanSettled); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.loanStatus(loanNo); st != awda.LoanSettled {
+		t.Fatalf("after the back office's SETTLED: %s", st)
+	}
+}

@@ -121,6 +121,10 @@ type Autopilot struct {
 	MinDelay time.Duration
 	MaxDelay time.Duration
 	NoDelay  bool
+	// HoldRepayments stops the autopilot at DISBURSED: the installments
+	// are repaid only when the back office moves the loan (Advance), e.g.
+	// every loan at one due moment (make bench-due).
+	HoldRepayments bool
 }
 
 // Default autopilot step delays.

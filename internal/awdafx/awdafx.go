@@ -1,8 +1,9 @@
 // Package awdafx provides the AWDA client to an fx application: the signer
 // from the configuration (HMAC secret or RSA key file), an HTTP client with
 // the configured timeout that never follows redirects (traced when tracing
-// is on), and every awda.Observer contributed to the ObserverGroup (metrics,
-// PII-free logs, the store's audit), called once per attempt.
+// is on), every awda.Observer contributed to the ObserverGroup (metrics,
+// PII-free logs, the store's audit), called once per attempt, and the
+// fleet's rate limiter when one is provided (internal/ratelimit.Module).
 package awdafx
 
 import (
@@ -89,6 +90,10 @@ type Params struct {
 	// Tracing, when on, traces every attempt (a client span, child of the
 	// activity's) and sends the trace context to AWDA.
 	Tracing *tracing.Tracing `optional:"true"`
+	// Limiter, when provided (internal/ratelimit.Module), paces every
+	// attempt under the fleet's rate limit toward AWDA. Absent or nil: no
+	// limit.
+	Limiter awda.Limiter `optional:"true"`
 }
 
 // NewClient builds the AWDA client from the configuration.
@@ -111,6 +116,7 @@ func NewClient(p Params) (*awda.Client, error) {
 		Signer:     signer,
 		HTTPClient: hc,
 		Observers:  obs,
+		Limiter:    p.Limiter,
 	})
 }
 

@@ -93,6 +93,8 @@ type Config struct {
 	Reconcile Reconcile
 	// DataKeys tunes the applicant data key cache (datakeys.go).
 	DataKeys DataKeys
+	// RateLimit paces every AWDA call of every process (ratelimit.go).
+	RateLimit RateLimit
 }
 
 // gRPC compressions of the connection to Temporal.
@@ -252,6 +254,7 @@ func (c *Config) check(r *envconfig.Reader) {
 	c.Retention.check(r)
 	c.Reconcile.check(r)
 	c.DataKeys.check(r)
+	c.RateLimit.check(r)
 }
 
 // hostPort checks a listen or dial address; an empty host means all

@@ -190,6 +190,9 @@ var allVars = []string{
 	config.EnvRetentionHour, config.EnvRetentionBatchSize,
 	config.EnvReconcileSchedule, config.EnvReconcileHour, config.EnvReconcileMinute, config.EnvReconcileBatchSize,
 	config.EnvDataKeyCacheTTL, config.EnvDataKeyCacheSize,
+	config.EnvRateLimit, config.EnvRateReadPerSecond, config.EnvRateReadBurst, config.EnvRateWritePerSecond,
+	config.EnvRateWriteBurst, config.EnvRateUploadPerSec, config.EnvRateUploadBurst, config.EnvRateMaxWait,
+	config.EnvRateBusyBase, config.EnvRateBusyCap, config.EnvRateBusyDecay, config.EnvRateBusyStorm,
 }
 
 func namesVariable(problem string) bool {
