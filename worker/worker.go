@@ -33,13 +33,13 @@ func newWorker(lc fx.Lifecycle, cfg *config.Config, c client.Client, awdaClient 
 	w := worker.New(c, workflows.TaskQueue, Options(cfg.Worker))
 	w.RegisterWorkflow(workflows.LoanApplication)
 	w.RegisterActivity(activities.New(awdaClient, st, st))
-	// The retention sweeps share the task queue (retention.go).
+	// The retention sweeps share the task queue (schedules.go).
 	ra, err := retention.NewActivities(st, m.MeterProvider(), l)
 	if err != nil {
 		return nil, err
 	}
 	retention.Register(w, ra)
-	// So does the reconciliation (reconcile.go); it calls AWDA through the
+	// So does the reconciliation (schedules.go); it calls AWDA through the
 	// same client as the loans, under the same rate limit.
 	rca, err := reconcile.NewActivities(st, c, awdaClient, m.MeterProvider(), l)
 	if err != nil {
