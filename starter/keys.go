@@ -5,9 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"syscall"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -68,11 +69,7 @@ func reseal(ctx context.Context, st *store.Store, ring *codec.KeyRing, batch int
 		fmt.Fprintf(stderr, "starter keys reseal: %v\n", err)
 		return 1
 	}
-	ids := make([]string, 0, len(by))
-	for id := range by {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(by))
 	for _, id := range ids {
 		fmt.Fprintf(stdout, "ring key %s seals %d data keys\n", id, by[id])
 	}

@@ -7,9 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -213,11 +214,7 @@ func printReport(w io.Writer, run *store.ReconcileRun, counts map[string]int, ms
 	if len(ms) == 0 {
 		return
 	}
-	kinds := make([]string, 0, len(counts))
-	for k := range counts {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
+	kinds := slices.Sorted(maps.Keys(counts))
 	for _, k := range kinds {
 		fmt.Fprintf(w, "  %s: %d\n", k, counts[k])
 	}
@@ -375,12 +372,7 @@ func printInspect(w io.Writer, in inspectJSON) {
 	if in.PayloadError != "" {
 		fmt.Fprintf(tw, "payload\t(not shown: %s)\n", in.PayloadError)
 	}
-	keys := make([]string, 0, len(in.Payload))
-	for k := range in.Payload {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(in.Payload)) {
 		fmt.Fprintf(tw, "payload.%s\t%v\n", k, in.Payload[k])
 	}
 	for _, a := range in.Redeliveries {
