@@ -83,6 +83,18 @@ func TestWorkerReconcileSchedule(t *testing.T) {
 		}
 	}
 	stop()
+
+	// A worker started after the run (a restarted fleet) reports it from
+	// PostgreSQL, before it finishes a run itself.
+	stop = start()
+	_, body = get(t, "http://"+s.httpAddr+"/metrics")
+	for _, want := range []string{reconcile.CheckedName + " 0", reconcile.MismatchesName + `{kind="awda_ahead"} 0`,
+		reconcile.LastSuccessName, reconcile.DurationName} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics of a restarted worker lacks %s", want)
+		}
+	}
+	stop()
 	stop = func() {}
 
 	// Left to operations: a startup neither creates nor updates it.

@@ -62,6 +62,9 @@ func newWorker(lc fx.Lifecycle, cfg *config.Config, c client.Client, awdaClient 
 			if err := ra.ReportLastSweeps(ctx); err != nil {
 				l.Warn().Err(err).Msg("retention: could not read the last sweeps; their gauges wait for the next sweep")
 			}
+			if err := rca.ReportLastRun(ctx); err != nil {
+				l.Warn().Err(err).Msg("reconcile: could not read the last run; its gauges wait for the next run")
+			}
 			return nil
 		},
 		OnStop: func(context.Context) error {

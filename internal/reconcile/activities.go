@@ -32,6 +32,7 @@ type Store interface {
 	UpsertApplication(ctx context.Context, p activities.ApplicationProjection) error
 	InsertInbox(ctx context.Context, e store.InboxEntry) (id int64, inserted bool, err error)
 	ParkApplication(ctx context.Context, ref, step, reason string) (bool, error)
+	LastFinishedReconcileRun(ctx context.Context) (*store.ReconcileRun, map[string]int, error)
 }
 
 // Temporal is what the activities need of client.Client.
@@ -383,12 +384,37 @@ func (a *Activities) ReconcileDone(ctx context.Context, in DoneInput) (map[strin
 			ev = ev.Int(k, counts[k])
 		}
 	}
-	a.checked.Record(ctx, in.Checked)
-	a.lastSuccess.Record(ctx, float64(now.UnixNano())/1e9)
 	took := now.Sub(in.Started)
-	a.duration.Record(ctx, took.Seconds())
+	a.record(ctx, in.Checked, now, took)
 	ev.Dur("took", took).Msg("reconciliation done")
 	return counts, nil
+}
+
+func (a *Activities) record(ctx context.Context, checked int64, finished time.Time, took time.Duration) {
+	a.checked.Record(ctx, checked)
+	a.lastSuccess.Record(ctx, float64(finished.UnixNano())/1e9)
+	a.duration.Record(ctx, took.Seconds())
+}
+
+// ReportLastRun sets the run gauges from the last run finished in
+// PostgreSQL, so that a worker reports the fleet's last reconciliation from
+// its start, not only the runs it finishes itself: without it a fleet
+// restarted after a run would report none, and an alert on a late run
+// could not tell "late" from "restarted". A worker calls it at startup;
+// with no finished run it reports nothing.
+func (a *Activities) ReportLastRun(ctx context.Context) error {
+	run, counts, err := a.store.LastFinishedReconcileRun(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, k := range Kinds {
+		a.mismatches.Record(ctx, int64(counts[k]), metric.WithAttributes(attribute.String("kind", k)))
+	}
+	a.record(ctx, run.Checked, *run.FinishedAt, run.FinishedAt.Sub(run.StartedAt))
+	return nil
 }
 
 // errType names an error without its message, which may quote a host.

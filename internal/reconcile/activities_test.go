@@ -49,6 +49,10 @@ func (m *memStore) UpsertApplication(context.Context, activities.ApplicationProj
 func (m *memStore) InsertInbox(context.Context, store.InboxEntry) (int64, bool, error) {
 	return 1, true, nil
 }
+func (m *memStore) LastFinishedReconcileRun(context.Context) (*store.ReconcileRun, map[string]int, error) {
+	return nil, nil, store.ErrNotFound
+}
+
 func (m *memStore) ParkApplication(context.Context, string, string, string) (bool, error) {
 	return true, nil
 }

@@ -131,6 +131,11 @@ func (s *Store) FinishReconcileRun(ctx context.Context, runID string, started, f
 	if err != nil {
 		return nil, fmt.Errorf("store: finish reconcile run %s: %w", runID, err)
 	}
+	return s.mismatchCounts(ctx, runID)
+}
+
+// mismatchCounts counts run runID's mismatches by kind.
+func (s *Store) mismatchCounts(ctx context.Context, runID string) (map[string]int, error) {
 	counts := map[string]int{}
 	rows, err := s.pool.Query(ctx, `SELECT kind, count(*) FROM reconcile_mismatches WHERE run_id = $1 GROUP BY kind`, runID)
 	if err != nil {
@@ -152,6 +157,21 @@ func (s *Store) FinishReconcileRun(ctx context.Context, runID string, started, f
 func (s *Store) LatestReconcileRun(ctx context.Context) (*ReconcileRun, error) {
 	return s.reconcileRun(ctx, `SELECT run_id, started_at, finished_at, checked, cursor FROM reconcile_runs
 		ORDER BY started_at DESC, run_id DESC LIMIT 1`)
+}
+
+// LastFinishedReconcileRun returns the run that finished last, with its
+// mismatch counts by kind, or ErrNotFound when none has finished.
+func (s *Store) LastFinishedReconcileRun(ctx context.Context) (*ReconcileRun, map[string]int, error) {
+	r, err := s.reconcileRun(ctx, `SELECT run_id, started_at, finished_at, checked, cursor FROM reconcile_runs
+		WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, run_id DESC LIMIT 1`)
+	if err != nil {
+		return nil, nil, err
+	}
+	counts, err := s.mismatchCounts(ctx, r.RunID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, counts, nil
 }
 
 // ReconcileRunByID returns one run, or ErrNotFound.

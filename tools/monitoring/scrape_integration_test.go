@@ -18,6 +18,7 @@ import (
 	"github.com/awdaflow/awdaflow/awda"
 	"github.com/awdaflow/awdaflow/awda/sandbox"
 	"github.com/awdaflow/awdaflow/internal/api"
+	"github.com/awdaflow/awdaflow/internal/reconcile"
 	"github.com/awdaflow/awdaflow/internal/retention"
 	"github.com/awdaflow/awdaflow/internal/store"
 	"github.com/awdaflow/awdaflow/internal/testenv"
@@ -142,15 +143,17 @@ func TestRulesAndDashboardsNameEmittedMetrics(t *testing.T) {
 		t.Errorf("signature of settled loan %s accepted", settled)
 	}
 
-	// A retention sweep, as its schedule would run it at night: the
-	// retention alert's gauge exists only once one has finished.
-	h := st.Client.ScheduleClient().GetHandle(ctx, retention.ScheduleID(store.RetentionAWDACalls))
-	if err := h.Trigger(ctx, client.ScheduleTriggerOptions{}); err != nil {
-		t.Fatal(err)
+	// A retention sweep and a reconciliation, as their schedules would run
+	// them at night: their alerts' gauges exist once one has finished.
+	for id, gauge := range map[string]string{
+		retention.ScheduleID(store.RetentionAWDACalls): retention.LastSuccessName,
+		reconcile.ScheduleID:                           reconcile.LastSuccessName,
+	} {
+		if err := st.Client.ScheduleClient().GetHandle(ctx, id).Trigger(ctx, client.ScheduleTriggerOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, ctx, "a run of "+id, func() bool { return scrape(t, st.WorkerURL)[gauge] != nil })
 	}
-	waitFor(t, ctx, "a retention sweep", func() bool {
-		return scrape(t, st.WorkerURL)[retention.LastSuccessName] != nil
-	})
 
 	got := scrape(t, st.WorkerURL)
 	got.Merge(scrape(t, st.StarterURL))
