@@ -50,6 +50,13 @@ func newInstruments(mp metric.MeterProvider, paused func() map[awda.RateClass]bo
 		metric.WithDescription("AWDA calls not sent because no slot came in time (max_wait), the caller gave up waiting (cancelled) or the database did not answer (error), by class and reason")); err != nil {
 		return nil, err
 	}
+	// At 0 from the start, so that a dashboard or a rule's rate() sees the
+	// first refusal of each class and reason.
+	for _, c := range awda.RateClasses {
+		for _, r := range []string{reasonMaxWait, reasonCancelled, reasonError} {
+			m.refusal.Add(context.Background(), 0, metric.WithAttributes(classAttr(c), attribute.String("reason", r)))
+		}
+	}
 	if m.busies, err = meter.Int64Counter("awdaflow.awda.ratelimit.busy",
 		metric.WithDescription("Busy answers from AWDA this process reported to the fleet's limiter, by class")); err != nil {
 		return nil, err
