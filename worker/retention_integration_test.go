@@ -18,7 +18,7 @@ import (
 	"github.com/awdaflow/awdaflow/workflows"
 )
 
-// The worker's startup creates the three retention schedules; a second
+// The worker's startup creates every retention schedule; a second
 // startup (another replica, a restart with a new RETENTION_HOUR_UTC)
 // updates them in place without error; triggering one runs a sweep that
 // deletes the expired rows, in batches, and only those.

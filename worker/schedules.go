@@ -56,7 +56,8 @@ var retentionModule = schedules{
 	logged: func(e *zerolog.Event, cfg *config.Config) *zerolog.Event {
 		r := cfg.Retention
 		return e.Int("documents_days", r.DocumentsDays).Int("inbox_days", r.InboxDays).
-			Int("awda_calls_days", r.AWDACallsDays).Int("hour_utc", r.HourUTC)
+			Int("awda_calls_days", r.AWDACallsDays).Int("unreferenced_documents_days", r.UnreferencedDocumentsDays).
+			Int("hour_utc", r.HourUTC)
 	},
 }.module()
 

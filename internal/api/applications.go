@@ -98,6 +98,9 @@ func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, "database", err)
 		return
 	}
+	if !s.recheckDocuments(ctx, w, r, &req, created, hash) {
+		return
+	}
 	if !s.startLoan(ctx, w, r, &req, created, hash) {
 		return
 	}
@@ -200,11 +203,43 @@ func documentIDs(refs []activities.DocumentRef) []string {
 	return ids
 }
 
+// recheckDocuments checks the request's documents again once the create
+// has claimed the application and bound them, and reports whether the
+// caller goes on. The unreferenced_documents retention sweep deletes a
+// document that no application references once it is older than
+// RETENTION_UNREFERENCED_DOCUMENTS_DAYS, and may have done so between
+// checkDocuments and BindDocuments; from now on the documents are the
+// application's, which that sweep never deletes (it re-checks under its
+// row locks, and checkDocuments' lock waits for a sweep holding one). A
+// document gone is the same 422 as an unknown one, and the claim this
+// request made is released, so that the create can be sent again, with
+// the document uploaded anew.
+func (s *Server) recheckDocuments(ctx context.Context, w http.ResponseWriter, r *http.Request, req *ApplicationRequest, created bool, hash string) bool {
+	errs, err := s.checkDocuments(ctx, req.Documents)
+	if err != nil {
+		s.unavailable(w, r, "database", err)
+		return false
+	}
+	if len(errs) == 0 {
+		return true
+	}
+	if created {
+		if err := s.store.ReleaseApplicationClaim(ctx, req.ApplicantRef, hash); err != nil {
+			s.unavailable(w, r, "database", err)
+			return false
+		}
+	}
+	validationProblem(w, r, errs)
+	return false
+}
+
 // checkDocuments reports the referenced documents that do not exist or were
-// uploaded as another image type.
+// uploaded as another image type. FOR KEY SHARE makes it wait for a
+// retention sweep that holds one of them (FOR UPDATE) and answer from what
+// the sweep left; it does not block a create binding them.
 func (s *Server) checkDocuments(ctx context.Context, refs []activities.DocumentRef) ([]FieldError, error) {
 	ids := documentIDs(refs)
-	rows, err := s.store.Pool().Query(ctx, `SELECT id::text, image_type FROM documents WHERE id = ANY($1::uuid[])`, ids)
+	rows, err := s.store.Pool().Query(ctx, `SELECT id::text, image_type FROM documents WHERE id = ANY($1::uuid[]) FOR KEY SHARE`, ids)
 	if err != nil {
 		return nil, err
 	}

@@ -187,7 +187,7 @@ var allVars = []string{
 	config.EnvActivityPollers, config.EnvWorkflowPollers, config.EnvStickyCacheSize, config.EnvWorkerStopTimeout,
 	config.EnvWorkerStartTimeout, config.EnvWorkerVersioning, config.EnvWorkerDeployment, config.EnvWorkerBuildID,
 	config.EnvRetentionSchedules, config.EnvRetentionDocuments, config.EnvRetentionInbox, config.EnvRetentionAWDACalls,
-	config.EnvRetentionHour, config.EnvRetentionBatchSize,
+	config.EnvRetentionUnreferencedDocs, config.EnvRetentionHour, config.EnvRetentionBatchSize,
 	config.EnvReconcileSchedule, config.EnvReconcileHour, config.EnvReconcileMinute, config.EnvReconcileBatchSize,
 	config.EnvDataKeyCacheTTL, config.EnvDataKeyCacheSize,
 	config.EnvRateLimit, config.EnvRateReadPerSecond, config.EnvRateReadBurst, config.EnvRateWritePerSecond,

@@ -1,7 +1,9 @@
 // Package retention deletes what awdaflow no longer needs to keep (issue
 // 13): the documents of loans closed more than RETENTION_DOCUMENTS_DAYS ago,
-// webhook_inbox rows delivered more than RETENTION_INBOX_DAYS ago and
-// awda_calls rows older than RETENTION_AWDA_CALLS_DAYS.
+// webhook_inbox rows delivered more than RETENTION_INBOX_DAYS ago,
+// awda_calls rows older than RETENTION_AWDA_CALLS_DAYS, and documents no
+// application references (loose, or of an applicant ref never created)
+// uploaded more than RETENTION_UNREFERENCED_DOCUMENTS_DAYS ago.
 //
 // Each kind has a Temporal Schedule (ScheduleID), created or brought up to
 // date by the worker at startup (EnsureSchedules), that starts the Sweep

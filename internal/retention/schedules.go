@@ -23,7 +23,8 @@ const SchedulePrefix = "awdaflow-retention-"
 
 // ScheduleID is the ID of kind's schedule, as the UI's Schedules page and
 // `temporal schedule` show it: awdaflow-retention-documents,
-// awdaflow-retention-inbox, awdaflow-retention-awda-calls.
+// awdaflow-retention-inbox, awdaflow-retention-awda-calls,
+// awdaflow-retention-unreferenced-documents.
 func ScheduleID(kind string) string { return SchedulePrefix + strings.ReplaceAll(kind, "_", "-") }
 
 // catchupWindow: a sweep missed while Temporal was down still runs if
@@ -41,9 +42,10 @@ func Register(w worker.Registry, a *Activities) {
 // cfg.HourUTC, ten minutes apart.
 func Schedules(cfg config.Retention) []client.ScheduleOptions {
 	days := map[string]int{
-		store.RetentionDocuments: cfg.DocumentsDays,
-		store.RetentionInbox:     cfg.InboxDays,
-		store.RetentionAWDACalls: cfg.AWDACallsDays,
+		store.RetentionDocuments:             cfg.DocumentsDays,
+		store.RetentionInbox:                 cfg.InboxDays,
+		store.RetentionAWDACalls:             cfg.AWDACallsDays,
+		store.RetentionUnreferencedDocuments: cfg.UnreferencedDocumentsDays,
 	}
 	out := make([]client.ScheduleOptions, 0, len(store.RetentionKinds))
 	for i, kind := range store.RetentionKinds {

@@ -22,7 +22,7 @@ const DefaultBatchesPerRun = 100
 // Cutoff and Started; a run that continues as new carries them, with the
 // count so far.
 type SweepInput struct {
-	Kind      string        `json:"kind"`   // store.RetentionDocuments, RetentionInbox or RetentionAWDACalls
+	Kind      string        `json:"kind"`   // one of store.RetentionKinds
 	MaxAge    time.Duration `json:"maxAge"` // rows older than this are deleted
 	BatchSize int           `json:"batchSize"`
 	// BatchesPerRun: 0 means DefaultBatchesPerRun.

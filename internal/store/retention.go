@@ -6,15 +6,16 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Retention kinds: what a sweep deletes (internal/retention).
 const (
 	// RetentionDocuments are the documents of loans closed (terminal in the
 	// read model) before the cutoff. A document uploaded after its loan
-	// closed goes once it is itself older than the cutoff. Documents never
-	// tied to an applicant are not touched: nothing says which loan uses
-	// them.
+	// closed goes once it is itself older than the cutoff. Documents no
+	// application references are RetentionUnreferencedDocuments'.
 	RetentionDocuments = "documents"
 	// RetentionInbox are webhook_inbox rows delivered before the cutoff.
 	// Pending, orphan and rejected rows are kept for operations.
@@ -22,10 +23,16 @@ const (
 	// RetentionAWDACalls are awda_calls rows of calls made before the
 	// cutoff.
 	RetentionAWDACalls = "awda_calls"
+	// RetentionUnreferencedDocuments are documents uploaded before the
+	// cutoff that no application references: uploaded without an applicant
+	// ref and never bound by a create, or uploaded with an applicant ref
+	// that has no row in applications. A document of an application, open
+	// or closed, is never one of them.
+	RetentionUnreferencedDocuments = "unreferenced_documents"
 )
 
 // RetentionKinds lists every kind, in the order the sweeps are scheduled.
-var RetentionKinds = []string{RetentionDocuments, RetentionInbox, RetentionAWDACalls}
+var RetentionKinds = []string{RetentionDocuments, RetentionInbox, RetentionAWDACalls, RetentionUnreferencedDocuments}
 
 // retentionDeletes delete at most $2 rows older than $1, by primary key
 // through the indexes of migration 00009 (and awda_calls_called_at_idx), so
@@ -46,6 +53,34 @@ var retentionDeletes = map[string]string{
 		DELETE FROM awda_calls WHERE id IN (
 			SELECT id FROM awda_calls WHERE called_at < $1
 			LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+	// Not a delete: it locks the batch, which retentionRechecks deletes.
+	// Each arm has its partial index (migrations 00014 and 00009); an
+	// applicant ref is looked up in applications by primary key.
+	RetentionUnreferencedDocuments: `
+		SELECT id::text FROM documents WHERE id IN (
+			(SELECT id FROM documents WHERE applicant_ref IS NULL AND created_at < $1 LIMIT $2)
+			UNION ALL
+			(SELECT d.id FROM documents d WHERE d.applicant_ref IS NOT NULL AND d.created_at < $1
+				AND NOT EXISTS (SELECT 1 FROM applications a WHERE a.applicant_ref = d.applicant_ref) LIMIT $2))
+		LIMIT $2 FOR UPDATE SKIP LOCKED`,
+}
+
+// retentionRechecks delete, for the kinds whose rows another table's
+// commits can take out of the sweep, the rows ($1) the kind's
+// retentionDeletes statement locked, if they still qualify. The condition
+// is evaluated again by a second statement, in the same transaction, so
+// with a snapshot taken after the locks: a single statement would judge an
+// application created during it by its own older snapshot, and would
+// delete a loose document that a create bound to that new application
+// between the statement's start and its lock (PostgreSQL re-checks a row
+// updated meanwhile against the statement's snapshot of other tables).
+// Once the rows are locked nobody can bind them, and every application
+// committed before the re-check is seen.
+var retentionRechecks = map[string]string{
+	RetentionUnreferencedDocuments: `
+		DELETE FROM documents d WHERE d.id = ANY($1::uuid[]) AND d.created_at < $2
+			AND (d.applicant_ref IS NULL
+				OR NOT EXISTS (SELECT 1 FROM applications a WHERE a.applicant_ref = d.applicant_ref))`,
 }
 
 // ErrUnknownRetentionKind is returned for a kind RetentionKinds does not
@@ -64,11 +99,41 @@ func (s *Store) DeleteExpired(ctx context.Context, kind string, cutoff time.Time
 	if limit <= 0 {
 		return 0, fmt.Errorf("store: delete expired %s: limit %d: want a positive batch size", kind, limit)
 	}
+	if recheck, ok := retentionRechecks[kind]; ok {
+		n, err := s.deleteRechecked(ctx, q, recheck, cutoff, limit)
+		if err != nil {
+			return 0, fmt.Errorf("store: delete expired %s: %w", kind, err)
+		}
+		return n, nil
+	}
 	tag, err := s.pool.Exec(ctx, q, cutoff, limit)
 	if err != nil {
 		return 0, fmt.Errorf("store: delete expired %s: %w", kind, err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// deleteRechecked locks a batch with lock ($1 cutoff, $2 limit; it returns
+// the IDs) and deletes what recheck ($1 the IDs, $2 cutoff) still finds
+// expired, in one transaction. A row the re-check spares (a create bound it
+// meanwhile) makes the batch short, which ends the sweep early: the next
+// day's sweep takes what is left.
+func (s *Store) deleteRechecked(ctx context.Context, lock, recheck string, cutoff time.Time, limit int) (int64, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, lock, cutoff, limit)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		tag, err := tx.Exec(ctx, recheck, ids, cutoff)
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
 }
 
 // RecordRetentionSweep stores the end of a successful sweep of kind: when

@@ -5,6 +5,7 @@ package store_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -15,8 +16,9 @@ import (
 // (now - 30 days) and says what each kind should delete and keep.
 type retentionFixture struct {
 	cutoff     time.Time
-	oldDocs    []string // documents of loans closed long ago
-	keptDocs   []string // of an open loan, of a loan closed recently, unlinked
+	closedDocs []string // documents of loans closed long ago
+	unrefDocs  []string // old: loose, or of an applicant ref no application has
+	keptDocs   []string // of an open loan, of a loan closed recently, bound by a create, young
 	keptInbox  int      // pending, orphan, or delivered recently
 	keptCalls  int      // called recently
 	closedLong string   // applicant refs
@@ -31,7 +33,7 @@ func newRetentionFixture(t *testing.T, s *store.Store) *retentionFixture {
 		ref      string
 		terminal bool
 		at       time.Time
-	}{{f.closedLong, true, old}, {"ret-open-old", false, old}, {"ret-closed-young", true, young}}
+	}{{f.closedLong, true, old}, {"ret-open-old", false, old}, {"ret-closed-young", true, young}, {"ret-bound", false, young}}
 	for _, a := range apps {
 		if _, err := s.Pool().Exec(ctx(t), `
 			INSERT INTO applications (applicant_ref, workflow_id, stage, terminal, created_at, updated_at)
@@ -39,22 +41,7 @@ func newRetentionFixture(t *testing.T, s *store.Store) *retentionFixture {
 			t.Fatal(err)
 		}
 	}
-	put := func(ref string, created time.Time) string {
-		id, err := s.PutDocument(ctx(t), store.DocumentInput{ApplicantRef: ref, ImageType: "ID_CARD",
-			ContentType: "image/jpeg", FileName: "ktp-siti.jpg", Bytes: []byte("KTP 3174012345678901 " + ref)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Pool().Exec(ctx(t), `UPDATE documents SET created_at = $2 WHERE id = $1`, id, created); err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
-	for range 5 {
-		f.oldDocs = append(f.oldDocs, put(f.closedLong, old))
-	}
-	f.keptDocs = []string{put("ret-open-old", old), put("ret-closed-young", old), put("", old),
-		put(f.closedLong, young)} // uploaded after the close: young itself
+	f.addDocuments(t, s, old, young)
 
 	inbox := func(i int, status string, deliveredAt time.Time) {
 		id, _, err := s.InsertInbox(ctx(t), store.InboxEntry{Source: store.SourceLoanStatus,
@@ -89,6 +76,36 @@ func newRetentionFixture(t *testing.T, s *store.Store) *retentionFixture {
 	return f
 }
 
+// addDocuments uploads the fixture's documents: old ones (60 days) and
+// young ones (an hour).
+func (f *retentionFixture) addDocuments(t *testing.T, s *store.Store, old, young time.Time) {
+	t.Helper()
+	put := func(ref string, created time.Time) string {
+		id, err := s.PutDocument(ctx(t), store.DocumentInput{ApplicantRef: ref, ImageType: "ID_CARD",
+			ContentType: "image/jpeg", FileName: "ktp-siti.jpg", Bytes: []byte("KTP 3174012345678901 " + ref)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Pool().Exec(ctx(t), `UPDATE documents SET created_at = $2 WHERE id = $1`, id, created); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	for range 5 {
+		f.closedDocs = append(f.closedDocs, put(f.closedLong, old))
+	}
+	// Uploaded loose long ago, then referenced by the create of ret-bound,
+	// which bound it: the application's now.
+	bound := put("", old)
+	if n, err := s.BindDocuments(ctx(t), "ret-bound", []string{bound}); err != nil || n != 1 {
+		t.Fatalf("bind: %d, %v", n, err)
+	}
+	f.unrefDocs = []string{put("", old), put("", old), put("ret-never-created", old)}
+	f.keptDocs = []string{put("ret-open-old", old), put("ret-closed-young", old), bound,
+		put(f.closedLong, young), // uploaded after the close: young itself
+		put("", young), put("ret-never-created", young)}
+}
+
 // drain deletes kind in batches of batch until a batch comes back short,
 // and returns each batch's count.
 func drain(t *testing.T, s *store.Store, kind string, cutoff time.Time, batch int) []int64 {
@@ -119,17 +136,17 @@ func TestDeleteExpiredInBatches(t *testing.T) {
 	s := newStore(t)
 	f := newRetentionFixture(t, s)
 
+	// Unreferenced documents first: a closed loan's documents are not
+	// theirs to delete, however old.
+	if got := fmt.Sprint(drain(t, s, store.RetentionUnreferencedDocuments, f.cutoff, 2)); got != "[2 1]" {
+		t.Errorf("unreferenced documents batches = %s, want [2 1]", got)
+	}
+	assertDocuments(t, s, f.unrefDocs, slices.Concat(f.closedDocs, f.keptDocs))
+
 	if got := fmt.Sprint(drain(t, s, store.RetentionDocuments, f.cutoff, 2)); got != "[2 2 1]" {
 		t.Errorf("documents batches = %s, want [2 2 1]", got)
 	}
-	if n := count(t, s, `SELECT count(*) FROM documents WHERE id = ANY($1)`, f.oldDocs); n != 0 {
-		t.Errorf("%d documents of the loan closed long ago survived", n)
-	}
-	for _, id := range f.keptDocs {
-		if _, err := s.GetDocument(ctx(t), id); err != nil {
-			t.Errorf("kept document %s: %v", id, err)
-		}
-	}
+	assertDocuments(t, s, slices.Concat(f.unrefDocs, f.closedDocs), f.keptDocs)
 
 	if got := fmt.Sprint(drain(t, s, store.RetentionInbox, f.cutoff, 3)); got != "[3 3 1]" {
 		t.Errorf("inbox batches = %s, want [3 3 1]", got)
@@ -149,8 +166,8 @@ func TestDeleteExpiredInBatches(t *testing.T) {
 	}
 
 	// The application rows themselves (the loan's non-personal record) stay.
-	if n := count(t, s, `SELECT count(*) FROM applications`); n != 3 {
-		t.Errorf("%d applications left, want 3", n)
+	if n := count(t, s, `SELECT count(*) FROM applications`); n != 4 {
+		t.Errorf("%d applications left, want 4", n)
 	}
 	// A second sweep finds nothing: deleting is idempotent.
 	for _, k := range store.RetentionKinds {
@@ -158,6 +175,69 @@ func TestDeleteExpiredInBatches(t *testing.T) {
 			t.Errorf("second sweep of %s: %d, %v", k, n, err)
 		}
 	}
+}
+
+// assertDocuments checks that the documents gone are deleted and those kept
+// still open.
+func assertDocuments(t *testing.T, s *store.Store, gone, kept []string) {
+	t.Helper()
+	if n := count(t, s, `SELECT count(*) FROM documents WHERE id = ANY($1)`, gone); n != 0 {
+		t.Errorf("%d of the %d documents to delete survived", n, len(gone))
+	}
+	for _, id := range kept {
+		if _, err := s.GetDocument(ctx(t), id); err != nil {
+			t.Errorf("kept document %s: %v", id, err)
+		}
+	}
+	if n := count(t, s, `SELECT count(*) FROM documents`); n != len(kept) {
+		t.Errorf("%d documents left, want the %d kept", n, len(kept))
+	}
+}
+
+// A create binding a loose document while the sweep runs: the sweep skips
+// the row the bind holds rather than waiting, and once the bind commits the
+// document is the application's and no later sweep deletes it. A document
+// uploaded with an applicant ref is safe from the moment its application
+// exists, however old.
+func TestDeleteUnreferencedDocumentsSparesABindInFlight(t *testing.T) {
+	s := newStore(t)
+	old := time.Now().Add(-30 * 24 * time.Hour)
+	put := func(ref string) string {
+		id, err := s.PutDocument(ctx(t), store.DocumentInput{ApplicantRef: ref, ContentType: "image/jpeg",
+			Bytes: []byte("selfie " + ref)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Pool().Exec(ctx(t), `UPDATE documents SET created_at = $2 WHERE id = $1`, id, old); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	loose, early := put(""), put("ret-late-app")
+	for _, ref := range []string{"ret-binding", "ret-late-app"} {
+		if _, _, err := s.CreateApplication(ctx(t), ref, "loan:"+ref, "hash-"+ref, 1_000_000, 30, "DAY"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx, err := s.Pool().Begin(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx(t)) }()
+	if _, err := tx.Exec(ctx(t), `UPDATE documents SET applicant_ref = 'ret-binding' WHERE id = $1`, loose); err != nil {
+		t.Fatal(err)
+	}
+	cutoff := time.Now().Add(-7 * 24 * time.Hour)
+	if n, err := s.DeleteExpired(ctx(t), store.RetentionUnreferencedDocuments, cutoff, 10); err != nil || n != 0 {
+		t.Errorf("sweep during the bind: %d, %v; want 0", n, err)
+	}
+	if err := tx.Commit(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DeleteExpired(ctx(t), store.RetentionUnreferencedDocuments, cutoff, 10); err != nil || n != 0 {
+		t.Errorf("sweep after the bind: %d, %v; want 0", n, err)
+	}
+	assertDocuments(t, s, nil, []string{loose, early})
 }
 
 func TestDeleteExpiredRefusesBadInput(t *testing.T) {
