@@ -368,6 +368,28 @@ func TestApplicationsErrorsCancelAndBanks(t *testing.T) {
 		t.Fatalf("a refused application left a row: %v", err)
 	}
 
+	// Another applicant's ID card is never taken into this loan.
+	code, body = s.postJSON("/v1/documents", map[string]string{"imageType": "KTP", "applicantRef": ref + "-other",
+		"base64": base64.StdEncoding.EncodeToString(testPNG(t, 31))})
+	if code != http.StatusCreated {
+		t.Fatalf("upload for another applicant: %d %s", code, body)
+	}
+	var theirs DocumentResponse
+	if err := json.Unmarshal(body, &theirs); err != nil {
+		t.Fatal(err)
+	}
+	stolen := app
+	stolen.Documents = append(app.Documents[:0:0], app.Documents...)
+	stolen.Documents[0].DocumentID = theirs.DocumentID
+	code, _, body = s.create(stolen)
+	if got := fields(problemOf(t, body)); code != http.StatusUnprocessableEntity ||
+		!strings.Contains(got["documents[0].documentId"], "uploaded for another applicant") {
+		t.Fatalf("another applicant's document: %d %s", code, body)
+	}
+	if _, err := s.store.GetApplication(context.Background(), ref); err != store.ErrNotFound {
+		t.Fatalf("a refused application left a row: %v", err)
+	}
+
 	code, _, body = s.create(app)
 	if code != http.StatusAccepted {
 		t.Fatalf("create: %d %s", code, body)

@@ -49,7 +49,7 @@ func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), startTimeout)
 	defer cancel()
-	errs, err := s.checkDocuments(ctx, req.Documents)
+	errs, err := s.checkDocuments(ctx, req.ApplicantRef, req.Documents)
 	if err != nil {
 		s.unavailable(w, r, "database", err)
 		return
@@ -215,7 +215,7 @@ func documentIDs(refs []activities.DocumentRef) []string {
 // request made is released, so that the create can be sent again, with
 // the document uploaded anew.
 func (s *Server) recheckDocuments(ctx context.Context, w http.ResponseWriter, r *http.Request, req *ApplicationRequest, created bool, hash string) bool {
-	errs, err := s.checkDocuments(ctx, req.Documents)
+	errs, err := s.checkDocuments(ctx, req.ApplicantRef, req.Documents)
 	if err != nil {
 		s.unavailable(w, r, "database", err)
 		return false
@@ -233,24 +233,25 @@ func (s *Server) recheckDocuments(ctx context.Context, w http.ResponseWriter, r 
 	return false
 }
 
-// checkDocuments reports the referenced documents that do not exist or were
-// uploaded as another image type. FOR KEY SHARE makes it wait for a
+// checkDocuments reports the referenced documents that do not exist, were
+// uploaded for another applicant, or were uploaded as another image type. FOR KEY SHARE makes it wait for a
 // retention sweep that holds one of them (FOR UPDATE) and answer from what
 // the sweep left; it does not block a create binding them.
-func (s *Server) checkDocuments(ctx context.Context, refs []activities.DocumentRef) ([]FieldError, error) {
+func (s *Server) checkDocuments(ctx context.Context, applicantRef string, refs []activities.DocumentRef) ([]FieldError, error) {
 	ids := documentIDs(refs)
-	rows, err := s.store.Pool().Query(ctx, `SELECT id::text, image_type FROM documents WHERE id = ANY($1::uuid[]) FOR KEY SHARE`, ids)
+	rows, err := s.store.Pool().Query(ctx, `SELECT id::text, image_type, coalesce(applicant_ref, '') FROM documents
+		WHERE id = ANY($1::uuid[]) FOR KEY SHARE`, ids)
 	if err != nil {
 		return nil, err
 	}
-	types := map[string]string{}
+	types, owners := map[string]string{}, map[string]string{}
 	for rows.Next() {
-		var id, typ string
-		if err := rows.Scan(&id, &typ); err != nil {
+		var id, typ, owner string
+		if err := rows.Scan(&id, &typ, &owner); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		types[id] = typ
+		types[id], owners[id] = typ, owner
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -263,6 +264,10 @@ func (s *Server) checkDocuments(ctx context.Context, refs []activities.DocumentR
 		switch {
 		case !ok:
 			fe.add(f, "no such document; upload it first (POST /v1/documents)")
+		case owners[strings.ToLower(d.DocumentID)] != "" && owners[strings.ToLower(d.DocumentID)] != applicantRef:
+			// Another applicant's ID card or selfie must never go into this
+			// loan; the answer does not say whose it is.
+			fe.add(f, "the document was uploaded for another applicant; upload it for this applicantRef")
 		case typ != "" && typ != string(d.Type):
 			fe.add(f, "the document was uploaded as "+typ)
 		}
