@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/awdaflow/awdaflow/awda"
@@ -135,6 +136,12 @@ func TestRulesAndDashboardsNameEmittedMetrics(t *testing.T) {
 	if settled == "" {
 		t.Fatal("no loan settled")
 	}
+	// The loan shows SETTLED as soon as its stage is; its workflow closes
+	// once the last projection is written. Signals to it fail then.
+	waitFor(t, ctx, "the settled loan's workflow to close", func() bool {
+		d, err := st.Client.DescribeWorkflow(ctx, workflows.LoanWorkflowID(settled), "")
+		return err == nil && d.WorkflowExecutionMetadata.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	})
 	if err := st.API.Retry(ctx, settled, "monitoring-test", "a signal to a closed loan"); err == nil {
 		t.Errorf("retry of settled loan %s accepted", settled)
 	}
